@@ -1,0 +1,272 @@
+// Package config reads Postel's one TOML configuration file into a plain,
+// validated Config.
+//
+// Every field carries its documentation twice, kept equal by a test: in its
+// Go doc comment (which also states the default) and in its `doc` struct tag,
+// from which Reference generates docs/config.md. Parse and Load start from
+// Default, overlay the file, reject unknown keys and validate the result once;
+// the rest of the server trusts the values it gets.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// MaxFileSize bounds the configuration file; larger files are refused.
+const MaxFileSize = 1 << 20
+
+// Config is the whole configuration file.
+type Config struct {
+	// Name of this server: used in the SMTP greeting, in Received header fields and as the name of the self-signed certificate. A fully qualified domain name in ASCII (A-label) form; it is folded to lower case. Default: the machine's host name.
+	Hostname string `toml:"hostname" doc:"Name of this server: used in the SMTP greeting, in Received header fields and as the name of the self-signed certificate. A fully qualified domain name in ASCII (A-label) form; it is folded to lower case."`
+	// Directory holding the database, message files, the queue and the self-signed certificate. Default: "/var/lib/postel".
+	DataDir string `toml:"data_dir" doc:"Directory holding the database, message files, the queue and the self-signed certificate."`
+	// Addresses the servers listen on, as host:port. An empty host listens on every interface; an empty address disables that listener.
+	Listen Listen `toml:"listen" doc:"Addresses the servers listen on, as host:port. An empty host listens on every interface; an empty address disables that listener."`
+	// TLS certificate used by every listener, for implicit TLS and STARTTLS alike.
+	TLS TLS `toml:"tls" doc:"TLS certificate used by every listener, for implicit TLS and STARTTLS alike."`
+	// Limits and timeouts of the SMTP servers (inbound on smtp, and submission).
+	SMTP SMTP `toml:"smtp" doc:"Limits and timeouts of the SMTP servers (inbound on smtp, and submission)."`
+	// Password authentication and the throttling of failed logins.
+	Auth Auth `toml:"auth" doc:"Password authentication and the throttling of failed logins."`
+	// Logging to standard error.
+	Log Log `toml:"log" doc:"Logging to standard error."`
+	// How long a shutdown (SIGTERM or SIGINT) waits for sessions and transactions in flight before closing them. Default: "30s".
+	ShutdownTimeout Duration `toml:"shutdown_timeout" doc:"How long a shutdown (SIGTERM or SIGINT) waits for sessions and transactions in flight before closing them."`
+}
+
+// Listen holds the listening addresses, one per protocol and port.
+type Listen struct {
+	// SMTP for mail from other servers (RFC 5321), with STARTTLS. Default: ":25".
+	SMTP string `toml:"smtp" doc:"SMTP for mail from other servers (RFC 5321), with STARTTLS."`
+	// Message submission by users (RFC 6409), with STARTTLS. Default: ":587".
+	Submission string `toml:"submission" doc:"Message submission by users (RFC 6409), with STARTTLS."`
+	// Message submission over implicit TLS (RFC 8314). Default: ":465".
+	Submissions string `toml:"submissions" doc:"Message submission over implicit TLS (RFC 8314)."`
+	// IMAP (RFC 9051), with STARTTLS. Default: ":143".
+	IMAP string `toml:"imap" doc:"IMAP (RFC 9051), with STARTTLS."`
+	// IMAP over implicit TLS (RFC 8314). Default: ":993".
+	IMAPS string `toml:"imaps" doc:"IMAP over implicit TLS (RFC 8314)."`
+	// POP3 (RFC 1939), with STLS. Default: ":110".
+	POP3 string `toml:"pop3" doc:"POP3 (RFC 1939), with STLS."`
+	// POP3 over implicit TLS (RFC 8314). Default: ":995".
+	POP3S string `toml:"pop3s" doc:"POP3 over implicit TLS (RFC 8314)."`
+}
+
+// TLS names the certificate files.
+type TLS struct {
+	// PEM file with the certificate chain, leaf first. When both cert_file and key_file are empty, a self-signed certificate for hostname is made once and kept in data_dir/tls. Default: "".
+	CertFile string `toml:"cert_file" doc:"PEM file with the certificate chain, leaf first. When both cert_file and key_file are empty, a self-signed certificate for hostname is made once and kept in data_dir/tls."`
+	// PEM file with the private key of cert_file. Set both or neither. Default: "".
+	KeyFile string `toml:"key_file" doc:"PEM file with the private key of cert_file. Set both or neither."`
+}
+
+// SMTP holds the limits and timeouts of the SMTP servers.
+type SMTP struct {
+	// Largest message accepted, in bytes, announced with the SIZE extension (RFC 1870). Default: 52428800.
+	MaxMessageSize int64 `toml:"max_message_size" doc:"Largest message accepted, in bytes, announced with the SIZE extension (RFC 1870)."`
+	// Most recipients in one transaction; more are answered 452 (RFC 5321 §4.5.3.1.10). RFC 5321 §4.5.3.1.8 asks servers to accept at least 100. Default: 100.
+	MaxRecipients int `toml:"max_recipients" doc:"Most recipients in one transaction; more are answered 452 (RFC 5321 §4.5.3.1.10). RFC 5321 §4.5.3.1.8 asks servers to accept at least 100."`
+	// Longest line accepted, in bytes including CRLF, for commands and for message text sent with DATA. At least 1000, the text line limit of RFC 5321 §4.5.3.1.6; the default doubles it for lenience, as go-smtp does. Default: 2000.
+	MaxLineLength int `toml:"max_line_length" doc:"Longest line accepted, in bytes including CRLF, for commands and for message text sent with DATA. At least 1000, the text line limit of RFC 5321 §4.5.3.1.6; the default doubles it for lenience, as go-smtp does."`
+	// Most connections at once from one IP address; more are refused. Default: 20.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip" doc:"Most connections at once from one IP address; more are refused."`
+	// Most SMTP connections at once over all listeners; more are refused. Default: 1000.
+	MaxConnections int `toml:"max_connections" doc:"Most SMTP connections at once over all listeners; more are refused."`
+	// How long to wait for the next command (RFC 5321 §4.5.3.2.7 suggests 5 minutes). Default: "5m".
+	ReadTimeout Duration `toml:"read_timeout" doc:"How long to wait for the next command (RFC 5321 §4.5.3.2.7 suggests 5 minutes)."`
+	// How long writing one reply to the client may take. Default: "5m".
+	WriteTimeout Duration `toml:"write_timeout" doc:"How long writing one reply to the client may take."`
+	// How long receiving a whole message with DATA or BDAT may take (RFC 5321 §4.5.3.2.6 suggests 10 minutes for the data termination). Default: "10m".
+	DataTimeout Duration `toml:"data_timeout" doc:"How long receiving a whole message with DATA or BDAT may take (RFC 5321 §4.5.3.2.6 suggests 10 minutes for the data termination)."`
+	// Errors (bad commands, refused recipients) after which the connection is closed. Default: 10.
+	MaxErrors int `toml:"max_errors" doc:"Errors (bad commands, refused recipients) after which the connection is closed."`
+}
+
+// Auth holds the password authentication policy.
+type Auth struct {
+	// Allow passwords over unencrypted connections from loopback addresses. Over other connections passwords are only accepted after TLS. Meant for development. Default: false.
+	AllowPlaintextLoopback bool `toml:"allow_plaintext_loopback" doc:"Allow passwords over unencrypted connections from loopback addresses. Over other connections passwords are only accepted after TLS. Meant for development."`
+	// Period over which failed logins are counted, per account and per IP address. Default: "15m".
+	ThrottleWindow Duration `toml:"throttle_window" doc:"Period over which failed logins are counted, per account and per IP address."`
+	// Delay before answering after the first failed login; it doubles with each further failure. Default: "250ms".
+	ThrottleBaseDelay Duration `toml:"throttle_base_delay" doc:"Delay before answering after the first failed login; it doubles with each further failure."`
+	// Longest delay before answering a failed login. Default: "5s".
+	ThrottleMaxDelay Duration `toml:"throttle_max_delay" doc:"Longest delay before answering a failed login."`
+	// Failed logins within throttle_window after which logins are refused for throttle_lockout. Default: 10.
+	ThrottleMaxFailures int `toml:"throttle_max_failures" doc:"Failed logins within throttle_window after which logins are refused for throttle_lockout."`
+	// How long logins stay refused after throttle_max_failures. Default: "15m".
+	ThrottleLockout Duration `toml:"throttle_lockout" doc:"How long logins stay refused after throttle_max_failures."`
+}
+
+// Log holds the logging settings.
+type Log struct {
+	// Lowest level logged: debug, info, warn or error. Default: "info".
+	Level string `toml:"level" doc:"Lowest level logged: debug, info, warn or error."`
+	// Line format: text (key=value) or json. Default: "text".
+	Format string `toml:"format" doc:"Line format: text (key=value) or json."`
+}
+
+// SlogLevel returns Level as a slog.Level; Level must be valid (see Validate).
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Default returns the configuration used for every key the file leaves out.
+// The hostname is the machine's, lower-cased; it is empty when the system
+// does not know it (Validate then asks for one).
+func Default() *Config {
+	host, _ := os.Hostname() // An error leaves it empty, which Validate reports.
+	return &Config{
+		Hostname: strings.ToLower(host),
+		DataDir:  "/var/lib/postel",
+		Listen: Listen{
+			SMTP:        ":25",
+			Submission:  ":587",
+			Submissions: ":465",
+			IMAP:        ":143",
+			IMAPS:       ":993",
+			POP3:        ":110",
+			POP3S:       ":995",
+		},
+		SMTP: SMTP{
+			MaxMessageSize:      50 << 20,
+			MaxRecipients:       100,
+			MaxLineLength:       2000,
+			MaxConnectionsPerIP: 20,
+			MaxConnections:      1000,
+			ReadTimeout:         Duration(5 * time.Minute),
+			WriteTimeout:        Duration(5 * time.Minute),
+			DataTimeout:         Duration(10 * time.Minute),
+			MaxErrors:           10,
+		},
+		Auth: Auth{
+			ThrottleWindow:      Duration(15 * time.Minute),
+			ThrottleBaseDelay:   Duration(250 * time.Millisecond),
+			ThrottleMaxDelay:    Duration(5 * time.Second),
+			ThrottleMaxFailures: 10,
+			ThrottleLockout:     Duration(15 * time.Minute),
+		},
+		Log:             Log{Level: "info", Format: "text"},
+		ShutdownTimeout: Duration(30 * time.Second),
+	}
+}
+
+// Dev returns the development configuration: data in dir, host name
+// "localhost", every listener on 127.0.0.1 at an unprivileged port, and
+// passwords allowed without TLS from loopback addresses.
+func Dev(dir string) *Config {
+	c := Default()
+	c.Hostname = "localhost"
+	c.DataDir = dir
+	c.Listen = Listen{
+		SMTP:        "127.0.0.1:2525",
+		Submission:  "127.0.0.1:2587",
+		Submissions: "127.0.0.1:2465",
+		IMAP:        "127.0.0.1:2143",
+		IMAPS:       "127.0.0.1:2993",
+		POP3:        "127.0.0.1:2110",
+		POP3S:       "127.0.0.1:2995",
+	}
+	c.Auth.AllowPlaintextLoopback = true
+	c.Log.Level = "info"
+	return c
+}
+
+// DefaultPath returns the configuration file used when none is named:
+// "./postel.toml" when it exists, else "/etc/postel/postel.toml".
+func DefaultPath() string {
+	const local = "./postel.toml"
+	if _, err := os.Stat(local); err == nil {
+		return local
+	}
+	return "/etc/postel/postel.toml"
+}
+
+// Load reads the file at path over Default and validates the result.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads TOML over Default and validates the result. Keys Config does
+// not know are an error, so that misspellings do not go unnoticed.
+func Parse(data []byte) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("config: file larger than %d bytes", MaxFileSize)
+	}
+	c := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := unknownKeys(md.Undecoded()); err != nil {
+		return nil, err
+	}
+	c.Hostname = strings.ToLower(c.Hostname)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// unknownKeys reports undecoded keys, naming each unknown table once rather
+// than every key inside it.
+func unknownKeys(keys []toml.Key) error {
+	undecoded := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		undecoded[k.String()] = true
+	}
+	var names []string
+	for _, k := range keys {
+		if len(k) > 1 && undecoded[k[:len(k)-1].String()] {
+			continue
+		}
+		names = append(names, fmt.Sprintf("%q", k.String()))
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if len(names) == 1 {
+		return fmt.Errorf("config: unknown key %s", names[0])
+	}
+	return fmt.Errorf("config: unknown keys %s", strings.Join(names, ", "))
+}
+
+// Encode writes c as TOML, in a form Parse reads back to an equal Config.
+func (c *Config) Encode(w io.Writer) error {
+	enc := toml.NewEncoder(w)
+	enc.Indent = ""
+	if err := enc.Encode(c); err != nil {
+		return fmt.Errorf("config: encoding: %w", err)
+	}
+	return nil
+}

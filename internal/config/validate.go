@@ -1,0 +1,169 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Validate checks every value and returns all problems found, each naming
+// its key as written in the file.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	if c.Hostname == "" {
+		add("hostname", `empty; set hostname = "mail.example.org"`)
+	} else if err := checkDomain(c.Hostname); err != nil {
+		add("hostname", "%v", err)
+	}
+	if c.DataDir == "" {
+		add("data_dir", "empty")
+	}
+
+	seen := make(map[string]string)
+	for _, l := range []struct{ key, addr string }{
+		{"listen.smtp", c.Listen.SMTP},
+		{"listen.submission", c.Listen.Submission},
+		{"listen.submissions", c.Listen.Submissions},
+		{"listen.imap", c.Listen.IMAP},
+		{"listen.imaps", c.Listen.IMAPS},
+		{"listen.pop3", c.Listen.POP3},
+		{"listen.pop3s", c.Listen.POP3S},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		norm, err := checkListen(l.addr)
+		if err != nil {
+			add(l.key, "%v", err)
+			continue
+		}
+		if other, ok := seen[norm]; ok {
+			add(l.key, "address %q is also used by %s", l.addr, other)
+			continue
+		}
+		seen[norm] = l.key
+	}
+
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls", "set both cert_file and key_file, or neither for a self-signed certificate")
+	}
+
+	positive := func(key string, v int64) {
+		if v <= 0 {
+			add(key, "must be greater than 0, got %d", v)
+		}
+	}
+	positive("smtp.max_message_size", c.SMTP.MaxMessageSize)
+	positive("smtp.max_recipients", int64(c.SMTP.MaxRecipients))
+	// RFC 5321 §4.5.3.1.6: a text line may be 1000 octets including CRLF;
+	// go-smtp applies the limit to DATA lines too.
+	if c.SMTP.MaxLineLength < 1000 {
+		add("smtp.max_line_length", "must be at least 1000 (RFC 5321 §4.5.3.1.6), got %d", c.SMTP.MaxLineLength)
+	}
+	positive("smtp.max_connections_per_ip", int64(c.SMTP.MaxConnectionsPerIP))
+	positive("smtp.max_connections", int64(c.SMTP.MaxConnections))
+	if c.SMTP.MaxConnectionsPerIP > c.SMTP.MaxConnections && c.SMTP.MaxConnections > 0 {
+		add("smtp.max_connections_per_ip", "%d is more than smtp.max_connections (%d)", c.SMTP.MaxConnectionsPerIP, c.SMTP.MaxConnections)
+	}
+	positive("smtp.max_errors", int64(c.SMTP.MaxErrors))
+	positive("auth.throttle_max_failures", int64(c.Auth.ThrottleMaxFailures))
+
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{
+		{"smtp.read_timeout", c.SMTP.ReadTimeout},
+		{"smtp.write_timeout", c.SMTP.WriteTimeout},
+		{"smtp.data_timeout", c.SMTP.DataTimeout},
+		{"auth.throttle_window", c.Auth.ThrottleWindow},
+		{"auth.throttle_base_delay", c.Auth.ThrottleBaseDelay},
+		{"auth.throttle_max_delay", c.Auth.ThrottleMaxDelay},
+		{"auth.throttle_lockout", c.Auth.ThrottleLockout},
+		{"shutdown_timeout", c.ShutdownTimeout},
+	} {
+		if d.v <= 0 {
+			add(d.key, "must be greater than 0, got %q", d.v)
+		}
+	}
+	if c.Auth.ThrottleBaseDelay > c.Auth.ThrottleMaxDelay {
+		add("auth.throttle_base_delay", "%q is more than auth.throttle_max_delay (%q)", c.Auth.ThrottleBaseDelay, c.Auth.ThrottleMaxDelay)
+	}
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// checkListen checks a host:port listening address and returns it in a
+// normal form, for spotting two listeners on one address.
+func checkListen(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port (use \":25\" for every interface, \"127.0.0.1:25\" or \"[::1]:25\")", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%q: port must be a number from 1 to 65535", addr)
+	}
+	switch ip, err := netip.ParseAddr(host); {
+	case host == "":
+	case err == nil:
+		if ip.Zone() != "" {
+			return "", fmt.Errorf("%q: zoned IPv6 addresses are not supported", addr)
+		}
+		host = ip.String()
+	default:
+		if err := checkDomain(host); err != nil {
+			return "", fmt.Errorf("%q: host is neither an IP address nor a host name: %v", addr, err)
+		}
+		host = strings.ToLower(host)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n)), nil
+}
+
+// checkDomain checks a host name in ASCII: RFC 1035 §2.3.1 labels of
+// letters, digits and hyphens, relaxed by RFC 1123 §2.1 to allow a leading
+// digit; labels of at most 63 octets, the name at most 253 (RFC 1035 §2.3.4
+// without the final dot and length octets).
+func checkDomain(name string) error {
+	if len(name) > 253 {
+		return fmt.Errorf("%.20q...: longer than 253 characters", name)
+	}
+	// RFC 1123 §2.1: a name must not look like a dotted-decimal address.
+	if _, err := netip.ParseAddr(name); err == nil {
+		return fmt.Errorf("%q is an IP address, not a host name", name)
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" {
+			return fmt.Errorf("%q has an empty label (leading, trailing or doubled dot)", name)
+		}
+		if len(label) > 63 {
+			return fmt.Errorf("%q has a label longer than 63 characters", name)
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q has a label that starts or ends with a hyphen", name)
+		}
+		for i := 0; i < len(label); i++ {
+			ch := label[i]
+			if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-') {
+				return fmt.Errorf("%q contains %q; use letters, digits, hyphens and dots (internationalized names in their xn-- form)", name, ch)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,226 @@
+package store
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+)
+
+// FileBlobs keeps message bodies as files under a directory:
+//
+//	tmp/              spools being received (removed at start)
+//	msg/NNNNNN/ID     committed bodies, sharded by ID/ShardSize
+//
+// A body becomes a blob by a hard link from its spool into msg/, made and
+// fsynced (file and directory) inside the transaction that inserts the blob
+// row; the store commits only after Sync. A crash before the commit leaves
+// files with IDs above the last committed one: Clean removes them.
+type FileBlobs struct {
+	dir string
+
+	mu       sync.Mutex
+	madeDirs map[string]bool
+}
+
+// ShardSize is how many blob IDs share one directory.
+const ShardSize = 4096
+
+// NewFileBlobs creates the directories under dir.
+func NewFileBlobs(dir string) (*FileBlobs, error) {
+	for _, d := range []string{"tmp", "msg"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return &FileBlobs{dir: dir, madeDirs: map[string]bool{}}, nil
+}
+
+func (b *FileBlobs) shardDir(id int64) string {
+	return filepath.Join(b.dir, "msg", fmt.Sprintf("%06d", id/ShardSize))
+}
+
+// Path is the file of blob id.
+func (b *FileBlobs) Path(id int64) string {
+	return filepath.Join(b.shardDir(id), strconv.FormatInt(id, 10))
+}
+
+// NewSpool creates a spool file in tmp/.
+func (b *FileBlobs) NewSpool() (Spool, error) {
+	f, err := os.CreateTemp(filepath.Join(b.dir, "tmp"), "spool-")
+	if err != nil {
+		return nil, err
+	}
+	return &fileSpool{f: f, path: f.Name()}, nil
+}
+
+// Link makes the finished spool s the body of blob id. The caller must Sync
+// the returned directory before committing.
+func (b *FileBlobs) Link(s Spool, id int64) (dir string, err error) {
+	fs, ok := s.(*fileSpool)
+	if !ok || !fs.finished {
+		return "", fmt.Errorf("%w: spool not finished", ErrInvalid)
+	}
+	dir = b.shardDir(id)
+	b.mu.Lock()
+	made := b.madeDirs[dir]
+	b.mu.Unlock()
+	if !made {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+				return "", err
+			}
+			// The new shard directory must itself survive a crash.
+			if err := syncDir(filepath.Dir(dir)); err != nil {
+				return "", err
+			}
+		}
+		b.mu.Lock()
+		b.madeDirs[dir] = true
+		b.mu.Unlock()
+	}
+	if err := os.Link(fs.path, b.Path(id)); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// Sync fsyncs directories, making links in them durable.
+func (b *FileBlobs) Sync(dirs map[string]bool) error {
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Open opens blob id.
+func (b *FileBlobs) Open(id int64) (*os.File, error) {
+	return os.Open(b.Path(id))
+}
+
+// Remove deletes blob id; a missing file is not an error.
+func (b *FileBlobs) Remove(id int64) error {
+	err := os.Remove(b.Path(id))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	return err
+}
+
+// Clean removes what an interrupted run left: every spool in tmp/, and every
+// blob file with an ID above lastID, the highest ID ever committed. It must
+// only run while no delivery is in progress (at start, under the data
+// directory lock). It returns how many files it removed.
+func (b *FileBlobs) Clean(lastID int64) (int, error) {
+	n := 0
+	tmp := filepath.Join(b.dir, "tmp")
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		if err := os.Remove(filepath.Join(tmp, e.Name())); err != nil {
+			return n, err
+		}
+		n++
+	}
+	shards, err := os.ReadDir(filepath.Join(b.dir, "msg"))
+	if err != nil {
+		return n, err
+	}
+	for _, s := range shards {
+		shard, err := strconv.ParseInt(s.Name(), 10, 64)
+		if err != nil || !s.IsDir() || shard < lastID/ShardSize {
+			continue
+		}
+		dir := filepath.Join(b.dir, "msg", s.Name())
+		files, err := os.ReadDir(dir)
+		if err != nil {
+			return n, err
+		}
+		for _, f := range files {
+			id, err := strconv.ParseInt(f.Name(), 10, 64)
+			if err != nil || id <= lastID {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, f.Name())); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type fileSpool struct {
+	f        *os.File
+	path     string
+	size     int64
+	finished bool
+	gone     bool
+}
+
+func (s *fileSpool) Write(p []byte) (int, error) {
+	if s.finished {
+		return 0, fmt.Errorf("%w: write to finished spool", ErrInvalid)
+	}
+	n, err := s.f.Write(p)
+	s.size += int64(n)
+	return n, err
+}
+
+func (s *fileSpool) Size() int64 { return s.size }
+
+func (s *fileSpool) Finish() error {
+	if s.finished {
+		return nil
+	}
+	if err := s.f.Sync(); err != nil {
+		return err
+	}
+	if err := s.f.Close(); err != nil {
+		return err
+	}
+	s.finished = true
+	return nil
+}
+
+func (s *fileSpool) Reader() (io.ReadSeekCloser, error) {
+	if !s.finished {
+		return nil, fmt.Errorf("%w: spool not finished", ErrInvalid)
+	}
+	return os.Open(s.path)
+}
+
+// Discard removes the spool's temporary name. A body already linked into a
+// blob stays. Discard may be called more than once.
+func (s *fileSpool) Discard() error {
+	if s.gone {
+		return nil
+	}
+	s.gone = true
+	if !s.finished {
+		s.f.Close()
+	}
+	err := os.Remove(s.path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	return err
+}

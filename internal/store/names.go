@@ -1,0 +1,150 @@
+package store
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// CanonicalAddress lower-cases an address and checks its shape
+// (localpart@domain, or "@domain" for a catch-all when allowCatchAll).
+func CanonicalAddress(addr string, allowCatchAll bool) (string, error) {
+	a := strings.ToLower(strings.TrimSpace(addr))
+	at := strings.LastIndexByte(a, '@')
+	if at < 0 || at == len(a)-1 || (at == 0 && !allowCatchAll) || len(a) > 320 || !utf8.ValidString(a) {
+		return "", fmt.Errorf("%w: address %q", ErrInvalid, addr)
+	}
+	if strings.ContainsAny(a, " \t\r\n<>,;\"") {
+		return "", fmt.Errorf("%w: address %q", ErrInvalid, addr)
+	}
+	if err := checkDomain(a[at+1:]); err != nil {
+		return "", err
+	}
+	return a, nil
+}
+
+// CanonicalDomain lower-cases a domain name and checks its shape.
+func CanonicalDomain(name string) (string, error) {
+	d := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), "."))
+	return d, checkDomain(d)
+}
+
+func checkDomain(d string) error {
+	if d == "" || len(d) > 253 {
+		return fmt.Errorf("%w: domain %q", ErrInvalid, d)
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return fmt.Errorf("%w: domain %q", ErrInvalid, d)
+		}
+		for _, r := range label {
+			if !(r == '-' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r >= 0x80) {
+				return fmt.Errorf("%w: domain %q", ErrInvalid, d)
+			}
+		}
+	}
+	return nil
+}
+
+// DomainOf returns the part after the last "@".
+func DomainOf(addr string) string {
+	return addr[strings.LastIndexByte(addr, '@')+1:]
+}
+
+// MaxMailboxName bounds mailbox names, in bytes.
+const MaxMailboxName = 1000
+
+// CanonicalMailbox checks a mailbox name ("/" separates levels) and spells
+// INBOX, as the first level, in upper case (RFC 9051 §5.1: INBOX is
+// case-insensitive).
+func CanonicalMailbox(name string) (string, error) {
+	if name == "" || len(name) > MaxMailboxName || !utf8.ValidString(name) ||
+		strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//") {
+		return "", fmt.Errorf("%w: mailbox name %q", ErrInvalid, name)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == '*' || r == '%' {
+			return "", fmt.Errorf("%w: mailbox name %q", ErrInvalid, name)
+		}
+	}
+	first, rest, nested := strings.Cut(name, "/")
+	if strings.EqualFold(first, "INBOX") {
+		if nested {
+			return "INBOX/" + rest, nil
+		}
+		return "INBOX", nil
+	}
+	return name, nil
+}
+
+// System flag bits, as stored.
+const (
+	bitSeen = 1 << iota
+	bitAnswered
+	bitFlagged
+	bitDeleted
+	bitDraft
+)
+
+var systemFlags = []struct {
+	name string
+	bit  int
+}{
+	{FlagAnswered, bitAnswered}, {FlagDeleted, bitDeleted}, {FlagDraft, bitDraft},
+	{FlagFlagged, bitFlagged}, {FlagSeen, bitSeen},
+}
+
+// MaxKeywords bounds the keywords one message may carry.
+const MaxKeywords = 64
+
+// SplitFlags turns flags into system flag bits and a sorted, deduplicated,
+// lower-cased keyword list (flags are case-insensitive, RFC 9051 §2.3.2).
+// \Recent and unknown system flags are refused.
+func SplitFlags(flags []string) (bits int, keywords []string, err error) {
+	seen := map[string]bool{}
+outer:
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) {
+			for _, sf := range systemFlags {
+				if strings.EqualFold(f, sf.name) {
+					bits |= sf.bit
+					continue outer
+				}
+			}
+			return 0, nil, fmt.Errorf("%w: flag %q", ErrInvalid, f)
+		}
+		if f == "" || len(f) > 100 || strings.ContainsAny(f, " ()[]{%*\"\\\x7f") {
+			return 0, nil, fmt.Errorf("%w: keyword %q", ErrInvalid, f)
+		}
+		for _, r := range f {
+			if r <= 0x20 || r >= 0x7f {
+				return 0, nil, fmt.Errorf("%w: keyword %q", ErrInvalid, f)
+			}
+		}
+		k := strings.ToLower(f)
+		if !seen[k] {
+			seen[k] = true
+			keywords = append(keywords, k)
+		}
+	}
+	if len(keywords) > MaxKeywords {
+		return 0, nil, fmt.Errorf("%w: more than %d keywords", ErrInvalid, MaxKeywords)
+	}
+	sort.Strings(keywords)
+	return bits, keywords, nil
+}
+
+// JoinFlags is the inverse of SplitFlags: system flags then keywords.
+func JoinFlags(bits int, keywords []string) []string {
+	out := make([]string, 0, len(keywords)+2)
+	for _, sf := range systemFlags {
+		if bits&sf.bit != 0 {
+			out = append(out, sf.name)
+		}
+	}
+	return append(out, keywords...)
+}
+
+// SeenBit is the stored bit of \Seen, for queries counting unseen messages.
+const SeenBit = bitSeen

@@ -1,0 +1,264 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"postel/internal/store"
+)
+
+// createMailbox inserts a mailbox with a fresh UIDVALIDITY: greater than any
+// the account had before, so a mailbox deleted and created again under the
+// same name never repeats one (RFC 9051 §2.3.1.1).
+func (w *wtx) createMailbox(accountID int64, name, role string) (int64, error) {
+	var last int64
+	if err := w.tx.QueryRowContext(w.ctx, `SELECT uidvalidity_last FROM accounts WHERE id = ?`, accountID).Scan(&last); err != nil {
+		return 0, err
+	}
+	uv := max(time.Now().Unix(), last+1)
+	if uv > 1<<32-1 {
+		return 0, fmt.Errorf("sqlite: UIDVALIDITY space exhausted for account %d", accountID)
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `UPDATE accounts SET uidvalidity_last = ? WHERE id = ?`, uv, accountID); err != nil {
+		return 0, err
+	}
+	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)
+		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, accountID, name, uv, role)
+	if err != nil {
+		return 0, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return 0, fmt.Errorf("%w: mailbox %s", store.ErrExists, name)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: id, Kind: store.ChangeMailbox})
+	return id, nil
+}
+
+func validRole(role string) bool {
+	switch role {
+	case store.RoleNone, store.RoleSent, store.RoleDrafts, store.RoleTrash, store.RoleJunk, store.RoleArchive, `\All`, `\Flagged`:
+		return true
+	}
+	return false
+}
+
+// CreateMailbox implements store.Store.
+func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (store.Mailbox, error) {
+	name, err := store.CanonicalMailbox(name)
+	if err != nil {
+		return store.Mailbox{}, err
+	}
+	if !validRole(specialUse) {
+		return store.Mailbox{}, fmt.Errorf("%w: special-use %q", store.ErrInvalid, specialUse)
+	}
+	err = s.write(ctx, func(w *wtx) error {
+		var n int
+		if err := w.tx.QueryRowContext(w.ctx, `SELECT COUNT(*) FROM accounts WHERE id = ?`, accountID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: account %d", store.ErrNotFound, accountID)
+		}
+		_, err := w.createMailbox(accountID, name, specialUse)
+		return err
+	})
+	if err != nil {
+		return store.Mailbox{}, err
+	}
+	return s.Mailbox(ctx, accountID, name)
+}
+
+// RenameMailbox implements store.Store. Children move along ("a/b" becomes
+// "c/b" when "a" becomes "c"); UIDVALIDITY stays. INBOX cannot be renamed
+// here: IMAP's RENAME INBOX moves its messages instead (RFC 9051 §6.3.6).
+func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to string) error {
+	from, err := store.CanonicalMailbox(from)
+	if err != nil {
+		return err
+	}
+	if to, err = store.CanonicalMailbox(to); err != nil {
+		return err
+	}
+	if from == "INBOX" || to == "INBOX" || strings.HasPrefix(to, from+"/") {
+		return fmt.Errorf("%w: cannot rename %s to %s", store.ErrInvalid, from, to)
+	}
+	return s.write(ctx, func(w *wtx) error {
+		id, err := w.mailboxID(accountID, from)
+		if err != nil {
+			return err
+		}
+		var n int
+		if err := w.tx.QueryRowContext(w.ctx, `SELECT COUNT(*) FROM mailboxes WHERE account_id = ? AND (name = ? OR name LIKE ? ESCAPE '\')`,
+			accountID, to, likePrefix(to)).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: mailbox %s", store.ErrExists, to)
+		}
+		rows, err := w.tx.QueryContext(w.ctx, `SELECT id, name FROM mailboxes WHERE account_id = ? AND (id = ? OR name LIKE ? ESCAPE '\')`,
+			accountID, id, likePrefix(from))
+		if err != nil {
+			return err
+		}
+		type mb struct {
+			id   int64
+			name string
+		}
+		var all []mb
+		for rows.Next() {
+			var m mb
+			if err := rows.Scan(&m.id, &m.name); err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, m := range all {
+			newName := to + strings.TrimPrefix(m.name, from)
+			if _, err := w.tx.ExecContext(w.ctx, `UPDATE mailboxes SET name = ? WHERE id = ?`, newName, m.id); err != nil {
+				return err
+			}
+			w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: m.id, Kind: store.ChangeMailbox})
+		}
+		return nil
+	})
+}
+
+// likePrefix is a LIKE pattern for the children of name.
+func likePrefix(name string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(name) + "/%"
+}
+
+// DeleteMailbox implements store.Store. Only the named mailbox goes, with
+// its messages; children stay. INBOX cannot be deleted (RFC 9051 §6.3.5).
+func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string) error {
+	name, err := store.CanonicalMailbox(name)
+	if err != nil {
+		return err
+	}
+	if name == "INBOX" {
+		return fmt.Errorf("%w: INBOX cannot be deleted", store.ErrInvalid)
+	}
+	return s.write(ctx, func(w *wtx) error {
+		id, err := w.mailboxID(accountID, name)
+		if err != nil {
+			return err
+		}
+		return w.deleteMailbox(accountID, id)
+	})
+}
+
+// deleteMailbox removes a mailbox, its messages and its expunge history.
+func (w *wtx) deleteMailbox(accountID, id int64) error {
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT uid FROM messages WHERE mailbox_id = ?`, id)
+	if err != nil {
+		return err
+	}
+	var uids []uint32
+	for rows.Next() {
+		var u uint32
+		if err := rows.Scan(&u); err != nil {
+			rows.Close()
+			return err
+		}
+		uids = append(uids, u)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if _, err := w.expunge(accountID, id, uids); err != nil {
+		return err
+	}
+	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = ?`, `DELETE FROM mailboxes WHERE id = ?`} {
+		if _, err := w.tx.ExecContext(w.ctx, q, id); err != nil {
+			return err
+		}
+	}
+	w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: id, Kind: store.ChangeMailbox})
+	return nil
+}
+
+// mailboxID finds a mailbox of the account by canonical name.
+func (w *wtx) mailboxID(accountID int64, name string) (int64, error) {
+	var id int64
+	err := w.tx.QueryRowContext(w.ctx, `SELECT id FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w: mailbox %s", store.ErrNotFound, name)
+	}
+	return id, err
+}
+
+// mailboxCols reads a mailbox with its counts; bit 1 of sysflags is
+// \Seen (store.SeenBit).
+const mailboxCols = `m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highest_modseq, m.special_use, m.subscribed,
+	(SELECT COUNT(*) FROM messages WHERE mailbox_id = m.id),
+	(SELECT COUNT(*) FROM messages WHERE mailbox_id = m.id AND sysflags & 1 = 0),
+	(SELECT COALESCE(SUM(size), 0) FROM messages WHERE mailbox_id = m.id)`
+
+func scanMailbox(row interface{ Scan(...any) error }) (store.Mailbox, error) {
+	var m store.Mailbox
+	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse,
+		&m.Subscribed, &m.Messages, &m.Unseen, &m.Size)
+	return m, err
+}
+
+// Mailbox implements store.Store.
+func (s *Store) Mailbox(ctx context.Context, accountID int64, name string) (store.Mailbox, error) {
+	name, err := store.CanonicalMailbox(name)
+	if err != nil {
+		return store.Mailbox{}, err
+	}
+	m, err := scanMailbox(s.rdb.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? AND m.name = ?`, accountID, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("%w: mailbox %s", store.ErrNotFound, name)
+	}
+	return m, err
+}
+
+// ListMailboxes implements store.Store.
+func (s *Store) ListMailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? ORDER BY m.name`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Mailbox
+	for rows.Next() {
+		m, err := scanMailbox(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// SetSubscribed implements store.Store.
+func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string, on bool) error {
+	name, err := store.CanonicalMailbox(name)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(w *wtx) error {
+		id, err := w.mailboxID(accountID, name)
+		if err != nil {
+			return err
+		}
+		_, err = w.tx.ExecContext(w.ctx, `UPDATE mailboxes SET subscribed = ? WHERE id = ?`, on, id)
+		return err
+	})
+}

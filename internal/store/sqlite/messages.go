@@ -1,0 +1,459 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"postel/internal/store"
+)
+
+// Deliver implements store.Store: the body becomes one blob shared by every
+// local target and the queue entry; one message row per target.
+func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Delivered, error) {
+	if d.Spool == nil || (len(d.Targets) == 0 && d.Queue == nil) {
+		return nil, fmt.Errorf("%w: delivery without body or destination", store.ErrInvalid)
+	}
+	if d.Queue != nil && len(d.Queue.Recipients) == 0 {
+		return nil, fmt.Errorf("%w: queue entry without recipients", store.ErrInvalid)
+	}
+	type target struct {
+		store.Target
+		bits     int
+		keywords string
+	}
+	targets := make([]target, len(d.Targets))
+	for i, t := range d.Targets {
+		bits, kw, err := store.SplitFlags(t.Flags)
+		if err != nil {
+			return nil, err
+		}
+		if t.Mailbox == "" {
+			t.Mailbox = "INBOX"
+		}
+		if t.Mailbox, err = store.CanonicalMailbox(t.Mailbox); err != nil {
+			return nil, err
+		}
+		if t.InternalDate.IsZero() {
+			t.InternalDate = time.Now()
+		}
+		targets[i] = target{t, bits, strings.Join(kw, " ")}
+	}
+	bodySize := d.Spool.Size()
+	size := int64(len(d.Prefix)) + bodySize
+	prefix := d.Prefix
+	if prefix == nil {
+		prefix = []byte{}
+	}
+	meta := d.Meta
+	if meta.Envelope == nil {
+		meta.Envelope = []byte{}
+	}
+	if meta.Structure == nil {
+		meta.Structure = []byte{}
+	}
+	var out []store.Delivered
+	err := s.write(ctx, func(w *wtx) error {
+		out = make([]store.Delivered, len(targets))
+		now := time.Now()
+		res, err := w.tx.ExecContext(w.ctx, `INSERT INTO blobs (size, created) VALUES (?, ?)`, bodySize, now.Unix())
+		if err != nil {
+			return err
+		}
+		blobID, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if err := w.link(d.Spool, blobID); err != nil {
+			return err
+		}
+		for i, t := range targets {
+			var mbID, quota, used int64
+			var uidvalidity, uid uint32
+			var modseq uint64
+			err := w.tx.QueryRowContext(w.ctx, `SELECT m.id, m.uidvalidity, m.uidnext, m.highest_modseq + 1, a.quota_bytes, a.used_bytes
+				FROM mailboxes m JOIN accounts a ON a.id = m.account_id WHERE m.account_id = ? AND m.name = ?`,
+				t.AccountID, t.Mailbox).Scan(&mbID, &uidvalidity, &uid, &modseq, &quota, &used)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: mailbox %s of account %d", store.ErrNotFound, t.Mailbox, t.AccountID)
+			} else if err != nil {
+				return err
+			}
+			if quota > 0 && used+size > quota {
+				return fmt.Errorf("%w: account %d", store.ErrQuota, t.AccountID)
+			}
+			if uid == 0 || uint64(uid) >= 1<<32-1 {
+				return fmt.Errorf("%w: UID space of mailbox %d exhausted", store.ErrInvalid, mbID)
+			}
+			res, err := w.tx.ExecContext(w.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, sysflags, keywords,
+				internal_date, save_date, size, blob_id, prefix, envelope, structure,
+				hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_messageid, hdr_date)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				mbID, uid, modseq, t.bits, t.keywords, t.InternalDate.Unix(), now.Unix(), size, blobID, prefix,
+				meta.Envelope, meta.Structure, meta.Subject, meta.From, meta.To, meta.Cc, meta.Bcc, meta.MessageID,
+				unixOrZero(meta.Date))
+			if err != nil {
+				return err
+			}
+			msgID, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			if _, err := w.tx.ExecContext(w.ctx, `UPDATE mailboxes SET uidnext = ?, highest_modseq = ? WHERE id = ?`, uid+1, modseq, mbID); err != nil {
+				return err
+			}
+			if _, err := w.tx.ExecContext(w.ctx, `UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?`, size, t.AccountID); err != nil {
+				return err
+			}
+			out[i] = store.Delivered{MailboxID: mbID, UIDValidity: uidvalidity, UID: uid, MessageID: msgID}
+			w.changes = append(w.changes, store.Change{AccountID: t.AccountID, MailboxID: mbID, Kind: store.ChangeAdded, UIDs: []uint32{uid}, ModSeq: modseq})
+		}
+		if q := d.Queue; q != nil {
+			qid, err := w.enqueue(q, blobID, prefix, size, now)
+			if err != nil {
+				return err
+			}
+			if len(out) == 0 {
+				out = append(out, store.Delivered{})
+			}
+			out[0].QueueID = qid
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The body is linked into place; its spool name can go.
+	d.Spool.Discard()
+	return out, nil
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// checkMailbox makes sure the mailbox belongs to the account.
+func checkMailbox(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, accountID, mailboxID int64) error {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM mailboxes WHERE id = ? AND account_id = ?`, mailboxID, accountID).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: mailbox %d", store.ErrNotFound, mailboxID)
+	}
+	return nil
+}
+
+// Messages implements store.Store.
+func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, changedSince uint64) ([]store.Message, error) {
+	if err := checkMailbox(ctx, s.rdb, accountID, mailboxID); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, uid, modseq, sysflags, keywords, internal_date, save_date, size
+		FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, mailboxID, changedSince)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		var m store.Message
+		var bits int
+		var kw string
+		var idate, sdate int64
+		if err := rows.Scan(&m.ID, &m.UID, &m.ModSeq, &bits, &kw, &idate, &sdate, &m.Size); err != nil {
+			return nil, err
+		}
+		m.MailboxID = mailboxID
+		m.Flags = store.JoinFlags(bits, splitKeywords(kw))
+		m.InternalDate = time.Unix(idate, 0)
+		m.SaveDate = time.Unix(sdate, 0)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func splitKeywords(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, " ")
+}
+
+// MessageMetas implements store.Store.
+func (s *Store) MessageMetas(ctx context.Context, accountID, mailboxID int64, uids []uint32) (map[uint32]store.MessageMeta, error) {
+	if err := checkMailbox(ctx, s.rdb, accountID, mailboxID); err != nil {
+		return nil, err
+	}
+	out := make(map[uint32]store.MessageMeta, len(uids))
+	for _, uid := range uids {
+		var m store.MessageMeta
+		var date int64
+		err := s.rdb.QueryRowContext(ctx, `SELECT envelope, structure, hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_messageid, hdr_date
+			FROM messages WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid).Scan(
+			&m.Envelope, &m.Structure, &m.Subject, &m.From, &m.To, &m.Cc, &m.Bcc, &m.MessageID, &date)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if date != 0 {
+			m.Date = time.Unix(date, 0)
+		}
+		out[uid] = m
+	}
+	return out, nil
+}
+
+// OpenMessage implements store.Store.
+func (s *Store) OpenMessage(ctx context.Context, accountID, mailboxID int64, uid uint32) (store.MessageReader, error) {
+	var blobID int64
+	var prefix []byte
+	err := s.rdb.QueryRowContext(ctx, `SELECT msg.blob_id, msg.prefix FROM messages msg JOIN mailboxes m ON m.id = msg.mailbox_id
+		WHERE m.account_id = ? AND msg.mailbox_id = ? AND msg.uid = ?`, accountID, mailboxID, uid).Scan(&blobID, &prefix)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: message %d in mailbox %d", store.ErrNotFound, uid, mailboxID)
+	} else if err != nil {
+		return nil, err
+	}
+	return s.openBlob(blobID, prefix)
+}
+
+func (s *Store) openBlob(blobID int64, prefix []byte) (store.MessageReader, error) {
+	f, err := s.blobs.Open(blobID)
+	if err != nil {
+		// A message expunged meanwhile has lost its file too.
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: body %d", store.ErrNotFound, blobID)
+		}
+		return nil, err
+	}
+	return store.NewMessageReader(prefix, f)
+}
+
+// StoreFlags implements store.Store. Changed messages share one new MODSEQ;
+// messages whose flags would not change keep theirs. With unchangedSince >
+// 0, messages with a greater MODSEQ are left alone and reported as
+// conflicts (RFC 7162 §3.1.3).
+func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op store.FlagOp, flags []string, unchangedSince uint64) ([]store.FlagChange, error) {
+	bits, kws, err := store.SplitFlags(flags)
+	if err != nil {
+		return nil, err
+	}
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	want := slices.Clone(uids)
+	slices.Sort(want)
+	want = slices.Compact(want)
+	var out []store.FlagChange
+	err = s.write(ctx, func(w *wtx) error {
+		out = nil
+		var highest uint64
+		err := w.tx.QueryRowContext(w.ctx, `SELECT highest_modseq FROM mailboxes WHERE id = ? AND account_id = ?`, mailboxID, accountID).Scan(&highest)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: mailbox %d", store.ErrNotFound, mailboxID)
+		} else if err != nil {
+			return err
+		}
+		modseq := highest + 1
+		rows, err := w.tx.QueryContext(w.ctx, `SELECT uid, modseq, sysflags, keywords FROM messages
+			WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, want[0], want[len(want)-1])
+		if err != nil {
+			return err
+		}
+		type row struct {
+			uid    uint32
+			modseq uint64
+			bits   int
+			kw     []string
+		}
+		var hits []row
+		for rows.Next() {
+			var r row
+			var kw string
+			if err := rows.Scan(&r.uid, &r.modseq, &r.bits, &kw); err != nil {
+				rows.Close()
+				return err
+			}
+			if _, ok := slices.BinarySearch(want, r.uid); ok {
+				r.kw = splitKeywords(kw)
+				hits = append(hits, r)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var changed []uint32
+		for _, r := range hits {
+			if unchangedSince > 0 && r.modseq > unchangedSince {
+				out = append(out, store.FlagChange{UID: r.uid, ModSeq: r.modseq, Flags: store.JoinFlags(r.bits, r.kw), Conflict: true})
+				continue
+			}
+			nb, nk := applyFlags(op, r.bits, r.kw, bits, kws)
+			if nb == r.bits && slices.Equal(nk, r.kw) {
+				continue
+			}
+			if len(nk) > store.MaxKeywords {
+				return fmt.Errorf("%w: more than %d keywords", store.ErrInvalid, store.MaxKeywords)
+			}
+			if _, err := w.tx.ExecContext(w.ctx, `UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`,
+				nb, strings.Join(nk, " "), modseq, mailboxID, r.uid); err != nil {
+				return err
+			}
+			out = append(out, store.FlagChange{UID: r.uid, ModSeq: modseq, Flags: store.JoinFlags(nb, nk)})
+			changed = append(changed, r.uid)
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		if _, err := w.tx.ExecContext(w.ctx, `UPDATE mailboxes SET highest_modseq = ? WHERE id = ?`, modseq, mailboxID); err != nil {
+			return err
+		}
+		w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: mailboxID, Kind: store.ChangeFlags, UIDs: changed, ModSeq: modseq})
+		return nil
+	})
+	return out, err
+}
+
+// applyFlags combines present flags with the requested ones.
+func applyFlags(op store.FlagOp, bits int, kw []string, reqBits int, reqKw []string) (int, []string) {
+	switch op {
+	case store.FlagsReplace:
+		return reqBits, reqKw
+	case store.FlagsAdd:
+		out := slices.Clone(kw)
+		for _, k := range reqKw {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+		slices.Sort(out)
+		return bits | reqBits, out
+	default:
+		var out []string
+		for _, k := range kw {
+			if !slices.Contains(reqKw, k) {
+				out = append(out, k)
+			}
+		}
+		return bits &^ reqBits, out
+	}
+}
+
+// Expunge implements store.Store.
+func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]store.Expunged, error) {
+	var out []store.Expunged
+	err := s.write(ctx, func(w *wtx) error {
+		if err := checkMailbox(w.ctx, w.tx, accountID, mailboxID); err != nil {
+			return err
+		}
+		var err error
+		out, err = w.expunge(accountID, mailboxID, uids)
+		return err
+	})
+	return out, err
+}
+
+// expunge removes messages, remembers them for QRESYNC with one new MODSEQ,
+// and deletes blobs no longer used (their files go after the commit).
+func (w *wtx) expunge(accountID, mailboxID int64, uids []uint32) ([]store.Expunged, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	var modseq uint64
+	if err := w.tx.QueryRowContext(w.ctx, `SELECT highest_modseq + 1 FROM mailboxes WHERE id = ?`, mailboxID).Scan(&modseq); err != nil {
+		return nil, err
+	}
+	var out []store.Expunged
+	blobs := map[int64]bool{}
+	var freed int64
+	for _, uid := range uids {
+		var blobID, size int64
+		err := w.tx.QueryRowContext(w.ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING blob_id, size`, mailboxID, uid).Scan(&blobID, &size)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		blobs[blobID] = true
+		freed += size
+		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)
+			ON CONFLICT DO UPDATE SET modseq = excluded.modseq`, mailboxID, uid, modseq); err != nil {
+			return nil, err
+		}
+		out = append(out, store.Expunged{UID: uid, ModSeq: modseq})
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `UPDATE mailboxes SET highest_modseq = ? WHERE id = ?`, modseq, mailboxID); err != nil {
+		return nil, err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `UPDATE accounts SET used_bytes = MAX(0, used_bytes - ?) WHERE id = ?`, freed, accountID); err != nil {
+		return nil, err
+	}
+	for id := range blobs {
+		if err := w.releaseBlob(id); err != nil {
+			return nil, err
+		}
+	}
+	gone := make([]uint32, len(out))
+	for i, e := range out {
+		gone[i] = e.UID
+	}
+	w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: mailboxID, Kind: store.ChangeExpunged, UIDs: gone, ModSeq: modseq})
+	return out, nil
+}
+
+// releaseBlob deletes a blob no message or queue entry uses any more.
+func (w *wtx) releaseBlob(id int64) error {
+	var used bool
+	if err := w.tx.QueryRowContext(w.ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?) OR EXISTS (SELECT 1 FROM queue WHERE blob_id = ?)`,
+		id, id).Scan(&used); err != nil {
+		return err
+	}
+	if used {
+		return nil
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM blobs WHERE id = ?`, id); err != nil {
+		return err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO blob_gc (blob_id) VALUES (?) ON CONFLICT DO NOTHING`, id); err != nil {
+		return err
+	}
+	w.gc = append(w.gc, id)
+	return nil
+}
+
+// ExpungedSince implements store.Store.
+func (s *Store) ExpungedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]store.Expunged, error) {
+	if err := checkMailbox(ctx, s.rdb, accountID, mailboxID); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT uid, modseq FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, mailboxID, modseq)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Expunged
+	for rows.Next() {
+		var e store.Expunged
+		if err := rows.Scan(&e.UID, &e.ModSeq); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

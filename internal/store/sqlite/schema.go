@@ -1,0 +1,155 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migrations are numbered by their index + 1 and run in order at Open, each
+// in its own transaction. Never edit one that has shipped: add another.
+var migrations = []string{
+	// 1: the foundation.
+	`
+CREATE TABLE domains (
+	name    TEXT PRIMARY KEY,
+	created INTEGER NOT NULL
+);
+CREATE TABLE accounts (
+	id               INTEGER PRIMARY KEY AUTOINCREMENT,
+	address          TEXT NOT NULL UNIQUE,
+	domain           TEXT NOT NULL REFERENCES domains(name),
+	password_hash    TEXT NOT NULL DEFAULT '',
+	scram_sha256     TEXT NOT NULL DEFAULT '',
+	quota_bytes      INTEGER NOT NULL DEFAULT 0,
+	used_bytes       INTEGER NOT NULL DEFAULT 0,
+	disabled         INTEGER NOT NULL DEFAULT 0,
+	uidvalidity_last INTEGER NOT NULL DEFAULT 0,
+	created          INTEGER NOT NULL
+);
+CREATE INDEX accounts_domain ON accounts(domain);
+CREATE TABLE aliases (
+	address TEXT NOT NULL,
+	target  TEXT NOT NULL,
+	PRIMARY KEY (address, target)
+);
+CREATE TABLE mailboxes (
+	id             INTEGER PRIMARY KEY AUTOINCREMENT,
+	account_id     INTEGER NOT NULL REFERENCES accounts(id),
+	name           TEXT NOT NULL,
+	uidvalidity    INTEGER NOT NULL,
+	uidnext        INTEGER NOT NULL DEFAULT 1,
+	highest_modseq INTEGER NOT NULL DEFAULT 1,
+	special_use    TEXT NOT NULL DEFAULT '',
+	subscribed     INTEGER NOT NULL DEFAULT 1,
+	UNIQUE (account_id, name)
+);
+CREATE TABLE blobs (
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	size    INTEGER NOT NULL,
+	created INTEGER NOT NULL
+);
+CREATE TABLE messages (
+	id            INTEGER PRIMARY KEY AUTOINCREMENT,
+	mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id),
+	uid           INTEGER NOT NULL,
+	modseq        INTEGER NOT NULL,
+	sysflags      INTEGER NOT NULL DEFAULT 0,
+	keywords      TEXT NOT NULL DEFAULT '',
+	internal_date INTEGER NOT NULL,
+	save_date     INTEGER NOT NULL,
+	size          INTEGER NOT NULL,
+	blob_id       INTEGER NOT NULL REFERENCES blobs(id),
+	prefix        BLOB NOT NULL,
+	envelope      BLOB NOT NULL,
+	structure     BLOB NOT NULL,
+	hdr_subject   TEXT NOT NULL DEFAULT '',
+	hdr_from      TEXT NOT NULL DEFAULT '',
+	hdr_to        TEXT NOT NULL DEFAULT '',
+	hdr_cc        TEXT NOT NULL DEFAULT '',
+	hdr_bcc       TEXT NOT NULL DEFAULT '',
+	hdr_messageid TEXT NOT NULL DEFAULT '',
+	hdr_date      INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (mailbox_id, uid)
+);
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+CREATE INDEX messages_blob ON messages(blob_id);
+-- RFC 7162 (QRESYNC): removals are remembered with their MODSEQ.
+CREATE TABLE expunged (
+	mailbox_id INTEGER NOT NULL,
+	uid        INTEGER NOT NULL,
+	modseq     INTEGER NOT NULL,
+	PRIMARY KEY (mailbox_id, uid)
+);
+CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+CREATE TABLE queue (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	account_id   INTEGER NOT NULL DEFAULT 0,
+	mail_from    TEXT NOT NULL,
+	blob_id      INTEGER NOT NULL REFERENCES blobs(id),
+	prefix       BLOB NOT NULL,
+	size         INTEGER NOT NULL,
+	dsn_ret      TEXT NOT NULL DEFAULT '',
+	dsn_envid    TEXT NOT NULL DEFAULT '',
+	requiretls   INTEGER NOT NULL DEFAULT 0,
+	smtputf8     INTEGER NOT NULL DEFAULT 0,
+	body8bit     INTEGER NOT NULL DEFAULT 0,
+	created      INTEGER NOT NULL,
+	next_attempt INTEGER NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	lease_until  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX queue_blob ON queue(blob_id);
+CREATE INDEX queue_due ON queue(next_attempt);
+CREATE TABLE queue_rcpts (
+	queue_id    INTEGER NOT NULL REFERENCES queue(id),
+	address     TEXT NOT NULL,
+	notify      TEXT NOT NULL DEFAULT '',
+	orcpt       TEXT NOT NULL DEFAULT '',
+	status      TEXT NOT NULL DEFAULT 'pending',
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	last_reply  TEXT NOT NULL DEFAULT '',
+	last_change INTEGER NOT NULL,
+	PRIMARY KEY (queue_id, address)
+);
+-- Blob files whose rows are gone, to remove after the commit (and at start
+-- if a crash came first).
+CREATE TABLE blob_gc (
+	blob_id INTEGER PRIMARY KEY
+);
+`,
+}
+
+// migrate brings the schema to the newest version.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var have int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
+		return err
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("sqlite: schema version %d is newer than this program knows (%d)", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied) VALUES (?, ?)`, v, time.Now().Unix()); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

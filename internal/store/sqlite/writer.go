@@ -1,0 +1,214 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"postel/internal/store"
+)
+
+// ErrClosed is returned for writes after Close.
+var ErrClosed = errors.New("sqlite: store closed")
+
+// op is one write: fn runs on the writer goroutine inside the shared
+// transaction, under its own savepoint.
+type op struct {
+	fn  func(w *wtx) error
+	err chan error
+}
+
+// wtx is what one write sees and collects during a batch.
+type wtx struct {
+	ctx     context.Context
+	tx      *sql.Tx
+	s       *Store
+	dirs    map[string]bool // directories holding new links, to fsync before commit
+	linked  []int64         // blob files linked, removed again if the write fails
+	gc      []int64         // blob files to remove after the commit
+	changes []store.Change  // published after the commit
+}
+
+// link makes spool the body of blob id, inside this write.
+func (w *wtx) link(sp store.Spool, id int64) error {
+	dir, err := w.s.blobs.Link(sp, id)
+	if err != nil {
+		return err
+	}
+	w.linked = append(w.linked, id)
+	w.dirs[dir] = true
+	return nil
+}
+
+// write runs fn on the writer and waits for its commit. It waits even when
+// ctx ends first: the write may already be committed.
+func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
+	o := &op{fn: fn, err: make(chan error, 1)}
+	select {
+	case <-s.quit:
+		return ErrClosed
+	default:
+	}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.quit:
+		return ErrClosed
+	}
+	return <-o.err
+}
+
+// writer is the one goroutine that writes. It takes every write waiting at
+// the moment and commits them together.
+func (s *Store) writer() {
+	defer close(s.done)
+	var pendingGC []int64
+	for {
+		var first *op
+		select {
+		case first = <-s.ops:
+		case <-s.quit:
+			// Finish what was queued before Close.
+			for {
+				select {
+				case o := <-s.ops:
+					pendingGC = s.runBatch([]*op{o}, pendingGC)
+				default:
+					return
+				}
+			}
+		}
+		batch := []*op{first}
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		pendingGC = s.runBatch(batch, pendingGC)
+	}
+}
+
+// runBatch commits batch in one transaction and answers each op. gcDone
+// are blob_gc rows whose files went after the previous commit; it returns
+// the rows still to clear after this one.
+func (s *Store) runBatch(batch []*op, gcDone []int64) []int64 {
+	errs := make([]error, len(batch))
+	gc, committed := s.commit(batch, errs, gcDone)
+	for i, o := range batch {
+		o.err <- errs[i]
+	}
+	if committed {
+		return gc
+	}
+	return gcDone
+}
+
+// commit runs batch in one transaction, setting errs, and reports whether
+// it committed and which blobs it deleted.
+func (s *Store) commit(batch []*op, errs []error, gcDone []int64) (gc []int64, committed bool) {
+	ctx := context.Background()
+	var linked []int64
+	failAll := func(err error) {
+		s.removeBlobs(linked)
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		failAll(fmt.Errorf("sqlite: begin: %w", err))
+		return nil, false
+	}
+	if err := deleteGC(ctx, tx, gcDone); err != nil {
+		s.log.Error("store: clearing blob_gc", "err", err)
+	}
+	var changes []store.Change
+	dirs := map[string]bool{}
+	ok := 0
+	for i, o := range batch {
+		w := &wtx{ctx: ctx, tx: tx, s: s, dirs: map[string]bool{}}
+		if err := runOp(tx, o.fn, w); err != nil {
+			errs[i] = err
+			s.removeBlobs(w.linked)
+			if errors.Is(err, errBrokenTx) {
+				tx.Rollback()
+				failAll(err)
+				return nil, false
+			}
+			continue
+		}
+		ok++
+		linked = append(linked, w.linked...)
+		gc = append(gc, w.gc...)
+		changes = append(changes, w.changes...)
+		for d := range w.dirs {
+			dirs[d] = true
+		}
+	}
+	if ok == 0 {
+		tx.Rollback()
+		return nil, false
+	}
+	if err := s.blobs.Sync(dirs); err != nil {
+		tx.Rollback()
+		failAll(fmt.Errorf("sqlite: fsync: %w", err))
+		return nil, false
+	}
+	if err := tx.Commit(); err != nil {
+		failAll(fmt.Errorf("sqlite: commit: %w", err))
+		return nil, false
+	}
+	// Committed: the deleted blobs' files can go; then tell subscribers.
+	s.removeBlobs(gc)
+	s.hub.Publish(changes)
+	return gc, true
+}
+
+var errBrokenTx = errors.New("sqlite: transaction broken")
+
+// runOp runs fn under a savepoint, rolling back to it on error or panic.
+func runOp(tx *sql.Tx, fn func(w *wtx) error, w *wtx) (err error) {
+	if _, err := tx.Exec(`SAVEPOINT op`); err != nil {
+		return fmt.Errorf("%w: %v", errBrokenTx, err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sqlite: panic in write: %v", r)
+		}
+		if err != nil {
+			if _, rerr := tx.Exec(`ROLLBACK TO op`); rerr != nil {
+				err = fmt.Errorf("%w: %v (after %v)", errBrokenTx, rerr, err)
+				return
+			}
+		}
+		if _, rerr := tx.Exec(`RELEASE op`); rerr != nil && err == nil {
+			err = fmt.Errorf("%w: %v", errBrokenTx, rerr)
+		}
+	}()
+	return fn(w)
+}
+
+func (s *Store) removeBlobs(ids []int64) {
+	for _, id := range ids {
+		if err := s.blobs.Remove(id); err != nil {
+			s.log.Error("store: removing blob file", "blob", id, "err", err)
+		}
+	}
+}
+
+func deleteGC(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM blob_gc WHERE blob_id = ?`, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}

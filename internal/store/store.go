@@ -1,0 +1,323 @@
+// Package store holds everything Postel keeps: domains, accounts, aliases,
+// mailboxes, messages (metadata in a database, bodies as blobs), the outbound
+// queue, and the stream of changes that live IMAP and POP3 sessions follow.
+//
+// Store is the interface every implementation provides (SQLite, the embedded
+// default, here; PostgreSQL later). conformance.go holds the test suite that
+// every implementation runs.
+//
+// Invariants every implementation keeps:
+//   - A method that returns nil has committed durably: message bodies are
+//     fsynced together with their directory before the transaction that makes
+//     them visible commits.
+//   - UIDs in a mailbox are strictly ascending and never reused while the
+//     mailbox's UIDVALIDITY stands; MODSEQ values grow with every change.
+//   - Changes are announced to subscribers only after their commit.
+//   - Every method that takes an account ID only ever reads or changes that
+//     account's data.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Errors callers can test with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrExists   = errors.New("store: already exists")
+	ErrInvalid  = errors.New("store: invalid argument")
+	ErrQuota    = errors.New("store: quota exceeded")
+	ErrInUse    = errors.New("store: in use")
+)
+
+// Special-use roles (RFC 6154) of the mailboxes every account gets.
+const (
+	RoleNone    = ""
+	RoleSent    = `\Sent`
+	RoleDrafts  = `\Drafts`
+	RoleTrash   = `\Trash`
+	RoleJunk    = `\Junk`
+	RoleArchive = `\Archive`
+)
+
+// DefaultMailboxes are created with every account, with their RFC 6154 roles.
+var DefaultMailboxes = []struct{ Name, Role string }{
+	{"INBOX", RoleNone},
+	{"Sent", RoleSent},
+	{"Drafts", RoleDrafts},
+	{"Trash", RoleTrash},
+	{"Junk", RoleJunk},
+	{"Archive", RoleArchive},
+}
+
+// System flags (RFC 9051 §2.3.2). Keywords are any other atom.
+const (
+	FlagSeen     = `\Seen`
+	FlagAnswered = `\Answered`
+	FlagFlagged  = `\Flagged`
+	FlagDeleted  = `\Deleted`
+	FlagDraft    = `\Draft`
+)
+
+// Domain is a mail domain this server is final destination for.
+type Domain struct {
+	Name    string
+	Created time.Time
+}
+
+// Credentials are the stored secrets of an account, encoded by internal/auth.
+// The store never interprets them.
+type Credentials struct {
+	PasswordHash string // argon2id, PHC string form
+	SCRAMSHA256  string // salt, iterations, StoredKey, ServerKey
+}
+
+// Account is a mailbox owner, addressed as localpart@domain.
+type Account struct {
+	ID          int64
+	Address     string // canonical, lower case
+	Domain      string
+	Credentials Credentials
+	QuotaBytes  int64 // 0: no limit
+	Disabled    bool
+	Created     time.Time
+}
+
+// Alias maps one address (or "@domain" for a catch-all) to targets: local
+// account addresses or external addresses.
+type Alias struct {
+	Address string
+	Targets []string
+}
+
+// Mailbox is an IMAP mailbox of one account.
+type Mailbox struct {
+	ID            int64
+	AccountID     int64
+	Name          string // hierarchy separator "/"; "INBOX" for the inbox
+	UIDValidity   uint32
+	UIDNext       uint32
+	HighestModSeq uint64
+	SpecialUse    string // RFC 6154 role, "" for none
+	Subscribed    bool
+	Messages      int   // number of messages
+	Unseen        int   // messages without \Seen
+	Size          int64 // sum of message sizes
+}
+
+// MessageMeta is what internal/message extracted when the message was parsed
+// once at delivery: serialized ENVELOPE and BODYSTRUCTURE, and the header
+// fields SEARCH and SORT need.
+type MessageMeta struct {
+	Envelope  []byte // serialized by internal/message
+	Structure []byte // serialized by internal/message
+	Subject   string // decoded
+	From      string // decoded addresses as text
+	To        string
+	Cc        string
+	Bcc       string
+	MessageID string
+	Date      time.Time // zero when missing or unparsable
+}
+
+// Message describes one stored message.
+type Message struct {
+	ID           int64 // store-wide, never reused
+	MailboxID    int64
+	UID          uint32
+	ModSeq       uint64
+	Flags        []string // system flags and keywords, sorted
+	InternalDate time.Time
+	SaveDate     time.Time
+	Size         int64 // exact octets served: len(Prefix) + body size
+	Meta         MessageMeta
+}
+
+// Target is one local destination of a delivery.
+type Target struct {
+	AccountID    int64
+	Mailbox      string    // "INBOX" if empty
+	Flags        []string  // initial flags (APPEND); none for SMTP delivery
+	InternalDate time.Time // now if zero
+}
+
+// QueueRcpt is one recipient of queued outbound mail, with its DSN
+// parameters (RFC 3461) kept for the delivery attempts.
+type QueueRcpt struct {
+	Address    string
+	Notify     []string // NEVER, SUCCESS, FAILURE, DELAY
+	ORcpt      string   // original recipient, "type;addr"
+	Status     string   // "pending", "delivered", "failed"
+	Attempts   int
+	LastReply  string
+	LastChange time.Time
+}
+
+// QueueEntry is a message waiting to be delivered to remote recipients.
+type QueueEntry struct {
+	ID          int64
+	AccountID   int64 // submitting account, 0 for none
+	From        string
+	Recipients  []QueueRcpt
+	DSNRet      string // FULL or HDRS, "" for none
+	DSNEnvID    string
+	RequireTLS  bool
+	SMTPUTF8    bool
+	Body8Bit    bool
+	Size        int64
+	Created     time.Time
+	NextAttempt time.Time
+	Attempts    int
+}
+
+// Delivery is one message to store, for local targets and/or the outbound
+// queue, in one transaction.
+type Delivery struct {
+	Spool   Spool  // body as received; Finish()ed by the caller
+	Prefix  []byte // header fields the server adds (Return-Path, Received); prepended when read
+	Meta    MessageMeta
+	Targets []Target
+	Queue   *QueueEntry // remote recipients, or nil
+}
+
+// Delivered tells where a delivery landed, per target, in Targets order.
+type Delivered struct {
+	MailboxID   int64
+	UIDValidity uint32
+	UID         uint32
+	MessageID   int64
+	QueueID     int64 // set on the first element when Queue was set
+}
+
+// FlagOp says how StoreFlags combines flags with the present ones.
+type FlagOp int
+
+const (
+	FlagsAdd FlagOp = iota
+	FlagsRemove
+	FlagsReplace
+)
+
+// FlagChange is the result of StoreFlags for one message that changed, or
+// that was left alone because its MODSEQ was above unchangedSince
+// (Conflict, RFC 7162 §3.1.3).
+type FlagChange struct {
+	UID      uint32
+	ModSeq   uint64
+	Flags    []string
+	Conflict bool
+}
+
+// Expunged is one removed message, as QRESYNC needs it.
+type Expunged struct {
+	UID    uint32
+	ModSeq uint64
+}
+
+// ChangeKind says what happened in a Change.
+type ChangeKind int
+
+const (
+	ChangeAdded    ChangeKind = iota + 1 // messages added (UIDs)
+	ChangeFlags                          // flags changed (UIDs)
+	ChangeExpunged                       // messages removed (UIDs)
+	ChangeMailbox                        // mailbox created, renamed or deleted
+)
+
+// Change is announced to subscribers after a commit.
+type Change struct {
+	AccountID int64
+	MailboxID int64
+	Kind      ChangeKind
+	UIDs      []uint32
+	ModSeq    uint64 // mailbox HIGHESTMODSEQ after the change
+}
+
+// Subscription receives the changes of one account. Changes are never dropped
+// and sending never blocks the store: they queue until Next takes them.
+type Subscription interface {
+	// Ready is signalled when changes are waiting.
+	Ready() <-chan struct{}
+	// Next returns and clears the waiting changes.
+	Next() []Change
+	Close()
+}
+
+// Spool receives a message body being received. Finish makes it durable
+// (fsync); Discard throws it away. A spool not delivered is never visible.
+type Spool interface {
+	io.Writer
+	Size() int64
+	// Finish fsyncs and closes the writer; after it the spool can be read.
+	Finish() error
+	// Reader reads the finished spool from the start.
+	Reader() (io.ReadSeekCloser, error)
+	Discard() error
+}
+
+// MessageReader reads a stored message: the prefix the server added, then
+// the body exactly as received.
+type MessageReader interface {
+	io.Reader
+	io.ReaderAt
+	Size() int64
+	Close() error
+}
+
+// Store is the interface every store implementation provides.
+type Store interface {
+	// Domains.
+	AddDomain(ctx context.Context, name string) error
+	DeleteDomain(ctx context.Context, name string) error // ErrInUse while accounts exist
+	ListDomains(ctx context.Context) ([]Domain, error)
+	HasDomain(ctx context.Context, name string) (bool, error)
+
+	// Accounts. Addresses are compared case-insensitively.
+	CreateAccount(ctx context.Context, address string, cred Credentials) (Account, error)
+	SetCredentials(ctx context.Context, address string, cred Credentials) error
+	SetQuota(ctx context.Context, address string, bytes int64) error
+	DeleteAccount(ctx context.Context, address string) error
+	Account(ctx context.Context, address string) (Account, error)
+	AccountByID(ctx context.Context, id int64) (Account, error)
+	ListAccounts(ctx context.Context) ([]Account, error)
+
+	// Aliases. Address "@domain" is that domain's catch-all.
+	AddAlias(ctx context.Context, address, target string) error
+	DeleteAlias(ctx context.Context, address, target string) error // target "" removes all
+	Alias(ctx context.Context, address string) (Alias, error)      // ErrNotFound when none
+	ListAliases(ctx context.Context) ([]Alias, error)
+
+	// Mailboxes.
+	CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (Mailbox, error)
+	RenameMailbox(ctx context.Context, accountID int64, from, to string) error
+	DeleteMailbox(ctx context.Context, accountID int64, name string) error
+	Mailbox(ctx context.Context, accountID int64, name string) (Mailbox, error)
+	ListMailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
+	SetSubscribed(ctx context.Context, accountID int64, name string, on bool) error
+
+	// Messages.
+	NewSpool() (Spool, error)
+	Deliver(ctx context.Context, d *Delivery) ([]Delivered, error)
+	// Messages lists a mailbox in UID order, without Meta; changedSince > 0
+	// keeps only messages with a greater MODSEQ.
+	Messages(ctx context.Context, accountID, mailboxID int64, changedSince uint64) ([]Message, error)
+	// MessageMetas returns the parsed metadata of the given messages.
+	MessageMetas(ctx context.Context, accountID, mailboxID int64, uids []uint32) (map[uint32]MessageMeta, error)
+	OpenMessage(ctx context.Context, accountID, mailboxID int64, uid uint32) (MessageReader, error)
+	StoreFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64) ([]FlagChange, error)
+	Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]Expunged, error)
+	// ExpungedSince lists removals with a MODSEQ greater than modseq (QRESYNC).
+	ExpungedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]Expunged, error)
+
+	// Outbound queue.
+	Queue(ctx context.Context) ([]QueueEntry, error)
+	OpenQueued(ctx context.Context, id int64) (MessageReader, error)
+
+	// Changes.
+	Subscribe(accountID int64) Subscription
+
+	Close() error
+}
