@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"postel/internal/auth"
+	"postel/internal/config"
+	"postel/internal/server"
+	"postel/internal/store"
+	"postel/internal/store/sqlite"
+)
+
+// The demo domain and account of dev mode.
+const (
+	devDomain  = "example.org"
+	devAccount = "demo@example.org"
+)
+
+func runServe(e *env, args []string) error {
+	dev := e.flags.Bool("dev", false, "development mode: store under --data-dir, a demo account, loopback ports 2525, 2587, 2465, 2143, 2993, 2110, 2995")
+	dataDir := e.flags.String("data-dir", "./data", "data `DIR` in --dev mode")
+	if _, err := e.parse(args, 0, 0); err != nil {
+		return err
+	}
+	var cfg *config.Config
+	var err error
+	if *dev && e.configPath == "" {
+		cfg = config.Dev(*dataDir)
+		err = cfg.Validate()
+	} else {
+		cfg, err = e.loadConfig()
+	}
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, e.stderr)
+	slog.SetDefault(log)
+
+	st, err := sqlite.Open(e.ctx, cfg.DataDir, sqlite.Options{Exclusive: true, Logger: log.With("component", "store")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var devPassword string
+	if *dev {
+		if devPassword, err = ensureDemo(e.ctx, st, cfg.DataDir); err != nil {
+			return err
+		}
+	}
+
+	srv, err := server.New(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	if *dev {
+		printBanner(e.stdout, srv, devPassword)
+	}
+	log.Info("postel started", "hostname", cfg.Hostname, "data_dir", cfg.DataDir)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	var runErr error
+	select {
+	case sig := <-sigs:
+		log.Info("shutting down: letting transactions in flight finish", "signal", sig.String(), "timeout", time.Duration(cfg.ShutdownTimeout).String())
+	case runErr = <-srv.Errors():
+		log.Error("shutting down after a listener failed", "err", runErr)
+	case <-e.ctx.Done():
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("shutdown did not finish cleanly", "err", err)
+	}
+	log.Info("postel stopped")
+	return runErr
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// ensureDemo makes the demo domain and account on first start; the
+// password is random and kept in data_dir/dev-password.
+func ensureDemo(ctx context.Context, st store.Store, dataDir string) (string, error) {
+	pwFile := filepath.Join(dataDir, "dev-password")
+	if b, err := os.ReadFile(pwFile); err == nil {
+		if _, err := st.Account(ctx, devAccount); err == nil {
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	if err := st.AddDomain(ctx, devDomain); err != nil && !errors.Is(err, store.ErrExists) {
+		return "", err
+	}
+	pw := rand.Text()[:16]
+	cred, err := auth.NewCredentials(pw)
+	if err != nil {
+		return "", err
+	}
+	if _, err := st.CreateAccount(ctx, devAccount, cred); errors.Is(err, store.ErrExists) {
+		err = st.SetCredentials(ctx, devAccount, cred)
+	} else if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
+func printBanner(w io.Writer, srv *server.Server, password string) {
+	port := func(key string) string {
+		if a := srv.Addr(key); a != nil {
+			return a.String()
+		}
+		return "(not served yet)"
+	}
+	fmt.Fprintf(w, `
+Postel is running in development mode (data in the --data-dir, loopback only).
+
+  SMTP (MX, STARTTLS)        %s
+  Submission (STARTTLS)      %s   passwords also accepted without TLS on loopback in dev mode
+  Submissions (implicit TLS) %s
+  IMAP / IMAPS               127.0.0.1:2143 / 127.0.0.1:2993   (coming: not served yet)
+  POP3 / POP3S               127.0.0.1:2110 / 127.0.0.1:2995   (coming: not served yet)
+
+  Account:  %s
+  Password: %s
+  The TLS certificate is self-signed: tell your client to accept it.
+
+Send a test message (it lands in the demo account's INBOX):
+
+  printf 'From: you@example.net\r\nTo: %s\r\nSubject: Hello Postel\r\n\r\nIt works.\r\n' | curl -sS smtp://%s --mail-from you@example.net --mail-rcpt %s -T -
+
+Stop with Ctrl-C.
+`, port("smtp"), port("submission"), port("submissions"), devAccount, password, devAccount, port("smtp"), devAccount)
+}

@@ -1,0 +1,173 @@
+// Package server wires the protocol servers to the store, the listeners and
+// TLS, and stops them gracefully. It is, with cmd/postel, the only place
+// that knows every part.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"postel/internal/auth"
+	"postel/internal/certs"
+	"postel/internal/config"
+	"postel/internal/deliver"
+	"postel/internal/smtpserver"
+	"postel/internal/store"
+)
+
+// Server is a running Postel: every configured listener, serving.
+type Server struct {
+	cfg  *config.Config
+	st   store.Store
+	log  *slog.Logger
+	tls  *tls.Config
+	smtp []*smtpserver.Server
+
+	mu        sync.Mutex
+	listeners map[string]net.Listener // by config key: "smtp", "submission", ...
+	wg        sync.WaitGroup
+	errs      chan error
+}
+
+// New prepares a server: it loads or makes the TLS certificate and builds
+// the protocol servers. Start listens.
+func New(cfg *config.Config, st store.Store, log *slog.Logger) (*Server, error) {
+	cert, err := certs.LoadOrCreate(cfg.DataDir, cfg.Hostname, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		st:        st,
+		log:       log,
+		tls:       certs.ServerTLSConfig(cert),
+		listeners: map[string]net.Listener{},
+		errs:      make(chan error, 8),
+	}
+	return s, nil
+}
+
+// listener is one configured address and what serves it.
+type listener struct {
+	key      string // config key under [listen]
+	addr     string
+	implicit bool // implicit TLS (RFC 8314)
+	serve    func(net.Listener) error
+}
+
+// Start opens every configured listener and serves them. Listeners of
+// protocols not built yet are accepted in the config and logged as such.
+func (s *Server) Start() error {
+	c := s.cfg
+	throttle := auth.NewThrottle(auth.ThrottleConfig{
+		Window:      time.Duration(c.Auth.ThrottleWindow),
+		BaseDelay:   time.Duration(c.Auth.ThrottleBaseDelay),
+		MaxDelay:    time.Duration(c.Auth.ThrottleMaxDelay),
+		Lockout:     time.Duration(c.Auth.ThrottleLockout),
+		MaxFailures: c.Auth.ThrottleMaxFailures,
+	})
+	authn := auth.NewAuthenticator(s.st, throttle, s.log.With("component", "auth"))
+	router := deliver.NewRouter(s.st)
+	scfg := smtpserver.Config{
+		Hostname:               c.Hostname,
+		MaxMessageBytes:        c.SMTP.MaxMessageSize,
+		MaxRecipients:          c.SMTP.MaxRecipients,
+		MaxLineLength:          c.SMTP.MaxLineLength,
+		MaxConnsPerIP:          c.SMTP.MaxConnectionsPerIP,
+		MaxConns:               c.SMTP.MaxConnections,
+		MaxErrors:              c.SMTP.MaxErrors,
+		ReadTimeout:            time.Duration(c.SMTP.ReadTimeout),
+		WriteTimeout:           time.Duration(c.SMTP.WriteTimeout),
+		DataTimeout:            time.Duration(c.SMTP.DataTimeout),
+		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
+	}
+	mx := smtpserver.New(smtpserver.ModeMX, scfg, s.st, router, authn, s.tls, s.log)
+	sub := smtpserver.New(smtpserver.ModeSubmission, scfg, s.st, router, authn, s.tls, s.log)
+	s.smtp = []*smtpserver.Server{mx, sub}
+
+	all := []listener{
+		{"smtp", c.Listen.SMTP, false, mx.Serve},
+		{"submission", c.Listen.Submission, false, sub.Serve},
+		{"submissions", c.Listen.Submissions, true, sub.Serve},
+		{"imap", c.Listen.IMAP, false, nil},
+		{"imaps", c.Listen.IMAPS, true, nil},
+		{"pop3", c.Listen.POP3, false, nil},
+		{"pop3s", c.Listen.POP3S, true, nil},
+	}
+	for _, l := range all {
+		if l.addr == "" {
+			continue
+		}
+		if l.serve == nil {
+			s.log.Info("listener configured for a protocol not served yet", "listener", l.key, "addr", l.addr)
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("listen %s (%s): %w", l.key, l.addr, err)
+		}
+		if l.implicit {
+			ln = tls.NewListener(ln, s.tls)
+		}
+		s.mu.Lock()
+		s.listeners[l.key] = ln
+		s.mu.Unlock()
+		s.log.Info("listening", "listener", l.key, "addr", ln.Addr().String(), "implicit_tls", l.implicit)
+		s.wg.Add(1)
+		go func(l listener, ln net.Listener) {
+			defer s.wg.Done()
+			if err := l.serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("listener stopped", "listener", l.key, "err", err)
+				s.errs <- fmt.Errorf("%s: %w", l.key, err)
+			}
+		}(l, ln)
+	}
+	return nil
+}
+
+// Addr returns the address a listener is bound to (for tests and the
+// banner), or nil.
+func (s *Server) Addr(key string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.listeners[key]; ok {
+		return l.Addr()
+	}
+	return nil
+}
+
+// Errors reports listeners that stopped on their own.
+func (s *Server) Errors() <-chan error { return s.errs }
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		l.Close()
+	}
+}
+
+// Shutdown stops accepting, lets transactions in flight finish until ctx
+// ends, then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.smtp))
+	for i, srv := range s.smtp {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = srv.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	s.closeListeners()
+	s.wg.Wait()
+	return errors.Join(errs...)
+}

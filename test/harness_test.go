@@ -1,0 +1,311 @@
+// Package test holds black-box tests: they build the postel binary, write a
+// config with random loopback ports, run the binary as operators do, drive
+// it with real clients (swaks, curl, Python's smtplib) and kill it.
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"postel/internal/store"
+	"postel/internal/store/sqlite"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "postel-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "postel")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/postel")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building postel:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// instance is one configured postel: its config, data dir and ports.
+type instance struct {
+	t       *testing.T
+	dir     string
+	config  string
+	ports   map[string]string // listener key -> 127.0.0.1:port
+	cmd     *exec.Cmd
+	stderr  *syncBuffer
+	exited  chan error
+	running bool
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freePort returns a loopback address nobody listens on right now.
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// newInstance writes a config for a fresh data dir; extra is appended to it.
+func newInstance(t *testing.T, extra string) *instance {
+	in := &instance{t: t, dir: t.TempDir(), ports: map[string]string{}}
+	var b strings.Builder
+	fmt.Fprintf(&b, "hostname = \"mx.test.example\"\ndata_dir = %q\nshutdown_timeout = \"20s\"\n[listen]\n", filepath.Join(in.dir, "data"))
+	for _, k := range []string{"smtp", "submission", "submissions"} {
+		in.ports[k] = freePort(t)
+		fmt.Fprintf(&b, "%s = %q\n", k, in.ports[k])
+	}
+	b.WriteString("imap = \"\"\nimaps = \"\"\npop3 = \"\"\npop3s = \"\"\n")
+	b.WriteString(extra)
+	in.config = filepath.Join(in.dir, "postel.toml")
+	if err := os.WriteFile(in.config, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if in.running {
+			in.cmd.Process.Kill()
+			<-in.exited
+		}
+		if t.Failed() && in.stderr != nil {
+			t.Logf("server log:\n%s", in.stderr.String())
+		}
+	})
+	return in
+}
+
+// admin runs a postel admin command and returns its stdout.
+func (in *instance) admin(stdin string, args ...string) string {
+	in.t.Helper()
+	out, err := in.tryAdmin(stdin, args...)
+	if err != nil {
+		in.t.Fatalf("postel %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (in *instance) tryAdmin(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(binary, append(args, "--config", in.config)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// start runs postel serve and waits until its SMTP port answers.
+func (in *instance) start() {
+	in.t.Helper()
+	in.stderr = &syncBuffer{}
+	in.cmd = exec.Command(binary, "serve", "--config", in.config)
+	in.cmd.Stdout, in.cmd.Stderr = in.stderr, in.stderr
+	if err := in.cmd.Start(); err != nil {
+		in.t.Fatal(err)
+	}
+	in.running = true
+	in.exited = make(chan error, 1)
+	go func() { in.exited <- in.cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", in.ports["smtp"])
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case err := <-in.exited:
+			in.running = false
+			in.t.Fatalf("postel serve exited: %v\n%s", err, in.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			in.t.Fatalf("postel serve did not listen in time\n%s", in.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill sends sig and waits for the process to end.
+func (in *instance) stop(sig syscall.Signal) error {
+	in.t.Helper()
+	in.cmd.Process.Signal(sig)
+	select {
+	case err := <-in.exited:
+		in.running = false
+		return err
+	case <-time.After(30 * time.Second):
+		in.t.Fatal("postel did not exit")
+		return nil
+	}
+}
+
+// setup adds example.org and alice@example.org with password.
+func (in *instance) setup() {
+	in.admin("", "domain", "add", "example.org")
+	in.admin(alicePassword+"\n", "user", "add", "alice@example.org", "--password-stdin")
+}
+
+const alicePassword = "correct horse battery"
+
+// messages opens the store beside the server (as admin commands do) and
+// returns the bodies in alice's mailbox.
+func (in *instance) messages(mailbox string) []string {
+	in.t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(in.dir, "data"), sqlite.Options{})
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer st.Close()
+	a, err := st.Account(ctx, "alice@example.org")
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	mb, err := st.Mailbox(ctx, a.ID, mailbox)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	msgs, err := st.Messages(ctx, a.ID, mb.ID, 0)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		r, err := st.OpenMessage(ctx, a.ID, mb.ID, m.UID)
+		if err != nil {
+			in.t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			in.t.Fatal(err)
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+func (in *instance) queue() []store.QueueEntry {
+	in.t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(in.dir, "data"), sqlite.Options{})
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer st.Close()
+	q, err := st.Queue(ctx)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	return q
+}
+
+// smtpConn is a raw SMTP dialogue for tests that need exact control.
+type smtpConn struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialSMTP(t *testing.T, addr string, implicitTLS bool) *smtpConn {
+	t.Helper()
+	var c net.Conn
+	var err error
+	if implicitTLS {
+		c, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	} else {
+		c, err = net.Dial("tcp", addr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	s := &smtpConn{t: t, c: c, r: bufio.NewReader(c)}
+	s.expect("220")
+	return s
+}
+
+// reply reads one (possibly multi-line) reply.
+func (s *smtpConn) reply() string {
+	s.t.Helper()
+	var all strings.Builder
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			s.t.Fatalf("reading reply: %v (so far %q)", err, all.String())
+		}
+		all.WriteString(line)
+		if len(line) < 4 || line[3] != '-' {
+			return all.String()
+		}
+	}
+}
+
+func (s *smtpConn) expect(code string) string {
+	s.t.Helper()
+	r := s.reply()
+	if !strings.HasPrefix(r, code) {
+		s.t.Fatalf("got %q, want %s", r, code)
+	}
+	return r
+}
+
+func (s *smtpConn) cmd(line, code string) string {
+	s.t.Helper()
+	s.send(line + "\r\n")
+	return s.expect(code)
+}
+
+func (s *smtpConn) send(raw string) {
+	s.t.Helper()
+	if _, err := io.WriteString(s.c, raw); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func mustRun(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Fatalf("%s is not installed: run ./scripts/test.sh, which installs it", name)
+	}
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
