@@ -14,10 +14,13 @@ import (
 //	tmp/              spools being received (removed at start)
 //	msg/NNNNNN/ID     committed bodies, sharded by ID/ShardSize
 //
-// A body becomes a blob by a hard link from its spool into msg/, made and
-// fsynced (file and directory) inside the transaction that inserts the blob
-// row; the store commits only after Sync. A crash before the commit leaves
-// files with IDs above the last committed one: Clean removes them.
+// A body becomes a blob by a hard link from its spool into msg/, made
+// inside the transaction that inserts the blob row; the store commits only
+// after Sync has made the linked files and their directory entries durable.
+// Spools are not fsynced one by one: Sync does it once for a whole batch
+// (group commit), which is what lets throughput grow with concurrency. A
+// crash before the commit leaves files with IDs above the last committed
+// one: Clean removes them.
 type FileBlobs struct {
 	dir string
 
@@ -57,7 +60,7 @@ func (b *FileBlobs) NewSpool() (Spool, error) {
 }
 
 // Link makes the finished spool s the body of blob id. The caller must Sync
-// the returned directory before committing.
+// the blob and the returned directory before committing.
 func (b *FileBlobs) Link(s Spool, id int64) (dir string, err error) {
 	fs, ok := s.(*fileSpool)
 	if !ok || !fs.finished {
@@ -87,8 +90,30 @@ func (b *FileBlobs) Link(s Spool, id int64) (dir string, err error) {
 	return dir, nil
 }
 
-// Sync fsyncs directories, making links in them durable.
-func (b *FileBlobs) Sync(dirs map[string]bool) error {
+// Sync makes the given blobs' contents and the links to them in dirs
+// durable.
+func (b *FileBlobs) Sync(ids []int64, dirs map[string]bool) error {
+	if len(ids) == 0 && len(dirs) == 0 {
+		return nil
+	}
+	return b.syncBatch(ids, dirs)
+}
+
+// syncEach fsyncs every blob file and directory, one by one.
+func (b *FileBlobs) syncEach(ids []int64, dirs map[string]bool) error {
+	for _, id := range ids {
+		f, err := os.Open(b.Path(id))
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
 	for d := range dirs {
 		if err := syncDir(d); err != nil {
 			return err
@@ -191,9 +216,8 @@ func (s *fileSpool) Finish() error {
 	if s.finished {
 		return nil
 	}
-	if err := s.f.Sync(); err != nil {
-		return err
-	}
+	// No fsync here: the store syncs the bodies of a whole batch at once
+	// before its commit (FileBlobs.Sync).
 	if err := s.f.Close(); err != nil {
 		return err
 	}

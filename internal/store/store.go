@@ -246,12 +246,13 @@ type Subscription interface {
 	Close()
 }
 
-// Spool receives a message body being received. Finish makes it durable
-// (fsync); Discard throws it away. A spool not delivered is never visible.
+// Spool receives a message body being received. Finish ends writing;
+// Deliver makes the body durable before the commit that makes it visible;
+// Discard throws it away. A spool not delivered is never visible.
 type Spool interface {
 	io.Writer
 	Size() int64
-	// Finish fsyncs and closes the writer; after it the spool can be read.
+	// Finish closes the writer; after it the spool can be read.
 	Finish() error
 	// Reader reads the finished spool from the start.
 	Reader() (io.ReadSeekCloser, error)

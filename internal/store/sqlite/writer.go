@@ -157,7 +157,7 @@ func (s *Store) commit(batch []*op, errs []error, gcDone []int64) (gc []int64, c
 		tx.Rollback()
 		return nil, false
 	}
-	if err := s.blobs.Sync(dirs); err != nil {
+	if err := s.blobs.Sync(linked, dirs); err != nil {
 		tx.Rollback()
 		failAll(fmt.Errorf("sqlite: fsync: %w", err))
 		return nil, false

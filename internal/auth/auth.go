@@ -1,0 +1,261 @@
+// Package auth holds accounts' credentials and authentication, shared by
+// SMTP submission, IMAP and POP3: password hashing (argon2id), SCRAM-SHA-256
+// keys, the SASL mechanisms SCRAM-SHA-256, PLAIN and LOGIN, and the
+// throttling of failed logins.
+//
+// Invariants:
+//   - Passwords are never logged, kept or put in an error.
+//   - Every error from Login and from a SASL server's Next is, or wraps, one
+//     of ErrAuthFailed, ErrThrottled, ErrMalformed or ErrUnavailable; their
+//     texts are safe to send to clients, but protocol servers should map them
+//     to their own replies; for SMTP (RFC 4954 §6): ErrAuthFailed 535 5.7.8,
+//     ErrThrottled and ErrUnavailable 454 4.7.0, ErrMalformed 501 5.5.2.
+//   - A wrong password, an unknown user and a disabled account look the
+//     same to the client, in reply and in timing.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/xdg-go/scram"
+
+	"postel/internal/store"
+)
+
+// Accounts is what auth needs from the store (store.Store satisfies it).
+type Accounts interface {
+	Account(ctx context.Context, address string) (store.Account, error) // store.ErrNotFound if none
+}
+
+// Identity is who authenticated.
+type Identity struct {
+	AccountID int64
+	Address   string
+}
+
+// Errors of Login and of the SASL servers; test with errors.Is.
+var (
+	ErrAuthFailed = errors.New("authentication failed")               // wrong user/password, unknown user, disabled account: indistinguishable to the client
+	ErrThrottled  = errors.New("too many failed attempts, try later") // temporary lockout
+	ErrMalformed  = errors.New("malformed SASL exchange")
+	// ErrUnavailable is a server fault (the store failed, or the request was
+	// cancelled): a temporary failure, not the client's.
+	ErrUnavailable = errors.New("authentication temporarily unavailable")
+	// ErrUnknownMechanism is returned by NewServer for a mechanism not in
+	// Mechanisms.
+	ErrUnknownMechanism = errors.New("unsupported SASL mechanism")
+)
+
+// maxUsernameLen bounds user names: an address is at most 254 octets
+// (RFC 5321 §4.5.3.1.3 path of 256, less the angle brackets).
+const maxUsernameLen = 254
+
+// Authenticator checks credentials against Accounts, counting failures in a
+// Throttle. It is safe for concurrent use.
+type Authenticator struct {
+	accounts Accounts
+	th       *Throttle
+	log      *slog.Logger
+	secret   []byte                                     // keys the fake SCRAM credentials of unknown users
+	sleep    func(ctx context.Context, d time.Duration) // waits the failure delay; tests replace it
+
+	// scramNonce, when set, makes the server's part of SCRAM nonces;
+	// nil is the scram package's default (24 random bytes). Fuzzing fixes it.
+	scramNonce scram.NonceGeneratorFcn
+
+	dummyOnce sync.Once
+	dummyHash string // checked against when there is no real hash, to take the same time
+}
+
+// NewAuthenticator returns an Authenticator. A nil th gets a Throttle with
+// DefaultThrottleConfig; a nil log gets slog.Default().
+func NewAuthenticator(accounts Accounts, th *Throttle, log *slog.Logger) *Authenticator {
+	if th == nil {
+		th = NewThrottle(DefaultThrottleConfig())
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret) // never fails (crypto/rand)
+	return &Authenticator{accounts: accounts, th: th, log: log, secret: secret, sleep: sleepCtx}
+}
+
+// Mechanisms lists the SASL mechanisms offered: "SCRAM-SHA-256", "PLAIN", "LOGIN".
+func (a *Authenticator) Mechanisms() []string {
+	return []string{mechSCRAM, mechPlain, mechLogin}
+}
+
+// Login checks a username (full email address, case-insensitive) and password, for SMTP AUTH
+// PLAIN/LOGIN, IMAP LOGIN and POP3 USER/PASS. protocol ("smtp","imap","pop3") and remote are
+// for throttling and the log line. Locked out -> ErrThrottled without checking the password.
+// Every failure is logged (slog, at Info/Warn: protocol, remote IP, username; NEVER the password)
+// and counted; success clears the counters for that account+IP.
+// Sleeps the throttle delay on failure (respecting ctx).
+func (a *Authenticator) Login(ctx context.Context, protocol string, remote netip.Addr, username, password string) (Identity, error) {
+	return a.check(ctx, attempt{protocol: protocol, remote: remote}, "", username, password)
+}
+
+// attempt describes one authentication for throttling and logging.
+type attempt struct {
+	protocol string
+	mech     string // "" for Login
+	remote   netip.Addr
+}
+
+// logAttrs are the attributes of every log line about an attempt.
+func (at attempt) logAttrs(username string) []any {
+	attrs := []any{"protocol", at.protocol, "remote", at.remote.String()}
+	if at.mech != "" {
+		attrs = append(attrs, "mech", at.mech)
+	}
+	if username != "" {
+		attrs = append(attrs, "username", logName(username))
+	}
+	return attrs
+}
+
+// check verifies a user name and password, for Login, PLAIN and LOGIN.
+// authzid, when not empty, must name the same account as username.
+func (a *Authenticator) check(ctx context.Context, at attempt, authzid, username, password string) (Identity, error) {
+	user := strings.ToLower(username)
+	if !validUsername(username) {
+		user = "" // not tracked: it cannot name an account
+	}
+	keys := throttleKeys(at.remote, user)
+	if err := a.throttled(at, username, keys); err != nil {
+		return Identity{}, err
+	}
+	switch {
+	case user == "":
+		return a.fail(ctx, at, keys, username, "invalid user name")
+	case authzid != "" && strings.ToLower(authzid) != user:
+		// RFC 4616 §2 leaves to the server whom an authcid may act as:
+		// here, only itself.
+		return a.fail(ctx, at, keys, username, "authorization identity differs")
+	case len(password) > MaxPasswordLen:
+		return a.fail(ctx, at, keys, username, "password too long")
+	}
+
+	acct, err := a.accounts.Account(ctx, user)
+	var reason string
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		reason = "unknown user"
+	case err != nil:
+		a.log.Error("auth: account lookup failed", append(at.logAttrs(username), "err", err)...)
+		return Identity{}, ErrUnavailable
+	}
+	hash := acct.Credentials.PasswordHash
+	if reason != "" {
+		hash = a.dummy()
+	}
+	ok, err := verifyPassword(ctx, hash, password)
+	switch {
+	case errors.Is(err, errBadHash):
+		a.log.Warn("auth: stored password hash is unusable", at.logAttrs(username)...)
+		reason = "stored password hash unusable"
+	case err != nil:
+		return Identity{}, ErrUnavailable // ctx ended while waiting to hash
+	case reason == "" && !ok:
+		reason = "wrong password"
+	case reason == "" && acct.Disabled:
+		reason = "account disabled"
+	}
+	if reason != "" {
+		return a.fail(ctx, at, keys, username, reason)
+	}
+	return a.succeed(at, keys, acct), nil
+}
+
+// throttled returns ErrThrottled, and logs it, when any of keys is locked out.
+func (a *Authenticator) throttled(at attempt, username string, keys []string) error {
+	d := a.th.lockedFor(keys...)
+	if d <= 0 {
+		return nil
+	}
+	a.log.Info("auth refused: locked out", append(at.logAttrs(username), "retry_in", d.Round(time.Second))...)
+	return ErrThrottled
+}
+
+// fail counts and logs a failed attempt, waits its delay and returns
+// ErrAuthFailed.
+func (a *Authenticator) fail(ctx context.Context, at attempt, keys []string, username, reason string) (Identity, error) {
+	delay, lockout := a.th.fail(keys...)
+	attrs := append(at.logAttrs(username), "reason", reason)
+	a.log.Info("auth failed", append(attrs, "delay", delay)...)
+	if lockout {
+		a.log.Warn("auth lockout started", append(attrs, "lockout", a.th.cfg.Lockout)...)
+	}
+	a.sleep(ctx, delay)
+	return Identity{}, ErrAuthFailed
+}
+
+// succeed clears the failure counts of keys and logs the success.
+func (a *Authenticator) succeed(at attempt, keys []string, acct store.Account) Identity {
+	a.th.succeed(keys...)
+	a.log.Info("auth succeeded", append(at.logAttrs(acct.Address), "account", acct.ID)...)
+	return Identity{AccountID: acct.ID, Address: acct.Address}
+}
+
+// malformed logs a malformed exchange. It is not counted as a failure: no
+// password was tried.
+func (a *Authenticator) malformed(at attempt, username string, detail error) {
+	a.log.Info("auth malformed", append(at.logAttrs(username), "err", detail)...)
+}
+
+// dummy returns a hash in the current parameters to check passwords of
+// unknown users against, so that they take as long as known ones.
+func (a *Authenticator) dummy() string {
+	a.dummyOnce.Do(func() {
+		p := hashArgon
+		salt := make([]byte, p.saltLen)
+		rand.Read(salt)
+		key, _ := argonKey(context.Background(), p, string(salt), salt)
+		a.dummyHash = encodeArgon(p, salt, key)
+	})
+	return a.dummyHash
+}
+
+// validUsername reports whether s can be an account name: 1 to
+// maxUsernameLen bytes of UTF-8 without control characters.
+func validUsername(s string) bool {
+	if s == "" || len(s) > maxUsernameLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// logName bounds a client-supplied name for logging.
+func logName(s string) string {
+	if len(s) > maxUsernameLen {
+		s = s[:maxUsernameLen] + "..."
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
