@@ -9,6 +9,32 @@ import (
 	"sync"
 )
 
+// Blobs keeps message bodies by ID, for a store implementation. Bodies are
+// written once (a Spool), put in place under the ID the store allocated in
+// its transaction, made durable by Sync before that transaction commits,
+// and never changed.
+type Blobs interface {
+	NewSpool() (Spool, error)
+	// Put makes a finished spool the body of blob id; not durable before Sync.
+	Put(s Spool, id int64) error
+	// Sync makes the given blobs durable.
+	Sync(ids []int64) error
+	Open(id int64) (Blob, error)
+	// Remove deletes a blob; a missing one is not an error.
+	Remove(id int64) error
+	// Clean removes what an interrupted run left: spools, and blobs with
+	// IDs above lastID, the highest ID ever committed. Only at start, while
+	// no delivery runs. It returns how many it removed.
+	Clean(lastID int64) (int, error)
+}
+
+// Blob is one stored body.
+type Blob interface {
+	io.ReaderAt
+	Size() int64
+	Close() error
+}
+
 // FileBlobs keeps message bodies as files under a directory:
 //
 //	tmp/              spools being received (removed at start)
@@ -59,49 +85,48 @@ func (b *FileBlobs) NewSpool() (Spool, error) {
 	return &fileSpool{f: f, path: f.Name()}, nil
 }
 
-// Link makes the finished spool s the body of blob id. The caller must Sync
-// the blob and the returned directory before committing.
-func (b *FileBlobs) Link(s Spool, id int64) (dir string, err error) {
+var _ Blobs = (*FileBlobs)(nil)
+
+// Put implements Blobs with a hard link from the spool into msg/.
+func (b *FileBlobs) Put(s Spool, id int64) error {
 	fs, ok := s.(*fileSpool)
 	if !ok || !fs.finished {
-		return "", fmt.Errorf("%w: spool not finished", ErrInvalid)
+		return fmt.Errorf("%w: spool not finished", ErrInvalid)
 	}
-	dir = b.shardDir(id)
+	dir := b.shardDir(id)
 	b.mu.Lock()
 	made := b.madeDirs[dir]
 	b.mu.Unlock()
 	if !made {
 		if _, err := os.Stat(dir); os.IsNotExist(err) {
 			if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
-				return "", err
+				return err
 			}
 			// The new shard directory must itself survive a crash.
 			if err := syncDir(filepath.Dir(dir)); err != nil {
-				return "", err
+				return err
 			}
 		}
 		b.mu.Lock()
 		b.madeDirs[dir] = true
 		b.mu.Unlock()
 	}
-	if err := os.Link(fs.path, b.Path(id)); err != nil {
-		return "", err
-	}
-	return dir, nil
+	return os.Link(fs.path, b.Path(id))
 }
 
-// Sync makes the given blobs' contents and the links to them in dirs
-// durable.
-func (b *FileBlobs) Sync(ids []int64, dirs map[string]bool) error {
-	if len(ids) == 0 && len(dirs) == 0 {
+// Sync implements Blobs: the files' contents and their directory entries.
+func (b *FileBlobs) Sync(ids []int64) error {
+	if len(ids) == 0 {
 		return nil
 	}
-	return b.syncBatch(ids, dirs)
+	return b.syncBatch(ids)
 }
 
-// syncEach fsyncs every blob file and directory, one by one.
-func (b *FileBlobs) syncEach(ids []int64, dirs map[string]bool) error {
+// syncEach fsyncs every blob file and its directory, one by one.
+func (b *FileBlobs) syncEach(ids []int64) error {
+	dirs := map[string]bool{}
 	for _, id := range ids {
+		dirs[b.shardDir(id)] = true
 		f, err := os.Open(b.Path(id))
 		if err != nil {
 			return err
@@ -122,12 +147,28 @@ func (b *FileBlobs) syncEach(ids []int64, dirs map[string]bool) error {
 	return nil
 }
 
-// Open opens blob id.
-func (b *FileBlobs) Open(id int64) (*os.File, error) {
-	return os.Open(b.Path(id))
+// Open implements Blobs.
+func (b *FileBlobs) Open(id int64) (Blob, error) {
+	f, err := os.Open(b.Path(id))
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &fileBlob{f, st.Size()}, nil
 }
 
-// Remove deletes blob id; a missing file is not an error.
+type fileBlob struct {
+	*os.File
+	size int64
+}
+
+func (f *fileBlob) Size() int64 { return f.size }
+
+// Remove implements Blobs.
 func (b *FileBlobs) Remove(id int64) error {
 	err := os.Remove(b.Path(id))
 	if os.IsNotExist(err) {
@@ -136,10 +177,7 @@ func (b *FileBlobs) Remove(id int64) error {
 	return err
 }
 
-// Clean removes what an interrupted run left: every spool in tmp/, and every
-// blob file with an ID above lastID, the highest ID ever committed. It must
-// only run while no delivery is in progress (at start, under the data
-// directory lock). It returns how many files it removed.
+// Clean implements Blobs: every file in tmp/, and blob files above lastID.
 func (b *FileBlobs) Clean(lastID int64) (int, error) {
 	n := 0
 	tmp := filepath.Join(b.dir, "tmp")

@@ -2,6 +2,6 @@
 
 package store
 
-func (b *FileBlobs) syncBatch(ids []int64, dirs map[string]bool) error {
-	return b.syncEach(ids, dirs)
+func (b *FileBlobs) syncBatch(ids []int64) error {
+	return b.syncEach(ids)
 }

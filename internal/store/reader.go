@@ -1,24 +1,16 @@
 package store
 
-import (
-	"io"
-	"os"
-)
+import "io"
 
-// NewMessageReader serves prefix followed by the body file, as one message.
-// It takes ownership of body.
-func NewMessageReader(prefix []byte, body *os.File) (MessageReader, error) {
-	st, err := body.Stat()
-	if err != nil {
-		body.Close()
-		return nil, err
-	}
-	return &messageReader{prefix: prefix, body: body, size: int64(len(prefix)) + st.Size()}, nil
+// NewMessageReader serves prefix followed by the body, as one message. It
+// takes ownership of body.
+func NewMessageReader(prefix []byte, body Blob) MessageReader {
+	return &messageReader{prefix: prefix, body: body, size: int64(len(prefix)) + body.Size()}
 }
 
 type messageReader struct {
 	prefix []byte
-	body   *os.File
+	body   Blob
 	size   int64
 	off    int64
 }

@@ -69,7 +69,7 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 		if err != nil {
 			return err
 		}
-		if err := w.link(d.Spool, blobID); err != nil {
+		if err := w.putBlob(d.Spool, blobID); err != nil {
 			return err
 		}
 		for i, t := range targets {
@@ -238,7 +238,7 @@ func (s *Store) openBlob(blobID int64, prefix []byte) (store.MessageReader, erro
 		}
 		return nil, err
 	}
-	return store.NewMessageReader(prefix, f)
+	return store.NewMessageReader(prefix, f), nil
 }
 
 // StoreFlags implements store.Store. Changed messages share one new MODSEQ;

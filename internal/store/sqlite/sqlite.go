@@ -49,7 +49,7 @@ type Store struct {
 	dir   string
 	wdb   *sql.DB // one connection: the writer
 	rdb   *sql.DB // read pool
-	blobs *store.FileBlobs
+	blobs store.Blobs
 	hub   *store.Hub
 	log   *slog.Logger
 	lock  *os.File

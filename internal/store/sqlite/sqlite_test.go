@@ -89,7 +89,7 @@ func TestCleanAfterCrash(t *testing.T) {
 	fmt.Fprint(sp, "half a message")
 	// A linked, uncommitted blob with the next ID.
 	sp2 := storetest.Spool(t, st, "linked but not committed")
-	if _, err := st.blobs.Link(sp2, 2); err != nil {
+	if err := st.blobs.Put(sp2, 2); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

@@ -24,20 +24,17 @@ type wtx struct {
 	ctx     context.Context
 	tx      *sql.Tx
 	s       *Store
-	dirs    map[string]bool // directories holding new links, to fsync before commit
-	linked  []int64         // blob files linked, removed again if the write fails
-	gc      []int64         // blob files to remove after the commit
-	changes []store.Change  // published after the commit
+	linked  []int64        // blobs put, synced before the commit, removed if the write fails
+	gc      []int64        // blob files to remove after the commit
+	changes []store.Change // published after the commit
 }
 
-// link makes spool the body of blob id, inside this write.
-func (w *wtx) link(sp store.Spool, id int64) error {
-	dir, err := w.s.blobs.Link(sp, id)
-	if err != nil {
+// putBlob makes spool the body of blob id, inside this write.
+func (w *wtx) putBlob(sp store.Spool, id int64) error {
+	if err := w.s.blobs.Put(sp, id); err != nil {
 		return err
 	}
 	w.linked = append(w.linked, id)
-	w.dirs[dir] = true
 	return nil
 }
 
@@ -131,10 +128,9 @@ func (s *Store) commit(batch []*op, errs []error, gcDone []int64) (gc []int64, c
 		s.log.Error("store: clearing blob_gc", "err", err)
 	}
 	var changes []store.Change
-	dirs := map[string]bool{}
 	ok := 0
 	for i, o := range batch {
-		w := &wtx{ctx: ctx, tx: tx, s: s, dirs: map[string]bool{}}
+		w := &wtx{ctx: ctx, tx: tx, s: s}
 		if err := runOp(tx, o.fn, w); err != nil {
 			errs[i] = err
 			s.removeBlobs(w.linked)
@@ -149,15 +145,12 @@ func (s *Store) commit(batch []*op, errs []error, gcDone []int64) (gc []int64, c
 		linked = append(linked, w.linked...)
 		gc = append(gc, w.gc...)
 		changes = append(changes, w.changes...)
-		for d := range w.dirs {
-			dirs[d] = true
-		}
 	}
 	if ok == 0 {
 		tx.Rollback()
 		return nil, false
 	}
-	if err := s.blobs.Sync(linked, dirs); err != nil {
+	if err := s.blobs.Sync(linked); err != nil {
 		tx.Rollback()
 		failAll(fmt.Errorf("sqlite: fsync: %w", err))
 		return nil, false
