@@ -146,5 +146,9 @@ func JoinFlags(bits int, keywords []string) []string {
 	return append(out, keywords...)
 }
 
-// SeenBit is the stored bit of \Seen, for queries counting unseen messages.
-const SeenBit = bitSeen
+// SeenBit and DeletedBit are the stored bits of \Seen and \Deleted, for
+// queries that count.
+const (
+	SeenBit    = bitSeen
+	DeletedBit = bitDeleted
+)

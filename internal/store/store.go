@@ -82,6 +82,7 @@ type Account struct {
 	Domain      string
 	Credentials Credentials
 	QuotaBytes  int64 // 0: no limit
+	UsedBytes   int64 // sum of the sizes of the account's messages
 	Disabled    bool
 	Created     time.Time
 }
@@ -105,6 +106,7 @@ type Mailbox struct {
 	Subscribed    bool
 	Messages      int   // number of messages
 	Unseen        int   // messages without \Seen
+	Deleted       int   // messages with \Deleted
 	Size          int64 // sum of message sizes
 }
 
@@ -121,6 +123,10 @@ type MessageMeta struct {
 	Bcc       string
 	MessageID string
 	Date      time.Time // zero when missing or unparsable
+	// The searchable text (decoded UTF-8) for the full-text index; not
+	// returned by MessageMetas.
+	HeadersText string
+	BodyText    string
 }
 
 // Message describes one stored message.
@@ -190,6 +196,14 @@ type Delivered struct {
 	UID         uint32
 	MessageID   int64
 	QueueID     int64 // set on the first element when Queue was set
+}
+
+// CopyResult maps copied messages to their new UIDs (UIDPLUS COPYUID,
+// RFC 4315 §3): Source[i] became Dest[i], in ascending Source order.
+type CopyResult struct {
+	UIDValidity uint32 // of the destination
+	Source      []uint32
+	Dest        []uint32
 }
 
 // FlagOp says how StoreFlags combines flags with the present ones.
@@ -302,16 +316,34 @@ type Store interface {
 	// Messages.
 	NewSpool() (Spool, error)
 	Deliver(ctx context.Context, d *Delivery) ([]Delivered, error)
+	// DeliverAll stores several deliveries atomically: all or none
+	// (MULTIAPPEND, RFC 3502).
+	DeliverAll(ctx context.Context, ds []*Delivery) ([][]Delivered, error)
 	// Messages lists a mailbox in UID order, without Meta; changedSince > 0
 	// keeps only messages with a greater MODSEQ.
 	Messages(ctx context.Context, accountID, mailboxID int64, changedSince uint64) ([]Message, error)
-	// MessageMetas returns the parsed metadata of the given messages.
+	// MessageMetas returns the parsed metadata of the given messages (all
+	// of the mailbox's when uids is nil), without the searchable text.
 	MessageMetas(ctx context.Context, accountID, mailboxID int64, uids []uint32) (map[uint32]MessageMeta, error)
 	OpenMessage(ctx context.Context, accountID, mailboxID int64, uid uint32) (MessageReader, error)
 	StoreFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64) ([]FlagChange, error)
 	Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]Expunged, error)
 	// ExpungedSince lists removals with a MODSEQ greater than modseq (QRESYNC).
 	ExpungedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]Expunged, error)
+	// Copy copies messages to another mailbox of the same account, with
+	// their flags and internal dates; the body is shared, not copied.
+	Copy(ctx context.Context, accountID, fromMailboxID int64, uids []uint32, toMailboxID int64) (CopyResult, error)
+	// Move copies and expunges the sources atomically (RFC 6851).
+	Move(ctx context.Context, accountID, fromMailboxID int64, uids []uint32, toMailboxID int64) (CopyResult, []Expunged, error)
+	// SearchText returns the UIDs of messages that may contain every term
+	// (case-insensitive substrings) in their body, or in headers or body
+	// when withHeaders: candidates from the full-text index, which the
+	// caller checks. ok is false when the index cannot narrow the search
+	// (every term shorter than 3 characters): then all messages are
+	// candidates.
+	SearchText(ctx context.Context, accountID, mailboxID int64, terms []string, withHeaders bool) (uids []uint32, ok bool, err error)
+	// Usage is the account's storage use (QUOTA, RFC 9208).
+	Usage(ctx context.Context, accountID int64) (bytes, messages int64, err error)
 
 	// Outbound queue.
 	Queue(ctx context.Context) ([]QueueEntry, error)

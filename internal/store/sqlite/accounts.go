@@ -194,13 +194,13 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	})
 }
 
-const accountCols = `id, address, domain, password_hash, scram_sha256, quota_bytes, disabled, created`
+const accountCols = `id, address, domain, password_hash, scram_sha256, quota_bytes, used_bytes, disabled, created`
 
 func scanAccount(row interface{ Scan(...any) error }) (store.Account, error) {
 	var a store.Account
 	var created int64
 	err := row.Scan(&a.ID, &a.Address, &a.Domain, &a.Credentials.PasswordHash, &a.Credentials.SCRAMSHA256,
-		&a.QuotaBytes, &a.Disabled, &created)
+		&a.QuotaBytes, &a.UsedBytes, &a.Disabled, &created)
 	a.Created = time.Unix(created, 0)
 	return a, err
 }

@@ -203,16 +203,17 @@ func (w *wtx) mailboxID(accountID int64, name string) (int64, error) {
 }
 
 // mailboxCols reads a mailbox with its counts; bit 1 of sysflags is
-// \Seen (store.SeenBit).
+// \Seen, bit 8 \Deleted (store.SeenBit, store.DeletedBit).
 const mailboxCols = `m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highest_modseq, m.special_use, m.subscribed,
 	(SELECT COUNT(*) FROM messages WHERE mailbox_id = m.id),
 	(SELECT COUNT(*) FROM messages WHERE mailbox_id = m.id AND sysflags & 1 = 0),
+	(SELECT COUNT(*) FROM messages WHERE mailbox_id = m.id AND sysflags & 8 != 0),
 	(SELECT COALESCE(SUM(size), 0) FROM messages WHERE mailbox_id = m.id)`
 
 func scanMailbox(row interface{ Scan(...any) error }) (store.Mailbox, error) {
 	var m store.Mailbox
 	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse,
-		&m.Subscribed, &m.Messages, &m.Unseen, &m.Size)
+		&m.Subscribed, &m.Messages, &m.Unseen, &m.Deleted, &m.Size)
 	return m, err
 }
 

@@ -16,18 +16,64 @@ import (
 // Deliver implements store.Store: the body becomes one blob shared by every
 // local target and the queue entry; one message row per target.
 func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Delivered, error) {
+	out, err := s.DeliverAll(ctx, []*store.Delivery{d})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// DeliverAll implements store.Store: one write, so all or none.
+func (s *Store) DeliverAll(ctx context.Context, ds []*store.Delivery) ([][]store.Delivered, error) {
+	prepared := make([]*delivery, len(ds))
+	for i, d := range ds {
+		p, err := prepareDelivery(d)
+		if err != nil {
+			return nil, err
+		}
+		prepared[i] = p
+	}
+	var out [][]store.Delivered
+	err := s.write(ctx, func(w *wtx) error {
+		out = make([][]store.Delivered, len(prepared))
+		for i, p := range prepared {
+			var err error
+			if out[i], err = w.deliver(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The bodies are in place; their spool names can go.
+	for _, d := range ds {
+		d.Spool.Discard()
+	}
+	return out, nil
+}
+
+// delivery is a checked store.Delivery.
+type delivery struct {
+	*store.Delivery
+	targets []target
+}
+
+type target struct {
+	store.Target
+	bits     int
+	keywords string
+}
+
+func prepareDelivery(d *store.Delivery) (*delivery, error) {
 	if d.Spool == nil || (len(d.Targets) == 0 && d.Queue == nil) {
 		return nil, fmt.Errorf("%w: delivery without body or destination", store.ErrInvalid)
 	}
 	if d.Queue != nil && len(d.Queue.Recipients) == 0 {
 		return nil, fmt.Errorf("%w: queue entry without recipients", store.ErrInvalid)
 	}
-	type target struct {
-		store.Target
-		bits     int
-		keywords string
-	}
-	targets := make([]target, len(d.Targets))
+	p := &delivery{Delivery: d, targets: make([]target, len(d.Targets))}
 	for i, t := range d.Targets {
 		bits, kw, err := store.SplitFlags(t.Flags)
 		if err != nil {
@@ -42,95 +88,122 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 		if t.InternalDate.IsZero() {
 			t.InternalDate = time.Now()
 		}
-		targets[i] = target{t, bits, strings.Join(kw, " ")}
+		p.targets[i] = target{t, bits, strings.Join(kw, " ")}
 	}
+	return p, nil
+}
+
+// deliver stores one delivery inside a write.
+func (w *wtx) deliver(d *delivery) ([]store.Delivered, error) {
+	out := make([]store.Delivered, len(d.targets))
+	now := time.Now()
 	bodySize := d.Spool.Size()
 	size := int64(len(d.Prefix)) + bodySize
-	prefix := d.Prefix
-	if prefix == nil {
-		prefix = []byte{}
-	}
-	meta := d.Meta
-	if meta.Envelope == nil {
-		meta.Envelope = []byte{}
-	}
-	if meta.Structure == nil {
-		meta.Structure = []byte{}
-	}
-	var out []store.Delivered
-	err := s.write(ctx, func(w *wtx) error {
-		out = make([]store.Delivered, len(targets))
-		now := time.Now()
-		res, err := w.tx.ExecContext(w.ctx, `INSERT INTO blobs (size, created) VALUES (?, ?)`, bodySize, now.Unix())
-		if err != nil {
-			return err
-		}
-		blobID, err := res.LastInsertId()
-		if err != nil {
-			return err
-		}
-		if err := w.putBlob(d.Spool, blobID); err != nil {
-			return err
-		}
-		for i, t := range targets {
-			var mbID, quota, used int64
-			var uidvalidity, uid uint32
-			var modseq uint64
-			err := w.tx.QueryRowContext(w.ctx, `SELECT m.id, m.uidvalidity, m.uidnext, m.highest_modseq + 1, a.quota_bytes, a.used_bytes
-				FROM mailboxes m JOIN accounts a ON a.id = m.account_id WHERE m.account_id = ? AND m.name = ?`,
-				t.AccountID, t.Mailbox).Scan(&mbID, &uidvalidity, &uid, &modseq, &quota, &used)
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("%w: mailbox %s of account %d", store.ErrNotFound, t.Mailbox, t.AccountID)
-			} else if err != nil {
-				return err
-			}
-			if quota > 0 && used+size > quota {
-				return fmt.Errorf("%w: account %d", store.ErrQuota, t.AccountID)
-			}
-			if uid == 0 || uint64(uid) >= 1<<32-1 {
-				return fmt.Errorf("%w: UID space of mailbox %d exhausted", store.ErrInvalid, mbID)
-			}
-			res, err := w.tx.ExecContext(w.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, sysflags, keywords,
-				internal_date, save_date, size, blob_id, prefix, envelope, structure,
-				hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_messageid, hdr_date)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				mbID, uid, modseq, t.bits, t.keywords, t.InternalDate.Unix(), now.Unix(), size, blobID, prefix,
-				meta.Envelope, meta.Structure, meta.Subject, meta.From, meta.To, meta.Cc, meta.Bcc, meta.MessageID,
-				unixOrZero(meta.Date))
-			if err != nil {
-				return err
-			}
-			msgID, err := res.LastInsertId()
-			if err != nil {
-				return err
-			}
-			if _, err := w.tx.ExecContext(w.ctx, `UPDATE mailboxes SET uidnext = ?, highest_modseq = ? WHERE id = ?`, uid+1, modseq, mbID); err != nil {
-				return err
-			}
-			if _, err := w.tx.ExecContext(w.ctx, `UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?`, size, t.AccountID); err != nil {
-				return err
-			}
-			out[i] = store.Delivered{MailboxID: mbID, UIDValidity: uidvalidity, UID: uid, MessageID: msgID}
-			w.changes = append(w.changes, store.Change{AccountID: t.AccountID, MailboxID: mbID, Kind: store.ChangeAdded, UIDs: []uint32{uid}, ModSeq: modseq})
-		}
-		if q := d.Queue; q != nil {
-			qid, err := w.enqueue(q, blobID, prefix, size, now)
-			if err != nil {
-				return err
-			}
-			if len(out) == 0 {
-				out = append(out, store.Delivered{})
-			}
-			out[0].QueueID = qid
-		}
-		return nil
-	})
+	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO blobs (size, created) VALUES (?, ?)`, bodySize, now.Unix())
 	if err != nil {
 		return nil, err
 	}
-	// The body is linked into place; its spool name can go.
-	d.Spool.Discard()
+	blobID, err := res.LastInsertId()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.putBlob(d.Spool, blobID); err != nil {
+		return nil, err
+	}
+	if d.Meta.HeadersText != "" || d.Meta.BodyText != "" {
+		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO messages_fts (rowid, headers, body) VALUES (?, ?, ?)`,
+			blobID, d.Meta.HeadersText, d.Meta.BodyText); err != nil {
+			return nil, err
+		}
+	}
+	for i, t := range d.targets {
+		mb, err := w.targetMailbox(t.AccountID, t.Mailbox, size)
+		if err != nil {
+			return nil, err
+		}
+		msgID, err := w.insertMessage(mb, t.AccountID, size, blobID, t.bits, t.keywords, t.InternalDate, now, d.Prefix, &d.Meta)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = store.Delivered{MailboxID: mb.id, UIDValidity: mb.uidvalidity, UID: mb.uid, MessageID: msgID}
+	}
+	if q := d.Queue; q != nil {
+		qid, err := w.enqueue(q, blobID, d.Prefix, size, now)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == 0 {
+			out = append(out, store.Delivered{})
+		}
+		out[0].QueueID = qid
+	}
 	return out, nil
+}
+
+// slot is where the next message of a mailbox goes.
+type slot struct {
+	id          int64
+	uidvalidity uint32
+	uid         uint32
+	modseq      uint64
+}
+
+// targetMailbox finds an account's mailbox by name and checks the quota
+// for size more bytes.
+func (w *wtx) targetMailbox(accountID int64, name string, size int64) (slot, error) {
+	var mb slot
+	var quota, used int64
+	err := w.tx.QueryRowContext(w.ctx, `SELECT m.id, m.uidvalidity, m.uidnext, m.highest_modseq + 1, a.quota_bytes, a.used_bytes
+		FROM mailboxes m JOIN accounts a ON a.id = m.account_id WHERE m.account_id = ? AND m.name = ?`,
+		accountID, name).Scan(&mb.id, &mb.uidvalidity, &mb.uid, &mb.modseq, &quota, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return mb, fmt.Errorf("%w: mailbox %s of account %d", store.ErrNotFound, name, accountID)
+	} else if err != nil {
+		return mb, err
+	}
+	if quota > 0 && used+size > quota {
+		return mb, fmt.Errorf("%w: account %d", store.ErrQuota, accountID)
+	}
+	return mb, nil
+}
+
+// insertMessage adds a message at the mailbox's next UID, with a new
+// MODSEQ, and announces it after the commit.
+func (w *wtx) insertMessage(mb slot, accountID, size, blobID int64, bits int, keywords string, internal, saved time.Time, prefix []byte, meta *store.MessageMeta) (int64, error) {
+	if mb.uid == 0 || uint64(mb.uid) >= 1<<32-1 {
+		return 0, fmt.Errorf("%w: UID space of mailbox %d exhausted", store.ErrInvalid, mb.id)
+	}
+	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, sysflags, keywords,
+		internal_date, save_date, size, blob_id, prefix, envelope, structure,
+		hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_messageid, hdr_date)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		mb.id, mb.uid, mb.modseq, bits, keywords, internal.Unix(), saved.Unix(), size, blobID, nonNil(prefix),
+		nonNil(meta.Envelope), nonNil(meta.Structure), meta.Subject, meta.From, meta.To, meta.Cc, meta.Bcc, meta.MessageID,
+		unixOrZero(meta.Date))
+	if err != nil {
+		return 0, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `UPDATE mailboxes SET uidnext = ?, highest_modseq = ? WHERE id = ?`, mb.uid+1, mb.modseq, mb.id); err != nil {
+		return 0, err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?`, size, accountID); err != nil {
+		return 0, err
+	}
+	w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: mb.id, Kind: store.ChangeAdded, UIDs: []uint32{mb.uid}, ModSeq: mb.modseq})
+	return id, nil
+}
+
+// nonNil keeps NOT NULL BLOB columns non-NULL: an empty BLOB scans back
+// as nil, which the driver would store as NULL.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 func unixOrZero(t time.Time) int64 {
@@ -195,22 +268,39 @@ func (s *Store) MessageMetas(ctx context.Context, accountID, mailboxID int64, ui
 	if err := checkMailbox(ctx, s.rdb, accountID, mailboxID); err != nil {
 		return nil, err
 	}
+	const cols = `SELECT uid, envelope, structure, hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_messageid, hdr_date FROM messages `
+	scan := func(rows *sql.Rows, out map[uint32]store.MessageMeta) error {
+		defer rows.Close()
+		for rows.Next() {
+			var uid uint32
+			var m store.MessageMeta
+			var date int64
+			if err := rows.Scan(&uid, &m.Envelope, &m.Structure, &m.Subject, &m.From, &m.To, &m.Cc, &m.Bcc, &m.MessageID, &date); err != nil {
+				return err
+			}
+			if date != 0 {
+				m.Date = time.Unix(date, 0)
+			}
+			out[uid] = m
+		}
+		return rows.Err()
+	}
 	out := make(map[uint32]store.MessageMeta, len(uids))
-	for _, uid := range uids {
-		var m store.MessageMeta
-		var date int64
-		err := s.rdb.QueryRowContext(ctx, `SELECT envelope, structure, hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_messageid, hdr_date
-			FROM messages WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid).Scan(
-			&m.Envelope, &m.Structure, &m.Subject, &m.From, &m.To, &m.Cc, &m.Bcc, &m.MessageID, &date)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		} else if err != nil {
+	if uids == nil {
+		rows, err := s.rdb.QueryContext(ctx, cols+`WHERE mailbox_id = ?`, mailboxID)
+		if err != nil {
 			return nil, err
 		}
-		if date != 0 {
-			m.Date = time.Unix(date, 0)
+		return out, scan(rows, out)
+	}
+	for _, uid := range uids {
+		rows, err := s.rdb.QueryContext(ctx, cols+`WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid)
+		if err != nil {
+			return nil, err
 		}
-		out[uid] = m
+		if err := scan(rows, out); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -428,6 +518,9 @@ func (w *wtx) releaseBlob(id int64) error {
 		return nil
 	}
 	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM blobs WHERE id = ?`, id); err != nil {
+		return err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM messages_fts WHERE rowid = ?`, id); err != nil {
 		return err
 	}
 	if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO blob_gc (blob_id) VALUES (?) ON CONFLICT DO NOTHING`, id); err != nil {

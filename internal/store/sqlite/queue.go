@@ -15,7 +15,7 @@ import (
 func (w *wtx) enqueue(q *store.QueueEntry, blobID int64, prefix []byte, size int64, now time.Time) (int64, error) {
 	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO queue (account_id, mail_from, blob_id, prefix, size, dsn_ret, dsn_envid,
 		requiretls, smtputf8, body8bit, created, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		q.AccountID, q.From, blobID, prefix, size, q.DSNRet, q.DSNEnvID, q.RequireTLS, q.SMTPUTF8, q.Body8Bit, now.Unix(), now.Unix())
+		q.AccountID, q.From, blobID, nonNil(prefix), size, q.DSNRet, q.DSNEnvID, q.RequireTLS, q.SMTPUTF8, q.Body8Bit, now.Unix(), now.Unix())
 	if err != nil {
 		return 0, err
 	}

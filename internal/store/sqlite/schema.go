@@ -119,6 +119,12 @@ CREATE TABLE blob_gc (
 	blob_id INTEGER PRIMARY KEY
 );
 `,
+	// 2: the full-text index for SEARCH TEXT/BODY, one row per blob (copies
+	// share it), contentless: the text is not stored twice. The trigram
+	// tokenizer answers case-insensitive substring queries of 3+ characters.
+	`
+CREATE VIRTUAL TABLE messages_fts USING fts5(headers, body, tokenize = 'trigram', content = '', contentless_delete = 1);
+`,
 }
 
 // migrate brings the schema to the newest version.

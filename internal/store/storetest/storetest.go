@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,10 @@ func Run(t *testing.T, open Opener) {
 		{"Isolation", testIsolation},
 		{"Notifications", testNotifications},
 		{"ConcurrentDelivery", testConcurrentDelivery},
+		{"DeliverAllAtomic", testDeliverAllAtomic},
+		{"CopyMove", testCopyMove},
+		{"SearchText", testSearchText},
+		{"Usage", testUsage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -569,4 +574,148 @@ func testConcurrentDelivery(t *testing.T, st store.Store) {
 	if len(msgs) != n || len(bodies) != n {
 		t.Fatalf("%d messages, %d distinct bodies", len(msgs), len(bodies))
 	}
+}
+
+func testDeliverAllAtomic(t *testing.T, st store.Store) {
+	a := Account(t, st, "alice@example.org")
+	ok := &store.Delivery{Spool: Spool(t, st, "Subject: 1\r\n\r\n1\r\n"), Targets: []store.Target{{AccountID: a.ID, Mailbox: "Drafts"}}}
+	bad := &store.Delivery{Spool: Spool(t, st, "Subject: 2\r\n\r\n2\r\n"), Targets: []store.Target{{AccountID: a.ID, Mailbox: "Nope"}}}
+	_, err := st.DeliverAll(ctx, []*store.Delivery{ok, bad})
+	wantErr(t, err, store.ErrNotFound)
+	if mb, _ := st.Mailbox(ctx, a.ID, "Drafts"); mb.Messages != 0 || mb.UIDNext != 1 {
+		t.Fatalf("a failed MULTIAPPEND left %+v", mb)
+	}
+	d1 := &store.Delivery{Spool: Spool(t, st, "Subject: 1\r\n\r\n1\r\n"), Targets: []store.Target{{AccountID: a.ID, Mailbox: "Drafts"}}}
+	d2 := &store.Delivery{Spool: Spool(t, st, "Subject: 2\r\n\r\n2\r\n"), Targets: []store.Target{{AccountID: a.ID, Mailbox: "Drafts"}}}
+	out, err := st.DeliverAll(ctx, []*store.Delivery{d1, d2})
+	must(t, err)
+	if len(out) != 2 || out[0][0].UID != 1 || out[1][0].UID != 2 {
+		t.Fatalf("DeliverAll = %+v", out)
+	}
+}
+
+func testCopyMove(t *testing.T, st store.Store) {
+	a := Account(t, st, "alice@example.org")
+	b := Account(t, st, "bob@example.org")
+	for i := range 3 {
+		Deliver(t, st, fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i), a.ID)
+	}
+	inbox, _ := st.Mailbox(ctx, a.ID, "INBOX")
+	arch, _ := st.Mailbox(ctx, a.ID, "Archive")
+	_, err := st.StoreFlags(ctx, a.ID, inbox.ID, []uint32{3}, store.FlagsAdd, []string{`\Flagged`, "work"}, 0)
+	must(t, err)
+	res, err := st.Copy(ctx, a.ID, inbox.ID, []uint32{3, 1, 9}, arch.ID)
+	must(t, err)
+	if res.UIDValidity != arch.UIDValidity || !slices.Equal(res.Source, []uint32{1, 3}) || !slices.Equal(res.Dest, []uint32{1, 2}) {
+		t.Fatalf("Copy = %+v", res)
+	}
+	msgs, _ := st.Messages(ctx, a.ID, arch.ID, 0)
+	if len(msgs) != 2 || !slices.Equal(msgs[1].Flags, []string{`\Flagged`, "work"}) {
+		t.Fatalf("copies = %+v", msgs)
+	}
+	if got := read(t, st, a.ID, arch.ID, 2); got != read(t, st, a.ID, inbox.ID, 3) {
+		t.Fatalf("copy body differs: %q", got)
+	}
+	metas, _ := st.MessageMetas(ctx, a.ID, arch.ID, nil)
+	if len(metas) != 2 || metas[1].Subject != "test" {
+		t.Fatalf("MessageMetas(all) = %+v", metas)
+	}
+	// Move: gone from the source (recorded as expunged), in the destination.
+	res, gone, err := st.Move(ctx, a.ID, inbox.ID, []uint32{2}, arch.ID)
+	must(t, err)
+	if !slices.Equal(res.Dest, []uint32{3}) || len(gone) != 1 || gone[0].UID != 2 {
+		t.Fatalf("Move = %+v, %+v", res, gone)
+	}
+	if msgs, _ := st.Messages(ctx, a.ID, inbox.ID, 0); len(msgs) != 2 {
+		t.Fatalf("source after move has %d messages", len(msgs))
+	}
+	if got := read(t, st, a.ID, arch.ID, 3); !strings.Contains(got, "body 1") {
+		t.Fatalf("moved body %q", got)
+	}
+	// Another account's mailbox is neither a source nor a destination.
+	bInbox, _ := st.Mailbox(ctx, b.ID, "INBOX")
+	_, err = st.Copy(ctx, a.ID, inbox.ID, []uint32{1}, bInbox.ID)
+	wantErr(t, err, store.ErrNotFound)
+	_, _, err = st.Move(ctx, b.ID, inbox.ID, []uint32{1}, bInbox.ID)
+	wantErr(t, err, store.ErrNotFound)
+	if msgs, _ := st.Messages(ctx, b.ID, bInbox.ID, 0); len(msgs) != 0 {
+		t.Fatal("bob got alice's message")
+	}
+	// Expunging the original keeps the copy readable (shared body).
+	_, err = st.Expunge(ctx, a.ID, inbox.ID, []uint32{1})
+	must(t, err)
+	if got := read(t, st, a.ID, arch.ID, 1); !strings.Contains(got, "body 0") {
+		t.Fatalf("copy after original expunged: %q", got)
+	}
+}
+
+func testSearchText(t *testing.T, st store.Store) {
+	a := Account(t, st, "alice@example.org")
+	b := Account(t, st, "bob@example.org")
+	put := func(acct int64, headers, body string) {
+		d := &store.Delivery{Spool: Spool(t, st, headers+"\r\n"+body), Meta: store.MessageMeta{HeadersText: headers, BodyText: body},
+			Targets: []store.Target{{AccountID: acct}}}
+		_, err := st.Deliver(ctx, d)
+		must(t, err)
+	}
+	put(a.ID, "Subject: Quarterly report", "The numbers are in. Ünïcode Straße")
+	put(a.ID, "Subject: lunch", "see you at noon, report later")
+	put(b.ID, "Subject: bob's report", "quarterly numbers")
+	inbox, _ := st.Mailbox(ctx, a.ID, "INBOX")
+	for _, c := range []struct {
+		terms   []string
+		headers bool
+		want    []uint32
+		ok      bool
+	}{
+		{[]string{"REPORT"}, false, []uint32{2}, true},
+		{[]string{"report"}, true, []uint32{1, 2}, true},
+		{[]string{"quarterly", "numbers"}, true, []uint32{1}, true},
+		{[]string{"ünïcode"}, false, []uint32{1}, true},
+		{[]string{"in"}, false, nil, false},
+		{[]string{"in", "noon"}, false, []uint32{2}, true},
+		{[]string{`quo"te`}, false, nil, true},
+	} {
+		got, ok, err := st.SearchText(ctx, a.ID, inbox.ID, c.terms, c.headers)
+		must(t, err)
+		if ok != c.ok || !slices.Equal(got, c.want) {
+			t.Errorf("SearchText(%q, %v) = %v, %v; want %v, %v", c.terms, c.headers, got, ok, c.want, c.ok)
+		}
+	}
+	_, _, err := st.SearchText(ctx, b.ID, inbox.ID, []string{"report"}, true)
+	wantErr(t, err, store.ErrNotFound)
+	// Expunged messages leave the index; copies stay found.
+	arch, _ := st.Mailbox(ctx, a.ID, "Archive")
+	_, err = st.Copy(ctx, a.ID, inbox.ID, []uint32{1}, arch.ID)
+	must(t, err)
+	_, err = st.Expunge(ctx, a.ID, inbox.ID, []uint32{1})
+	must(t, err)
+	if got, _, _ := st.SearchText(ctx, a.ID, arch.ID, []string{"quarterly"}, true); !slices.Equal(got, []uint32{1}) {
+		t.Errorf("copy not found after the original's expunge: %v", got)
+	}
+	if got, _, _ := st.SearchText(ctx, a.ID, inbox.ID, []string{"quarterly"}, true); len(got) != 0 {
+		t.Errorf("expunged message still found: %v", got)
+	}
+}
+
+func testUsage(t *testing.T, st store.Store) {
+	a := Account(t, st, "alice@example.org")
+	got := Deliver(t, st, "Subject: u\r\n\r\n12345\r\n", a.ID)
+	Deliver(t, st, "Subject: v\r\n\r\n1\r\n", a.ID)
+	bytes, n, err := st.Usage(ctx, a.ID)
+	must(t, err)
+	want := int64(2*len("Received: test\r\n") + len("Subject: u\r\n\r\n12345\r\n") + len("Subject: v\r\n\r\n1\r\n"))
+	if bytes != want || n != 2 {
+		t.Fatalf("Usage = %d bytes, %d messages; want %d, 2", bytes, n, want)
+	}
+	if acct, _ := st.AccountByID(ctx, a.ID); acct.UsedBytes != want {
+		t.Fatalf("UsedBytes = %d", acct.UsedBytes)
+	}
+	_, err = st.StoreFlags(ctx, a.ID, got[0].MailboxID, []uint32{1}, store.FlagsAdd, []string{`\Deleted`}, 0)
+	must(t, err)
+	if mb, _ := st.Mailbox(ctx, a.ID, "INBOX"); mb.Deleted != 1 || mb.Size != want {
+		t.Fatalf("mailbox = %+v", mb)
+	}
+	_, _, err = st.Usage(ctx, 999999)
+	wantErr(t, err, store.ErrNotFound)
 }
