@@ -51,6 +51,19 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("alice's INBOX = %q", got)
 	}
 
+	// A disabled account gets no mail; enabled again, it does.
+	in.admin("", "user", "disable", "alice@example.org")
+	if out := in.admin("", "user", "list"); !regexp.MustCompile(`alice@example.org\s+none\s+\d+\s+disabled`).MatchString(out) {
+		t.Fatalf("user list after disable = %q", out)
+	}
+	s = dialSMTP(t, in.ports["smtp"], false)
+	s.cmd("EHLO client.example", "250")
+	s.cmd("MAIL FROM:<x@remote.example>", "250")
+	s.cmd("RCPT TO:<alice@example.org>", "550")
+	in.admin("", "user", "enable", "alice@example.org")
+	s.cmd("RCPT TO:<alice@example.org>", "250")
+	s.cmd("QUIT", "221")
+
 	in.admin("yet another one\n", "user", "passwd", "bob@second.example", "--password-stdin")
 	in.admin("", "user", "quota", "bob@second.example", "0")
 	in.admin("", "alias", "del", "team@example.org", "bob@second.example")

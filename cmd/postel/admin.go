@@ -137,6 +137,15 @@ func runUserQuota(e *env, args []string) error {
 	})
 }
 
+func runUserDisable(e *env, args []string) error { return setDisabled(e, args, true) }
+func runUserEnable(e *env, args []string) error  { return setDisabled(e, args, false) }
+
+func setDisabled(e *env, args []string, on bool) error {
+	return e.withStore(args, 1, 1, func(st *sqlite.Store, pos []string) error {
+		return st.SetDisabled(e.ctx, pos[0], on)
+	})
+}
+
 func runUserDel(e *env, args []string) error {
 	return e.withStore(args, 1, 1, func(st *sqlite.Store, pos []string) error {
 		if err := st.DeleteAccount(e.ctx, pos[0]); err != nil {
@@ -154,13 +163,17 @@ func runUserList(e *env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "ADDRESS\tQUOTA\tCREATED")
+		fmt.Fprintln(tw, "ADDRESS\tQUOTA\tUSED\tSTATE\tCREATED")
 		for _, a := range all {
 			q := "none"
 			if a.QuotaBytes > 0 {
 				q = strconv.FormatInt(a.QuotaBytes, 10)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address, q, a.Created.UTC().Format("2006-01-02"))
+			state := "enabled"
+			if a.Disabled {
+				state = "disabled"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", a.Address, q, a.UsedBytes, state, a.Created.UTC().Format("2006-01-02"))
 		}
 		return tw.Flush()
 	})

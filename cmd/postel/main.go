@@ -55,6 +55,8 @@ func init() {
 		{"user add", "ADDRESS [--password-stdin] [--quota BYTES]", "create an account", runUserAdd},
 		{"user passwd", "ADDRESS [--password-stdin]", "set an account's password", runUserPasswd},
 		{"user quota", "ADDRESS BYTES", "set an account's storage quota (0: none)", runUserQuota},
+		{"user disable", "ADDRESS", "refuse logins and mail for an account (its mail stays)", runUserDisable},
+		{"user enable", "ADDRESS", "undo user disable", runUserEnable},
 		{"user del", "ADDRESS", "delete an account and all its mail", runUserDel},
 		{"user list", "", "list accounts", runUserList},
 		{"domain add", "DOMAIN", "add a local domain", runDomainAdd},

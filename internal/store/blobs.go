@@ -149,7 +149,11 @@ func (b *FileBlobs) syncEach(ids []int64) error {
 
 // Open implements Blobs.
 func (b *FileBlobs) Open(id int64) (Blob, error) {
-	f, err := os.Open(b.Path(id))
+	return openFileBlob(b.Path(id))
+}
+
+func openFileBlob(path string) (Blob, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -263,11 +267,11 @@ func (s *fileSpool) Finish() error {
 	return nil
 }
 
-func (s *fileSpool) Reader() (io.ReadSeekCloser, error) {
+func (s *fileSpool) Open() (Blob, error) {
 	if !s.finished {
 		return nil, fmt.Errorf("%w: spool not finished", ErrInvalid)
 	}
-	return os.Open(s.path)
+	return openFileBlob(s.path)
 }
 
 // Discard removes the spool's temporary name. A body already linked into a

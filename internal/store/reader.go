@@ -1,9 +1,13 @@
 package store
 
-import "io"
+import (
+	"errors"
+	"io"
+)
 
-// NewMessageReader serves prefix followed by the body, as one message. It
-// takes ownership of body.
+// NewMessageReader serves prefix followed by the body, as one message: the
+// form in which a stored message is read and parsed. It takes ownership of
+// body.
 func NewMessageReader(prefix []byte, body Blob) MessageReader {
 	return &messageReader{prefix: prefix, body: body, size: int64(len(prefix)) + body.Size()}
 }
@@ -28,6 +32,9 @@ func (m *messageReader) Read(p []byte) (int, error) {
 
 // ReadAt reads from the concatenation of prefix and body.
 func (m *messageReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("store: negative offset")
+	}
 	if off >= m.size {
 		return 0, io.EOF
 	}

@@ -177,6 +177,10 @@ type QueueEntry struct {
 	Created     time.Time
 	NextAttempt time.Time
 	Attempts    int
+	// Prefix is sent before the body instead of Delivery.Prefix: the
+	// Received field without Return-Path, which only the final delivery
+	// adds (RFC 5321 §4.4).
+	Prefix []byte
 }
 
 // Delivery is one message to store, for local targets and/or the outbound
@@ -268,8 +272,8 @@ type Spool interface {
 	Size() int64
 	// Finish closes the writer; after it the spool can be read.
 	Finish() error
-	// Reader reads the finished spool from the start.
-	Reader() (io.ReadSeekCloser, error)
+	// Open reads the finished spool.
+	Open() (Blob, error)
 	Discard() error
 }
 
@@ -294,6 +298,9 @@ type Store interface {
 	CreateAccount(ctx context.Context, address string, cred Credentials) (Account, error)
 	SetCredentials(ctx context.Context, address string, cred Credentials) error
 	SetQuota(ctx context.Context, address string, bytes int64) error
+	// SetDisabled stops (or restores) logins and delivery for an account;
+	// its mail stays.
+	SetDisabled(ctx context.Context, address string, disabled bool) error
 	DeleteAccount(ctx context.Context, address string) error
 	Account(ctx context.Context, address string) (Account, error)
 	AccountByID(ctx context.Context, id int64) (Account, error)

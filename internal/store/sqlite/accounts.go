@@ -141,6 +141,11 @@ func (s *Store) SetQuota(ctx context.Context, address string, bytes int64) error
 	return s.updateAccount(ctx, address, `UPDATE accounts SET quota_bytes = ? WHERE address = ?`, bytes)
 }
 
+// SetDisabled implements store.Store.
+func (s *Store) SetDisabled(ctx context.Context, address string, disabled bool) error {
+	return s.updateAccount(ctx, address, `UPDATE accounts SET disabled = ? WHERE address = ?`, disabled)
+}
+
 func (s *Store) updateAccount(ctx context.Context, address, query string, args ...any) error {
 	addr, err := store.CanonicalAddress(address, false)
 	if err != nil {

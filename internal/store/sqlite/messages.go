@@ -128,7 +128,7 @@ func (w *wtx) deliver(d *delivery) ([]store.Delivered, error) {
 		out[i] = store.Delivered{MailboxID: mb.id, UIDValidity: mb.uidvalidity, UID: mb.uid, MessageID: msgID}
 	}
 	if q := d.Queue; q != nil {
-		qid, err := w.enqueue(q, blobID, d.Prefix, size, now)
+		qid, err := w.enqueue(q, blobID, bodySize, now)
 		if err != nil {
 			return nil, err
 		}

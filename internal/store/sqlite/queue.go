@@ -12,10 +12,11 @@ import (
 )
 
 // enqueue stores an outbound message for its remote recipients.
-func (w *wtx) enqueue(q *store.QueueEntry, blobID int64, prefix []byte, size int64, now time.Time) (int64, error) {
+func (w *wtx) enqueue(q *store.QueueEntry, blobID, bodySize int64, now time.Time) (int64, error) {
+	size := int64(len(q.Prefix)) + bodySize
 	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO queue (account_id, mail_from, blob_id, prefix, size, dsn_ret, dsn_envid,
 		requiretls, smtputf8, body8bit, created, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		q.AccountID, q.From, blobID, nonNil(prefix), size, q.DSNRet, q.DSNEnvID, q.RequireTLS, q.SMTPUTF8, q.Body8Bit, now.Unix(), now.Unix())
+		q.AccountID, q.From, blobID, nonNil(q.Prefix), size, q.DSNRet, q.DSNEnvID, q.RequireTLS, q.SMTPUTF8, q.Body8Bit, now.Unix(), now.Unix())
 	if err != nil {
 		return 0, err
 	}

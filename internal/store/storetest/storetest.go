@@ -171,12 +171,17 @@ func testAccounts(t *testing.T, st store.Store) {
 	}
 	must(t, st.SetCredentials(ctx, "alice@example.org", store.Credentials{PasswordHash: "new", SCRAMSHA256: "scram"}))
 	must(t, st.SetQuota(ctx, "alice@example.org", 1000))
+	must(t, st.SetDisabled(ctx, "alice@example.org", true))
 	got, err = st.AccountByID(ctx, a.ID)
 	must(t, err)
-	if got.Credentials.PasswordHash != "new" || got.Credentials.SCRAMSHA256 != "scram" || got.QuotaBytes != 1000 {
+	if got.Credentials.PasswordHash != "new" || got.Credentials.SCRAMSHA256 != "scram" || got.QuotaBytes != 1000 || !got.Disabled {
 		t.Fatalf("after updates: %+v", got)
 	}
 	wantErr(t, st.SetCredentials(ctx, "nobody@example.org", store.Credentials{}), store.ErrNotFound)
+	must(t, st.SetDisabled(ctx, "alice@example.org", false))
+	if got, _ := st.Account(ctx, "alice@example.org"); got.Disabled {
+		t.Fatal("still disabled")
+	}
 	Account(t, st, "bob@example.org")
 	all, err := st.ListAccounts(ctx)
 	must(t, err)
@@ -342,8 +347,9 @@ func testDeliver(t *testing.T, st store.Store) {
 func testDeliverQueue(t *testing.T, st store.Store) {
 	a := Account(t, st, "alice@example.org")
 	q := &store.QueueEntry{AccountID: a.ID, From: "alice@example.org", DSNRet: "HDRS", DSNEnvID: "env1", SMTPUTF8: true,
-		Recipients: []store.QueueRcpt{{Address: "x@remote.example", Notify: []string{"FAILURE", "DELAY"}, ORcpt: "rfc822;x@remote.example"}, {Address: "y@remote.example"}}}
-	out, err := st.Deliver(ctx, &store.Delivery{Spool: Spool(t, st, "Subject: out\r\n\r\nbye\r\n"), Prefix: []byte("Received: x\r\n"),
+		Recipients: []store.QueueRcpt{{Address: "x@remote.example", Notify: []string{"FAILURE", "DELAY"}, ORcpt: "rfc822;x@remote.example"}, {Address: "y@remote.example"}},
+		Prefix:     []byte("Received: x\r\n")}
+	out, err := st.Deliver(ctx, &store.Delivery{Spool: Spool(t, st, "Subject: out\r\n\r\nbye\r\n"), Prefix: []byte("Return-Path: <alice@example.org>\r\nReceived: x\r\n"),
 		Targets: []store.Target{{AccountID: a.ID, Mailbox: "Sent", Flags: []string{`\Seen`}}}, Queue: q})
 	must(t, err)
 	if out[0].QueueID == 0 {

@@ -1,0 +1,302 @@
+package smtpserver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"postel/internal/deliver"
+	"postel/internal/store"
+)
+
+// maxHeaderBytes bounds the header block kept in memory to check it; on
+// submission a longer header block is refused.
+const maxHeaderBytes = 256 << 10
+
+// Data receives the message (DATA, RFC 5321 §4.1.1.4, or BDAT chunks,
+// RFC 3030), streams it into a spool file, and delivers it. The reply is
+// positive only once the store has committed the message.
+func (s *session) Data(r io.Reader) error {
+	spool, err := s.srv.st.NewSpool()
+	if err != nil {
+		io.Copy(io.Discard, r)
+		return s.internal("creating spool", err)
+	}
+	defer spool.Discard() // no-op once delivered
+	body := &bodyChecker{dst: spool}
+	if _, err := io.Copy(body, &deadlineReader{r: r, conn: s.netConn, timeout: s.srv.cfg.DataTimeout}); err != nil {
+		return s.dataError(err)
+	}
+	if body.bare || body.prevCR {
+		// RFC 5321 §2.3.8: CR and LF only as CRLF. Refusing bare ones closes
+		// the "SMTP smuggling" hole, where servers disagree on the end of data.
+		return s.reject(errBareLineEnding, "bare CR or LF in message data")
+	}
+	if body.err != nil {
+		return s.internal("writing spool", body.err)
+	}
+	if err := spool.Finish(); err != nil {
+		return s.internal("finishing spool", err)
+	}
+
+	ctx := s.srv.ctx
+	hdr, err := s.inspect(ctx, body)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	id := messageID(s.c.id, s.c.msgs.Add(1))
+	prefix, msgID := s.prefix(id, hdr, now)
+	in := deliver.Incoming{
+		Spool:      spool,
+		Prefix:     prefix,
+		Local:      s.local,
+		Remote:     s.remote,
+		From:       s.from,
+		DSNRet:     string(s.opts.Return),
+		DSNEnvID:   s.opts.EnvelopeID,
+		RequireTLS: s.opts.RequireTLS,
+		SMTPUTF8:   s.opts.UTF8,
+		Body8Bit:   s.opts.Body == "8BITMIME",
+	}
+	if s.id != nil {
+		in.AccountID = s.id.AccountID
+	}
+	delivered, err := deliver.Deliver(ctx, s.srv.st, in)
+	if errors.Is(err, store.ErrQuota) {
+		return s.reject(errQuotaFull, "over quota at delivery")
+	}
+	if err != nil {
+		return s.internal("delivering", err)
+	}
+	var queueID int64
+	if len(delivered) > 0 {
+		queueID = delivered[0].QueueID
+	}
+	s.log.Info("delivered", "id", id, "message_id", msgID, "size", int64(len(prefix))+spool.Size(),
+		"from", s.from, "rcpts", s.rcpts, "local", len(s.local), "remote", len(s.remote), "queue_id", queueID)
+	return queuedReply(id)
+}
+
+// bodyChecker passes the message data to dst, checking that every CR and LF
+// belongs to a CRLF pair, and keeps a copy of the header block. It never
+// fails a write, so that the data is always read to its end; the first
+// error of dst is kept in err and writing stops.
+type bodyChecker struct {
+	dst    io.Writer
+	err    error
+	bare   bool // a bare CR or LF was seen
+	prevCR bool // the last byte was CR
+
+	hdr     []byte // the header block up to and including the empty line
+	hdrDone bool   // the empty line ending the header block was seen
+	hdrOver bool   // the header block is longer than maxHeaderBytes
+}
+
+func (b *bodyChecker) Write(p []byte) (int, error) {
+	for _, c := range p {
+		switch {
+		case c == '\n' && !b.prevCR, b.prevCR && c != '\n':
+			b.bare = true
+		}
+		b.prevCR = c == '\r'
+	}
+	if !b.hdrDone && !b.hdrOver {
+		b.keepHeader(p)
+	}
+	if b.err == nil && !b.bare {
+		if _, err := b.dst.Write(p); err != nil {
+			b.err = err
+		}
+	}
+	return len(p), nil
+}
+
+// keepHeader appends p to the header copy, up to the empty line.
+func (b *bodyChecker) keepHeader(p []byte) {
+	from := max(len(b.hdr)-3, 0)
+	room := maxHeaderBytes - len(b.hdr)
+	b.hdr = append(b.hdr, p[:min(len(p), room)]...)
+	if bytes.HasPrefix(b.hdr, []byte("\r\n")) {
+		b.hdr, b.hdrDone = b.hdr[:2], true // no header fields at all
+		return
+	}
+	if i := bytes.Index(b.hdr[from:], []byte("\r\n\r\n")); i >= 0 {
+		b.hdr, b.hdrDone = b.hdr[:from+i+4], true
+		return
+	}
+	if len(b.hdr) >= maxHeaderBytes {
+		b.hdrOver = true
+	}
+}
+
+// headerInfo is what the server needs from the message header.
+type headerInfo struct {
+	messageID string // "" when absent
+	hasDate   bool
+}
+
+// inspect reads the header block. On submission it also enforces RFC 6409
+// §8 style policy: exactly one From field (RFC 5322 §3.6), every address in
+// it one the user may send as.
+func (s *session) inspect(ctx context.Context, b *bodyChecker) (headerInfo, error) {
+	submission := s.srv.mode == ModeSubmission
+	if b.hdrOver {
+		if submission {
+			return headerInfo{}, s.reject(errHeaderTooLarge, "header too large")
+		}
+		return headerInfo{}, nil
+	}
+	raw := b.hdr
+	if !b.hdrDone {
+		raw = append(raw, "\r\n"...) // a message of header fields only
+	}
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		if submission {
+			return headerInfo{}, s.reject(errBadHeader, "malformed header", "err", err)
+		}
+		return headerInfo{}, nil
+	}
+	info := headerInfo{messageID: h.Get("Message-Id"), hasDate: h.Has("Date")}
+	if !submission {
+		return info, nil
+	}
+	froms := h.Values("From")
+	if len(froms) != 1 {
+		return info, s.reject(errNoFrom, "From header fields", "count", len(froms))
+	}
+	addrs, err := mail.ParseAddressList(froms[0])
+	if err != nil || len(addrs) == 0 {
+		return info, s.reject(errBadFrom, "unparsable From", "from_header", froms[0])
+	}
+	acct, err := s.srv.st.AccountByID(ctx, s.id.AccountID)
+	if err != nil {
+		return info, s.internal("loading account", err)
+	}
+	for _, a := range addrs {
+		ok, err := s.srv.router.MaySendAs(ctx, acct, a.Address)
+		if err != nil {
+			return info, s.internal("checking From", err)
+		}
+		if !ok {
+			return info, s.reject(errFromDenied, "From address not allowed", "user", acct.Address, "from_header", a.Address)
+		}
+	}
+	return info, nil
+}
+
+// prefix builds the header fields the server adds before the stored body:
+// Return-Path and Received (RFC 5321 §4.4), and on submission a Message-ID
+// and Date when the message has none (RFC 6409 §8.2, §8.3). It returns the
+// prefix and the message's Message-ID.
+func (s *session) prefix(id string, hdr headerInfo, now time.Time) ([]byte, string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", clean(s.from))
+	b.WriteString(s.received(id, now))
+	msgID := hdr.messageID
+	if s.srv.mode == ModeSubmission {
+		if msgID == "" {
+			msgID = "<" + newID() + "@" + s.srv.cfg.Hostname + ">"
+			fmt.Fprintf(&b, "Message-ID: %s\r\n", msgID)
+		}
+		if !hdr.hasDate {
+			fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
+		}
+	}
+	return []byte(b.String()), msgID
+}
+
+// received builds the trace field of RFC 5321 §4.4, with the protocol
+// types of RFC 3848 and RFC 6531 §3.7.3, folded on several lines:
+//
+//	Received: from HELO ([IP])
+//		by HOSTNAME with ESMTPSA id ID
+//		(version=TLS1.3 cipher=TLS_AES_128_GCM_SHA256)
+//		(authenticated as USER)
+//		for <RCPT>; DATE
+func (s *session) received(id string, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Received: from %s (%s)\r\n", cleanHelo(s.helo), addressLiteral(s.c.remote))
+	fmt.Fprintf(&b, "\tby %s with %s id %s", s.srv.cfg.Hostname, s.protocol(), id)
+	if s.tls != nil {
+		fmt.Fprintf(&b, "\r\n\t(version=%s cipher=%s)",
+			strings.ReplaceAll(tls.VersionName(s.tls.Version), " ", ""), tls.CipherSuiteName(s.tls.CipherSuite))
+	}
+	if s.id != nil {
+		fmt.Fprintf(&b, "\r\n\t(authenticated as %s)", clean(s.id.Address))
+	}
+	if len(s.rcpts) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", clean(s.rcpts[0]))
+	}
+	fmt.Fprintf(&b, "; %s\r\n", now.Format(time.RFC1123Z))
+	return b.String()
+}
+
+// protocol is the "with" keyword: ESMTP or UTF8SMTP, plus S with TLS and A
+// when authenticated (RFC 3848 §2, RFC 6531 §3.7.3). go-smtp does not tell
+// HELO from EHLO, so plain "SMTP" is never used.
+func (s *session) protocol() string {
+	p := "ESMTP"
+	if s.opts.UTF8 {
+		p = "UTF8SMTP"
+	}
+	if s.tls != nil {
+		p += "S"
+	}
+	if s.id != nil {
+		p += "A"
+	}
+	return p
+}
+
+// addressLiteral formats ip as in RFC 5321 §4.1.3.
+func addressLiteral(ip netip.Addr) string {
+	switch {
+	case !ip.IsValid():
+		return "unknown"
+	case ip.Is4():
+		return "[" + ip.String() + "]"
+	default:
+		return "[IPv6:" + ip.String() + "]"
+	}
+}
+
+// clean drops control characters from text the client chose, before it goes
+// into a header field.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// cleanHelo keeps the EHLO name a single token of printable ASCII, without
+// the characters that would end the Received clause or open a comment.
+func cleanHelo(s string) string {
+	if len(s) > 255 {
+		s = s[:255]
+	}
+	s = strings.Map(func(r rune) rune {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune("();\\\"", r) {
+			return '_'
+		}
+		return r
+	}, s)
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
