@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"postel/internal/testutil"
 )
 
 // TestAdminCommands drives every admin subcommand, some while the server
@@ -276,7 +278,7 @@ func TestDevMode(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(binary, "serve", "--dev")
 	cmd.Dir = dir
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -15,13 +15,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"postel/internal/store"
 	"postel/internal/store/sqlite"
+	"postel/internal/testutil"
 )
 
 var binary string
@@ -50,26 +50,9 @@ type instance struct {
 	config  string
 	ports   map[string]string // listener key -> 127.0.0.1:port
 	cmd     *exec.Cmd
-	stderr  *syncBuffer
+	stderr  *testutil.SyncBuffer
 	exited  chan error
 	running bool
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // freePort returns a loopback address nobody listens on right now.
@@ -131,7 +114,7 @@ func (in *instance) tryAdmin(stdin string, args ...string) (string, error) {
 // start runs postel serve and waits until its SMTP port answers.
 func (in *instance) start() {
 	in.t.Helper()
-	in.stderr = &syncBuffer{}
+	in.stderr = &testutil.SyncBuffer{}
 	in.cmd = exec.Command(binary, "serve", "--config", in.config)
 	in.cmd.Stdout, in.cmd.Stderr = in.stderr, in.stderr
 	if err := in.cmd.Start(); err != nil {

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"postel/internal/store"
+	"postel/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -50,24 +50,6 @@ func (f *fakeAccounts) lookupCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.lookups)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fakeClock is a settable clock for Throttle.now.
@@ -109,7 +91,7 @@ type testEnv struct {
 	a      *Authenticator
 	accts  *fakeAccounts
 	clock  *fakeClock
-	logBuf *syncBuffer
+	logBuf *testutil.SyncBuffer
 
 	mu     sync.Mutex
 	sleeps []time.Duration
@@ -130,7 +112,7 @@ func newTestEnv(t testing.TB) *testEnv {
 		"carol@example.org": {ID: 3, Address: "carol@example.org", Credentials: store.Credentials{PasswordHash: "$argon2id$garbage"}},
 		"erin@example.org":  {ID: 5, Address: "erin@example.org", Credentials: creds(erinPass)},
 	}}
-	env := &testEnv{accts: accts, clock: newFakeClock(), logBuf: &syncBuffer{}}
+	env := &testEnv{accts: accts, clock: newFakeClock(), logBuf: &testutil.SyncBuffer{}}
 	th := NewThrottle(DefaultThrottleConfig())
 	th.now = env.clock.now
 	log := slog.New(slog.NewTextHandler(env.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))

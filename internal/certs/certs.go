@@ -134,6 +134,17 @@ func check(cert tls.Certificate, hostname string, now time.Time) (string, error)
 	return "", nil
 }
 
+// SelfSigned makes a self-signed certificate in memory, valid from now for
+// validity (tests, and anything that keeps no files).
+func SelfSigned(hostname string, validity time.Duration) (tls.Certificate, error) {
+	now := time.Now()
+	certPEM, keyPEM, err := selfSign(hostname, now.Add(-time.Hour), now.Add(validity))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(certPEM, keyPEM)
+}
+
 // selfSign makes an ECDSA P-256 key and a certificate for hostname,
 // "localhost", 127.0.0.1 and ::1, both PEM-encoded.
 func selfSign(hostname string, notBefore, notAfter time.Time) (certPEM, keyPEM []byte, err error) {

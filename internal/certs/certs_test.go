@@ -404,3 +404,23 @@ func TestOldTLSRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestSelfSigned(t *testing.T) {
+	cert, err := SelfSigned("mx.example.org", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leaf.VerifyHostname("mx.example.org"); err != nil {
+		t.Error(err)
+	}
+	if err := leaf.VerifyHostname("127.0.0.1"); err != nil {
+		t.Error(err)
+	}
+	if d := time.Until(leaf.NotAfter); d <= 0 || d > time.Hour {
+		t.Errorf("NotAfter in %v", d)
+	}
+}

@@ -4,17 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"net/textproto"
@@ -24,9 +19,11 @@ import (
 	"time"
 
 	"postel/internal/auth"
+	"postel/internal/certs"
 	"postel/internal/deliver"
 	"postel/internal/store"
 	"postel/internal/store/sqlite"
+	"postel/internal/testutil"
 )
 
 // Test accounts and their passwords.
@@ -52,48 +49,8 @@ var credentials = sync.OnceValues(func() (map[string]store.Credentials, error) {
 // testCert is a self-signed certificate for localhost and 127.0.0.1, made
 // in memory once.
 var testCert = sync.OnceValues(func() (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+	return certs.SelfSigned("localhost", 24*time.Hour)
 })
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // harness runs an MX and a submission server (587 with STARTTLS and 465
 // with implicit TLS) on 127.0.0.1 over a real SQLite store.
@@ -106,7 +63,7 @@ type harness struct {
 	subAddr    string // port 587 role
 	subTLSAddr string // port 465 role
 	clientTLS  *tls.Config
-	logs       *syncBuffer
+	logs       *testutil.SyncBuffer
 	alice, bob store.Account
 }
 
@@ -114,7 +71,7 @@ type harness struct {
 // kept in h.logs.
 func newHarness(t testing.TB, adjust ...func(*Config)) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	h := newHarnessLog(t, logs, adjust...)
 	h.logs = logs
 	return h
