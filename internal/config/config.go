@@ -35,6 +35,8 @@ type Config struct {
 	TLS TLS `toml:"tls" doc:"TLS certificate used by every listener, for implicit TLS and STARTTLS alike."`
 	// Limits and timeouts of the SMTP servers (inbound on smtp, and submission).
 	SMTP SMTP `toml:"smtp" doc:"Limits and timeouts of the SMTP servers (inbound on smtp, and submission)."`
+	// Limits and timeouts of the IMAP servers (imap and imaps). The largest message APPEND accepts is smtp.max_message_size (APPENDLIMIT).
+	IMAP IMAP `toml:"imap" doc:"Limits and timeouts of the IMAP servers (imap and imaps). The largest message APPEND accepts is smtp.max_message_size (APPENDLIMIT)."`
 	// Password authentication and the throttling of failed logins.
 	Auth Auth `toml:"auth" doc:"Password authentication and the throttling of failed logins."`
 	// Logging to standard error.
@@ -89,6 +91,20 @@ type SMTP struct {
 	DataTimeout Duration `toml:"data_timeout" doc:"How long receiving a whole message with DATA or BDAT may take (RFC 5321 §4.5.3.2.6 suggests 10 minutes for the data termination)."`
 	// Errors (bad commands, refused recipients) after which the connection is closed. Default: 10.
 	MaxErrors int `toml:"max_errors" doc:"Errors (bad commands, refused recipients) after which the connection is closed."`
+}
+
+// IMAP holds the limits and timeouts of the IMAP servers.
+type IMAP struct {
+	// Most connections at once from one IP address; more are refused. Mail clients open several per account. Default: 20.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip" doc:"Most connections at once from one IP address; more are refused. Mail clients open several per account."`
+	// Most IMAP connections at once over both listeners; more are refused. Default: 1000.
+	MaxConnections int `toml:"max_connections" doc:"Most IMAP connections at once over both listeners; more are refused."`
+	// How long an authenticated connection may stay silent, IDLE included, before it is logged out (RFC 9051 §5.4: at least 30 minutes). Default: "30m".
+	IdleTimeout Duration `toml:"idle_timeout" doc:"How long an authenticated connection may stay silent, IDLE included, before it is logged out (RFC 9051 §5.4: at least 30 minutes)."`
+	// How long a new connection may take to log in. Default: "1m".
+	AuthTimeout Duration `toml:"auth_timeout" doc:"How long a new connection may take to log in."`
+	// Bad commands after which the connection is closed. Default: 20.
+	MaxCommandErrors int `toml:"max_command_errors" doc:"Bad commands after which the connection is closed."`
 }
 
 // Auth holds the password authentication policy.
@@ -155,6 +171,13 @@ func Default() *Config {
 			WriteTimeout:        Duration(5 * time.Minute),
 			DataTimeout:         Duration(10 * time.Minute),
 			MaxErrors:           10,
+		},
+		IMAP: IMAP{
+			MaxConnectionsPerIP: 20,
+			MaxConnections:      1000,
+			IdleTimeout:         Duration(30 * time.Minute),
+			AuthTimeout:         Duration(time.Minute),
+			MaxCommandErrors:    20,
 		},
 		Auth: Auth{
 			ThrottleWindow:      Duration(15 * time.Minute),

@@ -43,6 +43,13 @@ write_timeout = "2m"
 data_timeout = "20m"
 max_errors = 3
 
+[imap]
+max_connections_per_ip = 7
+max_connections = 70
+idle_timeout = "45m"
+auth_timeout = "30s"
+max_command_errors = 5
+
 [auth]
 allow_plaintext_loopback = true
 throttle_window = "1h"
@@ -78,6 +85,13 @@ func fullConfig() Config {
 			WriteTimeout:        Duration(2 * time.Minute),
 			DataTimeout:         Duration(20 * time.Minute),
 			MaxErrors:           3,
+		},
+		IMAP: IMAP{
+			MaxConnectionsPerIP: 7,
+			MaxConnections:      70,
+			IdleTimeout:         Duration(45 * time.Minute),
+			AuthTimeout:         Duration(30 * time.Second),
+			MaxCommandErrors:    5,
 		},
 		Auth: Auth{
 			AllowPlaintextLoopback: true,
@@ -115,6 +129,13 @@ func TestDefault(t *testing.T) {
 			WriteTimeout:        Duration(5 * time.Minute),
 			DataTimeout:         Duration(10 * time.Minute),
 			MaxErrors:           10,
+		},
+		IMAP: IMAP{
+			MaxConnectionsPerIP: 20,
+			MaxConnections:      1000,
+			IdleTimeout:         Duration(30 * time.Minute),
+			AuthTimeout:         Duration(time.Minute),
+			MaxCommandErrors:    20,
 		},
 		Auth: Auth{
 			AllowPlaintextLoopback: false,
@@ -213,6 +234,11 @@ func TestValidateErrors(t *testing.T) {
 		{"read_timeout", func(c *Config) { c.SMTP.ReadTimeout = 0 }, `smtp.read_timeout: must be greater than 0, got "0s"`},
 		{"write_timeout", func(c *Config) { c.SMTP.WriteTimeout = Duration(-time.Second) }, `smtp.write_timeout: must be greater than 0, got "-1s"`},
 		{"data_timeout", func(c *Config) { c.SMTP.DataTimeout = 0 }, "smtp.data_timeout: must be greater than 0"},
+		{"imap per ip", func(c *Config) { c.IMAP.MaxConnectionsPerIP = 0 }, "imap.max_connections_per_ip: must be greater than 0"},
+		{"imap per ip over total", func(c *Config) { c.IMAP.MaxConnectionsPerIP = 2000 }, "imap.max_connections_per_ip: 2000 is more than imap.max_connections (1000)"},
+		{"imap command errors", func(c *Config) { c.IMAP.MaxCommandErrors = 0 }, "imap.max_command_errors: must be greater than 0"},
+		{"imap idle timeout", func(c *Config) { c.IMAP.IdleTimeout = Duration(29 * time.Minute) }, `imap.idle_timeout: must be at least 30m (RFC 9051 §5.4), got "29m"`},
+		{"imap auth timeout", func(c *Config) { c.IMAP.AuthTimeout = 0 }, "imap.auth_timeout: must be greater than 0"},
 		{"throttle_window", func(c *Config) { c.Auth.ThrottleWindow = 0 }, "auth.throttle_window: must be greater than 0"},
 		{"throttle_base_delay", func(c *Config) { c.Auth.ThrottleBaseDelay = 0 }, "auth.throttle_base_delay: must be greater than 0"},
 		{"throttle_max_delay", func(c *Config) { c.Auth.ThrottleMaxDelay = 0 }, "auth.throttle_max_delay: must be greater than 0"},
@@ -280,7 +306,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown top", "hostnme = \"x\"", `config: unknown key "hostnme"`},
 		{"unknown in section", "[smtp]\nmax_recpients = 5", `config: unknown key "smtp.max_recpients"`},
-		{"unknown section", "[imap]\nlisten = \":143\"\nfoo = 1", `config: unknown key "imap"`},
+		{"unknown section", "[imapd]\nlisten = \":143\"\nfoo = 1", `config: unknown key "imapd"`},
 		{"unknown several", "a = 1\n[log]\nlevl = \"x\"", `config: unknown keys "a", "log.levl"`},
 		{"syntax", "hostname = ", "config: toml: line 1"},
 		{"type", "[smtp]\nmax_recipients = \"many\"", "max_recipients"},

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks every value and returns all problems found, each naming
@@ -73,6 +74,16 @@ func (c *Config) Validate() error {
 		add("smtp.max_connections_per_ip", "%d is more than smtp.max_connections (%d)", c.SMTP.MaxConnectionsPerIP, c.SMTP.MaxConnections)
 	}
 	positive("smtp.max_errors", int64(c.SMTP.MaxErrors))
+	positive("imap.max_connections_per_ip", int64(c.IMAP.MaxConnectionsPerIP))
+	positive("imap.max_connections", int64(c.IMAP.MaxConnections))
+	if c.IMAP.MaxConnectionsPerIP > c.IMAP.MaxConnections && c.IMAP.MaxConnections > 0 {
+		add("imap.max_connections_per_ip", "%d is more than imap.max_connections (%d)", c.IMAP.MaxConnectionsPerIP, c.IMAP.MaxConnections)
+	}
+	positive("imap.max_command_errors", int64(c.IMAP.MaxCommandErrors))
+	// RFC 9051 §5.4: an inactivity autologout timer must be at least 30 minutes.
+	if c.IMAP.IdleTimeout < Duration(30*time.Minute) {
+		add("imap.idle_timeout", "must be at least 30m (RFC 9051 §5.4), got %q", c.IMAP.IdleTimeout)
+	}
 	positive("auth.throttle_max_failures", int64(c.Auth.ThrottleMaxFailures))
 
 	for _, d := range []struct {
@@ -82,6 +93,7 @@ func (c *Config) Validate() error {
 		{"smtp.read_timeout", c.SMTP.ReadTimeout},
 		{"smtp.write_timeout", c.SMTP.WriteTimeout},
 		{"smtp.data_timeout", c.SMTP.DataTimeout},
+		{"imap.auth_timeout", c.IMAP.AuthTimeout},
 		{"auth.throttle_window", c.Auth.ThrottleWindow},
 		{"auth.throttle_base_delay", c.Auth.ThrottleBaseDelay},
 		{"auth.throttle_max_delay", c.Auth.ThrottleMaxDelay},
