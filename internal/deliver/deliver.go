@@ -10,6 +10,9 @@ import (
 	"postel/internal/store"
 )
 
+// MaxSearchText bounds the text of one message kept for full-text search.
+const MaxSearchText = 1 << 20
+
 // Incoming is one accepted message and where it goes.
 type Incoming struct {
 	Spool  store.Spool // the body exactly as received, already Finish()ed
@@ -50,6 +53,11 @@ func Deliver(ctx context.Context, st store.Store, in Incoming) ([]store.Delivere
 	meta, err := parsed.Meta()
 	if err != nil {
 		return nil, fmt.Errorf("deliver: message metadata: %w", err)
+	}
+	// The searchable text feeds the store's full-text index (IMAP SEARCH
+	// TEXT and BODY).
+	if meta.HeadersText, meta.BodyText, err = message.ExtractText(r, parsed.Root, MaxSearchText); err != nil {
+		return nil, fmt.Errorf("deliver: message text: %w", err)
 	}
 
 	d := &store.Delivery{Spool: in.Spool, Prefix: in.Prefix, Meta: meta}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"postel/internal/message"
@@ -78,6 +79,9 @@ func TestDeliver(t *testing.T) {
 	}
 	if root.HeaderStart != 0 {
 		t.Errorf("header starts at %d", root.HeaderStart)
+	}
+	if !strings.Contains(meta.HeadersText, "Hello there") || !strings.Contains(meta.BodyText, "Second line.") {
+		t.Errorf("searchable text: headers %q body %q", meta.HeadersText, meta.BodyText)
 	}
 	env, err := message.UnmarshalEnvelope(meta.Envelope)
 	if err != nil || len(env.From) != 1 || env.From[0].Mailbox != "sender" || env.From[0].Host != "remote.net" {
