@@ -191,7 +191,10 @@ type StoreArgs struct {
 	Op             StoreOp
 	Silent         bool
 	Flags          []string
-	UnchangedSince uint64 // 0: absent
+	UnchangedSince uint64
+	// HasUnchangedSince tells UNCHANGEDSINCE 0 (which always fails, RFC
+	// 7162 §3.1.3) from no UNCHANGEDSINCE.
+	HasUnchangedSince bool
 }
 
 // StoreOp is FLAGS, +FLAGS or -FLAGS.

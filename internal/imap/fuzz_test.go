@@ -1,0 +1,150 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+)
+
+// fuzzSeeds are command streams for FuzzReadCommand; testdata/fuzz holds
+// more.
+var fuzzSeeds = []string{
+	"a1 CAPABILITY\r\n",
+	"a LOGIN {5}\r\nalice {6+}\r\nsecret\r\n",
+	"a AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n",
+	"a SELECT INBOX (QRESYNC (67890007 90060115194045000 41:211,214:541))\r\n",
+	"a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12 VANISHED)\r\n",
+	"a FETCH 2 (BODY.PEEK[HEADER.FIELDS (From To)] BODY[1.2.MIME] BODY[]<0.1024> BINARY.SIZE[2])\r\n",
+	"A003 APPEND saved-messages (\\Seen) \"15-Nov-2022 10:00:00 +0100\" {5}\r\nhello (\\Draft) ~{3+}\r\na\x00b\r\n",
+	"a LIST \"\" (INBOX Drafts) RETURN (STATUS (MESSAGES UNSEEN))\r\n",
+	"a SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR (FROM \"x\" SUBJECT {3}\r\nabc) NOT SEEN\r\n",
+	"a STORE 1 (UNCHANGEDSINCE 0) +FLAGS.SILENT (\\Deleted)\r\n",
+	"a UID SORT (REVERSE DATE) UTF-8 ALL\r\nb THREAD REFERENCES US-ASCII SINCE 1-Jan-2020\r\n",
+	"a FROB {5+}\r\nhello {3}\r\n",
+	"a LOGIN {99999}\r\nb NOOP\r\n",
+	"GET / HTTP/1.1\r\n",
+	"a ID (\"name\" NIL)\r\nb COMPRESS DEFLATE\r\nc CREATE x (USE (\\Sent))\r\n",
+}
+
+func FuzzReadCommand(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	opts := ReaderOptions{MaxLine: 200, MaxLiteral: 100, MaxAppend: 1000, MaxDepth: 8, MaxArgs: 50, MaxCommand: 2000}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// A small buffer exercises lines and literals across reads.
+		r := NewReader(bufio.NewReaderSize(bytes.NewReader(data), 16), opts)
+		for i := 0; ; i++ {
+			if i > len(data) {
+				t.Fatal("commands read without consuming input")
+			}
+			var sinks []*countingSink
+			cmd, err := r.ReadCommand(nil, func(size int64, binary bool) (io.Writer, error) {
+				if size > opts.MaxAppend {
+					t.Fatalf("sink asked for %d octets, over the limit", size)
+				}
+				s := &countingSink{max: size}
+				sinks = append(sinks, s)
+				return s, nil
+			})
+			// Memory held stays within the line limit (and append's growth).
+			if c := cap(r.line); c > 2*(opts.MaxLine+2+16) {
+				t.Fatalf("line buffer grew to %d", c)
+			}
+			for _, s := range sinks {
+				if s.n > s.max {
+					t.Fatalf("%d octets streamed into a sink of %d", s.n, s.max)
+				}
+			}
+			var pe *ParseError
+			switch {
+			case errors.As(err, &pe):
+				if pe.Status != "BAD" && pe.Status != "NO" || pe.Text == "" {
+					t.Fatalf("bad ParseError %#v", pe)
+				}
+				continue
+			case err != nil:
+				return // EOF, or ErrHTTP: the connection ends
+			}
+			if cmd.Tag == "" || cmd.Name == "" {
+				t.Fatalf("command without tag or name: %+v", cmd)
+			}
+			if a, ok := cmd.Args.(*FetchArgs); ok {
+				checkFetchItemNames(t, a.Items)
+			}
+			if a, ok := cmd.Args.(*AppendArgs); ok {
+				for j, m := range a.Messages {
+					if s := m.Sink.(*countingSink); s.n != m.Size || m.Size != sinks[j].max {
+						t.Fatalf("message %d: %d octets streamed, size %d", j, s.n, m.Size)
+					}
+				}
+			}
+		}
+	})
+}
+
+// checkFetchItemNames checks that the names the Writer gives FETCH
+// response items parse back to the items.
+func checkFetchItemNames(t *testing.T, items []FetchItem) {
+	for _, it := range items {
+		if it.Partial != nil {
+			continue // the response names only the origin
+		}
+		name := render(false, func(w *Writer) { w.FetchItemName(it) })
+		res := readOne(t, "x FETCH 1 "+name+"\r\n", ReaderOptions{}, nil)
+		it.Peek = false
+		if res.err != nil || !reflect.DeepEqual(res.cmd.Args.(*FetchArgs).Items, []FetchItem{it}) {
+			t.Fatalf("%+v written as %q, which parses to %s, %v", it, name, dump(res.cmd), res.err)
+		}
+	}
+}
+
+type countingSink struct{ n, max int64 }
+
+func (s *countingSink) Write(p []byte) (int, error) {
+	s.n += int64(len(p))
+	return len(p), nil
+}
+
+// repeatReader repeats s forever.
+type repeatReader struct {
+	s string
+	i int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.s[r.i:])
+		n += c
+		r.i = (r.i + c) % len(r.s)
+	}
+	return n, nil
+}
+
+func BenchmarkParseUIDFetch(b *testing.B) {
+	r := NewReader(bufio.NewReader(&repeatReader{s: "a42 UID FETCH 1:* (FLAGS)\r\n"}), ReaderOptions{})
+	b.ReportAllocs()
+	for b.Loop() {
+		cmd, err := r.ReadCommand(nil, nil)
+		if err != nil || cmd.Name != "FETCH" {
+			b.Fatal(cmd, err)
+		}
+	}
+}
+
+func BenchmarkParseAppend(b *testing.B) {
+	msg := bytes.Repeat([]byte("0123456789abcdef"), 64<<10/16)
+	line := "a APPEND INBOX (\\Seen) {65536+}\r\n" + string(msg) + "\r\n"
+	r := NewReader(bufio.NewReader(&repeatReader{s: line}), ReaderOptions{})
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.ReadCommand(nil, func(int64, bool) (io.Writer, error) { return io.Discard, nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
