@@ -70,11 +70,11 @@ func newInstance(t *testing.T, extra string) *instance {
 	in := &instance{t: t, dir: t.TempDir(), ports: map[string]string{}}
 	var b strings.Builder
 	fmt.Fprintf(&b, "hostname = \"mx.test.example\"\ndata_dir = %q\nshutdown_timeout = \"20s\"\n[listen]\n", filepath.Join(in.dir, "data"))
-	for _, k := range []string{"smtp", "submission", "submissions"} {
+	for _, k := range []string{"smtp", "submission", "submissions", "imap", "imaps"} {
 		in.ports[k] = freePort(t)
 		fmt.Fprintf(&b, "%s = %q\n", k, in.ports[k])
 	}
-	b.WriteString("imap = \"\"\nimaps = \"\"\npop3 = \"\"\npop3s = \"\"\n")
+	b.WriteString("pop3 = \"\"\npop3s = \"\"\n")
 	b.WriteString(extra)
 	in.config = filepath.Join(in.dir, "postel.toml")
 	if err := os.WriteFile(in.config, []byte(b.String()), 0o600); err != nil {
@@ -165,9 +165,64 @@ func (in *instance) setup() {
 
 const alicePassword = "correct horse battery"
 
-// messages opens the store beside the server (as admin commands do) and
-// returns the bodies in alice's mailbox.
+// messages returns the bodies in alice's mailbox, in UID order.
 func (in *instance) messages(mailbox string) []string {
+	in.t.Helper()
+	var out []string
+	in.withAlice(mailbox, func(st *sqlite.Store, acct, mb int64) {
+		ctx := context.Background()
+		msgs, err := st.Messages(ctx, acct, mb, 0)
+		if err != nil {
+			in.t.Fatal(err)
+		}
+		for _, m := range msgs {
+			r, err := st.OpenMessage(ctx, acct, mb, m.UID)
+			if err != nil {
+				in.t.Fatal(err)
+			}
+			b, err := io.ReadAll(r)
+			r.Close()
+			if err != nil {
+				in.t.Fatal(err)
+			}
+			out = append(out, string(b))
+		}
+	})
+	return out
+}
+
+// flags returns the flags of each message of alice's mailbox, in UID order.
+func (in *instance) flags(mailbox string) []string {
+	in.t.Helper()
+	var out []string
+	in.withAlice(mailbox, func(st *sqlite.Store, acct, mb int64) {
+		msgs, err := st.Messages(context.Background(), acct, mb, 0)
+		if err != nil {
+			in.t.Fatal(err)
+		}
+		for _, m := range msgs {
+			out = append(out, strings.Join(m.Flags, " "))
+		}
+	})
+	return out
+}
+
+// state sums up a mailbox of alice's: UIDNEXT, HIGHESTMODSEQ, count.
+func (in *instance) state(mailbox string) string {
+	in.t.Helper()
+	var out string
+	in.withAlice(mailbox, func(st *sqlite.Store, acct, mb int64) {
+		m, err := st.Mailbox(context.Background(), acct, mailbox)
+		if err != nil {
+			in.t.Fatal(err)
+		}
+		out = fmt.Sprintf("uidnext=%d modseq=%d messages=%d", m.UIDNext, m.HighestModSeq, m.Messages)
+	})
+	return out
+}
+
+// withAlice opens the store beside the server, as admin commands do.
+func (in *instance) withAlice(mailbox string, fn func(st *sqlite.Store, acct, mb int64)) {
 	in.t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(in.dir, "data"), sqlite.Options{})
@@ -183,24 +238,7 @@ func (in *instance) messages(mailbox string) []string {
 	if err != nil {
 		in.t.Fatal(err)
 	}
-	msgs, err := st.Messages(ctx, a.ID, mb.ID, 0)
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	var out []string
-	for _, m := range msgs {
-		r, err := st.OpenMessage(ctx, a.ID, mb.ID, m.UID)
-		if err != nil {
-			in.t.Fatal(err)
-		}
-		b, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			in.t.Fatal(err)
-		}
-		out = append(out, string(b))
-	}
-	return out
+	fn(st, a.ID, mb.ID)
 }
 
 func (in *instance) queue() []store.QueueEntry {

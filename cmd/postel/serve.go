@@ -140,7 +140,7 @@ Postel is running in development mode (data in the --data-dir, loopback only).
   SMTP (MX, STARTTLS)        %s
   Submission (STARTTLS)      %s   passwords also accepted without TLS on loopback in dev mode
   Submissions (implicit TLS) %s
-  IMAP / IMAPS               127.0.0.1:2143 / 127.0.0.1:2993   (coming: not served yet)
+  IMAP (STARTTLS) / IMAPS    %s / %s
   POP3 / POP3S               127.0.0.1:2110 / 127.0.0.1:2995   (coming: not served yet)
 
   Account:  %s
@@ -151,6 +151,11 @@ Send a test message (it lands in the demo account's INBOX):
 
   printf 'From: you@example.net\r\nTo: %s\r\nSubject: Hello Postel\r\n\r\nIt works.\r\n' | curl -sS smtp://%s --mail-from you@example.net --mail-rcpt %s -T -
 
+Read it over IMAP (here with curl; any mail client works, accepting the certificate):
+
+  curl -sk --user '%s:%s' 'imaps://%s/INBOX;UID=1'
+
 Stop with Ctrl-C.
-`, port("smtp"), port("submission"), port("submissions"), devAccount, password, devAccount, port("smtp"), devAccount)
+`, port("smtp"), port("submission"), port("submissions"), port("imap"), port("imaps"), devAccount, password, devAccount, port("smtp"), devAccount,
+		devAccount, password, port("imaps"))
 }

@@ -17,6 +17,7 @@ import (
 	"postel/internal/certs"
 	"postel/internal/config"
 	"postel/internal/deliver"
+	"postel/internal/imapserver"
 	"postel/internal/smtpserver"
 	"postel/internal/store"
 )
@@ -28,6 +29,7 @@ type Server struct {
 	log  *slog.Logger
 	tls  *tls.Config
 	smtp []*smtpserver.Server
+	imap *imapserver.Server
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener // by config key: "smtp", "submission", ...
@@ -90,13 +92,23 @@ func (s *Server) Start() error {
 	mx := smtpserver.New(smtpserver.ModeMX, scfg, s.st, router, authn, s.tls, s.log)
 	sub := smtpserver.New(smtpserver.ModeSubmission, scfg, s.st, router, authn, s.tls, s.log)
 	s.smtp = []*smtpserver.Server{mx, sub}
+	s.imap = imapserver.New(imapserver.Config{
+		Hostname:               c.Hostname,
+		MaxConns:               c.IMAP.MaxConnections,
+		MaxConnsPerIP:          c.IMAP.MaxConnectionsPerIP,
+		IdleTimeout:            time.Duration(c.IMAP.IdleTimeout),
+		AuthTimeout:            time.Duration(c.IMAP.AuthTimeout),
+		AppendLimit:            c.SMTP.MaxMessageSize,
+		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
+		MaxCommandErrors:       c.IMAP.MaxCommandErrors,
+	}, s.st, authn, s.tls, s.log)
 
 	all := []listener{
 		{"smtp", c.Listen.SMTP, false, mx.Serve},
 		{"submission", c.Listen.Submission, false, sub.Serve},
 		{"submissions", c.Listen.Submissions, true, sub.Serve},
-		{"imap", c.Listen.IMAP, false, nil},
-		{"imaps", c.Listen.IMAPS, true, nil},
+		{"imap", c.Listen.IMAP, false, s.imap.Serve},
+		{"imaps", c.Listen.IMAPS, true, s.imap.Serve},
 		{"pop3", c.Listen.POP3, false, nil},
 		{"pop3s", c.Listen.POP3S, true, nil},
 	}
@@ -123,7 +135,7 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go func(l listener, ln net.Listener) {
 			defer s.wg.Done()
-			if err := l.serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			if err := l.serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, imapserver.ErrServerClosed) {
 				s.log.Error("listener stopped", "listener", l.key, "err", err)
 				s.errs <- fmt.Errorf("%s: %w", l.key, err)
 			}
@@ -158,12 +170,16 @@ func (s *Server) closeListeners() {
 // ends, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errs := make([]error, len(s.smtp))
-	for i, srv := range s.smtp {
+	stops := []func(context.Context) error{s.imap.Shutdown}
+	for _, srv := range s.smtp {
+		stops = append(stops, srv.Shutdown)
+	}
+	errs := make([]error, len(stops))
+	for i, stop := range stops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = srv.Shutdown(ctx)
+			errs[i] = stop(ctx)
 		}()
 	}
 	wg.Wait()
