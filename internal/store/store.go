@@ -177,6 +177,7 @@ type QueueEntry struct {
 	Created     time.Time
 	NextAttempt time.Time
 	Attempts    int
+	LeaseUntil  time.Time // zero when not leased
 	// Prefix is sent before the body instead of Delivery.Prefix: the
 	// Received field without Return-Path, which only the final delivery
 	// adds (RFC 5321 §4.4).
@@ -354,7 +355,23 @@ type Store interface {
 
 	// Outbound queue.
 	Queue(ctx context.Context) ([]QueueEntry, error)
+	QueueEntry(ctx context.Context, id int64) (QueueEntry, error)
 	OpenQueued(ctx context.Context, id int64) (MessageReader, error)
+	// ClaimQueue leases up to limit entries that are due (NextAttempt <=
+	// now) and not leased, for lease; a worker that dies loses its
+	// entries when the lease runs out, and another takes them.
+	ClaimQueue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]QueueEntry, error)
+	// UpdateQueue records an attempt: the recipients' Status, Attempts and
+	// LastReply (matched by Address), the entry's Attempts+1 and its
+	// NextAttempt, and releases the lease. When no recipient is pending any
+	// more, the entry is deleted and its body released.
+	UpdateQueue(ctx context.Context, id int64, rcpts []QueueRcpt, nextAttempt time.Time) error
+	// DeleteQueued drops an entry (operator); RetryQueued makes it due now.
+	DeleteQueued(ctx context.Context, id int64) error
+	RetryQueued(ctx context.Context, id int64) error
+	// SentToday counts the recipients an account queued since a time (the
+	// per-account sending limit).
+	SentToday(ctx context.Context, accountID int64, since time.Time) (int, error)
 
 	// Changes.
 	Subscribe(accountID int64) Subscription

@@ -125,6 +125,17 @@ CREATE TABLE blob_gc (
 	`
 CREATE VIRTUAL TABLE messages_fts USING fts5(headers, body, tokenize = 'trigram', content = '', contentless_delete = 1);
 `,
+	// 3: what each account queued, for the per-account daily limit; kept
+	// two days. The queue itself forgets delivered mail.
+	`
+CREATE TABLE sent_log (
+	account_id INTEGER NOT NULL,
+	created    INTEGER NOT NULL,
+	rcpts      INTEGER NOT NULL
+);
+CREATE INDEX sent_log_account ON sent_log(account_id, created);
+CREATE INDEX queue_lease ON queue(lease_until);
+`,
 }
 
 // migrate brings the schema to the newest version.

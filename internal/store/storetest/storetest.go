@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"CopyMove", testCopyMove},
 		{"SearchText", testSearchText},
 		{"Usage", testUsage},
+		{"QueueLifecycle", testQueueLifecycle},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -724,4 +725,77 @@ func testUsage(t *testing.T, st store.Store) {
 	}
 	_, _, err = st.Usage(ctx, 999999)
 	wantErr(t, err, store.ErrNotFound)
+}
+
+func testQueueLifecycle(t *testing.T, st store.Store) {
+	a := Account(t, st, "alice@example.org")
+	enqueue := func(rcpts ...string) int64 {
+		q := &store.QueueEntry{AccountID: a.ID, From: "alice@example.org", Prefix: []byte("Received: q\r\n")}
+		for _, r := range rcpts {
+			q.Recipients = append(q.Recipients, store.QueueRcpt{Address: r})
+		}
+		out, err := st.Deliver(ctx, &store.Delivery{Spool: Spool(t, st, "Subject: q\r\n\r\nx\r\n"), Queue: q})
+		must(t, err)
+		return out[0].QueueID
+	}
+	id1 := enqueue("a@one.example", "b@one.example")
+	id2 := enqueue("c@two.example")
+	now := time.Now()
+	if n, err := st.SentToday(ctx, a.ID, now.Add(-time.Hour)); err != nil || n != 3 {
+		t.Fatalf("SentToday = %d, %v", n, err)
+	}
+	if n, _ := st.SentToday(ctx, a.ID, now.Add(time.Hour)); n != 0 {
+		t.Fatalf("SentToday(future) = %d", n)
+	}
+	got, err := st.ClaimQueue(ctx, now, time.Minute, 10)
+	must(t, err)
+	if len(got) != 2 || got[0].ID != id1 || len(got[0].Recipients) != 2 || got[0].LeaseUntil.IsZero() {
+		t.Fatalf("ClaimQueue = %+v", got)
+	}
+	// Leased entries are not handed out again until the lease runs out.
+	if again, _ := st.ClaimQueue(ctx, now, time.Minute, 10); len(again) != 0 {
+		t.Fatalf("claimed twice: %+v", again)
+	}
+	if after, _ := st.ClaimQueue(ctx, now.Add(2*time.Minute), time.Minute, 1); len(after) != 1 || after[0].ID != id1 {
+		t.Fatalf("after the lease: %+v", after)
+	}
+	// One recipient delivered, one deferred: the entry stays, due later.
+	rc := got[0].Recipients
+	rc[0].Status, rc[0].Attempts, rc[0].LastReply = "delivered", 1, "250 2.0.0 ok"
+	rc[1].Status, rc[1].Attempts, rc[1].LastReply = "pending", 1, "451 4.3.0 try later"
+	next := now.Add(10 * time.Minute)
+	must(t, st.UpdateQueue(ctx, id1, rc, next))
+	e, err := st.QueueEntry(ctx, id1)
+	must(t, err)
+	if e.Attempts != 1 || !e.LeaseUntil.IsZero() || e.NextAttempt.Unix() != next.Unix() ||
+		e.Recipients[0].Status != "delivered" || e.Recipients[1].LastReply != "451 4.3.0 try later" {
+		t.Fatalf("after update: %+v", e)
+	}
+	// At +3m entry 2's lease has run out (it is claimable again); entry 1
+	// is not due before +10m.
+	if due, _ := st.ClaimQueue(ctx, now.Add(3*time.Minute), time.Minute, 10); len(due) != 1 || due[0].ID != id2 {
+		t.Fatalf("claimed at +3m: %+v", due)
+	}
+	must(t, st.RetryQueued(ctx, id1))
+	due, err := st.ClaimQueue(ctx, time.Now().Add(time.Second), time.Minute, 10)
+	must(t, err)
+	if len(due) != 1 || due[0].ID != id1 {
+		t.Fatalf("after retry: %+v", due)
+	}
+	// The last pending recipient fails: the entry is gone.
+	rc = due[0].Recipients
+	rc[1].Status = "failed"
+	must(t, st.UpdateQueue(ctx, id1, rc[1:], time.Now()))
+	_, err = st.QueueEntry(ctx, id1)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = st.OpenQueued(ctx, id1)
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, st.UpdateQueue(ctx, id1, nil, time.Now()), store.ErrNotFound)
+	wantErr(t, st.UpdateQueue(ctx, id2, []store.QueueRcpt{{Address: "c@two.example", Status: "bogus"}}, time.Now()), store.ErrInvalid)
+	must(t, st.DeleteQueued(ctx, id2))
+	wantErr(t, st.DeleteQueued(ctx, id2), store.ErrNotFound)
+	wantErr(t, st.RetryQueued(ctx, id2), store.ErrNotFound)
+	if q, _ := st.Queue(ctx); len(q) != 0 {
+		t.Fatalf("queue not empty: %+v", q)
+	}
 }
