@@ -37,6 +37,8 @@ type Config struct {
 	SMTP SMTP `toml:"smtp" doc:"Limits and timeouts of the SMTP servers (inbound on smtp, and submission)."`
 	// Limits and timeouts of the IMAP servers (imap and imaps). The largest message APPEND accepts is smtp.max_message_size (APPENDLIMIT).
 	IMAP IMAP `toml:"imap" doc:"Limits and timeouts of the IMAP servers (imap and imaps). The largest message APPEND accepts is smtp.max_message_size (APPENDLIMIT)."`
+	// Limits and timeouts of the POP3 servers (pop3 and pop3s).
+	POP3 POP3 `toml:"pop3" doc:"Limits and timeouts of the POP3 servers (pop3 and pop3s)."`
 	// Password authentication and the throttling of failed logins.
 	Auth Auth `toml:"auth" doc:"Password authentication and the throttling of failed logins."`
 	// Logging to standard error.
@@ -105,6 +107,20 @@ type IMAP struct {
 	AuthTimeout Duration `toml:"auth_timeout" doc:"How long a new connection may take to log in."`
 	// Bad commands after which the connection is closed. Default: 20.
 	MaxCommandErrors int `toml:"max_command_errors" doc:"Bad commands after which the connection is closed."`
+}
+
+// POP3 holds the limits and timeouts of the POP3 servers.
+type POP3 struct {
+	// Most connections at once from one IP address; more are refused. Default: 20.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip" doc:"Most connections at once from one IP address; more are refused."`
+	// Most POP3 connections at once over both listeners; more are refused. Default: 1000.
+	MaxConnections int `toml:"max_connections" doc:"Most POP3 connections at once over both listeners; more are refused."`
+	// How long a logged-in connection may stay silent before it is closed (RFC 1939 §3: at least 10 minutes). Default: "10m".
+	IdleTimeout Duration `toml:"idle_timeout" doc:"How long a logged-in connection may stay silent before it is closed (RFC 1939 §3: at least 10 minutes)."`
+	// How long a new connection may take to log in. Default: "1m".
+	AuthTimeout Duration `toml:"auth_timeout" doc:"How long a new connection may take to log in."`
+	// Refused commands after which the connection is closed. Default: 10.
+	MaxCommandErrors int `toml:"max_command_errors" doc:"Refused commands after which the connection is closed."`
 }
 
 // Auth holds the password authentication policy.
@@ -178,6 +194,13 @@ func Default() *Config {
 			IdleTimeout:         Duration(30 * time.Minute),
 			AuthTimeout:         Duration(time.Minute),
 			MaxCommandErrors:    20,
+		},
+		POP3: POP3{
+			MaxConnectionsPerIP: 20,
+			MaxConnections:      1000,
+			IdleTimeout:         Duration(10 * time.Minute),
+			AuthTimeout:         Duration(time.Minute),
+			MaxCommandErrors:    10,
 		},
 		Auth: Auth{
 			ThrottleWindow:      Duration(15 * time.Minute),

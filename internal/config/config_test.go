@@ -50,6 +50,13 @@ idle_timeout = "45m"
 auth_timeout = "30s"
 max_command_errors = 5
 
+[pop3]
+max_connections_per_ip = 3
+max_connections = 30
+idle_timeout = "15m"
+auth_timeout = "20s"
+max_command_errors = 4
+
 [auth]
 allow_plaintext_loopback = true
 throttle_window = "1h"
@@ -92,6 +99,13 @@ func fullConfig() Config {
 			IdleTimeout:         Duration(45 * time.Minute),
 			AuthTimeout:         Duration(30 * time.Second),
 			MaxCommandErrors:    5,
+		},
+		POP3: POP3{
+			MaxConnectionsPerIP: 3,
+			MaxConnections:      30,
+			IdleTimeout:         Duration(15 * time.Minute),
+			AuthTimeout:         Duration(20 * time.Second),
+			MaxCommandErrors:    4,
 		},
 		Auth: Auth{
 			AllowPlaintextLoopback: true,
@@ -136,6 +150,13 @@ func TestDefault(t *testing.T) {
 			IdleTimeout:         Duration(30 * time.Minute),
 			AuthTimeout:         Duration(time.Minute),
 			MaxCommandErrors:    20,
+		},
+		POP3: POP3{
+			MaxConnectionsPerIP: 20,
+			MaxConnections:      1000,
+			IdleTimeout:         Duration(10 * time.Minute),
+			AuthTimeout:         Duration(time.Minute),
+			MaxCommandErrors:    10,
 		},
 		Auth: Auth{
 			AllowPlaintextLoopback: false,
@@ -239,6 +260,9 @@ func TestValidateErrors(t *testing.T) {
 		{"imap command errors", func(c *Config) { c.IMAP.MaxCommandErrors = 0 }, "imap.max_command_errors: must be greater than 0"},
 		{"imap idle timeout", func(c *Config) { c.IMAP.IdleTimeout = Duration(29 * time.Minute) }, `imap.idle_timeout: must be at least 30m (RFC 9051 §5.4), got "29m"`},
 		{"imap auth timeout", func(c *Config) { c.IMAP.AuthTimeout = 0 }, "imap.auth_timeout: must be greater than 0"},
+		{"pop3 per ip", func(c *Config) { c.POP3.MaxConnectionsPerIP = 0 }, "pop3.max_connections_per_ip: must be greater than 0"},
+		{"pop3 command errors", func(c *Config) { c.POP3.MaxCommandErrors = 0 }, "pop3.max_command_errors: must be greater than 0"},
+		{"pop3 idle timeout", func(c *Config) { c.POP3.IdleTimeout = Duration(9 * time.Minute) }, `pop3.idle_timeout: must be at least 10m (RFC 1939 §3), got "9m"`},
 		{"throttle_window", func(c *Config) { c.Auth.ThrottleWindow = 0 }, "auth.throttle_window: must be greater than 0"},
 		{"throttle_base_delay", func(c *Config) { c.Auth.ThrottleBaseDelay = 0 }, "auth.throttle_base_delay: must be greater than 0"},
 		{"throttle_max_delay", func(c *Config) { c.Auth.ThrottleMaxDelay = 0 }, "auth.throttle_max_delay: must be greater than 0"},

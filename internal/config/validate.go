@@ -84,6 +84,16 @@ func (c *Config) Validate() error {
 	if c.IMAP.IdleTimeout < Duration(30*time.Minute) {
 		add("imap.idle_timeout", "must be at least 30m (RFC 9051 §5.4), got %q", c.IMAP.IdleTimeout)
 	}
+	positive("pop3.max_connections_per_ip", int64(c.POP3.MaxConnectionsPerIP))
+	positive("pop3.max_connections", int64(c.POP3.MaxConnections))
+	if c.POP3.MaxConnectionsPerIP > c.POP3.MaxConnections && c.POP3.MaxConnections > 0 {
+		add("pop3.max_connections_per_ip", "%d is more than pop3.max_connections (%d)", c.POP3.MaxConnectionsPerIP, c.POP3.MaxConnections)
+	}
+	positive("pop3.max_command_errors", int64(c.POP3.MaxCommandErrors))
+	// RFC 1939 §3: an autologout timer must be at least 10 minutes.
+	if c.POP3.IdleTimeout < Duration(10*time.Minute) {
+		add("pop3.idle_timeout", "must be at least 10m (RFC 1939 §3), got %q", c.POP3.IdleTimeout)
+	}
 	positive("auth.throttle_max_failures", int64(c.Auth.ThrottleMaxFailures))
 
 	for _, d := range []struct {
@@ -94,6 +104,7 @@ func (c *Config) Validate() error {
 		{"smtp.write_timeout", c.SMTP.WriteTimeout},
 		{"smtp.data_timeout", c.SMTP.DataTimeout},
 		{"imap.auth_timeout", c.IMAP.AuthTimeout},
+		{"pop3.auth_timeout", c.POP3.AuthTimeout},
 		{"auth.throttle_window", c.Auth.ThrottleWindow},
 		{"auth.throttle_base_delay", c.Auth.ThrottleBaseDelay},
 		{"auth.throttle_max_delay", c.Auth.ThrottleMaxDelay},
