@@ -1,0 +1,133 @@
+package imapserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"postel/internal/imap"
+	"postel/internal/message"
+	"postel/internal/store"
+)
+
+// maxIndexText bounds the text of one message given to the full-text
+// index (message.ExtractText).
+const maxIndexText = 1 << 20
+
+// appendSink receives an APPEND message literal as it arrives (the
+// parser's AppendSink): into a store spool, never memory. It refuses
+// before the client sends the octets (no continuation) when the session
+// may not APPEND or the account's quota cannot take them.
+func (s *session) appendSink(size int64, binary bool) (io.Writer, error) {
+	if s.state == stateNotAuth {
+		return nil, &imap.ParseError{Status: "BAD", Text: badState.Text}
+	}
+	s.appendBytes += size
+	acct, err := s.srv.st.AccountByID(s.ctx(), s.user.AccountID)
+	if err != nil {
+		s.log.Error("APPEND: reading the account", "err", err)
+		return nil, &imap.ParseError{Status: "NO", Code: codeServerBug, Text: noInternal.Text}
+	}
+	if acct.QuotaBytes > 0 && acct.UsedBytes+s.appendBytes > acct.QuotaBytes {
+		return nil, &imap.ParseError{Status: "NO", Code: codeOverQuota, Text: noOverQuota.Text}
+	}
+	sp, err := s.srv.st.NewSpool()
+	if err != nil {
+		s.log.Error("APPEND: creating a spool", "err", err)
+		return nil, &imap.ParseError{Status: "NO", Code: codeServerBug, Text: noInternal.Text}
+	}
+	s.spools = append(s.spools, sp)
+	return sp, nil
+}
+
+// discardSpools drops the APPEND spools of the last command; the ones
+// delivered are in the store already.
+func (s *session) discardSpools() {
+	for _, sp := range s.spools {
+		sp.Discard()
+	}
+	s.spools, s.appendBytes = nil, 0
+}
+
+// APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502: all messages or
+// none), UIDPLUS APPENDUID (RFC 4315 §3) and BINARY literal8 (RFC 3516
+// §4.4). Each message is parsed once, here, for its envelope, structure
+// and searchable text; the store commits all of them in one transaction.
+func (s *session) cmdAppend(cmd *imap.Command) error {
+	a := cmd.Args.(*imap.AppendArgs)
+	name, err := canonical(a.Mailbox)
+	if err != nil {
+		return err
+	}
+	mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
+	if storeNotFound(err) {
+		return noTryCreate // RFC 9051 §6.3.12
+	} else if err != nil {
+		return err
+	}
+	ds := make([]*store.Delivery, len(a.Messages))
+	for i := range a.Messages {
+		d, err := s.prepareAppend(&a.Messages[i], mb.Name)
+		if err != nil {
+			return err
+		}
+		ds[i] = d
+	}
+	res, err := s.srv.st.DeliverAll(s.ctx(), ds)
+	switch {
+	case errors.Is(err, store.ErrQuota):
+		return noOverQuota
+	case storeNotFound(err):
+		return noTryCreate // deleted meanwhile
+	case err != nil:
+		return err
+	}
+	uids := make([]uint32, len(res))
+	for i, r := range res {
+		uids[i] = r[0].UID
+	}
+	return okCode(fmt.Sprintf("APPENDUID %d %s", res[0][0].UIDValidity, imap.SeqSetFromNums(uids)), "APPEND completed")
+}
+
+// prepareAppend parses one received message into its delivery.
+func (s *session) prepareAppend(m *imap.AppendMessage, mailbox string) (*store.Delivery, error) {
+	sp, ok := m.Sink.(store.Spool)
+	if !ok {
+		return nil, errors.New("APPEND message without its spool")
+	}
+	// RFC 9051 §2.3.2: \Recent cannot be set by the client; RFC 3501
+	// allowed it in APPEND, where it is ignored.
+	flags := slices.DeleteFunc(slices.Clone(m.Flags), func(f string) bool { return strings.EqualFold(f, `\Recent`) })
+	if _, _, err := store.SplitFlags(flags); err != nil {
+		return nil, bad("Invalid flag")
+	}
+	if err := sp.Finish(); err != nil {
+		return nil, err
+	}
+	ra, err := sp.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer ra.Close()
+	parsed, err := message.Parse(ra, sp.Size(), message.DefaultLimits())
+	if err != nil {
+		return nil, err
+	}
+	meta, err := parsed.Meta()
+	if err != nil {
+		return nil, err
+	}
+	if meta.HeadersText, meta.BodyText, err = message.ExtractText(ra, parsed.Root, maxIndexText); err != nil {
+		return nil, err
+	}
+	date := m.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	return &store.Delivery{Spool: sp, Meta: meta, Targets: []store.Target{{
+		AccountID: s.user.AccountID, Mailbox: mailbox, Flags: flags, InternalDate: date,
+	}}}, nil
+}

@@ -1,0 +1,121 @@
+package imapserver
+
+import (
+	"fmt"
+
+	"postel/internal/imap"
+	"postel/internal/store"
+)
+
+// COPY, MOVE and their UID forms (RFC 9051 §6.4.7, §6.4.8; RFC 6851),
+// with COPYUID (RFC 4315 §3).
+func (s *session) cmdCopy(cmd *imap.Command) error {
+	a := cmd.Args.(*imap.CopyArgs)
+	v := s.sel
+	move := cmd.Name == "MOVE"
+	if move && v.readOnly {
+		return noReadOnly
+	}
+	idx, err := v.resolve(a.Set, cmd.UID)
+	if err != nil {
+		return err
+	}
+	name, err := canonical(a.Mailbox)
+	if err != nil {
+		return err
+	}
+	dst, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
+	if storeNotFound(err) {
+		return noTryCreate // RFC 9051 §6.4.7
+	} else if err != nil {
+		return err
+	}
+	uids := make([]uint32, 0, len(idx))
+	issued := false
+	for _, i := range idx {
+		if v.msgs[i].expunged {
+			issued = true
+			continue
+		}
+		uids = append(uids, v.msgs[i].uid)
+	}
+	if issued && !cmd.UID {
+		// RFC 9051 §6.4.7: COPY copies all or nothing.
+		return no(codeExpungeIssued, "Some messages were expunged meanwhile")
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	var res store.CopyResult
+	var gone []store.Expunged
+	if move {
+		res, gone, err = s.srv.st.Move(s.ctx(), s.user.AccountID, v.id, uids, dst.ID)
+	} else {
+		res, err = s.srv.st.Copy(s.ctx(), s.user.AccountID, v.id, uids, dst.ID)
+	}
+	if err != nil {
+		return mailboxErr(err)
+	}
+	if len(res.Source) == 0 {
+		return nil
+	}
+	code := fmt.Sprintf("COPYUID %d %s %s", res.UIDValidity, imap.SeqSetFromNums(res.Source), imap.SeqSetFromNums(res.Dest))
+	if !move {
+		return okCode(code, "COPY completed")
+	}
+	// RFC 6851 §4.3: COPYUID in an untagged OK, then the expunges of the
+	// moved messages, sent at once even for MOVE (not UID MOVE).
+	s.w.StatusResponse("", "OK", code, "Moved")
+	for _, e := range gone {
+		if i := v.find(e.UID); i >= 0 {
+			v.markExpunged(i)
+		}
+	}
+	s.sendExpunges()
+	return nil
+}
+
+// EXPUNGE (RFC 9051 §6.4.3) and UID EXPUNGE (RFC 4315 §2.1): remove the
+// messages with \Deleted (of the set, for UID EXPUNGE) and tell the
+// client at once.
+func (s *session) cmdExpunge(cmd *imap.Command) error {
+	v := s.sel
+	if v.readOnly {
+		return noReadOnly
+	}
+	// The flags must be the store's, not what the client was last told.
+	if err := s.pull(); err != nil {
+		return err
+	}
+	idx := make([]int, 0, len(v.msgs))
+	if cmd.UID {
+		var err error
+		if idx, err = v.resolve(cmd.Args.(*imap.ExpungeArgs).Set, true); err != nil {
+			return err
+		}
+	} else {
+		for i := range v.msgs {
+			idx = append(idx, i)
+		}
+	}
+	var uids []uint32
+	for _, i := range idx {
+		if m := &v.msgs[i]; m.has(bitDeleted) && !m.expunged {
+			uids = append(uids, m.uid)
+		}
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	gone, err := s.srv.st.Expunge(s.ctx(), s.user.AccountID, v.id, uids)
+	if err != nil {
+		return mailboxErr(err)
+	}
+	for _, e := range gone {
+		if i := v.find(e.UID); i >= 0 {
+			v.markExpunged(i)
+		}
+	}
+	s.sendExpunges()
+	return nil
+}

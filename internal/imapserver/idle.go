@@ -1,0 +1,89 @@
+package imapserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"postel/internal/imap"
+)
+
+// errBye ends the session after a BYE the handler wrote.
+var errBye = errors.New("session ended with BYE")
+
+// IDLE (RFC 9051 §6.3.13; RFC 2177): updates of the selected mailbox are
+// pushed as the store announces them, until DONE. A helper goroutine
+// reads the DONE line; the session's goroutine keeps writing. IDLE ends
+// with the session at the autologout time (IdleTimeout) and at shutdown.
+func (s *session) cmdIdle(cmd *imap.Command) error {
+	s.w.Continuation("idling")
+	if s.sel != nil {
+		if err := s.update(true); err != nil {
+			return err
+		}
+	}
+	if err := s.flush(); err != nil {
+		return errAbort{err}
+	}
+	if s.conn.readBy(time.Now().Add(s.srv.cfg.IdleTimeout)) {
+		s.bye("Server shutting down")
+		return errBye
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if x := recover(); x != nil {
+				s.log.Error("panic reading DONE", "panic", fmt.Sprint(x), "stack", string(debug.Stack()))
+				done <- fmt.Errorf("panic: %v", x)
+			}
+		}()
+		done <- s.r.ReadIdleDone()
+	}()
+	var ready <-chan struct{}
+	if s.sel != nil {
+		ready = s.sel.sub.Ready()
+	}
+	// stopReading ends the helper before the session goes on.
+	stopReading := func() {
+		s.conn.cancelRead()
+		<-done
+	}
+	for {
+		select {
+		case err := <-done:
+			var pe *imap.ParseError
+			var ne net.Error
+			switch {
+			case err == nil:
+				return nil // RFC 9051 §6.3.13: DONE, then the tagged OK
+			case errors.As(err, &pe):
+				return bad(pe.Text)
+			case s.conn.closing.Load():
+				s.bye("Server shutting down")
+			case errors.As(err, &ne) && ne.Timeout():
+				s.bye("Autologout; idle for too long")
+			}
+			return errBye
+		case <-ready:
+			err := s.update(true)
+			if err == nil {
+				err = s.flush()
+			}
+			if err != nil {
+				stopReading()
+				return errAbort{err}
+			}
+			if s.sel.gone {
+				stopReading()
+				s.bye("Selected mailbox was deleted")
+				return errBye
+			}
+		case <-s.stop:
+			s.bye("Server shutting down")
+			stopReading()
+			return errBye
+		}
+	}
+}

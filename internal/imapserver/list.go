@@ -1,0 +1,242 @@
+package imapserver
+
+import (
+	"slices"
+	"strings"
+
+	"postel/internal/imap"
+	"postel/internal/store"
+)
+
+// listEntry is one name of the mailbox hierarchy: a mailbox, or a missing
+// parent of one (such as "a/b" when only "a/b/c" exists).
+type listEntry struct {
+	name     string
+	mb       *store.Mailbox // nil for a missing parent
+	children bool
+}
+
+// subscribed reports whether the entry is a subscribed mailbox.
+func (e *listEntry) subscribed() bool { return e.mb != nil && e.mb.Subscribed }
+
+// hierarchy returns the account's mailboxes and their missing parents,
+// sorted by name.
+func (s *session) hierarchy() ([]*listEntry, error) {
+	mbs, err := s.srv.st.ListMailboxes(s.ctx(), s.user.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]*listEntry, len(mbs))
+	for i := range mbs {
+		byName[mbs[i].Name] = &listEntry{name: mbs[i].Name, mb: &mbs[i]}
+	}
+	for i := range mbs {
+		name := mbs[i].Name
+		for j := strings.LastIndexByte(name, '/'); j > 0; j = strings.LastIndexByte(name, '/') {
+			name = name[:j]
+			e := byName[name]
+			if e == nil {
+				e = &listEntry{name: name}
+				byName[name] = e
+			}
+			e.children = true
+		}
+	}
+	out := make([]*listEntry, 0, len(byName))
+	for _, e := range byName {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *listEntry) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+// maxPattern bounds a LIST pattern, so that matching stays cheap.
+const maxPattern = 2 * store.MaxMailboxName
+
+// LIST (RFC 9051 §6.3.9) with LIST-EXTENDED (RFC 5258), LIST-STATUS
+// (RFC 5819) and SPECIAL-USE (RFC 6154); LSUB (RFC 3501 §6.3.9).
+func (s *session) cmdList(cmd *imap.Command) error {
+	a := cmd.Args.(*imap.ListArgs)
+	lsub := cmd.Name == "LSUB"
+	if len(a.Patterns) == 1 && a.Patterns[0] == "" && !lsub {
+		// RFC 9051 §6.3.9: an empty pattern asks for the hierarchy
+		// delimiter and the root.
+		s.w.Atom(`* LIST (\Noselect) "/" ""`)
+		s.w.CRLF()
+		return nil
+	}
+	patterns := make([]string, 0, len(a.Patterns))
+	for _, p := range a.Patterns {
+		p = a.Reference + p
+		if len(p) > maxPattern {
+			return bad("Mailbox pattern too long")
+		}
+		patterns = append(patterns, p)
+	}
+	entries, err := s.hierarchy()
+	if err != nil {
+		return err
+	}
+	matches := func(name string) bool {
+		for _, p := range patterns {
+			if matchPattern(p, name) {
+				return true
+			}
+		}
+		return false
+	}
+	selSubscribed := slices.Contains(a.Select, "SUBSCRIBED") || lsub
+	selSpecial := slices.Contains(a.Select, "SPECIAL-USE")
+	recursive := slices.Contains(a.Select, "RECURSIVEMATCH")
+	for i, e := range entries {
+		if !matches(e.name) {
+			continue
+		}
+		// childMatch: a descendant meets the selection criteria but not
+		// the pattern (RFC 5258 §3.5 CHILDINFO; RFC 3501 §6.3.9 for LSUB
+		// with "%").
+		childMatch := false
+		if selSubscribed && (recursive || lsub) {
+			for _, d := range entries[i+1:] {
+				if !strings.HasPrefix(d.name, e.name+"/") {
+					break
+				}
+				if d.subscribed() && !matches(d.name) {
+					childMatch = true
+					break
+				}
+			}
+		}
+		selected := true
+		switch {
+		case selSubscribed:
+			selected = e.subscribed()
+		case selSpecial:
+			selected = e.mb != nil && e.mb.SpecialUse != ""
+		}
+		if !selected && !childMatch {
+			continue
+		}
+		if lsub {
+			s.writeLsub(e, selected)
+			continue
+		}
+		s.writeList(e, selected, a.ReturnSubscribed || selSubscribed, childMatch && recursive)
+		if a.ReturnStatus != nil && e.mb != nil {
+			s.writeStatus(*e.mb, a.ReturnStatus)
+		}
+	}
+	return nil
+}
+
+// writeList writes one LIST response. An entry listed only for its
+// children (selected false) is not a mailbox matching the criteria: a
+// missing parent is \NonExistent (RFC 5258 §3.4).
+func (s *session) writeList(e *listEntry, selected, withSubscribed, childInfo bool) {
+	var attrs []string
+	switch {
+	case e.mb == nil && !selected:
+		attrs = append(attrs, `\NonExistent`)
+	case e.mb == nil:
+		attrs = append(attrs, `\Noselect`)
+	}
+	if e.children {
+		attrs = append(attrs, `\HasChildren`) // RFC 3348, RFC 9051 §7.3.1
+	} else {
+		attrs = append(attrs, `\HasNoChildren`)
+	}
+	if withSubscribed && e.subscribed() {
+		attrs = append(attrs, `\Subscribed`)
+	}
+	if e.mb != nil && e.mb.SpecialUse != "" {
+		attrs = append(attrs, e.mb.SpecialUse) // RFC 6154 §2
+	}
+	s.w.Atom("* LIST ")
+	s.w.Flags(attrs)
+	s.w.Atom(` "/" `)
+	s.w.Mailbox(e.name)
+	if childInfo {
+		s.w.Atom(` ("CHILDINFO" ("SUBSCRIBED"))`)
+	}
+	s.w.CRLF()
+}
+
+// writeLsub writes one LSUB response (RFC 3501 §7.2.3): a name listed only
+// for its subscribed children is \Noselect.
+func (s *session) writeLsub(e *listEntry, subscribed bool) {
+	s.w.Atom("* LSUB ")
+	if subscribed {
+		s.w.Atom("()")
+	} else {
+		s.w.Atom(`(\Noselect)`)
+	}
+	s.w.Atom(` "/" `)
+	s.w.Mailbox(e.name)
+	s.w.CRLF()
+}
+
+// listOne writes the LIST response of one mailbox (for SELECT in
+// IMAP4rev2, RFC 9051 §6.3.2).
+func (s *session) listOne(mb store.Mailbox) error {
+	entries, err := s.hierarchy()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.name == mb.Name {
+			s.writeList(e, true, false, false)
+			return nil
+		}
+	}
+	return nil
+}
+
+// matchPattern reports whether a mailbox name matches a LIST pattern (RFC
+// 9051 §6.3.9): "*" matches anything, "%" anything but the hierarchy
+// separator. INBOX, as the first level, matches case-insensitively. It
+// runs in O(len(pattern)·len(name)) time whatever the wildcards.
+func matchPattern(pattern, name string) bool {
+	fold := 0 // name[:fold] compares case-insensitively
+	if name == "INBOX" || strings.HasPrefix(name, "INBOX/") {
+		fold = len("INBOX")
+	}
+	// dp[j]: the pattern read so far matches name[:j].
+	dp := make([]bool, len(name)+1)
+	nd := make([]bool, len(name)+1)
+	dp[0] = true
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		switch c {
+		case '*':
+			any := false
+			for j := range nd {
+				any = any || dp[j]
+				nd[j] = any
+			}
+		case '%':
+			any := false
+			for j := range nd {
+				if j > 0 && name[j-1] == '/' {
+					any = false
+				}
+				any = any || dp[j]
+				nd[j] = any
+			}
+		default:
+			nd[0] = false
+			for j := 1; j < len(nd); j++ {
+				b := name[j-1]
+				nd[j] = dp[j-1] && (b == c || j-1 < fold && lower(b) == lower(c))
+			}
+		}
+		dp, nd = nd, dp
+	}
+	return dp[len(name)]
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

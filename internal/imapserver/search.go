@@ -1,0 +1,338 @@
+package imapserver
+
+import (
+	"io"
+	"mime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/charset"
+
+	"postel/internal/imap"
+	"postel/internal/imap/search"
+	"postel/internal/imap/section"
+	"postel/internal/message"
+	"postel/internal/store"
+)
+
+// maxSearchText bounds the text of one message SEARCH TEXT and BODY look
+// through.
+const maxSearchText = 16 << 20
+
+// checkCharset accepts the charsets Postel searches in (RFC 9051 §6.4.4:
+// US-ASCII and UTF-8, which the search strings are as received).
+func checkCharset(cs string) error {
+	switch strings.ToUpper(cs) {
+	case "", "UTF-8", "US-ASCII":
+		return nil
+	}
+	return no(codeBadCharset, "Unsupported charset")
+}
+
+// found is one message a search matched.
+type found struct {
+	i    int // index in the view
+	meta *store.MessageMeta
+}
+
+// search runs a search program over the view and returns the matches in
+// sequence order, with their metadata when want asks for it (SORT and
+// THREAD). Messages the client was not told of yet, and expunged ones,
+// are left out. Text keys use the store's full-text index to find
+// candidates when the program allows it, then check each exactly.
+func (s *session) search(key *imap.SearchKey, wantMeta bool) ([]found, error) {
+	v := s.sel
+	needs := search.NeedsOf(key)
+	if usesKey(key, "MODSEQ") {
+		s.enableCondStore() // RFC 7162 §3.1
+	}
+	cands := make([]int, 0, v.told)
+	for i := range v.msgs[:v.told] {
+		if !v.msgs[i].expunged {
+			cands = append(cands, i)
+		}
+	}
+	if len(needs.Terms) > 0 {
+		uids, ok, err := s.srv.st.SearchText(s.ctx(), s.user.AccountID, v.id, needs.Terms, needs.Text)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			cands = slices.DeleteFunc(cands, func(i int) bool {
+				_, in := slices.BinarySearch(uids, v.msgs[i].uid)
+				return !in
+			})
+		}
+	}
+	needMeta := wantMeta || needs.Text || needs.Body || needs.Headers || usesMeta(key)
+	sc := &search.Context{MaxSeq: uint32(len(v.msgs)), MaxUID: v.maxUID(), Saved: v.savedUIDs(), Now: time.Now()}
+	var out []found
+	for start := 0; start < len(cands); start += fetchBatch {
+		batch := cands[start:min(start+fetchBatch, len(cands))]
+		var metas map[uint32]store.MessageMeta
+		if needMeta {
+			uids := make([]uint32, len(batch))
+			for k, i := range batch {
+				uids[k] = v.msgs[i].uid
+			}
+			var err error
+			if metas, err = s.srv.st.MessageMetas(s.ctx(), s.user.AccountID, v.id, uids); err != nil {
+				return nil, err
+			}
+		}
+		for _, i := range batch {
+			m := &v.msgs[i]
+			sm := &search.Message{SeqNum: uint32(i + 1), UID: m.uid, ModSeq: m.modseq, Flags: m.flags(),
+				InternalDate: m.internalDate(), SaveDate: m.saveDate(), Size: m.size}
+			var meta *store.MessageMeta
+			if needMeta {
+				mm, ok := metas[m.uid]
+				if !ok {
+					continue // expunged meanwhile
+				}
+				meta = &mm
+				sm.Subject, sm.From, sm.To, sm.Cc, sm.Bcc = mm.Subject, mm.From, mm.To, mm.Cc, mm.Bcc
+				if !mm.Date.IsZero() {
+					sm.Sent = mm.Date.UTC()
+				}
+			}
+			var l *lazyMessage
+			if meta != nil {
+				l = &lazyMessage{s: s, uid: m.uid, meta: meta}
+				sm.Header, sm.Text = l.header, l.text
+			}
+			ok, err := search.Match(key, sm, sc)
+			if l != nil {
+				l.close()
+			}
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, found{i: i, meta: meta})
+			}
+		}
+	}
+	return out, nil
+}
+
+// lazyMessage opens a message file only when a search key needs it.
+type lazyMessage struct {
+	s    *session
+	uid  uint32
+	meta *store.MessageMeta
+	mr   store.MessageReader
+	root *message.Part
+}
+
+func (l *lazyMessage) open() error {
+	if l.mr != nil {
+		return nil
+	}
+	root, err := message.UnmarshalStructure(l.meta.Structure)
+	if err != nil {
+		return err
+	}
+	mr, err := l.s.srv.st.OpenMessage(l.s.ctx(), l.s.user.AccountID, l.s.sel.id, l.uid)
+	if err != nil {
+		return err
+	}
+	l.mr, l.root = mr, root
+	return nil
+}
+
+func (l *lazyMessage) close() {
+	if l.mr != nil {
+		l.mr.Close()
+	}
+}
+
+// text is search.Message.Text.
+func (l *lazyMessage) text() (string, string, error) {
+	if err := l.open(); err != nil {
+		return "", "", err
+	}
+	return message.ExtractText(l.mr, l.root, maxSearchText)
+}
+
+// header is search.Message.Header: the values of the field in the
+// message's header, unfolded and RFC 2047 decoded; nil when it cannot be
+// read (the message went meanwhile).
+func (l *lazyMessage) header(field string) []string {
+	if l.open() != nil {
+		return nil
+	}
+	r, n, err := section.Body(l.mr, l.mr.Size(), l.root, &imap.Section{Specifier: "HEADER.FIELDS", Fields: []string{field}})
+	if err != nil {
+		return nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(r, n))
+	if err != nil {
+		return nil
+	}
+	return fieldValues(raw)
+}
+
+var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
+
+// fieldValues returns the values of header fields (as HEADER.FIELDS
+// returns them), unfolded and RFC 2047 decoded.
+func fieldValues(raw []byte) []string {
+	fields := splitFields(raw)
+	for i, f := range fields {
+		_, v, _ := strings.Cut(f, ":")
+		v = strings.TrimSpace(v)
+		if d, err := wordDecoder.DecodeHeader(v); err == nil {
+			v = d
+		}
+		fields[i] = v
+	}
+	return fields
+}
+
+// usesKey reports whether the program has a key with op.
+func usesKey(k *imap.SearchKey, op string) bool {
+	if k == nil {
+		return false
+	}
+	if k.Op == op {
+		return true
+	}
+	for _, c := range k.Children {
+		if usesKey(c, op) {
+			return true
+		}
+	}
+	return false
+}
+
+// usesMeta reports whether the program reads the stored header fields.
+func usesMeta(k *imap.SearchKey) bool {
+	for _, op := range []string{"SUBJECT", "FROM", "TO", "CC", "BCC", "SENTBEFORE", "SENTON", "SENTSINCE"} {
+		if usesKey(k, op) {
+			return true
+		}
+	}
+	return false
+}
+
+// SEARCH and UID SEARCH (RFC 9051 §6.4.4), with ESEARCH (RFC 4731; the
+// only form in IMAP4rev2), SEARCHRES (RFC 5182) and MODSEQ (RFC 7162
+// §3.1.5).
+func (s *session) cmdSearch(cmd *imap.Command) error {
+	a := cmd.Args.(*imap.SearchArgs)
+	if err := checkCharset(a.Charset); err != nil {
+		return err
+	}
+	if err := s.update(cmd.UID); err != nil {
+		return err
+	}
+	save := slices.Contains(a.Return, "SAVE")
+	res, err := s.search(a.Key, false)
+	if err != nil {
+		if save {
+			s.sel.saved = nil // RFC 5182 §2.1: a failed search empties $
+		}
+		return err
+	}
+	v := s.sel
+	nums := make([]uint32, len(res))
+	var modseq uint64
+	for k, f := range res {
+		m := &v.msgs[f.i]
+		nums[k] = uint32(f.i + 1)
+		if cmd.UID {
+			nums[k] = m.uid
+		}
+		modseq = max(modseq, m.modseq)
+	}
+	withModSeq := usesKey(a.Key, "MODSEQ") && len(nums) > 0
+	if !a.HasReturn && !s.rev2 {
+		s.w.Atom("* SEARCH")
+		for _, n := range nums {
+			s.w.SP()
+			s.w.Number(uint64(n))
+		}
+		if withModSeq {
+			s.w.Atom(" (MODSEQ ")
+			s.w.Number(modseq)
+			s.w.Close()
+		}
+		s.w.CRLF()
+		return nil
+	}
+	opts := slices.DeleteFunc(slices.Clone(a.Return), func(o string) bool { return o == "SAVE" })
+	if save {
+		v.saved = savedResult(res, v, a.Return)
+		if len(opts) == 0 {
+			return nil // RFC 5182 §2.4: SAVE alone, no ESEARCH response
+		}
+	}
+	if len(opts) == 0 {
+		opts = []string{"ALL"} // RFC 4731 §3.1: RETURN () is ALL
+	}
+	s.writeESearch(cmd, opts, nums, res, withModSeq)
+	return nil
+}
+
+// savedResult is what SAVE keeps (RFC 5182 §2.4): with MIN and/or MAX but
+// neither ALL nor COUNT, only those messages; else all the results.
+func savedResult(res []found, v *mailboxView, opts []string) []uint32 {
+	minmax := (slices.Contains(opts, "MIN") || slices.Contains(opts, "MAX")) &&
+		!slices.Contains(opts, "ALL") && !slices.Contains(opts, "COUNT")
+	var out []uint32
+	for k, f := range res {
+		if minmax && !(k == 0 && slices.Contains(opts, "MIN") || k == len(res)-1 && slices.Contains(opts, "MAX")) {
+			continue
+		}
+		out = append(out, v.msgs[f.i].uid)
+	}
+	return out
+}
+
+// writeESearch writes an ESEARCH response (RFC 4731 §3.1, RFC 9051
+// §7.3.4): empty results have no MIN, MAX and ALL; MODSEQ is the highest
+// of the messages returned (RFC 7162 §3.1.5).
+func (s *session) writeESearch(cmd *imap.Command, opts []string, nums []uint32, res []found, withModSeq bool) {
+	v := s.sel
+	w := s.w
+	w.Atom("* ESEARCH (TAG ")
+	w.Quoted(cmd.Tag)
+	w.Atom(")")
+	if cmd.UID {
+		w.Atom(" UID")
+	}
+	var modseq uint64
+	returned := func(k int) { modseq = max(modseq, v.msgs[res[k].i].modseq) }
+	if len(nums) > 0 {
+		if slices.Contains(opts, "MIN") {
+			w.Atom(" MIN ")
+			w.Number(uint64(nums[0]))
+			returned(0)
+		}
+		if slices.Contains(opts, "MAX") {
+			w.Atom(" MAX ")
+			w.Number(uint64(nums[len(nums)-1]))
+			returned(len(nums) - 1)
+		}
+	}
+	if slices.Contains(opts, "COUNT") {
+		w.Atom(" COUNT ")
+		w.Number(uint64(len(nums)))
+	}
+	if len(nums) > 0 && (slices.Contains(opts, "ALL") || slices.Contains(opts, "COUNT")) {
+		for k := range nums {
+			returned(k)
+		}
+	}
+	if len(nums) > 0 && slices.Contains(opts, "ALL") {
+		w.Atom(" ALL ")
+		w.SeqSet(imap.SeqSetFromNums(nums))
+	}
+	if withModSeq && modseq > 0 {
+		w.Atom(" MODSEQ ")
+		w.Number(modseq)
+	}
+	w.CRLF()
+}

@@ -1,0 +1,191 @@
+package imapserver
+
+import (
+	"errors"
+	"slices"
+	"strconv"
+
+	"postel/internal/imap"
+	"postel/internal/store"
+)
+
+func storeNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// permanentFlags are the flags a client may store; \* allows new keywords
+// (RFC 9051 §7.1).
+const permanentFlags = `\Answered \Flagged \Deleted \Seen \Draft \*`
+
+// SELECT and EXAMINE (RFC 9051 §6.3.2, §6.3.3), with CONDSTORE (RFC 7162
+// §3.1.8) and QRESYNC (RFC 7162 §3.2.5).
+func (s *session) cmdSelect(cmd *imap.Command) error {
+	a := cmd.Args.(*imap.SelectArgs)
+	if s.sel != nil {
+		// RFC 9051 §6.3.2: selecting closes the selected mailbox first,
+		// without expunging, and says so with OK [CLOSED].
+		s.deselect()
+		s.w.StatusResponse("", "OK", codeClosed, "Previous mailbox closed")
+	}
+	if a.QResync != nil && !s.qresync {
+		return bad("QRESYNC parameter needs ENABLE QRESYNC first") // RFC 7162 §3.2.5
+	}
+	if a.CondStore {
+		s.enableCondStore()
+	}
+	v, mb, err := s.open(a.Mailbox, a.ReadOnly)
+	if err != nil {
+		return err
+	}
+	s.w.Atom("* FLAGS ")
+	s.w.Flags(v.flagsInUse())
+	s.w.CRLF()
+	s.w.UntaggedNumber(uint64(len(v.msgs)), "EXISTS")
+	if !s.rev2 {
+		// IMAP4rev1 (RFC 3501 §6.3.1): RECENT, and the first unseen.
+		s.w.UntaggedNumber(0, "RECENT")
+		for i := range v.msgs {
+			if !v.msgs[i].has(bitSeen) {
+				s.w.StatusResponse("", "OK", "UNSEEN "+itoa(i+1), "First unseen")
+				break
+			}
+		}
+	}
+	s.w.StatusResponse("", "OK", "UIDVALIDITY "+itoa(v.uidValidity), "UIDs valid")
+	uidNext := max(int64(mb.UIDNext), int64(v.maxUID())+1)
+	s.w.StatusResponse("", "OK", "UIDNEXT "+itoa(uidNext), "Predicted next UID")
+	if v.readOnly {
+		s.w.StatusResponse("", "OK", "PERMANENTFLAGS ()", "No permanent flags permitted")
+	} else {
+		s.w.StatusResponse("", "OK", "PERMANENTFLAGS ("+permanentFlags+")", "Flags permitted")
+	}
+	// RFC 7162 §3.1.2.1: HIGHESTMODSEQ, sent always since every mailbox
+	// has modification sequences. The view reflects every change up to
+	// its base.
+	s.w.StatusResponse("", "OK", "HIGHESTMODSEQ "+utoa(v.base), "Highest")
+	s.sel, s.state = v, stateSelected
+	if s.rev2 {
+		// RFC 9051 §6.3.2: the LIST response of the mailbox.
+		if err := s.listOne(mb); err != nil {
+			s.deselect()
+			return err
+		}
+	}
+	if q := a.QResync; q != nil && q.UIDValidity == v.uidValidity {
+		if err := s.qresyncSelect(q); err != nil {
+			s.deselect()
+			return err
+		}
+	}
+	if v.readOnly {
+		return okCode(codeReadOnly, "EXAMINE completed")
+	}
+	return okCode(codeReadWrite, "SELECT completed")
+}
+
+// open builds the view of a mailbox. The subscription starts before the
+// snapshot is read, so no change after it is missed; the mailbox row is
+// read before the messages, so every change up to its HIGHESTMODSEQ is in
+// the message list (see mailboxView).
+func (s *session) open(name string, readOnly bool) (*mailboxView, store.Mailbox, error) {
+	sub := s.srv.st.Subscribe(s.user.AccountID)
+	mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
+	if err != nil {
+		sub.Close()
+		return nil, mb, mailboxErr(err)
+	}
+	list, err := s.srv.st.Messages(s.ctx(), s.user.AccountID, mb.ID, 0)
+	if err != nil {
+		sub.Close()
+		return nil, mb, mailboxErr(err)
+	}
+	v := &mailboxView{id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, readOnly: readOnly, sub: sub,
+		base: mb.HighestModSeq, msgs: make([]msg, len(list))}
+	for i := range list {
+		v.msgs[i] = newMsg(&list[i])
+		v.base = max(v.base, list[i].ModSeq)
+	}
+	v.told = len(v.msgs)
+	return v, mb, nil
+}
+
+// flagsInUse lists the system flags and the keywords of the mailbox's
+// messages, for the FLAGS response.
+func (v *mailboxView) flagsInUse() []string {
+	flags := []string{store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagSeen, store.FlagDraft}
+	var kws []string
+	seen := map[string]bool{}
+	for i := range v.msgs {
+		for _, k := range v.msgs[i].keywords {
+			if !seen[k] {
+				seen[k] = true
+				kws = append(kws, k)
+			}
+		}
+	}
+	slices.Sort(kws)
+	return append(flags, kws...)
+}
+
+// qresyncSelect sends what changed since the client's last sync (RFC 7162
+// §3.2.5): the expunged UIDs as VANISHED (EARLIER), then the flags of the
+// messages changed, both limited to the known UIDs when the client gave
+// them. The store keeps every expunged UID with its MODSEQ, so
+// the answer is exact and seq-match-data is not needed.
+func (s *session) qresyncSelect(q *imap.QResyncArgs) error {
+	v := s.sel
+	gone, err := s.srv.st.ExpungedSince(s.ctx(), s.user.AccountID, v.id, q.ModSeq)
+	if err != nil {
+		return err
+	}
+	var uids []uint32
+	for _, e := range gone {
+		if q.KnownUIDs == nil || q.KnownUIDs.Contains(e.UID, 0) {
+			uids = append(uids, e.UID)
+		}
+	}
+	if len(uids) > 0 {
+		s.w.Atom("* VANISHED (EARLIER) ")
+		s.w.SeqSet(imap.SeqSetFromNums(uids))
+		s.w.CRLF()
+	}
+	// With known UIDs, only their changes are reported.
+	for i := range v.msgs {
+		if m := &v.msgs[i]; m.modseq > q.ModSeq && (q.KnownUIDs == nil || q.KnownUIDs.Contains(m.uid, 0)) {
+			s.writeFlagsFetch(i, true)
+		}
+	}
+	return nil
+}
+
+// deselect leaves the selected mailbox without expunging.
+func (s *session) deselect() {
+	s.sel.close()
+	s.sel, s.state = nil, stateAuth
+}
+
+// CLOSE (RFC 9051 §6.4.1): expunge silently when selected read-write,
+// then deselect; UNSELECT (RFC 9051 §6.4.2): deselect only.
+func (s *session) cmdClose(cmd *imap.Command) error {
+	v := s.sel
+	if cmd.Name == "CLOSE" && !v.readOnly {
+		if err := s.pull(); err != nil {
+			return err
+		}
+		var uids []uint32
+		for _, m := range v.msgs {
+			if m.has(bitDeleted) && !m.expunged {
+				uids = append(uids, m.uid)
+			}
+		}
+		if len(uids) > 0 {
+			if _, err := s.srv.st.Expunge(s.ctx(), s.user.AccountID, v.id, uids); err != nil && !storeNotFound(err) {
+				return err
+			}
+		}
+	}
+	s.deselect()
+	return nil
+}
+
+// itoa and utoa format numbers for response codes.
+func itoa[T ~int | ~int64 | ~uint32](n T) string { return strconv.FormatInt(int64(n), 10) }
+func utoa(n uint64) string                       { return strconv.FormatUint(n, 10) }

@@ -1,0 +1,420 @@
+package imapserver
+
+import (
+	"slices"
+	"sort"
+	"time"
+
+	"postel/internal/imap"
+	"postel/internal/store"
+)
+
+// mailboxView is the selected mailbox as the session's client knows it.
+//
+// Invariants:
+//   - msgs are the messages the client knows of, or is about to be told
+//     of, in ascending UID order: message sequence number n is msgs[n-1].
+//   - An entry marked expunged is gone from the store but keeps its place
+//     until the client is sent its EXPUNGE (or VANISHED), so that sequence
+//     numbers never shift under the client between the moments RFC 9051
+//     §7.5.1 allows.
+//   - msgs[:told] are what the client was told of (EXISTS, less the
+//     EXPUNGEs sent since); msgs[told:] still need an EXISTS.
+//   - The view reflects every change committed with a MODSEQ <= base.
+//     Changes are pulled from the store (Messages and ExpungedSince after
+//     base); the subscription only says when to pull and up to which
+//     MODSEQ changes are surely committed. Applying a change twice is
+//     harmless, so base may lag.
+type mailboxView struct {
+	id          int64
+	name        string // as selected; a rename keeps id
+	uidValidity uint32
+	readOnly    bool
+	sub         store.Subscription
+
+	msgs     []msg
+	told     int
+	expunged int // entries marked expunged
+	announce int // entries whose flag change the client must be told
+
+	base     uint64 // see the invariants
+	notified uint64 // highest MODSEQ the subscription announced
+	dirty    bool   // the subscription announced changes not pulled yet
+	gone     bool   // the mailbox was deleted
+
+	saved []uint32 // SEARCHRES "$" (RFC 5182), as UIDs
+}
+
+// msg is one message of a mailboxView: what FETCH FLAGS, UID, MODSEQ,
+// INTERNALDATE, SAVEDATE and RFC822.SIZE answer without the store, and
+// what SEARCH needs most. It is kept small: a view may hold 100,000.
+type msg struct {
+	uid      uint32
+	sys      uint8 // system flags, sysFlags bits
+	expunged bool
+	announce bool // its flags changed since the client was told
+	modseq   uint64
+	size     int64
+	internal int64 // Unix seconds
+	saved    int64 // Unix seconds, 0 when unknown
+	keywords []string
+}
+
+// The system flags (RFC 9051 §2.3.2) as bits of msg.sys, in the order
+// store.JoinFlags lists them.
+var sysFlags = []string{store.FlagAnswered, store.FlagDeleted, store.FlagDraft, store.FlagFlagged, store.FlagSeen}
+
+const (
+	bitAnswered uint8 = 1 << iota
+	bitDeleted
+	bitDraft
+	bitFlagged
+	bitSeen
+)
+
+// sysFlagLists[bits] lists the system flags of bits, shared by every
+// message without keywords.
+var sysFlagLists = func() (t [32][]string) {
+	for bits := range t {
+		l := []string{}
+		for i, f := range sysFlags {
+			if bits&(1<<i) != 0 {
+				l = append(l, f)
+			}
+		}
+		t[bits] = l
+	}
+	return t
+}()
+
+// splitFlags turns a store flag list into system flag bits and keywords.
+func splitFlags(flags []string) (sys uint8, keywords []string) {
+	for i, f := range flags {
+		k := slices.Index(sysFlags, f)
+		if k < 0 {
+			return sys, flags[i:len(flags):len(flags)]
+		}
+		sys |= 1 << k
+	}
+	return sys, nil
+}
+
+func newMsg(m *store.Message) msg {
+	sys, kw := splitFlags(m.Flags)
+	e := msg{uid: m.UID, sys: sys, keywords: kw, modseq: m.ModSeq, size: m.Size, internal: m.InternalDate.Unix()}
+	if !m.SaveDate.IsZero() {
+		e.saved = m.SaveDate.Unix()
+	}
+	return e
+}
+
+// flags lists the message's flags.
+func (m *msg) flags() []string {
+	if len(m.keywords) == 0 {
+		return sysFlagLists[m.sys&31]
+	}
+	return append(slices.Clip(sysFlagLists[m.sys&31]), m.keywords...)
+}
+
+func (m *msg) has(bit uint8) bool { return m.sys&bit != 0 }
+
+// setFlags records a flag change the client was told of, or is to be told
+// of when tell is set.
+func (v *mailboxView) setFlags(i int, flags []string, modseq uint64, tell bool) {
+	m := &v.msgs[i]
+	m.sys, m.keywords = splitFlags(flags)
+	m.modseq = modseq
+	if tell && !m.announce {
+		m.announce = true
+		v.announce++
+	}
+}
+
+func (m *msg) internalDate() time.Time { return time.Unix(m.internal, 0).UTC() }
+
+func (m *msg) saveDate() time.Time {
+	if m.saved == 0 {
+		return time.Time{}
+	}
+	return time.Unix(m.saved, 0).UTC()
+}
+
+// close ends the view's subscription.
+func (v *mailboxView) close() { v.sub.Close() }
+
+// find returns the index of the message with uid, or -1.
+func (v *mailboxView) find(uid uint32) int {
+	i := sort.Search(len(v.msgs), func(i int) bool { return v.msgs[i].uid >= uid })
+	if i < len(v.msgs) && v.msgs[i].uid == uid {
+		return i
+	}
+	return -1
+}
+
+// maxUID is the largest UID of the view, 0 when empty.
+func (v *mailboxView) maxUID() uint32 {
+	if len(v.msgs) == 0 {
+		return 0
+	}
+	return v.msgs[len(v.msgs)-1].uid
+}
+
+// poll takes the changes the subscription announced and notes whether
+// the selected mailbox changed.
+func (v *mailboxView) poll() {
+	for _, c := range v.sub.Next() {
+		if c.MailboxID != v.id {
+			continue
+		}
+		v.dirty = true
+		v.notified = max(v.notified, c.ModSeq)
+	}
+}
+
+// markExpunged marks the message at i as gone from the store.
+func (v *mailboxView) markExpunged(i int) {
+	m := &v.msgs[i]
+	if m.expunged {
+		return
+	}
+	if i >= v.told {
+		// The client never heard of it: it can go at once, and every
+		// entry after it is untold too.
+		if m.announce {
+			v.announce--
+		}
+		v.msgs = slices.Delete(v.msgs, i, i+1)
+		return
+	}
+	m.expunged = true
+	v.expunged++
+}
+
+// update pulls the changes of the selected mailbox from the store and
+// tells the client what it may be told now: with allowExpunge, the
+// EXPUNGEs (or VANISHED); then EXISTS and flag changes.
+func (s *session) update(allowExpunge bool) error {
+	v := s.sel
+	if err := s.pull(); err != nil {
+		return err
+	}
+	if allowExpunge {
+		s.sendExpunges()
+	}
+	if len(v.msgs) != v.told {
+		s.w.UntaggedNumber(uint64(len(v.msgs)), "EXISTS")
+		v.told = len(v.msgs)
+	}
+	if v.announce > 0 {
+		for i := range v.msgs {
+			m := &v.msgs[i]
+			if !m.announce {
+				continue
+			}
+			m.announce = false
+			if !m.expunged {
+				s.writeFlagsFetch(i, s.condstore)
+			}
+		}
+		v.announce = 0
+	}
+	return nil
+}
+
+// pull applies the changes committed after base, when the subscription
+// announced some. It reads the changed messages first, then the expunged
+// ones: a message both added and expunged meanwhile is added, then marked
+// expunged (and, never told, dropped). The new base is the highest MODSEQ
+// known to be committed before the first read.
+func (s *session) pull() error {
+	v := s.sel
+	v.poll()
+	if !v.dirty {
+		return nil
+	}
+	v.dirty = false
+	committed := v.notified
+	changed, err := s.srv.st.Messages(s.ctx(), s.user.AccountID, v.id, v.base)
+	if err == nil {
+		var gone []store.Expunged
+		gone, err = s.srv.st.ExpungedSince(s.ctx(), s.user.AccountID, v.id, v.base)
+		if err == nil {
+			newBase := max(v.base, committed)
+			for i := range changed {
+				newBase = max(newBase, changed[i].ModSeq)
+				v.applyChanged(&changed[i])
+			}
+			for _, e := range gone {
+				if i := v.find(e.UID); i >= 0 {
+					v.markExpunged(i)
+				}
+			}
+			v.base = newBase
+			return nil
+		}
+	}
+	if storeNotFound(err) {
+		v.gone = true
+		return nil
+	}
+	v.dirty = true // try again next time
+	return err
+}
+
+// applyChanged applies one message's current state: new, or with changed
+// flags.
+func (v *mailboxView) applyChanged(m *store.Message) {
+	if m.UID > v.maxUID() {
+		v.msgs = append(v.msgs, newMsg(m))
+		return
+	}
+	i := v.find(m.UID)
+	if i < 0 || v.msgs[i].expunged || v.msgs[i].modseq == m.ModSeq {
+		return
+	}
+	v.setFlags(i, m.Flags, m.ModSeq, true)
+}
+
+// sendExpunges tells the client of the expunged messages (RFC 9051
+// §7.5.1 EXPUNGE, or RFC 7162 §3.2.10 VANISHED once QRESYNC is enabled)
+// and removes them from the view.
+func (s *session) sendExpunges() {
+	v := s.sel
+	if v.expunged == 0 {
+		return
+	}
+	var uids []uint32
+	kept := v.msgs[:0]
+	for i, m := range v.msgs {
+		if !m.expunged {
+			kept = append(kept, m)
+			continue
+		}
+		if s.qresync {
+			uids = append(uids, m.uid)
+		} else {
+			// Each EXPUNGE renumbers the messages after it: this one is
+			// now at the position of the kept ones before it, plus one.
+			s.w.UntaggedNumber(uint64(len(kept)+1), "EXPUNGE")
+		}
+		if i < v.told {
+			v.told--
+		}
+	}
+	clear(v.msgs[len(kept):])
+	v.msgs = kept
+	v.expunged = 0
+	if len(uids) > 0 {
+		s.w.Star()
+		s.w.Atom("VANISHED ")
+		s.w.SeqSet(imap.SeqSetFromNums(uids))
+		s.w.CRLF()
+	}
+}
+
+// writeFlagsFetch writes an unsolicited FETCH with the message's flags;
+// with CONDSTORE enabled it carries UID and MODSEQ too (RFC 7162 §3.1).
+func (s *session) writeFlagsFetch(i int, withModSeq bool) {
+	m := &s.sel.msgs[i]
+	s.w.Star()
+	s.w.Number(uint64(i + 1))
+	s.w.Atom(" FETCH (")
+	if withModSeq {
+		s.w.Atom("UID ")
+		s.w.Number(uint64(m.uid))
+		s.w.SP()
+	}
+	s.w.Atom("FLAGS ")
+	s.w.Flags(m.flags())
+	if withModSeq {
+		s.w.Atom(" MODSEQ (")
+		s.w.Number(m.modseq)
+		s.w.Close()
+	}
+	s.w.Atom(")")
+	s.w.CRLF()
+}
+
+// resolve returns the indexes of the messages a sequence set names, in
+// ascending order, including messages marked expunged. For sequence
+// numbers, a number beyond the last message is an error (RFC 9051 §9
+// seq-number), but a range with "*" in an empty mailbox is just empty;
+// UIDs that name no message are ignored. "$" is the saved search result
+// (RFC 5182).
+func (v *mailboxView) resolve(set imap.SeqSet, uid bool) ([]int, error) {
+	if set.Saved {
+		var out []int
+		for _, u := range v.saved {
+			if i := v.find(u); i >= 0 {
+				out = append(out, i)
+			}
+		}
+		return out, nil
+	}
+	type span struct{ lo, hi int } // indexes [lo, hi)
+	var spans []span
+	n := len(v.msgs)
+	for _, r := range set.Ranges {
+		if uid {
+			last := v.maxUID()
+			if last == 0 {
+				continue
+			}
+			lo, hi := r.Start, r.Stop
+			if lo == 0 {
+				lo = last
+			}
+			if hi == 0 {
+				hi = last
+			}
+			if lo > hi {
+				lo, hi = hi, lo
+			}
+			i := sort.Search(n, func(i int) bool { return v.msgs[i].uid >= lo })
+			j := sort.Search(n, func(i int) bool { return v.msgs[i].uid > hi })
+			if i < j {
+				spans = append(spans, span{i, j})
+			}
+			continue
+		}
+		if n == 0 && (r.Start == 0 || r.Stop == 0) {
+			continue // "*" of an empty mailbox: nothing, as clients expect
+		}
+		lo, hi := uint64(r.Start), uint64(r.Stop)
+		if lo == 0 {
+			lo = uint64(n)
+		}
+		if hi == 0 {
+			hi = uint64(n)
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		if hi > uint64(n) {
+			return nil, bad("Invalid message sequence number")
+		}
+		spans = append(spans, span{int(lo - 1), int(hi)})
+	}
+	sort.Slice(spans, func(a, b int) bool { return spans[a].lo < spans[b].lo })
+	var out []int
+	next := 0
+	for _, sp := range spans {
+		for i := max(sp.lo, next); i < sp.hi; i++ {
+			out = append(out, i)
+		}
+		next = max(next, sp.hi)
+	}
+	return out, nil
+}
+
+// savedUIDs returns the saved search result without the messages gone
+// since (RFC 5182 §2.1).
+func (v *mailboxView) savedUIDs() []uint32 {
+	out := make([]uint32, 0, len(v.saved))
+	for _, u := range v.saved {
+		if i := v.find(u); i >= 0 && !v.msgs[i].expunged {
+			out = append(out, u)
+		}
+	}
+	return out
+}

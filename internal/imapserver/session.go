@@ -1,0 +1,400 @@
+package imapserver
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"postel/internal/auth"
+	"postel/internal/imap"
+	"postel/internal/store"
+)
+
+// session is one client connection, from greeting to logout.
+//
+// Invariants:
+//   - state follows RFC 9051 §3: not authenticated -> authenticated <->
+//     selected -> logout; sel is non-nil exactly in stateSelected.
+//   - Only the session's goroutine reads commands and writes responses,
+//     except during IDLE, when one helper goroutine reads the DONE line
+//     while the session's goroutine writes.
+//   - Untagged updates about the selected mailbox (EXISTS, EXPUNGE or
+//     VANISHED, FETCH FLAGS) are written only while a command runs or
+//     during IDLE, and EXPUNGE/VANISHED never during FETCH, STORE, SEARCH,
+//     SORT or THREAD in their sequence-number forms (RFC 9051 §7.5.1).
+//   - After every command the output is flushed (through the compressor
+//     when COMPRESS is active), so a client waiting on a response gets it.
+//   - rev2, utf8, condstore and qresync only ever turn on.
+type session struct {
+	srv         *Server
+	conn        *conn
+	id          string
+	log         *slog.Logger
+	remote      netip.Addr
+	started     time.Time
+	implicitTLS bool
+
+	nc  net.Conn      // conn, or TLS over it
+	tls bool          // TLS is active
+	br  *bufio.Reader // commands, decompressed when COMPRESS is active
+	cw  *countWriter  // under bw: counts the octets written
+	bw  *bufio.Writer // responses, into the compressor when active
+	r   *imap.Reader
+	w   *imap.Writer
+	z   *compressor // COMPRESS=DEFLATE, nil when off
+
+	state  state
+	user   auth.Identity
+	errors int // BAD responses and failed logins so far
+
+	// Modes turned on by ENABLE (RFC 5161) or implied.
+	rev2      bool // IMAP4rev2 (RFC 9051)
+	utf8      bool // UTF8=ACCEPT (RFC 6855) or IMAP4rev2
+	condstore bool // CONDSTORE (RFC 7162 §3.1)
+	qresync   bool // QRESYNC (RFC 7162 §3.2)
+
+	sel *mailboxView // the selected mailbox
+
+	// APPEND messages being received for the command being read.
+	spools      []store.Spool
+	appendBytes int64
+
+	stop     chan struct{} // closed by interrupt
+	stopOnce sync.Once
+}
+
+// state is a session state of RFC 9051 §3.
+type state int
+
+const (
+	stateNotAuth state = iota
+	stateAuth
+	stateSelected
+	stateLogout
+)
+
+func newSession(srv *Server, c *conn, id string, remote netip.Addr, implicitTLS bool) *session {
+	c.writeTimeout = srv.writeTimeout
+	return &session{
+		srv:         srv,
+		conn:        c,
+		id:          id,
+		log:         srv.log.With("conn", id),
+		remote:      remote,
+		started:     time.Now(),
+		implicitTLS: implicitTLS,
+		stop:        make(chan struct{}),
+	}
+}
+
+// interrupt asks the session to end for Shutdown: a read it waits on fails
+// at once, IDLE ends, and the session says BYE.
+func (s *session) interrupt() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.conn.interrupt()
+}
+
+// ctx is the context of the session's store calls.
+func (s *session) ctx() context.Context { return s.srv.ctx }
+
+// serve runs the session until logout, an I/O error or shutdown.
+func (s *session) serve() {
+	defer s.end()
+	defer func() {
+		// Commands recover their own panics; this is the last line, so
+		// that no bug elsewhere in a session takes the server down.
+		if x := recover(); x != nil {
+			s.log.Error("panic in session", "panic", fmt.Sprint(x), "stack", string(debug.Stack()))
+		}
+	}()
+	s.nc = s.conn
+	if s.implicitTLS {
+		if err := s.handshake(); err != nil {
+			s.log.Info("TLS handshake failed", "err", err)
+			return
+		}
+	}
+	s.setupIO(s.nc, s.nc)
+	s.w.StatusResponse("", "OK", "CAPABILITY "+s.capabilities(), s.srv.cfg.Hostname+" Postel IMAP server ready")
+	if s.flush() != nil {
+		return
+	}
+	for s.state != stateLogout {
+		if s.conn.readBy(s.readDeadline()) {
+			s.bye("Server shutting down")
+			return
+		}
+		cmd, err := s.r.ReadCommand(s.continueLiteral, s.appendSink)
+		if err != nil {
+			s.discardSpools()
+			if !s.readFailed(err) {
+				return
+			}
+			continue
+		}
+		if !s.run(cmd) {
+			return
+		}
+		if s.conn.closing.Load() {
+			s.bye("Server shutting down")
+			return
+		}
+	}
+}
+
+// end releases what the session holds.
+func (s *session) end() {
+	s.discardSpools()
+	if s.sel != nil {
+		s.sel.close()
+	}
+	s.conn.Close()
+	s.log.Info("connection closed", "duration", time.Since(s.started).Round(time.Millisecond))
+}
+
+// handshake runs the TLS handshake over s.nc, bounded by AuthTimeout.
+func (s *session) handshake() error {
+	tc := tls.Server(s.nc, s.srv.tls)
+	s.conn.readBy(time.Now().Add(s.srv.cfg.AuthTimeout))
+	if err := tc.HandshakeContext(s.ctx()); err != nil {
+		return err
+	}
+	s.nc, s.tls = tc, true
+	return nil
+}
+
+// setupIO builds the reader and writer of commands and responses on r and
+// w, for the plain connection, after STARTTLS and after COMPRESS.
+func (s *session) setupIO(r io.Reader, w io.Writer) {
+	s.br = bufio.NewReaderSize(r, 4096)
+	s.cw = &countWriter{w: w}
+	s.bw = bufio.NewWriterSize(s.cw, 4<<10)
+	s.r = imap.NewReader(s.br, imap.ReaderOptions{MaxAppend: s.srv.cfg.AppendLimit, UTF8: s.utf8})
+	s.w = imap.NewWriter(s.bw)
+	s.w.SetUTF8(s.utf8)
+}
+
+// countWriter counts what goes through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// copyBuffers are the buffers large literals are written through.
+var copyBuffers = sync.Pool{New: func() any { return new([64 << 10]byte) }}
+
+// ReadFrom lets the session's small bufio.Writer hand large literals
+// (FETCH BODY[]) over in 64 KiB writes from a shared buffer, so that an
+// idle session holds only a 4 KiB write buffer.
+func (c *countWriter) ReadFrom(r io.Reader) (int64, error) {
+	buf := copyBuffers.Get().(*[64 << 10]byte)
+	defer copyBuffers.Put(buf)
+	return io.CopyBuffer(struct{ io.Writer }{c}, r, buf[:])
+}
+
+// written is how many octets of responses were produced so far.
+func (s *session) written() int64 { return s.cw.n + int64(s.bw.Buffered()) }
+
+// flush sends what is buffered, through the compressor when active.
+func (s *session) flush() error {
+	if err := s.bw.Flush(); err != nil {
+		return err
+	}
+	if s.z != nil {
+		return s.z.flush()
+	}
+	return nil
+}
+
+// readDeadline is when the next command must have arrived: RFC 9051 §5.4's
+// autologout timer, and before login the time left to log in.
+func (s *session) readDeadline() time.Time {
+	d := time.Now().Add(s.srv.cfg.IdleTimeout)
+	if s.state == stateNotAuth {
+		if login := s.started.Add(s.srv.cfg.AuthTimeout); login.Before(d) {
+			d = login
+		}
+	}
+	return d
+}
+
+// bye writes an untagged BYE (RFC 9051 §7.1.5) and flushes; the session
+// ends after it.
+func (s *session) bye(text string) {
+	s.w.StatusResponse("", "BYE", "", text)
+	s.flush()
+}
+
+// readFailed handles an error of ReadCommand and reports whether the
+// session goes on.
+func (s *session) readFailed(err error) bool {
+	var pe *imap.ParseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe):
+		s.log.Debug("command refused by the parser", "tag", pe.Tag, "command", pe.Command, "status", pe.Status, "text", pe.Text)
+		if pe.Status == "BAD" && !s.countError() {
+			s.w.StatusResponse(pe.Tag, pe.Status, pe.Code, pe.Text)
+			s.bye("Too many errors")
+			return false
+		}
+		s.w.StatusResponse(pe.Tag, pe.Status, pe.Code, pe.Text)
+		return s.flush() == nil
+	case errors.Is(err, imap.ErrHTTP):
+		s.log.Info("HTTP request on the IMAP port; closing")
+		return false
+	case s.conn.closing.Load():
+		s.bye("Server shutting down")
+	case errors.As(err, &ne) && ne.Timeout():
+		if s.state == stateNotAuth {
+			s.bye("Login timeout")
+		} else {
+			s.bye("Autologout; idle for too long")
+		}
+		s.log.Info("session timed out")
+	case errors.Is(err, io.EOF):
+		s.log.Debug("connection closed by the client")
+	default:
+		s.log.Info("read failed", "err", err)
+	}
+	return false
+}
+
+// countError counts a BAD response; false when it was one too many.
+func (s *session) countError() bool {
+	s.errors++
+	return s.errors < s.srv.cfg.MaxCommandErrors
+}
+
+// continueLiteral answers a synchronizing literal (RFC 9051 §7.5).
+func (s *session) continueLiteral() error {
+	s.w.Continuation("Ready for literal data")
+	return s.flush()
+}
+
+// errAbort ends the session without a tagged response: the response
+// stream was cut (a literal came out short), so the client could not
+// parse what follows.
+type errAbort struct{ err error }
+
+func (e errAbort) Error() string { return "session aborted: " + e.err.Error() }
+func (e errAbort) Unwrap() error { return e.err }
+
+// errResponded is returned by handlers that wrote their tagged response
+// themselves, before changing the connection's layers (STARTTLS, COMPRESS).
+var errResponded = errors.New("tagged response already written")
+
+// run runs one command and writes its tagged response; false ends the
+// session.
+func (s *session) run(cmd *imap.Command) bool {
+	start := time.Now()
+	c, known := commands[cmd.Name]
+	var err error
+	switch {
+	case !known:
+		err = bad("Unknown command")
+	case c.states&(1<<s.state) == 0:
+		err = badState
+		if s.state == stateAuth && c.states == inSelected {
+			err = badNoMailbox
+		}
+	default:
+		err = s.call(c, cmd)
+	}
+	s.discardSpools()
+	if err == errBye {
+		return false
+	}
+	var abort errAbort
+	if errors.As(err, &abort) {
+		s.log.Error("command aborted", "command", cmd.Name, "err", abort.err)
+		return false
+	}
+	if s.sel != nil && s.sel.gone {
+		s.bye("Selected mailbox was deleted")
+		return false
+	}
+	if err == errResponded {
+		s.log.Debug("command", "tag", cmd.Tag, "command", cmd.Name, "status", "OK", "duration", time.Since(start).Round(time.Microsecond))
+		return s.flush() == nil
+	}
+	r := s.toResponse(cmd, err)
+	// Failed logins count as errors too: a connection cannot try
+	// passwords forever (the throttle in auth slows it meanwhile).
+	if (r.Status == "BAD" || r.Code == codeAuthFailed) && !s.countError() {
+		s.w.StatusResponse(cmd.Tag, r.Status, r.Code, r.Text)
+		s.bye("Too many errors")
+		return false
+	}
+	s.w.StatusResponse(cmd.Tag, r.Status, r.Code, r.Text)
+	s.log.Debug("command", "tag", cmd.Tag, "command", cmd.Name, "uid", cmd.UID, "status", r.Status, "code", r.Code,
+		"duration", time.Since(start).Round(time.Microsecond))
+	if ferr := s.flush(); ferr != nil {
+		s.log.Debug("write failed", "err", ferr)
+		return false
+	}
+	return true
+}
+
+// call runs a command's handler, then sends the updates of the selected
+// mailbox the client may be told of now, turning a panic into a server
+// fault. When the panic came after part of a response was written, the
+// response stream is broken and the session ends.
+func (s *session) call(c command, cmd *imap.Command) (err error) {
+	before := s.written()
+	defer func() {
+		if x := recover(); x != nil {
+			s.log.Error("panic in command", "command", cmd.Name, "panic", fmt.Sprint(x), "stack", string(debug.Stack()))
+			if s.written() != before {
+				err = errAbort{fmt.Errorf("panic after partial output: %v", x)}
+				return
+			}
+			err = fmt.Errorf("panic: %v", x)
+		}
+	}()
+	err = c.run(s, cmd)
+	var abort errAbort
+	if s.sel == nil || err == errBye || err == errResponded || errors.As(err, &abort) {
+		return err
+	}
+	// RFC 9051 §7.5.1: no EXPUNGE during FETCH, STORE and SEARCH (nor
+	// SORT and THREAD, which number messages like SEARCH).
+	if uerr := s.update(!c.seqNumbers || cmd.UID); uerr != nil && err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// toResponse turns a handler's result into its tagged response; server
+// faults are logged and answered with a generic NO.
+func (s *session) toResponse(cmd *imap.Command, err error) *response {
+	var r *response
+	switch {
+	case err == nil:
+		return &response{Status: "OK", Text: cmd.Name + " completed"}
+	case errors.As(err, &r):
+		if r.Text == "" {
+			r = &response{Status: r.Status, Code: r.Code, Text: cmd.Name + " completed"}
+		}
+		return r
+	case errors.Is(err, context.Canceled):
+		return no(codeUnavailable, "Server shutting down")
+	}
+	s.log.Error("command failed", "command", cmd.Name, "err", err)
+	return noInternal
+}

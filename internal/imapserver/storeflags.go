@@ -1,0 +1,129 @@
+package imapserver
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	"postel/internal/imap"
+	"postel/internal/store"
+)
+
+// storeOps maps the STORE operations to the store's.
+var storeOps = [...]store.FlagOp{imap.StoreReplace: store.FlagsReplace, imap.StoreAdd: store.FlagsAdd, imap.StoreRemove: store.FlagsRemove}
+
+// STORE and UID STORE (RFC 9051 §6.4.6) with UNCHANGEDSINCE (RFC 7162
+// §3.1.3).
+func (s *session) cmdStore(cmd *imap.Command) error {
+	a := cmd.Args.(*imap.StoreArgs)
+	v := s.sel
+	if v.readOnly {
+		return noReadOnly
+	}
+	idx, err := v.resolve(a.Set, cmd.UID)
+	if err != nil {
+		return err
+	}
+	if a.HasUnchangedSince {
+		s.enableCondStore()
+	}
+	// RFC 9051 §2.3.2: \Recent is the server's; asking to set or clear it
+	// changes nothing.
+	flags := slices.DeleteFunc(slices.Clone(a.Flags), func(f string) bool { return strings.EqualFold(f, `\Recent`) })
+	if _, _, err := store.SplitFlags(flags); err != nil {
+		return bad("Invalid flag")
+	}
+	uids := make([]uint32, 0, len(idx))
+	issued := false
+	for _, i := range idx {
+		if v.msgs[i].expunged {
+			issued = true
+			continue
+		}
+		uids = append(uids, v.msgs[i].uid)
+	}
+	var changes []store.FlagChange
+	if len(uids) > 0 {
+		unchanged := a.UnchangedSince
+		if a.HasUnchangedSince && unchanged == 0 {
+			// UNCHANGEDSINCE 0 fails for every message (RFC 7162
+			// §3.1.3); the store reads 0 as "no condition".
+			for _, u := range uids {
+				changes = append(changes, store.FlagChange{UID: u, Conflict: true})
+			}
+		} else {
+			changes, err = s.srv.st.StoreFlags(s.ctx(), s.user.AccountID, v.id, uids, storeOps[a.Op], flags, unchanged)
+			if errors.Is(err, store.ErrInvalid) {
+				return no(codeLimit, "Too many keywords on a message")
+			} else if err != nil && !storeNotFound(err) {
+				return err
+			}
+		}
+	}
+	changed := make(map[uint32]bool, len(changes))
+	conflict := make(map[uint32]bool)
+	for _, c := range changes {
+		i := v.find(c.UID)
+		switch {
+		case i < 0:
+		case c.Conflict:
+			conflict[c.UID] = true
+		default:
+			changed[c.UID] = true
+			v.setFlags(i, c.Flags, c.ModSeq, false)
+		}
+	}
+	// The new flags, as FETCH responses (RFC 9051 §6.4.6): for every
+	// message of the set, unless .SILENT; with CONDSTORE in use, for the
+	// messages changed even when .SILENT, for their new MODSEQ (RFC 7162
+	// §3.1.3). Messages that failed UNCHANGEDSINCE are MODIFIED instead.
+	var modified []uint32
+	for _, i := range idx {
+		m := &v.msgs[i]
+		switch {
+		case m.expunged:
+		case conflict[m.uid] && cmd.UID:
+			modified = append(modified, m.uid)
+		case conflict[m.uid]:
+			modified = append(modified, uint32(i+1))
+		case !a.Silent || s.condstore && changed[m.uid]:
+			s.writeStoreFetch(i, cmd.UID, !a.Silent)
+		}
+	}
+	switch {
+	case len(modified) > 0:
+		return okCode("MODIFIED "+imap.SeqSetFromNums(modified).String(), "Conditional STORE failed")
+	case issued && !cmd.UID:
+		return no(codeExpungeIssued, "Some messages were expunged meanwhile")
+	}
+	return nil
+}
+
+// writeStoreFetch writes the FETCH response of a stored message: FLAGS
+// (unless silent), UID for UID STORE or with CONDSTORE, MODSEQ with
+// CONDSTORE.
+func (s *session) writeStoreFetch(i int, uid, withFlags bool) {
+	m := &s.sel.msgs[i]
+	w := s.w
+	w.Star()
+	w.Number(uint64(i + 1))
+	w.Atom(" FETCH (")
+	sep := ""
+	if uid || s.condstore {
+		w.Atom("UID ")
+		w.Number(uint64(m.uid))
+		sep = " "
+	}
+	if withFlags {
+		w.Atom(sep + "FLAGS ")
+		w.Flags(m.flags())
+		sep = " "
+	}
+	if s.condstore {
+		w.Atom(sep + "MODSEQ (")
+		w.Number(m.modseq)
+		w.Close()
+	}
+	w.Atom(")")
+	w.CRLF()
+}
