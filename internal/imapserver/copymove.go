@@ -107,7 +107,7 @@ func (s *session) cmdExpunge(cmd *imap.Command) error {
 	if len(uids) == 0 {
 		return nil
 	}
-	gone, err := s.srv.st.Expunge(s.ctx(), s.user.AccountID, v.id, uids)
+	gone, err := s.srv.st.ExpungeDeleted(s.ctx(), s.user.AccountID, v.id, uids)
 	if err != nil {
 		return mailboxErr(err)
 	}

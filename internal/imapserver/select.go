@@ -177,7 +177,7 @@ func (s *session) cmdClose(cmd *imap.Command) error {
 			}
 		}
 		if len(uids) > 0 {
-			if _, err := s.srv.st.Expunge(s.ctx(), s.user.AccountID, v.id, uids); err != nil && !storeNotFound(err) {
+			if _, err := s.srv.st.ExpungeDeleted(s.ctx(), s.user.AccountID, v.id, uids); err != nil && !storeNotFound(err) {
 				return err
 			}
 		}

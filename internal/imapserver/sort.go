@@ -2,14 +2,11 @@ package imapserver
 
 import (
 	"bytes"
-	"io"
 	"strings"
 
 	"postel/internal/imap"
-	"postel/internal/imap/section"
 	"postel/internal/imap/thread"
 	"postel/internal/message"
-	"postel/internal/store"
 )
 
 // SORT and UID SORT (RFC 5256 §3).
@@ -56,9 +53,6 @@ func (s *session) cmdThread(cmd *imap.Command) error {
 	msgs := s.threadMsgs(res)
 	var threads []*thread.Thread
 	if a.Algorithm == "REFERENCES" {
-		if err := s.loadReferences(msgs, res); err != nil {
-			return err
-		}
 		threads = thread.References(msgs)
 	} else {
 		threads = thread.OrderedSubject(msgs)
@@ -81,11 +75,16 @@ func (s *session) threadMsgs(res []found) []thread.Msg {
 		meta := f.meta
 		out[k] = thread.Msg{
 			SeqNum: uint32(f.i + 1), UID: m.uid, Internal: m.internalDate(), Size: m.size,
-			Subject:   meta.Subject,
-			From:      thread.SortAddress(meta.From),
-			To:        thread.SortAddress(meta.To),
-			Cc:        thread.SortAddress(meta.Cc),
-			MessageID: meta.MessageID,
+			Subject:    meta.Subject,
+			MessageID:  meta.MessageID,
+			InReplyTo:  meta.InReplyTo,
+			References: meta.References,
+		}
+		// RFC 5256 §3: FROM, TO and CC sort by the addr-mailbox of the
+		// first address, taken from the envelope parsed at delivery (the
+		// display text is ambiguous when a name holds a comma).
+		if env, err := message.UnmarshalEnvelope(meta.Envelope); err == nil {
+			out[k].From, out[k].To, out[k].Cc = firstMailbox(env.From), firstMailbox(env.To), firstMailbox(env.Cc)
 		}
 		if !meta.Date.IsZero() {
 			out[k].Sent = meta.Date
@@ -94,52 +93,15 @@ func (s *session) threadMsgs(res []found) []thread.Msg {
 	return out
 }
 
-// loadReferences reads In-Reply-To and References, which the store does
-// not keep, from each message's header.
-func (s *session) loadReferences(msgs []thread.Msg, res []found) error {
-	for k, f := range res {
-		refs, irt, err := s.references(msgs[k].UID, f.meta)
-		if storeNotFound(err) {
-			continue // expunged meanwhile
-		} else if err != nil {
-			return err
-		}
-		msgs[k].References, msgs[k].InReplyTo = refs, irt
-	}
-	return nil
-}
-
-// references returns the msg-ids of a message's References and the first
-// of its In-Reply-To.
-func (s *session) references(uid uint32, meta *store.MessageMeta) (refs []string, inReplyTo string, err error) {
-	root, err := message.UnmarshalStructure(meta.Structure)
-	if err != nil {
-		return nil, "", err
-	}
-	mr, err := s.srv.st.OpenMessage(s.ctx(), s.user.AccountID, s.sel.id, uid)
-	if err != nil {
-		return nil, "", err
-	}
-	defer mr.Close()
-	r, n, err := section.Body(mr, mr.Size(), root, &imap.Section{Specifier: "HEADER.FIELDS", Fields: []string{"References", "In-Reply-To"}})
-	if err != nil {
-		return nil, "", err
-	}
-	raw, err := io.ReadAll(io.LimitReader(r, n))
-	if err != nil {
-		return nil, "", err
-	}
-	for _, f := range splitFields(raw) {
-		name, value, _ := strings.Cut(f, ":")
-		ids := msgIDs(value)
-		switch {
-		case strings.EqualFold(strings.TrimSpace(name), "References"):
-			refs = append(refs, ids...)
-		case inReplyTo == "" && len(ids) > 0:
-			inReplyTo = ids[0]
+// firstMailbox is the local part of the first address that is not a
+// group marker.
+func firstMailbox(list []message.Address) string {
+	for _, a := range list {
+		if a.Host != "" {
+			return a.Mailbox
 		}
 	}
-	return refs, inReplyTo, nil
+	return ""
 }
 
 // splitFields splits a header block into its fields, unfolded.
@@ -156,30 +118,6 @@ func splitFields(raw []byte) []string {
 		default:
 			out = append(out, string(ln))
 		}
-	}
-	return out
-}
-
-// maxRefs bounds the msg-ids taken from one field.
-const maxRefs = 1000
-
-// msgIDs returns the msg-ids (RFC 5322 §3.6.4) of a field value without
-// their angle brackets.
-func msgIDs(v string) []string {
-	var out []string
-	for len(out) < maxRefs {
-		i := strings.IndexByte(v, '<')
-		if i < 0 {
-			break
-		}
-		j := strings.IndexByte(v[i:], '>')
-		if j < 0 {
-			break
-		}
-		if id := strings.TrimSpace(v[i+1 : i+j]); id != "" {
-			out = append(out, id)
-		}
-		v = v[i+j+1:]
 	}
 	return out
 }

@@ -79,23 +79,6 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-func TestMsgIDs(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-	}{
-		{"<a@b> <c@d>", []string{"a@b", "c@d"}},
-		{"  <a@b>\t(comment) <c@d>  ", []string{"a@b", "c@d"}},
-		{"<> <x@y", nil},
-		{"no ids", nil},
-	}
-	for _, tc := range tests {
-		if got := msgIDs(tc.in); !slices.Equal(got, tc.want) {
-			t.Errorf("msgIDs(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestFieldValues(t *testing.T) {
 	raw := "Subject: =?utf-8?q?caf=C3=A9?= time\r\nX-Long: one\r\n two\r\n\tthree\r\nX-Empty:\r\n\r\n"
 	want := []string{"café time", "one two three", ""}

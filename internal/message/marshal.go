@@ -115,14 +115,16 @@ func (p *Parsed) Meta() (store.MessageMeta, error) {
 		return store.MessageMeta{}, err
 	}
 	return store.MessageMeta{
-		Envelope:  env,
-		Structure: st,
-		Subject:   p.Subject,
-		From:      p.From,
-		To:        p.To,
-		Cc:        p.Cc,
-		Bcc:       p.Bcc,
-		MessageID: p.MessageID,
-		Date:      p.Date,
+		Envelope:   env,
+		Structure:  st,
+		Subject:    p.Subject,
+		From:       p.From,
+		To:         p.To,
+		Cc:         p.Cc,
+		Bcc:        p.Bcc,
+		MessageID:  p.MessageID,
+		Date:       p.Date,
+		InReplyTo:  p.InReplyTo,
+		References: p.References,
 	}, nil
 }

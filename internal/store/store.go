@@ -123,6 +123,10 @@ type MessageMeta struct {
 	Bcc       string
 	MessageID string
 	Date      time.Time // zero when missing or unparsable
+	// Message IDs of In-Reply-To (the first) and References, for THREAD
+	// (RFC 5256).
+	InReplyTo  string
+	References []string
 	// The searchable text (decoded UTF-8) for the full-text index; not
 	// returned by MessageMetas.
 	HeadersText string
@@ -336,6 +340,10 @@ type Store interface {
 	OpenMessage(ctx context.Context, accountID, mailboxID int64, uid uint32) (MessageReader, error)
 	StoreFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64) ([]FlagChange, error)
 	Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]Expunged, error)
+	// ExpungeDeleted removes those of uids (every message when nil) that
+	// carry \Deleted when the write commits: another session may have
+	// cleared the flag since the caller looked (IMAP EXPUNGE and CLOSE).
+	ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]Expunged, error)
 	// ExpungedSince lists removals with a MODSEQ greater than modseq (QRESYNC).
 	ExpungedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]Expunged, error)
 	// Copy copies messages to another mailbox of the same account, with

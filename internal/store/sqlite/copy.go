@@ -58,22 +58,17 @@ func (w *wtx) copy(accountID, fromMailboxID int64, uids []uint32, toMailboxID in
 		size, blob int64
 		prefix     []byte
 		meta       store.MessageMeta
-		date       int64
 	}
 	var srcs []src
 	for _, uid := range want {
 		var m src
-		err := w.tx.QueryRowContext(w.ctx, `SELECT uid, sysflags, keywords, internal_date, size, blob_id, prefix, envelope, structure,
-			hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_messageid, hdr_date FROM messages WHERE mailbox_id = ? AND uid = ?`,
-			fromMailboxID, uid).Scan(&m.uid, &m.bits, &m.keywords, &m.internal, &m.size, &m.blob, &m.prefix, &m.meta.Envelope,
-			&m.meta.Structure, &m.meta.Subject, &m.meta.From, &m.meta.To, &m.meta.Cc, &m.meta.Bcc, &m.meta.MessageID, &m.date)
+		row := w.tx.QueryRowContext(w.ctx, `SELECT uid, sysflags, keywords, internal_date, size, blob_id, prefix, `+metaCols+`
+			FROM messages WHERE mailbox_id = ? AND uid = ?`, fromMailboxID, uid)
+		err := scanMeta(row, &m.meta, &m.uid, &m.bits, &m.keywords, &m.internal, &m.size, &m.blob, &m.prefix)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // not there (expunged meanwhile): nothing to copy
 		} else if err != nil {
 			return res, err
-		}
-		if m.date != 0 {
-			m.meta.Date = time.Unix(m.date, 0)
 		}
 		srcs = append(srcs, m)
 	}

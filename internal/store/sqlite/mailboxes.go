@@ -202,19 +202,37 @@ func (w *wtx) mailboxID(accountID int64, name string) (int64, error) {
 	return id, err
 }
 
-// mailboxCols reads a mailbox with its counts; bit 1 of sysflags is
-// \Seen, bit 8 \Deleted (store.SeenBit, store.DeletedBit).
-const mailboxCols = `m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highest_modseq, m.special_use, m.subscribed,
-	(SELECT COUNT(*) FROM messages WHERE mailbox_id = m.id),
-	(SELECT COUNT(*) FROM messages WHERE mailbox_id = m.id AND sysflags & 1 = 0),
-	(SELECT COUNT(*) FROM messages WHERE mailbox_id = m.id AND sysflags & 8 != 0),
-	(SELECT COALESCE(SUM(size), 0) FROM messages WHERE mailbox_id = m.id)`
+const mailboxCols = `id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use, subscribed`
 
-func scanMailbox(row interface{ Scan(...any) error }) (store.Mailbox, error) {
-	var m store.Mailbox
-	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse,
-		&m.Subscribed, &m.Messages, &m.Unseen, &m.Deleted, &m.Size)
-	return m, err
+// mailboxes reads mailbox rows, then counts each one's messages in one
+// index range scan (bit 1 of sysflags is \Seen, bit 8 \Deleted:
+// store.SeenBit, store.DeletedBit).
+func (s *Store) mailboxes(ctx context.Context, where string, args ...any) ([]store.Mailbox, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Mailbox
+	for rows.Next() {
+		var m store.Mailbox
+		if err := rows.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		m := &out[i]
+		if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(sysflags & 1 = 0), 0), COALESCE(SUM(sysflags & 8 != 0), 0),
+			COALESCE(SUM(size), 0) FROM messages WHERE mailbox_id = ?`, m.ID).Scan(&m.Messages, &m.Unseen, &m.Deleted, &m.Size); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Mailbox implements store.Store.
@@ -223,29 +241,19 @@ func (s *Store) Mailbox(ctx context.Context, accountID int64, name string) (stor
 	if err != nil {
 		return store.Mailbox{}, err
 	}
-	m, err := scanMailbox(s.rdb.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? AND m.name = ?`, accountID, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return m, fmt.Errorf("%w: mailbox %s", store.ErrNotFound, name)
+	all, err := s.mailboxes(ctx, `WHERE account_id = ? AND name = ?`, accountID, name)
+	if err != nil {
+		return store.Mailbox{}, err
 	}
-	return m, err
+	if len(all) == 0 {
+		return store.Mailbox{}, fmt.Errorf("%w: mailbox %s", store.ErrNotFound, name)
+	}
+	return all[0], nil
 }
 
 // ListMailboxes implements store.Store.
 func (s *Store) ListMailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? ORDER BY m.name`, accountID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Mailbox
-	for rows.Next() {
-		m, err := scanMailbox(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return s.mailboxes(ctx, `WHERE account_id = ? ORDER BY name`, accountID)
 }
 
 // SetSubscribed implements store.Store.

@@ -174,12 +174,11 @@ func (w *wtx) insertMessage(mb slot, accountID, size, blobID int64, bits int, ke
 		return 0, fmt.Errorf("%w: UID space of mailbox %d exhausted", store.ErrInvalid, mb.id)
 	}
 	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, sysflags, keywords,
-		internal_date, save_date, size, blob_id, prefix, envelope, structure,
-		hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_messageid, hdr_date)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		internal_date, save_date, size, blob_id, prefix, `+metaCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		mb.id, mb.uid, mb.modseq, bits, keywords, internal.Unix(), saved.Unix(), size, blobID, nonNil(prefix),
 		nonNil(meta.Envelope), nonNil(meta.Structure), meta.Subject, meta.From, meta.To, meta.Cc, meta.Bcc, meta.MessageID,
-		unixOrZero(meta.Date))
+		unixOrZero(meta.Date), meta.InReplyTo, strings.Join(meta.References, " "))
 	if err != nil {
 		return 0, err
 	}
@@ -263,42 +262,61 @@ func splitKeywords(s string) []string {
 	return strings.Split(s, " ")
 }
 
+// metaCols are the columns of store.MessageMeta, in scanMeta's order.
+const metaCols = `envelope, structure, hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_messageid, hdr_date,
+	hdr_inreplyto, hdr_references`
+
+// scanMeta reads metaCols after the given leading destinations.
+func scanMeta(row rowScanner, m *store.MessageMeta, lead ...any) error {
+	var date int64
+	var refs string
+	err := row.Scan(append(lead, &m.Envelope, &m.Structure, &m.Subject, &m.From, &m.To, &m.Cc, &m.Bcc, &m.MessageID, &date,
+		&m.InReplyTo, &refs)...)
+	if date != 0 {
+		m.Date = time.Unix(date, 0)
+	}
+	if refs != "" {
+		m.References = strings.Split(refs, " ")
+	}
+	return err
+}
+
+// metaChunk bounds the UIDs of one MessageMetas query.
+const metaChunk = 500
+
 // MessageMetas implements store.Store.
 func (s *Store) MessageMetas(ctx context.Context, accountID, mailboxID int64, uids []uint32) (map[uint32]store.MessageMeta, error) {
 	if err := checkMailbox(ctx, s.rdb, accountID, mailboxID); err != nil {
 		return nil, err
 	}
-	const cols = `SELECT uid, envelope, structure, hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_messageid, hdr_date FROM messages `
-	scan := func(rows *sql.Rows, out map[uint32]store.MessageMeta) error {
+	out := make(map[uint32]store.MessageMeta, len(uids))
+	query := func(where string, args ...any) error {
+		rows, err := s.rdb.QueryContext(ctx, `SELECT uid, `+metaCols+` FROM messages WHERE mailbox_id = ?`+where, append([]any{mailboxID}, args...)...)
+		if err != nil {
+			return err
+		}
 		defer rows.Close()
 		for rows.Next() {
 			var uid uint32
 			var m store.MessageMeta
-			var date int64
-			if err := rows.Scan(&uid, &m.Envelope, &m.Structure, &m.Subject, &m.From, &m.To, &m.Cc, &m.Bcc, &m.MessageID, &date); err != nil {
+			if err := scanMeta(rows, &m, &uid); err != nil {
 				return err
-			}
-			if date != 0 {
-				m.Date = time.Unix(date, 0)
 			}
 			out[uid] = m
 		}
 		return rows.Err()
 	}
-	out := make(map[uint32]store.MessageMeta, len(uids))
 	if uids == nil {
-		rows, err := s.rdb.QueryContext(ctx, cols+`WHERE mailbox_id = ?`, mailboxID)
-		if err != nil {
-			return nil, err
-		}
-		return out, scan(rows, out)
+		return out, query("")
 	}
-	for _, uid := range uids {
-		rows, err := s.rdb.QueryContext(ctx, cols+`WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid)
-		if err != nil {
-			return nil, err
+	for len(uids) > 0 {
+		chunk := uids[:min(len(uids), metaChunk)]
+		uids = uids[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, u := range chunk {
+			args[i] = u
 		}
-		if err := scan(rows, out); err != nil {
+		if err := query(` AND uid IN (?`+strings.Repeat(`, ?`, len(chunk)-1)+`)`, args...); err != nil {
 			return nil, err
 		}
 	}
@@ -451,6 +469,46 @@ func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []
 		}
 		var err error
 		out, err = w.expunge(accountID, mailboxID, uids)
+		return err
+	})
+	return out, err
+}
+
+// ExpungeDeleted implements store.Store.
+func (s *Store) ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]store.Expunged, error) {
+	var want map[uint32]bool
+	if uids != nil {
+		want = make(map[uint32]bool, len(uids))
+		for _, u := range uids {
+			want[u] = true
+		}
+	}
+	var out []store.Expunged
+	err := s.write(ctx, func(w *wtx) error {
+		if err := checkMailbox(w.ctx, w.tx, accountID, mailboxID); err != nil {
+			return err
+		}
+		rows, err := w.tx.QueryContext(w.ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND sysflags & ? != 0 ORDER BY uid`,
+			mailboxID, store.DeletedBit)
+		if err != nil {
+			return err
+		}
+		var gone []uint32
+		for rows.Next() {
+			var u uint32
+			if err := rows.Scan(&u); err != nil {
+				rows.Close()
+				return err
+			}
+			if want == nil || want[u] {
+				gone = append(gone, u)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		out, err = w.expunge(accountID, mailboxID, gone)
 		return err
 	})
 	return out, err

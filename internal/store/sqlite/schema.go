@@ -136,6 +136,12 @@ CREATE TABLE sent_log (
 CREATE INDEX sent_log_account ON sent_log(account_id, created);
 CREATE INDEX queue_lease ON queue(lease_until);
 `,
+	// 4: In-Reply-To and References, for THREAD=REFERENCES without
+	// reading message files.
+	`
+ALTER TABLE messages ADD COLUMN hdr_inreplyto TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN hdr_references TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // migrate brings the schema to the newest version.

@@ -98,7 +98,8 @@ func Spool(t *testing.T, st store.Store, body string) store.Spool {
 func Deliver(t *testing.T, st store.Store, body string, accounts ...int64) []store.Delivered {
 	t.Helper()
 	d := &store.Delivery{Spool: Spool(t, st, body), Prefix: []byte("Received: test\r\n"),
-		Meta: store.MessageMeta{Subject: "test", Envelope: []byte("{}"), Structure: []byte("{}")}}
+		Meta: store.MessageMeta{Subject: "test", Envelope: []byte("{}"), Structure: []byte("{}"),
+			InReplyTo: "parent@x", References: []string{"root@x", "parent@x"}}}
 	for _, a := range accounts {
 		d.Targets = append(d.Targets, store.Target{AccountID: a})
 	}
@@ -314,7 +315,8 @@ func testDeliver(t *testing.T, st store.Store) {
 	}
 	metas, err := st.MessageMetas(ctx, a.ID, got[0].MailboxID, []uint32{1, 2, 99})
 	must(t, err)
-	if len(metas) != 2 || metas[1].Subject != "test" || string(metas[1].Envelope) != "{}" {
+	if len(metas) != 2 || metas[1].Subject != "test" || string(metas[1].Envelope) != "{}" ||
+		metas[1].InReplyTo != "parent@x" || !slices.Equal(metas[1].References, []string{"root@x", "parent@x"}) {
 		t.Fatalf("MessageMetas = %+v", metas)
 	}
 	since, err := st.Messages(ctx, a.ID, got[0].MailboxID, msgs[0].ModSeq)
@@ -456,9 +458,25 @@ func testExpunge(t *testing.T, st store.Store) {
 	if none, _ := st.ExpungedSince(ctx, a.ID, mb.ID, ex[0].ModSeq); len(none) != 0 {
 		t.Fatalf("ExpungedSince(latest) = %+v", none)
 	}
+	// ExpungeDeleted takes only what carries \Deleted at commit time.
+	_, err = st.StoreFlags(ctx, a.ID, mb.ID, []uint32{1}, store.FlagsAdd, []string{store.FlagDeleted}, 0)
+	must(t, err)
+	ex, err = st.ExpungeDeleted(ctx, a.ID, mb.ID, []uint32{1, 3})
+	must(t, err)
+	if len(ex) != 1 || ex[0].UID != 1 {
+		t.Fatalf("ExpungeDeleted = %+v", ex)
+	}
+	Deliver(t, st, "Subject: e\r\n\r\nx\r\n", a.ID) // UID 4
+	_, err = st.StoreFlags(ctx, a.ID, mb.ID, []uint32{3, 4}, store.FlagsAdd, []string{store.FlagDeleted}, 0)
+	must(t, err)
+	_, err = st.StoreFlags(ctx, a.ID, mb.ID, []uint32{4}, store.FlagsRemove, []string{store.FlagDeleted}, 0)
+	must(t, err)
+	if ex, err = st.ExpungeDeleted(ctx, a.ID, mb.ID, nil); err != nil || len(ex) != 1 || ex[0].UID != 3 {
+		t.Fatalf("ExpungeDeleted(all) = %+v, %v", ex, err)
+	}
 	// UIDs are never reused.
 	got := Deliver(t, st, "Subject: e\r\n\r\nx\r\n", a.ID)
-	if got[0].UID != 4 {
+	if got[0].UID != 5 {
 		t.Fatalf("UID after expunge = %d, want 4", got[0].UID)
 	}
 	msgs, _ := st.Messages(ctx, a.ID, mb.ID, 0)
@@ -466,7 +484,7 @@ func testExpunge(t *testing.T, st store.Store) {
 	for _, m := range msgs {
 		uids = append(uids, m.UID)
 	}
-	if !slices.Equal(uids, []uint32{1, 3, 4}) {
+	if !slices.Equal(uids, []uint32{4, 5}) {
 		t.Fatalf("UIDs = %v", uids)
 	}
 }
@@ -488,6 +506,8 @@ func testIsolation(t *testing.T, st store.Store) {
 	_, err = st.Expunge(ctx, b.ID, mbA, []uint32{1})
 	wantErr(t, err, store.ErrNotFound)
 	_, err = st.ExpungedSince(ctx, b.ID, mbA, 0)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = st.ExpungeDeleted(ctx, b.ID, mbA, nil)
 	wantErr(t, err, store.ErrNotFound)
 	_, err = st.Deliver(ctx, &store.Delivery{Spool: Spool(t, st, "x"), Targets: []store.Target{{AccountID: b.ID, Mailbox: "INBOX"}}})
 	must(t, err)
