@@ -16,9 +16,9 @@ require (
 )
 
 require (
-	github.com/emersion/go-msgauth v0.7.0 // indirect
-	github.com/miekg/dns v1.1.73 // indirect
-	golang.org/x/net v0.60.0 // indirect
+	github.com/emersion/go-msgauth v0.7.0
+	github.com/miekg/dns v1.1.73
+	golang.org/x/net v0.60.0
 )
 
 require (

@@ -1,0 +1,269 @@
+package dkim
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	msgdkim "github.com/emersion/go-msgauth/dkim"
+)
+
+// MaxHeaderBytes bounds the header block Sign reads into memory.
+const MaxHeaderBytes = 1 << 20
+
+// signedFields are the header fields signed when present, every instance:
+// RFC 6376 §5.4.1's recommendation, plus the fields that say how to read
+// the body (MIME) and List-Unsubscribe-Post (RFC 8058 §4 requires it signed).
+var signedFields = []string{
+	"From", "Reply-To", "Subject", "Date", "To", "Cc",
+	"Resent-Date", "Resent-From", "Resent-To", "Resent-Cc",
+	"In-Reply-To", "References",
+	"List-Id", "List-Help", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Subscribe",
+	"List-Post", "List-Owner", "List-Archive",
+	"Sender", "Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+}
+
+// overSigned fields are named once more in h= than they occur (RFC 6376
+// §5.4.2), so that adding an instance, or adding one where none was,
+// breaks the signature.
+var overSigned = map[string]bool{"From": true, "Subject": true, "Date": true, "To": true, "Cc": true}
+
+// Signer signs messages with the keys of their From domain. It is safe for
+// concurrent use.
+type Signer struct {
+	keys map[string][]key // by domain, lower-case A-label
+}
+
+// LoadSigner loads the keys of every domain under dir. A missing dir gives
+// a Signer without keys.
+func LoadSigner(dir string) (*Signer, error) {
+	s := &Signer{keys: map[string][]key{}}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("dkim: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		domain, err := normalizeDomain(e.Name())
+		if err != nil || domain != e.Name() {
+			continue // not a domain directory
+		}
+		keys, err := loadDomain(filepath.Join(dir, domain))
+		if err != nil {
+			return nil, err
+		}
+		if len(keys) > 0 {
+			s.keys[domain] = keys
+		}
+	}
+	return s, nil
+}
+
+// Domains lists the domains the Signer has keys for, sorted.
+func (s *Signer) Domains() []string {
+	var out []string
+	for d := range s.keys {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Sign reads a message and returns the DKIM-Signature header fields to
+// prepend to it (one per key, each ending in CRLF), or nil when there is no
+// key for the domain of its From address or one of that domain's parents
+// (DMARC relaxed alignment, RFC 7489 §3.1.1). Header and body use relaxed
+// canonicalization (RFC 6376 §3.4.2, §3.4.4).
+func (s *Signer) Sign(r io.Reader) ([]byte, error) {
+	br := bufio.NewReader(r)
+	hdr, err := readHeader(br)
+	if err != nil {
+		return nil, err
+	}
+	fields := parseFields(hdr)
+	domain, keys := s.keysFor(fromDomain(fields))
+	if keys == nil {
+		return nil, nil
+	}
+	headerKeys := headerKeys(fields)
+
+	signers := make([]*msgdkim.Signer, len(keys))
+	writers := make([]io.Writer, len(keys))
+	for i, k := range keys {
+		signers[i], err = msgdkim.NewSigner(&msgdkim.SignOptions{
+			Domain:                 domain,
+			Selector:               k.selector,
+			Signer:                 k.signer,
+			HeaderCanonicalization: msgdkim.CanonicalizationRelaxed,
+			BodyCanonicalization:   msgdkim.CanonicalizationRelaxed,
+			HeaderKeys:             headerKeys,
+		})
+		if err != nil {
+			for _, sg := range signers[:i] {
+				sg.Close()
+			}
+			return nil, fmt.Errorf("dkim: %w", err)
+		}
+		writers[i] = signers[i]
+	}
+	_, err = io.Copy(io.MultiWriter(writers...), io.MultiReader(bytes.NewReader(hdr), br))
+	var out []byte
+	for _, sg := range signers {
+		if cerr := sg.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		if err == nil {
+			out = append(out, sg.Signature()...)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dkim: signing: %w", err)
+	}
+	return out, nil
+}
+
+// keysFor finds the keys for domain or its nearest parent that has some.
+func (s *Signer) keysFor(domain string) (string, []key) {
+	for d := domain; strings.Contains(d, "."); d = d[strings.IndexByte(d, '.')+1:] {
+		if k := s.keys[d]; k != nil {
+			return d, k
+		}
+	}
+	return "", nil
+}
+
+// field is one header field: its name and its raw text, folding included.
+type field struct {
+	name string
+	raw  []byte
+}
+
+// readHeader reads the header block up to and including the empty line
+// that ends it (or the end of the message), at most MaxHeaderBytes.
+func readHeader(br *bufio.Reader) ([]byte, error) {
+	var hdr []byte
+	lineStart := true // line is the start of a line
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(hdr)+len(line) > MaxHeaderBytes {
+			return nil, fmt.Errorf("dkim: header block longer than %d bytes", MaxHeaderBytes)
+		}
+		hdr = append(hdr, line...)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			lineStart = false
+			continue
+		case err == io.EOF:
+			return hdr, nil
+		case err != nil:
+			return nil, fmt.Errorf("dkim: reading header: %w", err)
+		}
+		if lineStart && (len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
+			return hdr, nil
+		}
+		lineStart = true
+	}
+}
+
+// parseFields splits a header block into fields (RFC 5322 §2.2: a line
+// starting with white space continues the field before it). Lines that are
+// not fields are skipped.
+func parseFields(hdr []byte) []field {
+	var out []field
+	for len(hdr) > 0 {
+		i := bytes.IndexByte(hdr, '\n')
+		var line []byte
+		if i < 0 {
+			line, hdr = hdr, nil
+		} else {
+			line, hdr = hdr[:i+1], hdr[i+1:]
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if len(out) > 0 {
+				out[len(out)-1].raw = append(out[len(out)-1].raw, line...)
+			}
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			continue
+		}
+		out = append(out, field{name: string(bytes.TrimRight(line[:colon], " \t")), raw: line})
+	}
+	return out
+}
+
+// value is the unfolded value of a field.
+func (f field) value() string {
+	v := f.raw[bytes.IndexByte(f.raw, ':')+1:]
+	v = bytes.ReplaceAll(v, []byte("\r\n"), nil)
+	v = bytes.ReplaceAll(v, []byte("\n"), nil)
+	return strings.TrimSpace(string(v))
+}
+
+// addressParser reads From fields whatever the charset of encoded words in
+// display names: only the address matters here.
+var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, input io.Reader) (io.Reader, error) { return input, nil },
+}}
+
+// fromDomain is the lower-case domain of the first From address, "" when
+// there is none or it cannot be parsed.
+func fromDomain(fields []field) string {
+	for _, f := range fields {
+		if !strings.EqualFold(f.name, "From") {
+			continue
+		}
+		addrs, err := addressParser.ParseList(f.value())
+		if err != nil || len(addrs) == 0 {
+			return ""
+		}
+		at := strings.LastIndexByte(addrs[0].Address, '@')
+		if at < 0 {
+			return ""
+		}
+		d, err := normalizeDomain(addrs[0].Address[at+1:])
+		if err != nil {
+			return ""
+		}
+		return d
+	}
+	return ""
+}
+
+// headerKeys is the h= list for a message with these fields: every signed
+// field as often as it occurs, the over-signed ones once more.
+func headerKeys(fields []field) []string {
+	var out []string
+	for _, name := range signedFields {
+		n := 0
+		for _, f := range fields {
+			if strings.EqualFold(f.name, name) {
+				n++
+			}
+		}
+		if overSigned[name] {
+			n++
+		}
+		for range n {
+			out = append(out, name)
+		}
+	}
+	return out
+}
