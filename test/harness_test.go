@@ -75,6 +75,11 @@ func newInstance(t *testing.T, extra string) *instance {
 		fmt.Fprintf(&b, "%s = %q\n", k, in.ports[k])
 	}
 	b.WriteString("pop3 = \"\"\npop3s = \"\"\n")
+	if !strings.Contains(extra, "[dns]") {
+		// No resolver answers: remote mail stays queued (temporary
+		// failure) unless a test brings its own DNS.
+		fmt.Fprintf(&b, "[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n", freePort(t))
+	}
 	b.WriteString(extra)
 	in.config = filepath.Join(in.dir, "postel.toml")
 	if err := os.WriteFile(in.config, []byte(b.String()), 0o600); err != nil {

@@ -65,6 +65,12 @@ func init() {
 		{"alias add", "ADDRESS TARGET...", "make ADDRESS deliver to TARGETs (@domain: catch-all)", runAliasAdd},
 		{"alias del", "ADDRESS [TARGET]", "remove one target, or the whole alias", runAliasDel},
 		{"alias list", "", "list aliases", runAliasList},
+		{"dkim gen", "DOMAIN", "make the domain's DKIM keys (Ed25519 and RSA-2048) and print the DNS records to publish", runDKIMGen},
+		{"dkim show", "DOMAIN", "print the DNS records of the domain's DKIM keys", runDKIMShow},
+		{"queue list", "", "list the outbound queue", runQueueList},
+		{"queue show", "ID", "show a queued message: recipients, attempts, last replies", runQueueShow},
+		{"queue retry", "ID", "try a queued message again now", runQueueRetry},
+		{"queue drop", "ID", "remove a message from the queue without a bounce", runQueueDrop},
 	}
 }
 

@@ -141,7 +141,7 @@ Postel is running in development mode (data in the --data-dir, loopback only).
   Submission (STARTTLS)      %s   passwords also accepted without TLS on loopback in dev mode
   Submissions (implicit TLS) %s
   IMAP (STARTTLS) / IMAPS    %s / %s
-  POP3 / POP3S               127.0.0.1:2110 / 127.0.0.1:2995   (coming: not served yet)
+  POP3 (STLS) / POP3S        %s / %s
 
   Account:  %s
   Password: %s
@@ -156,6 +156,6 @@ Read it over IMAP (here with curl; any mail client works, accepting the certific
   curl -sk --user '%s:%s' 'imaps://%s/INBOX;UID=1'
 
 Stop with Ctrl-C.
-`, port("smtp"), port("submission"), port("submissions"), port("imap"), port("imaps"), devAccount, password, devAccount, port("smtp"), devAccount,
+`, port("smtp"), port("submission"), port("submissions"), port("imap"), port("imaps"), port("pop3"), port("pop3s"), devAccount, password, devAccount, port("smtp"), devAccount,
 		devAccount, password, port("imaps"))
 }

@@ -39,6 +39,10 @@ type Config struct {
 	IMAP IMAP `toml:"imap" doc:"Limits and timeouts of the IMAP servers (imap and imaps). The largest message APPEND accepts is smtp.max_message_size (APPENDLIMIT)."`
 	// Limits and timeouts of the POP3 servers (pop3 and pop3s).
 	POP3 POP3 `toml:"pop3" doc:"Limits and timeouts of the POP3 servers (pop3 and pop3s)."`
+	// Outbound delivery: workers, retries, bounces and limits.
+	Queue Queue `toml:"queue" doc:"Outbound delivery: workers, retries, bounces and limits."`
+	// The DNS resolvers outbound delivery asks (MX, A/AAAA, TXT, TLSA).
+	DNS DNS `toml:"dns" doc:"The DNS resolvers outbound delivery asks (MX, A/AAAA, TXT, TLSA)."`
 	// Password authentication and the throttling of failed logins.
 	Auth Auth `toml:"auth" doc:"Password authentication and the throttling of failed logins."`
 	// Logging to standard error.
@@ -123,6 +127,40 @@ type POP3 struct {
 	MaxCommandErrors int `toml:"max_command_errors" doc:"Refused commands after which the connection is closed."`
 }
 
+// Queue holds the settings of outbound delivery.
+type Queue struct {
+	// Delivery workers running at once. Default: 8.
+	Workers int `toml:"workers" doc:"Delivery workers running at once."`
+	// How long a message is retried before it is bounced. Default: "120h".
+	Lifetime Duration `toml:"lifetime" doc:"How long a message is retried before it is bounced."`
+	// After how long still undelivered the sender gets a delay warning (once). Default: "4h".
+	DelayWarning Duration `toml:"delay_warning" doc:"After how long still undelivered the sender gets a delay warning (once)."`
+	// First retry interval; each retry doubles it up to retry_max. Default: "5m".
+	RetryBase Duration `toml:"retry_base" doc:"First retry interval; each retry doubles it up to retry_max."`
+	// Longest interval between retries. Default: "4h".
+	RetryMax Duration `toml:"retry_max" doc:"Longest interval between retries."`
+	// How long a worker holds a message; a worker that dies loses it to another after this. Default: "15m".
+	Lease Duration `toml:"lease" doc:"How long a worker holds a message; a worker that dies loses it to another after this."`
+	// Most connections at once to one destination domain. Default: 10.
+	PerDomainConcurrency int `toml:"per_domain_concurrency" doc:"Most connections at once to one destination domain."`
+	// Most transactions per minute to one destination domain; 0 for no limit. Default: 0.
+	PerDomainRate int `toml:"per_domain_rate" doc:"Most transactions per minute to one destination domain; 0 for no limit."`
+	// Most remote recipients one account may send to in 24 hours; 0 for no limit. Default: 0.
+	PerAccountDailyLimit int `toml:"per_account_daily_limit" doc:"Most remote recipients one account may send to in 24 hours; 0 for no limit."`
+	// Port dialled on the MX hosts. Only tests change it: SMTP between servers is port 25 (RFC 5321 §4.5.4.2). Default: 25.
+	Port int `toml:"port" doc:"Port dialled on the MX hosts. Only tests change it: SMTP between servers is port 25 (RFC 5321 §4.5.4.2)."`
+}
+
+// DNS names the resolvers.
+type DNS struct {
+	// Resolvers as host:port, asked in order; empty for those of /etc/resolv.conf. DANE needs a local validating resolver (it trusts the AD bit). Default: [].
+	Servers []string `toml:"servers" doc:"Resolvers as host:port, asked in order; empty for those of /etc/resolv.conf. DANE needs a local validating resolver (it trusts the AD bit)."`
+	// How long to wait for one answer. Default: "5s".
+	Timeout Duration `toml:"timeout" doc:"How long to wait for one answer."`
+	// Tries per resolver before the next. Default: 2.
+	Attempts int `toml:"attempts" doc:"Tries per resolver before the next."`
+}
+
 // Auth holds the password authentication policy.
 type Auth struct {
 	// Allow passwords over unencrypted connections from loopback addresses. Over other connections passwords are only accepted after TLS. Meant for development. Default: false.
@@ -202,6 +240,17 @@ func Default() *Config {
 			AuthTimeout:         Duration(time.Minute),
 			MaxCommandErrors:    10,
 		},
+		Queue: Queue{
+			Workers:              8,
+			Lifetime:             Duration(120 * time.Hour),
+			DelayWarning:         Duration(4 * time.Hour),
+			RetryBase:            Duration(5 * time.Minute),
+			RetryMax:             Duration(4 * time.Hour),
+			Lease:                Duration(15 * time.Minute),
+			PerDomainConcurrency: 10,
+			Port:                 25,
+		},
+		DNS: DNS{Servers: []string{}, Timeout: Duration(5 * time.Second), Attempts: 2},
 		Auth: Auth{
 			ThrottleWindow:      Duration(15 * time.Minute),
 			ThrottleBaseDelay:   Duration(250 * time.Millisecond),

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,23 @@ idle_timeout = "15m"
 auth_timeout = "20s"
 max_command_errors = 4
 
+[queue]
+workers = 3
+lifetime = "72h"
+delay_warning = "2h"
+retry_base = "1m"
+retry_max = "1h"
+lease = "5m"
+per_domain_concurrency = 4
+per_domain_rate = 60
+per_account_daily_limit = 500
+port = 2525
+
+[dns]
+servers = ["127.0.0.1:53", "[::1]:5353"]
+timeout = "2s"
+attempts = 3
+
 [auth]
 allow_plaintext_loopback = true
 throttle_window = "1h"
@@ -107,6 +125,19 @@ func fullConfig() Config {
 			AuthTimeout:         Duration(20 * time.Second),
 			MaxCommandErrors:    4,
 		},
+		Queue: Queue{
+			Workers:              3,
+			Lifetime:             Duration(72 * time.Hour),
+			DelayWarning:         Duration(2 * time.Hour),
+			RetryBase:            Duration(time.Minute),
+			RetryMax:             Duration(time.Hour),
+			Lease:                Duration(5 * time.Minute),
+			PerDomainConcurrency: 4,
+			PerDomainRate:        60,
+			PerAccountDailyLimit: 500,
+			Port:                 2525,
+		},
+		DNS: DNS{Servers: []string{"127.0.0.1:53", "[::1]:5353"}, Timeout: Duration(2 * time.Second), Attempts: 3},
 		Auth: Auth{
 			AllowPlaintextLoopback: true,
 			ThrottleWindow:         Duration(time.Hour),
@@ -158,6 +189,17 @@ func TestDefault(t *testing.T) {
 			AuthTimeout:         Duration(time.Minute),
 			MaxCommandErrors:    10,
 		},
+		Queue: Queue{
+			Workers:              8,
+			Lifetime:             Duration(120 * time.Hour),
+			DelayWarning:         Duration(4 * time.Hour),
+			RetryBase:            Duration(5 * time.Minute),
+			RetryMax:             Duration(4 * time.Hour),
+			Lease:                Duration(15 * time.Minute),
+			PerDomainConcurrency: 10,
+			Port:                 25,
+		},
+		DNS: DNS{Servers: []string{}, Timeout: Duration(5 * time.Second), Attempts: 2},
 		Auth: Auth{
 			AllowPlaintextLoopback: false,
 			ThrottleWindow:         Duration(15 * time.Minute),
@@ -169,7 +211,7 @@ func TestDefault(t *testing.T) {
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: Duration(30 * time.Second),
 	}
-	if *c != want {
+	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", *c, want)
 	}
 	// The defaults must be valid once a good host name is known.
@@ -192,7 +234,7 @@ func TestDev(t *testing.T) {
 		IMAP: "127.0.0.1:2143", IMAPS: "127.0.0.1:2993", POP3: "127.0.0.1:2110", POP3S: "127.0.0.1:2995",
 	}
 	want.Auth.AllowPlaintextLoopback = true
-	if *c != *want {
+	if !reflect.DeepEqual(*c, *want) {
 		t.Errorf("Dev() =\n%+v\nwant\n%+v", *c, *want)
 	}
 }
@@ -202,7 +244,7 @@ func TestParseFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fullConfig(); *c != want {
+	if want := fullConfig(); !reflect.DeepEqual(*c, want) {
 		t.Errorf("Parse(full) =\n%+v\nwant\n%+v", *c, want)
 	}
 }
@@ -215,7 +257,7 @@ func TestParsePartial(t *testing.T) {
 	want := Default()
 	want.Hostname = "mx.example.org"
 	want.SMTP.MaxRecipients = 250
-	if *c != *want {
+	if !reflect.DeepEqual(*c, *want) {
 		t.Errorf("got\n%+v\nwant\n%+v", *c, *want)
 	}
 }
@@ -261,6 +303,13 @@ func TestValidateErrors(t *testing.T) {
 		{"imap idle timeout", func(c *Config) { c.IMAP.IdleTimeout = Duration(29 * time.Minute) }, `imap.idle_timeout: must be at least 30m (RFC 9051 §5.4), got "29m"`},
 		{"imap auth timeout", func(c *Config) { c.IMAP.AuthTimeout = 0 }, "imap.auth_timeout: must be greater than 0"},
 		{"pop3 per ip", func(c *Config) { c.POP3.MaxConnectionsPerIP = 0 }, "pop3.max_connections_per_ip: must be greater than 0"},
+		{"queue workers", func(c *Config) { c.Queue.Workers = 0 }, "queue.workers: must be greater than 0"},
+		{"queue port", func(c *Config) { c.Queue.Port = 70000 }, "queue.port: must be a port number, got 70000"},
+		{"queue rate", func(c *Config) { c.Queue.PerDomainRate = -1 }, "queue.per_domain_rate: must not be negative"},
+		{"queue retry", func(c *Config) { c.Queue.RetryBase = Duration(5 * time.Hour) }, `queue.retry_base: "5h" is more than queue.retry_max ("4h")`},
+		{"queue lifetime", func(c *Config) { c.Queue.Lifetime = 0 }, "queue.lifetime: must be greater than 0"},
+		{"dns servers", func(c *Config) { c.DNS.Servers = []string{"resolver"} }, `dns.servers: "resolver" is not ip:port`},
+		{"dns attempts", func(c *Config) { c.DNS.Attempts = 0 }, "dns.attempts: must be greater than 0"},
 		{"pop3 command errors", func(c *Config) { c.POP3.MaxCommandErrors = 0 }, "pop3.max_command_errors: must be greater than 0"},
 		{"pop3 idle timeout", func(c *Config) { c.POP3.IdleTimeout = Duration(9 * time.Minute) }, `pop3.idle_timeout: must be at least 10m (RFC 1939 §3), got "9m"`},
 		{"throttle_window", func(c *Config) { c.Auth.ThrottleWindow = 0 }, "auth.throttle_window: must be greater than 0"},
@@ -413,7 +462,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Parse(Encode()) = %v\n%s", err, buf.String())
 		}
-		if *back != *c {
+		if !reflect.DeepEqual(*back, *c) {
 			t.Errorf("round trip:\n%+v\nwant\n%+v\nTOML:\n%s", *back, *c, buf.String())
 		}
 	}
@@ -439,7 +488,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fullConfig(); *c != want {
+	if want := fullConfig(); !reflect.DeepEqual(*c, want) {
 		t.Errorf("Load() =\n%+v\nwant\n%+v", *c, want)
 	}
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 )
 
@@ -30,7 +31,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Parse(Encode()): %v\n%s", err, buf.Bytes())
 		}
-		if *back != *c {
+		if !reflect.DeepEqual(*back, *c) {
 			t.Fatalf("round trip changed the config:\n%+v\n%+v", *c, *back)
 		}
 	})

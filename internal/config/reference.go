@@ -100,6 +100,8 @@ func typeName(t reflect.Type) string {
 		return "boolean"
 	case reflect.Int, reflect.Int64:
 		return "integer"
+	case reflect.Slice:
+		return "array of " + typeName(t.Elem()) + "s"
 	}
 	panic("config: no TOML type name for " + t.String()) // A new field type needs a name here; the tests catch it.
 }
@@ -116,6 +118,12 @@ func formatDefault(v reflect.Value) string {
 		return strconv.FormatBool(v.Bool())
 	case reflect.Int, reflect.Int64:
 		return strconv.FormatInt(v.Int(), 10)
+	case reflect.Slice:
+		items := make([]string, v.Len())
+		for i := range items {
+			items[i] = formatDefault(v.Index(i))
+		}
+		return "[" + strings.Join(items, ", ") + "]"
 	}
 	panic("config: cannot format " + v.Type().String())
 }

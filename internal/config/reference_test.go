@@ -61,7 +61,7 @@ func TestReferenceRows(t *testing.T) {
 	}
 	want := Default()
 	want.Hostname = "mail.example.org"
-	if *c != *want {
+	if !reflect.DeepEqual(*c, *want) {
 		t.Errorf("example parses to\n%+v\nwant\n%+v", *c, *want)
 	}
 }

@@ -94,6 +94,26 @@ func (c *Config) Validate() error {
 	if c.POP3.IdleTimeout < Duration(10*time.Minute) {
 		add("pop3.idle_timeout", "must be at least 10m (RFC 1939 §3), got %q", c.POP3.IdleTimeout)
 	}
+	positive("queue.workers", int64(c.Queue.Workers))
+	positive("queue.per_domain_concurrency", int64(c.Queue.PerDomainConcurrency))
+	if c.Queue.PerDomainRate < 0 {
+		add("queue.per_domain_rate", "must not be negative, got %d", c.Queue.PerDomainRate)
+	}
+	if c.Queue.PerAccountDailyLimit < 0 {
+		add("queue.per_account_daily_limit", "must not be negative, got %d", c.Queue.PerAccountDailyLimit)
+	}
+	if c.Queue.Port < 1 || c.Queue.Port > 65535 {
+		add("queue.port", "must be a port number, got %d", c.Queue.Port)
+	}
+	if c.Queue.RetryBase > c.Queue.RetryMax {
+		add("queue.retry_base", "%q is more than queue.retry_max (%q)", c.Queue.RetryBase, c.Queue.RetryMax)
+	}
+	for _, srv := range c.DNS.Servers {
+		if _, err := netip.ParseAddrPort(srv); err != nil {
+			add("dns.servers", "%q is not ip:port", srv)
+		}
+	}
+	positive("dns.attempts", int64(c.DNS.Attempts))
 	positive("auth.throttle_max_failures", int64(c.Auth.ThrottleMaxFailures))
 
 	for _, d := range []struct {
@@ -105,6 +125,12 @@ func (c *Config) Validate() error {
 		{"smtp.data_timeout", c.SMTP.DataTimeout},
 		{"imap.auth_timeout", c.IMAP.AuthTimeout},
 		{"pop3.auth_timeout", c.POP3.AuthTimeout},
+		{"queue.lifetime", c.Queue.Lifetime},
+		{"queue.delay_warning", c.Queue.DelayWarning},
+		{"queue.retry_base", c.Queue.RetryBase},
+		{"queue.retry_max", c.Queue.RetryMax},
+		{"queue.lease", c.Queue.Lease},
+		{"dns.timeout", c.DNS.Timeout},
 		{"auth.throttle_window", c.Auth.ThrottleWindow},
 		{"auth.throttle_base_delay", c.Auth.ThrottleBaseDelay},
 		{"auth.throttle_max_delay", c.Auth.ThrottleMaxDelay},

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -17,7 +18,11 @@ import (
 	"postel/internal/certs"
 	"postel/internal/config"
 	"postel/internal/deliver"
+	"postel/internal/dkim"
+	"postel/internal/dns"
 	"postel/internal/imapserver"
+	"postel/internal/pop3server"
+	"postel/internal/queue"
 	"postel/internal/smtpserver"
 	"postel/internal/store"
 )
@@ -30,6 +35,11 @@ type Server struct {
 	tls  *tls.Config
 	smtp []*smtpserver.Server
 	imap *imapserver.Server
+	pop3 *pop3server.Server
+
+	queue     *queue.Queue
+	stopQueue context.CancelFunc
+	queueDone chan struct{}
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener // by config key: "smtp", "submission", ...
@@ -76,6 +86,9 @@ func (s *Server) Start() error {
 	})
 	authn := auth.NewAuthenticator(s.st, throttle, s.log.With("component", "auth"))
 	router := deliver.NewRouter(s.st)
+	if err := s.startQueue(); err != nil {
+		return err
+	}
 	scfg := smtpserver.Config{
 		Hostname:               c.Hostname,
 		MaxMessageBytes:        c.SMTP.MaxMessageSize,
@@ -88,6 +101,7 @@ func (s *Server) Start() error {
 		WriteTimeout:           time.Duration(c.SMTP.WriteTimeout),
 		DataTimeout:            time.Duration(c.SMTP.DataTimeout),
 		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
+		Outbound:               s.queue,
 	}
 	mx := smtpserver.New(smtpserver.ModeMX, scfg, s.st, router, authn, s.tls, s.log)
 	sub := smtpserver.New(smtpserver.ModeSubmission, scfg, s.st, router, authn, s.tls, s.log)
@@ -102,6 +116,15 @@ func (s *Server) Start() error {
 		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
 		MaxCommandErrors:       c.IMAP.MaxCommandErrors,
 	}, s.st, authn, s.tls, s.log)
+	s.pop3 = pop3server.New(pop3server.Config{
+		Hostname:               c.Hostname,
+		MaxConns:               c.POP3.MaxConnections,
+		MaxConnsPerIP:          c.POP3.MaxConnectionsPerIP,
+		IdleTimeout:            time.Duration(c.POP3.IdleTimeout),
+		AuthTimeout:            time.Duration(c.POP3.AuthTimeout),
+		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
+		MaxCommandErrors:       c.POP3.MaxCommandErrors,
+	}, s.st, authn, s.tls, s.log)
 
 	all := []listener{
 		{"smtp", c.Listen.SMTP, false, mx.Serve},
@@ -109,8 +132,8 @@ func (s *Server) Start() error {
 		{"submissions", c.Listen.Submissions, true, sub.Serve},
 		{"imap", c.Listen.IMAP, false, s.imap.Serve},
 		{"imaps", c.Listen.IMAPS, true, s.imap.Serve},
-		{"pop3", c.Listen.POP3, false, nil},
-		{"pop3s", c.Listen.POP3S, true, nil},
+		{"pop3", c.Listen.POP3, false, s.pop3.Serve},
+		{"pop3s", c.Listen.POP3S, true, s.pop3.Serve},
 	}
 	for _, l := range all {
 		if l.addr == "" {
@@ -135,7 +158,8 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go func(l listener, ln net.Listener) {
 			defer s.wg.Done()
-			if err := l.serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, imapserver.ErrServerClosed) {
+			if err := l.serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, imapserver.ErrServerClosed) &&
+				!errors.Is(err, pop3server.ErrServerClosed) {
 				s.log.Error("listener stopped", "listener", l.key, "err", err)
 				s.errs <- fmt.Errorf("%s: %w", l.key, err)
 			}
@@ -170,7 +194,7 @@ func (s *Server) closeListeners() {
 // ends, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
-	stops := []func(context.Context) error{s.imap.Shutdown}
+	stops := []func(context.Context) error{s.imap.Shutdown, s.pop3.Shutdown}
 	for _, srv := range s.smtp {
 		stops = append(stops, srv.Shutdown)
 	}
@@ -185,5 +209,52 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	s.closeListeners()
 	s.wg.Wait()
+	// The queue stops last: a delivery in flight keeps its lease and is
+	// retried by the next start when the lease runs out.
+	s.stopQueue()
+	select {
+	case <-s.queueDone:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+	}
 	return errors.Join(errs...)
+}
+
+// startQueue starts outbound delivery: the resolvers, DKIM keys from
+// data_dir/dkim (signing is on for every domain with keys there), workers.
+func (s *Server) startQueue() error {
+	c := s.cfg
+	res, err := dns.New(dns.Config{Servers: c.DNS.Servers, Timeout: time.Duration(c.DNS.Timeout), Attempts: c.DNS.Attempts})
+	if err != nil {
+		return err
+	}
+	signer, err := dkim.LoadSigner(filepath.Join(c.DataDir, "dkim"))
+	if err != nil {
+		return err
+	}
+	if d := signer.Domains(); len(d) > 0 {
+		s.log.Info("DKIM signing", "domains", d)
+	}
+	s.queue = queue.New(queue.Config{
+		Hostname:             c.Hostname,
+		Workers:              c.Queue.Workers,
+		Lease:                time.Duration(c.Queue.Lease),
+		Lifetime:             time.Duration(c.Queue.Lifetime),
+		DelayWarning:         time.Duration(c.Queue.DelayWarning),
+		RetryBase:            time.Duration(c.Queue.RetryBase),
+		RetryMax:             time.Duration(c.Queue.RetryMax),
+		PerDomainConcurrency: c.Queue.PerDomainConcurrency,
+		PerDomainRate:        c.Queue.PerDomainRate,
+		PerAccountDailyLimit: c.Queue.PerAccountDailyLimit,
+		Port:                 c.Queue.Port,
+	}, s.st, res, signer, s.log)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopQueue, s.queueDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.queueDone)
+		if err := s.queue.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("queue stopped", "err", err)
+		}
+	}()
+	return nil
 }

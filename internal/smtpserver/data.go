@@ -83,6 +83,9 @@ func (s *session) Data(r io.Reader) error {
 	if len(delivered) > 0 {
 		queueID = delivered[0].QueueID
 	}
+	if queueID != 0 && s.srv.cfg.Outbound != nil {
+		s.srv.cfg.Outbound.Kick()
+	}
 	s.log.Info("delivered", "id", id, "message_id", msgID, "size", int64(len(prefix))+spool.Size(),
 		"from", s.from, "rcpts", s.rcpts, "local", len(s.local), "remote", len(s.remote), "queue_id", queueID)
 	return queuedReply(id)

@@ -82,6 +82,17 @@ type Config struct {
 	// AllowPlaintextLoopback offers AUTH without TLS to loopback clients
 	// (submission only; for development).
 	AllowPlaintextLoopback bool
+	// Outbound is the delivery queue, told about queued mail and asked
+	// about per-account sending limits; nil for none.
+	Outbound Outbound
+}
+
+// Outbound is what the SMTP server needs from the outbound queue.
+type Outbound interface {
+	// Kick wakes the queue after mail was queued.
+	Kick()
+	// MaySend tells whether an account may queue n more recipients today.
+	MaySend(ctx context.Context, accountID int64, n int) (bool, error)
 }
 
 func (c Config) withDefaults() Config {

@@ -163,6 +163,15 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		}
 	}
 
+	if fresh := s.newRemotes(route.Remote); fresh > 0 && s.id != nil && s.srv.cfg.Outbound != nil {
+		ok, err := s.srv.cfg.Outbound.MaySend(ctx, s.id.AccountID, len(s.remote)+fresh)
+		if err != nil {
+			return s.internal("checking the sending limit", err)
+		}
+		if !ok {
+			return s.reject(errDailyLimit, "daily sending limit", "rcpt", to)
+		}
+	}
 	for _, a := range route.Local {
 		if !s.localIDs[a.ID] {
 			s.localIDs[a.ID] = true
@@ -179,6 +188,17 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
+}
+
+// newRemotes counts the addresses not yet among the remote recipients.
+func (s *session) newRemotes(addrs []string) int {
+	n := 0
+	for _, a := range addrs {
+		if !s.remoteSet[strings.ToLower(a)] {
+			n++
+		}
+	}
+	return n
 }
 
 // queueRcpt keeps the DSN parameters (RFC 3461 §4.1, §4.2) of a recipient
