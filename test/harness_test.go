@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -334,4 +335,19 @@ func mustRun(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// upgradeTLS switches the dialogue to TLS after a 220 to STARTTLS.
+func (s *smtpConn) upgradeTLS() {
+	s.t.Helper()
+	tc := tls.Client(s.c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.c, s.r = tc, bufio.NewReader(tc)
+}
+
+// plain is the SASL PLAIN initial response (RFC 4616) in base64.
+func plain(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
 }

@@ -141,6 +141,8 @@ type Queue struct {
 	RetryMax Duration `toml:"retry_max" doc:"Longest interval between retries."`
 	// How long a worker holds a message; a worker that dies loses it to another after this. Default: "15m".
 	Lease Duration `toml:"lease" doc:"How long a worker holds a message; a worker that dies loses it to another after this."`
+	// How often the queue looks for messages that became due, besides being woken by new mail. Default: "30s".
+	PollInterval Duration `toml:"poll_interval" doc:"How often the queue looks for messages that became due, besides being woken by new mail."`
 	// Most connections at once to one destination domain. Default: 10.
 	PerDomainConcurrency int `toml:"per_domain_concurrency" doc:"Most connections at once to one destination domain."`
 	// Most transactions per minute to one destination domain; 0 for no limit. Default: 0.
@@ -247,6 +249,7 @@ func Default() *Config {
 			RetryBase:            Duration(5 * time.Minute),
 			RetryMax:             Duration(4 * time.Hour),
 			Lease:                Duration(15 * time.Minute),
+			PollInterval:         Duration(30 * time.Second),
 			PerDomainConcurrency: 10,
 			Port:                 25,
 		},

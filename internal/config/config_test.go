@@ -65,6 +65,7 @@ delay_warning = "2h"
 retry_base = "1m"
 retry_max = "1h"
 lease = "5m"
+poll_interval = "10s"
 per_domain_concurrency = 4
 per_domain_rate = 60
 per_account_daily_limit = 500
@@ -132,6 +133,7 @@ func fullConfig() Config {
 			RetryBase:            Duration(time.Minute),
 			RetryMax:             Duration(time.Hour),
 			Lease:                Duration(5 * time.Minute),
+			PollInterval:         Duration(10 * time.Second),
 			PerDomainConcurrency: 4,
 			PerDomainRate:        60,
 			PerAccountDailyLimit: 500,
@@ -196,6 +198,7 @@ func TestDefault(t *testing.T) {
 			RetryBase:            Duration(5 * time.Minute),
 			RetryMax:             Duration(4 * time.Hour),
 			Lease:                Duration(15 * time.Minute),
+			PollInterval:         Duration(30 * time.Second),
 			PerDomainConcurrency: 10,
 			Port:                 25,
 		},

@@ -130,6 +130,7 @@ func (c *Config) Validate() error {
 		{"queue.retry_base", c.Queue.RetryBase},
 		{"queue.retry_max", c.Queue.RetryMax},
 		{"queue.lease", c.Queue.Lease},
+		{"queue.poll_interval", c.Queue.PollInterval},
 		{"dns.timeout", c.DNS.Timeout},
 		{"auth.throttle_window", c.Auth.ThrottleWindow},
 		{"auth.throttle_base_delay", c.Auth.ThrottleBaseDelay},

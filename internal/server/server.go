@@ -239,6 +239,7 @@ func (s *Server) startQueue() error {
 		Hostname:             c.Hostname,
 		Workers:              c.Queue.Workers,
 		Lease:                time.Duration(c.Queue.Lease),
+		PollInterval:         time.Duration(c.Queue.PollInterval),
 		Lifetime:             time.Duration(c.Queue.Lifetime),
 		DelayWarning:         time.Duration(c.Queue.DelayWarning),
 		RetryBase:            time.Duration(c.Queue.RetryBase),
