@@ -1,0 +1,91 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-msgauth/dkim"
+
+	"postel/internal/dns"
+	"postel/internal/dns/dnstest"
+)
+
+// TestTwoInstances: a message submitted to one Postel is delivered by its
+// queue, found through DNS, to a second Postel's MX, and read there over
+// IMAP with curl; its DKIM signatures verify against the published keys.
+func TestTwoInstances(t *testing.T) {
+	zone := dnstest.New(t)
+	rx := newInstance(t, "")
+	rx.admin("", "domain", "add", "example.net")
+	rx.admin("carol's password\n", "user", "add", "carol@example.net", "--password-stdin")
+	rx.start()
+	_, rxPort, _ := net.SplitHostPort(rx.ports["smtp"])
+
+	tx := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n[queue]\nport = %s\npoll_interval = \"500ms\"\n", zone.Addr, rxPort))
+	tx.setup()
+	out := tx.admin("", "dkim", "gen", "example.org")
+	var published int
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "_domainkey.example.org.") {
+			zone.Add(line)
+			published++
+		}
+	}
+	if published != 2 {
+		t.Fatalf("dkim gen printed %d records:\n%s", published, out)
+	}
+	zone.Add("example.net. 300 IN MX 10 mx.example.net.", "mx.example.net. 300 IN A 127.0.0.1")
+	tx.start()
+
+	mustRun(t, "swaks", "--server", tx.ports["submission"], "--tls", "--auth", "PLAIN", "--auth-user", "alice@example.org",
+		"--auth-password", alicePassword, "--from", "alice@example.org", "--to", "carol@example.net",
+		"--header", "Subject: across servers", "--body", "hello carol")
+
+	user := "carol@example.net:carol's password"
+	var msg string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list := mustRun(t, "curl", "-sSk", "--user", user, "imaps://"+rx.ports["imaps"]+"/INBOX?ALL")
+		if strings.Contains(list, "SEARCH 1") {
+			msg = mustRun(t, "curl", "-sSk", "--user", user, "imaps://"+rx.ports["imaps"]+"/INBOX;UID=1")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not delivered; queue: %+v", tx.queue())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(msg, "Subject: across servers") || !strings.Contains(msg, "hello carol") {
+		t.Fatalf("carol read %q", msg)
+	}
+	// Received by the second server, with TLS (STARTTLS between them).
+	if !strings.Contains(msg, "by mx.test.example with ESMTPS") {
+		t.Errorf("no TLS on the hop: %q", msg)
+	}
+
+	res, err := dns.New(dns.Config{Servers: []string{zone.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifs, err := dkim.VerifyWithOptions(strings.NewReader(msg), &dkim.VerifyOptions{
+		LookupTXT: func(domain string) ([]string, error) { return res.LookupTXT(context.Background(), domain) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(verifs) != 2 {
+		t.Fatalf("%d DKIM signatures, want 2 (Ed25519 and RSA)", len(verifs))
+	}
+	for _, v := range verifs {
+		if v.Err != nil || v.Domain != "example.org" {
+			t.Errorf("DKIM signature of %s: %v", v.Domain, v.Err)
+		}
+	}
+	if q := tx.queue(); len(q) != 0 {
+		t.Fatalf("still queued: %+v", q)
+	}
+}
