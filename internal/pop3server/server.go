@@ -1,0 +1,333 @@
+// Package pop3server serves POP3 (RFC 1939) on the store of internal/store,
+// with CAPA and response codes (RFC 2449, RFC 3206), STLS (RFC 2595), SASL
+// AUTH (RFC 5034) and the UTF8 command (RFC 6856): port 110 with STLS and
+// port 995 with implicit TLS (RFC 8314).
+//
+// The maildrop of a session is the account's INBOX as it stood at login: a
+// list of UIDs, numbered 1..n in UID order. Messages delivered later appear
+// in the next session. UIDL values are "<UIDVALIDITY>.<UID>", stable across
+// sessions and restarts and never reused while the INBOX's UIDVALIDITY
+// stands (the store's UID invariant).
+//
+// Invariants:
+//   - Nothing is deleted but by QUIT in the TRANSACTION state (the UPDATE
+//     state, RFC 1939 §6), and then in one store.Expunge: atomically, and
+//     announced to IMAP sessions by the store after its commit. A dropped
+//     connection, a timeout or a shutdown deletes nothing.
+//   - One session at a time holds an account's maildrop (a lock in the
+//     Server, keyed by account ID); a second login gets "-ERR [IN-USE]"
+//     (RFC 2449 §8.1.1), the usual answer of POP3 servers: two sessions
+//     deleting from one maildrop would each number messages the other
+//     removed. The lock is in-process, which suffices while one process
+//     owns the store (the SQLite store is opened exclusively); it is taken
+//     after authentication, so it tells nothing to someone without the
+//     password, and given back when the session ends in any way.
+//   - Only the session's goroutine writes to its connection, and never
+//     while holding the Server's lock, which guards only the registries.
+//   - Every read has a deadline (AuthTimeout before login, IdleTimeout
+//     after) and every write one (writeTimeout); Shutdown interrupts reads.
+//   - Every log line of a session carries its connection id ("conn");
+//     passwords and SASL exchanges are never logged.
+package pop3server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base32"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"postel/internal/auth"
+	"postel/internal/store"
+)
+
+// Config holds the limits of a Server. A zero field takes its default.
+type Config struct {
+	// Hostname is named in the greeting. Default "localhost".
+	Hostname string
+	// MaxConns bounds concurrent connections. Default 1000.
+	MaxConns int
+	// MaxConnsPerIP bounds concurrent connections from one address.
+	// Default 20.
+	MaxConnsPerIP int
+	// IdleTimeout is the autologout timer of a logged-in client; RFC 1939
+	// §3 asks for at least 10 minutes. Default 10m.
+	IdleTimeout time.Duration
+	// AuthTimeout is the time a client has from connecting to logging in.
+	// Default 1m.
+	AuthTimeout time.Duration
+	// AllowPlaintextLoopback allows USER/PASS and AUTH without TLS for
+	// clients on a loopback address (for development).
+	AllowPlaintextLoopback bool
+	// MaxCommandErrors is how many refused commands (unknown, malformed,
+	// in the wrong state, failed logins) a session gets before it is
+	// closed. Default 10.
+	MaxCommandErrors int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Hostname == "" {
+		c.Hostname = "localhost"
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 1000
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = 20
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.AuthTimeout <= 0 {
+		c.AuthTimeout = time.Minute
+	}
+	if c.MaxCommandErrors <= 0 {
+		c.MaxCommandErrors = 10
+	}
+	return c
+}
+
+// writeTimeout bounds each write to a client.
+const writeTimeout = 5 * time.Minute
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("pop3server: server closed")
+
+// Server is the POP3 service; it may Serve several listeners (110 and 995
+// share one Server, and so share the maildrop locks).
+type Server struct {
+	cfg   Config
+	st    store.Store
+	authn *auth.Authenticator
+	tls   *tls.Config
+	log   *slog.Logger
+
+	// writeTimeout is writeTimeout; tests shorten it.
+	writeTimeout time.Duration
+
+	// ctx is the context of store calls; cancel ends it when Shutdown
+	// gives up waiting.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closing   bool
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	perIP     map[netip.Addr]int
+	locked    map[int64]struct{} // accounts whose maildrop a session holds
+	wg        sync.WaitGroup     // sessions
+}
+
+// New returns a Server. tlsConfig may be nil: then there is no STLS, and no
+// login unless AllowPlaintextLoopback lets loopback clients in. A nil log
+// discards.
+func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:          cfg.withDefaults(),
+		st:           st,
+		authn:        authn,
+		tls:          tlsConfig,
+		log:          log.With("service", "pop3"),
+		writeTimeout: writeTimeout,
+		listeners:    map[net.Listener]struct{}{},
+		sessions:     map[*session]struct{}{},
+		perIP:        map[netip.Addr]int{},
+		locked:       map[int64]struct{}{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// Serve accepts connections on l until Shutdown, then returns
+// ErrServerClosed. For implicit TLS (995) pass tls.NewListener(l, cfg): its
+// connections are served over TLS with the Server's tlsConfig; for 110,
+// the plain listener (STLS).
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Out of file descriptors and the like: wait and retry,
+			// as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.admit(nc)
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// admit registers a new connection and starts its session, or refuses it
+// with a -ERR greeting (as servers commonly do; RFC 1939 §4 defines only the
+// positive one).
+func (s *Server) admit(nc net.Conn) {
+	raw, implicitTLS := nc, false
+	if tc, ok := nc.(*tls.Conn); ok {
+		raw, implicitTLS = tc.NetConn(), true
+	}
+	ip := remoteIP(raw.RemoteAddr())
+	id := newID()
+	s.mu.Lock()
+	var refusal string
+	switch {
+	case s.closing:
+		refusal = "Server shutting down"
+	case len(s.sessions) >= s.cfg.MaxConns:
+		refusal = "Too many connections, try again later"
+	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
+		refusal = "Too many connections from your address"
+	case implicitTLS && s.tls == nil:
+		refusal = "TLS is not configured"
+	}
+	if refusal != "" {
+		s.mu.Unlock()
+		s.log.Info("connection refused", "conn", id, "remote", ip.String(), "reason", refusal)
+		if !implicitTLS {
+			// Best effort, without blocking the accept loop for long.
+			raw.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			raw.Write([]byte("-ERR [" + codeSysTemp + "] " + refusal + "\r\n"))
+		}
+		raw.Close()
+		return
+	}
+	sess := newSession(s, &conn{Conn: raw, writeTimeout: s.writeTimeout}, id, ip, implicitTLS)
+	s.sessions[sess] = struct{}{}
+	s.perIP[ip]++
+	s.wg.Add(1)
+	s.mu.Unlock()
+	sess.log.Info("connection accepted", "remote", raw.RemoteAddr().String(), "local", raw.LocalAddr().String(), "tls", implicitTLS)
+	go func() {
+		defer s.wg.Done()
+		defer s.release(sess)
+		sess.serve()
+	}()
+}
+
+// release forgets an ended session.
+func (s *Server) release(sess *session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	if s.perIP[sess.remote]--; s.perIP[sess.remote] <= 0 {
+		delete(s.perIP, sess.remote)
+	}
+	s.mu.Unlock()
+}
+
+// lock takes the maildrop of an account for a session; false when another
+// session holds it.
+func (s *Server) lock(accountID int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, held := s.locked[accountID]; held {
+		return false
+	}
+	s.locked[accountID] = struct{}{}
+	return true
+}
+
+// unlock gives an account's maildrop back.
+func (s *Server) unlock(accountID int64) {
+	s.mu.Lock()
+	delete(s.locked, accountID)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting connections and ends every session: one waiting
+// for a command gets "-ERR [SYS/TEMP] Server shutting down" at once, one
+// running a command (a RETR being sent, a QUIT expunging) after its reply.
+// A session that did not QUIT deletes nothing. Shutdown returns when all
+// sessions ended, or when ctx ends: then it cancels the store calls still
+// running, closes the connections left and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	sessions := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		sess.conn.interrupt()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	s.cancel()
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.conn.Close()
+	}
+	s.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+// remoteIP returns the IP of a connection's peer (unmapped), or the zero
+// Addr when it has none (net.Pipe).
+func remoteIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newID returns a random connection identifier (80 bits).
+func newID() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return strings.ToLower(idEncoding.EncodeToString(b[:]))
+}

@@ -1,0 +1,341 @@
+package pop3server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"time"
+
+	"postel/internal/auth"
+)
+
+// session is one client connection, from greeting to QUIT.
+//
+// Invariants:
+//   - state follows RFC 1939 §3: AUTHORIZATION -> TRANSACTION (login) ->
+//     UPDATE (QUIT); drop and acct are set exactly from TRANSACTION on, and
+//     the session then holds acct's maildrop lock until it ends.
+//   - Only the session's goroutine reads and writes the connection.
+//   - Every reply is flushed before the session waits for a command line
+//     that is not already buffered (RFC 2449 §6.6 PIPELINING: replies to
+//     pipelined commands may be sent together).
+type session struct {
+	srv         *Server
+	conn        *conn
+	id          string
+	log         *slog.Logger
+	remote      netip.Addr
+	started     time.Time
+	implicitTLS bool
+
+	nc  net.Conn      // conn, or TLS over it
+	tls bool          // TLS is active
+	br  *bufio.Reader // command lines
+	cw  *countWriter  // under bw: counts the octets written
+	bw  *bufio.Writer // replies
+
+	state  state
+	user   string        // name given by USER, waiting for PASS
+	acct   auth.Identity // who logged in
+	drop   *maildrop
+	errors int // refused commands that count (reply.count)
+	// toldShutdown: the last reply was errShutdown, which needs no repeat.
+	toldShutdown bool
+	buf          []byte // for reading messages, allocated on first use
+}
+
+func newSession(srv *Server, c *conn, id string, remote netip.Addr, implicitTLS bool) *session {
+	return &session{
+		srv:         srv,
+		conn:        c,
+		id:          id,
+		log:         srv.log.With("conn", id),
+		remote:      remote,
+		started:     time.Now(),
+		implicitTLS: implicitTLS,
+	}
+}
+
+// ctx is the context of the session's store calls and handshakes.
+func (s *session) ctx() context.Context { return s.srv.ctx }
+
+// serve runs the session until QUIT, an I/O error, a timeout or shutdown.
+func (s *session) serve() {
+	defer s.end()
+	s.nc = s.conn
+	if s.implicitTLS {
+		if err := s.handshake(); err != nil {
+			s.log.Info("TLS handshake failed", "err", err)
+			return
+		}
+	}
+	s.setupIO()
+	// RFC 1939 §4 greeting; no APOP timestamp, since APOP is not offered.
+	s.ok(s.srv.cfg.Hostname + " Postel POP3 server ready")
+	if s.bw.Flush() != nil {
+		return
+	}
+	for {
+		if s.conn.readBy(s.readDeadline()) {
+			s.shutdownNotice()
+			return
+		}
+		line, err := s.readLine(maxCommandLine)
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		if !s.run(line) {
+			return
+		}
+		if s.conn.closing.Load() {
+			s.shutdownNotice()
+			return
+		}
+	}
+}
+
+// end releases what the session holds: the maildrop lock first, so that
+// the client may log in again as soon as it sees the connection close.
+func (s *session) end() {
+	if s.drop != nil {
+		s.srv.unlock(s.acct.AccountID)
+	}
+	s.conn.Close()
+	s.log.Info("connection closed", "duration", time.Since(s.started).Round(time.Millisecond))
+}
+
+// handshake runs the TLS handshake over s.nc, bounded by AuthTimeout.
+func (s *session) handshake() error {
+	tc := tls.Server(s.nc, s.srv.tls)
+	if s.conn.readBy(time.Now().Add(s.srv.cfg.AuthTimeout)) {
+		return errShutdown
+	}
+	if err := tc.HandshakeContext(s.ctx()); err != nil {
+		return err
+	}
+	s.nc, s.tls = tc, true
+	return nil
+}
+
+// setupIO builds the reader of commands and the writer of replies on s.nc,
+// for the plain connection and again after STLS.
+func (s *session) setupIO() {
+	s.br = bufio.NewReaderSize(s.nc, maxSASLLine)
+	s.cw = &countWriter{w: s.nc}
+	s.bw = bufio.NewWriterSize(s.cw, 32<<10)
+}
+
+// countWriter counts what goes through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// written is how many octets of replies were produced so far.
+func (s *session) written() int64 { return s.cw.n + int64(s.bw.Buffered()) }
+
+// readDeadline is when the next command must have arrived: RFC 1939 §3's
+// autologout timer, and before login the time left to log in.
+func (s *session) readDeadline() time.Time {
+	d := time.Now().Add(s.srv.cfg.IdleTimeout)
+	if s.state == stateAuthorization {
+		if login := s.started.Add(s.srv.cfg.AuthTimeout); login.Before(d) {
+			d = login
+		}
+	}
+	return d
+}
+
+// readLine reads a line of at most max octets with its line end (CRLF, or
+// a bare LF from a sloppy client) and returns it without the line end. A
+// longer line gives errLineTooLong, with the rest of it unread.
+func (s *session) readLine(max int) (string, error) {
+	line, err := s.br.ReadSlice('\n')
+	switch {
+	case errors.Is(err, bufio.ErrBufferFull) || len(line) > max:
+		return "", errLineTooLong
+	case err != nil:
+		return "", err
+	}
+	line = bytes.TrimSuffix(line[:len(line)-1], []byte("\r"))
+	return string(line), nil
+}
+
+// readFailed ends the session after a failed read of a command line.
+func (s *session) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case err == errLineTooLong:
+		s.log.Info("command line too long; closing")
+		s.send(errLineTooLong.line())
+		s.bw.Flush()
+		s.drain()
+	case s.conn.closing.Load():
+		s.shutdownNotice()
+	case errors.As(err, &ne) && ne.Timeout():
+		// RFC 1939 §3: when the autologout timer expires, the server
+		// closes the connection without a response and without
+		// entering the UPDATE state.
+		s.log.Info("session timed out", "state", s.state)
+	case errors.Is(err, io.EOF):
+		s.log.Debug("connection closed by the client")
+	default:
+		s.log.Info("read failed", "err", err)
+	}
+}
+
+// drain ends the session's output and reads and drops what the client
+// still sends, for at most a second and 64 KiB, before the connection
+// closes: closing with unread input resets the connection (RFC 1122
+// §4.2.2.13), which can make the client lose the last reply.
+func (s *session) drain() {
+	if cw, ok := s.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	s.conn.readBy(time.Now().Add(time.Second))
+	io.Copy(io.Discard, io.LimitReader(s.br, 64<<10))
+}
+
+// shutdownNotice tells a client waiting between commands that the server
+// is going away.
+func (s *session) shutdownNotice() {
+	s.log.Info("closing for shutdown")
+	if !s.toldShutdown {
+		s.send(errShutdown.line())
+	}
+	s.bw.Flush()
+}
+
+// send writes one line of a reply; errors surface at the flush.
+func (s *session) send(line string) {
+	s.bw.WriteString(line)
+	s.bw.WriteString("\r\n")
+}
+
+// ok writes a positive reply (RFC 1939 §3).
+func (s *session) ok(text string) {
+	if text == "" {
+		s.send("+OK")
+		return
+	}
+	s.send("+OK " + text)
+}
+
+// flush sends the buffered replies unless another complete command is
+// already waiting (pipelining, RFC 2449 §6.6): its reply will go with them.
+func (s *session) flush() error {
+	if n := s.br.Buffered(); n > 0 {
+		if buffered, _ := s.br.Peek(n); bytes.IndexByte(buffered, '\n') >= 0 {
+			return nil
+		}
+	}
+	return s.bw.Flush()
+}
+
+// run runs one command line and writes its reply; false ends the session.
+func (s *session) run(line string) bool {
+	start := time.Now()
+	keyword, args, err := parseCommand(line)
+	if err == nil {
+		if httpMethods[keyword] {
+			s.log.Info("HTTP request on the POP3 port; closing")
+			return false
+		}
+		c, known := commands[keyword]
+		switch {
+		case !known:
+			err = errUnknown
+		case c.states&(1<<s.state) == 0:
+			err = errState
+		default:
+			err = s.call(c, keyword, args)
+		}
+	}
+	var abort errAbort
+	switch {
+	case err == errQuit:
+		s.bw.Flush()
+		return false
+	case errors.As(err, &abort):
+		// The client went away or TLS failed; server faults were logged
+		// as errors where they happened.
+		s.log.Info("session aborted", "command", keyword, "err", abort.err)
+		return false
+	case err != nil:
+		r := s.toReply(keyword, err)
+		s.send(r.line())
+		s.toldShutdown = r == errShutdown
+		s.log.Debug("command", "command", keyword, "reply", r.line(), "duration", time.Since(start).Round(time.Microsecond))
+		if r.close {
+			s.bw.Flush()
+			s.drain()
+			return false
+		}
+		if r.count && !s.countError() {
+			s.log.Info("too many errors; closing")
+			s.bw.Flush()
+			return false
+		}
+	default:
+		s.log.Debug("command", "command", keyword, "reply", "+OK", "duration", time.Since(start).Round(time.Microsecond))
+	}
+	if ferr := s.flush(); ferr != nil {
+		s.log.Debug("write failed", "err", ferr)
+		return false
+	}
+	return true
+}
+
+// call runs a command's handler, turning a panic into a server fault. When
+// the panic came after the handler wrote part of a reply, the reply stream
+// is broken and the session ends.
+func (s *session) call(c command, keyword, args string) (err error) {
+	before := s.written()
+	defer func() {
+		if x := recover(); x != nil {
+			s.log.Error("panic in command", "command", keyword, "panic", fmt.Sprint(x), "stack", string(debug.Stack()))
+			if s.written() != before {
+				err = errAbort{fmt.Errorf("panic after partial output: %v", x)}
+				return
+			}
+			err = fmt.Errorf("panic: %v", x)
+		}
+	}()
+	return c.run(s, args)
+}
+
+// toReply turns a handler's error into its -ERR reply; server faults are
+// logged and answered with errInternal.
+func (s *session) toReply(keyword string, err error) *reply {
+	var r *reply
+	switch {
+	case errors.As(err, &r):
+		return r
+	case s.ctx().Err() != nil:
+		return errShutdown
+	}
+	s.log.Error("command failed", "command", keyword, "err", err)
+	return errInternal
+}
+
+// countError counts a refusal of the client's making; false when it was
+// one too many.
+func (s *session) countError() bool {
+	s.errors++
+	return s.errors < s.srv.cfg.MaxCommandErrors
+}
