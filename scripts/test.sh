@@ -11,6 +11,7 @@ command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)
+command -v fetchmail >/dev/null 2>&1 || need+=(fetchmail)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	sudo=""

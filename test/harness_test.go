@@ -71,11 +71,10 @@ func newInstance(t *testing.T, extra string) *instance {
 	in := &instance{t: t, dir: t.TempDir(), ports: map[string]string{}}
 	var b strings.Builder
 	fmt.Fprintf(&b, "hostname = \"mx.test.example\"\ndata_dir = %q\nshutdown_timeout = \"20s\"\n[listen]\n", filepath.Join(in.dir, "data"))
-	for _, k := range []string{"smtp", "submission", "submissions", "imap", "imaps"} {
+	for _, k := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s"} {
 		in.ports[k] = freePort(t)
 		fmt.Fprintf(&b, "%s = %q\n", k, in.ports[k])
 	}
-	b.WriteString("pop3 = \"\"\npop3s = \"\"\n")
 	if !strings.Contains(extra, "[dns]") {
 		// No resolver answers: remote mail stays queued (temporary
 		// failure) unless a test brings its own DNS.
