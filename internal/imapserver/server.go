@@ -17,18 +17,15 @@ package imapserver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base32"
 	"errors"
 	"log/slog"
 	"net"
-	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
 	"postel/internal/auth"
+	"postel/internal/netserve"
 	"postel/internal/store"
 )
 
@@ -110,7 +107,7 @@ type Server struct {
 	closing   bool
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
-	perIP     map[netip.Addr]int
+	admission *netserve.Admission
 	wg        sync.WaitGroup // sessions
 }
 
@@ -130,8 +127,8 @@ func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.C
 		writeTimeout: writeTimeout,
 		listeners:    map[net.Listener]struct{}{},
 		sessions:     map[*session]struct{}{},
-		perIP:        map[netip.Addr]int{},
 	}
+	s.admission = netserve.NewAdmission(s.cfg.MaxConns, s.cfg.MaxConnsPerIP)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -189,19 +186,22 @@ func (s *Server) admit(nc net.Conn) {
 	if tc, ok := nc.(*tls.Conn); ok {
 		raw, implicitTLS = tc.NetConn(), true
 	}
-	ip := remoteIP(raw.RemoteAddr())
-	id := newID()
+	ip := netserve.RemoteIP(raw.RemoteAddr())
+	id := netserve.NewID()
 	s.mu.Lock()
 	var refusal string
 	switch {
 	case s.closing:
 		refusal = "Server shutting down"
-	case len(s.sessions) >= s.cfg.MaxConns:
-		refusal = "Too many connections, try again later"
-	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
-		refusal = "Too many connections from your address"
 	case implicitTLS && s.tls == nil:
 		refusal = "TLS is not configured"
+	default:
+		switch s.admission.Admit(ip) {
+		case netserve.TooMany:
+			refusal = "Too many connections, try again later"
+		case netserve.TooManyFromIP:
+			refusal = "Too many connections from your address"
+		}
 	}
 	if refusal != "" {
 		s.mu.Unlock()
@@ -217,7 +217,6 @@ func (s *Server) admit(nc net.Conn) {
 	c := &conn{Conn: raw}
 	sess := newSession(s, c, id, ip, implicitTLS)
 	s.sessions[sess] = struct{}{}
-	s.perIP[ip]++
 	s.wg.Add(1)
 	s.mu.Unlock()
 	sess.log.Info("connection accepted", "remote", raw.RemoteAddr().String(), "local", raw.LocalAddr().String(), "tls", implicitTLS)
@@ -232,9 +231,7 @@ func (s *Server) admit(nc net.Conn) {
 func (s *Server) release(sess *session) {
 	s.mu.Lock()
 	delete(s.sessions, sess)
-	if s.perIP[sess.remote]--; s.perIP[sess.remote] <= 0 {
-		delete(s.perIP, sess.remote)
-	}
+	s.admission.Release(sess.remote)
 	s.mu.Unlock()
 }
 
@@ -277,26 +274,4 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	<-done
 	return ctx.Err()
-}
-
-// remoteIP returns the IP of a connection's peer (unmapped), or the zero
-// Addr when it has none (net.Pipe).
-func remoteIP(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ta.IP)
-		return ip.Unmap()
-	}
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return ap.Addr().Unmap()
-	}
-	return netip.Addr{}
-}
-
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// newID returns a random connection identifier (80 bits).
-func newID() string {
-	var b [10]byte
-	rand.Read(b[:])
-	return strings.ToLower(idEncoding.EncodeToString(b[:]))
 }

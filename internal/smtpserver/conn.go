@@ -1,17 +1,16 @@
 package smtpserver
 
 import (
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base32"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"postel/internal/netserve"
 )
 
 // maxRefusing bounds the goroutines writing "421" to refused connections;
@@ -62,18 +61,21 @@ func (s *Server) admit(nc net.Conn) net.Conn {
 	if tc, ok := nc.(*tls.Conn); ok {
 		raw, implicitTLS = tc.NetConn(), true
 	}
-	ip := remoteAddr(raw.RemoteAddr())
-	id := newID()
+	ip := netserve.RemoteIP(raw.RemoteAddr())
+	id := netserve.NewID()
 
 	s.mu.Lock()
 	var refusal string
 	switch {
 	case s.closing:
 		refusal = "421 4.3.2 Service shutting down, try again later"
-	case len(s.conns) >= s.cfg.MaxConns:
-		refusal = "421 4.7.0 Too many connections, try again later"
-	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
-		refusal = "421 4.7.0 too many connections from your IP"
+	default:
+		switch s.admission.Admit(ip) {
+		case netserve.TooMany:
+			refusal = "421 4.7.0 Too many connections, try again later"
+		case netserve.TooManyFromIP:
+			refusal = "421 4.7.0 too many connections from your IP"
+		}
 	}
 	if refusal != "" {
 		s.mu.Unlock()
@@ -89,7 +91,6 @@ func (s *Server) admit(nc net.Conn) net.Conn {
 	}
 	c := &conn{Conn: raw, srv: s, id: id, remote: ip, log: s.log.With("conn", id)}
 	s.conns[c] = struct{}{}
-	s.perIP[ip]++
 	s.mu.Unlock()
 
 	var out net.Conn = c
@@ -132,9 +133,7 @@ func (s *Server) refuse(nc net.Conn, text string) {
 func (s *Server) release(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	if s.perIP[c.remote]--; s.perIP[c.remote] <= 0 {
-		delete(s.perIP, c.remote)
-	}
+	s.admission.Release(c.remote)
 	s.mu.Unlock()
 }
 
@@ -247,14 +246,4 @@ func (c *conn) fail() bool {
 	}
 	c.closeAfterWrite.Store(true)
 	return true
-}
-
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// newID returns a random identifier (80 bits) for connections and
-// Message-IDs.
-func newID() string {
-	var b [10]byte
-	rand.Read(b[:])
-	return strings.ToLower(idEncoding.EncodeToString(b[:]))
 }

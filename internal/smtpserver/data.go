@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"postel/internal/deliver"
+	"postel/internal/netserve"
 	"postel/internal/store"
 )
 
@@ -210,7 +211,7 @@ func (s *session) prefix(id string, hdr headerInfo, now time.Time) ([]byte, stri
 	msgID := hdr.messageID
 	if s.srv.mode == ModeSubmission {
 		if msgID == "" {
-			msgID = "<" + newID() + "@" + s.srv.cfg.Hostname + ">"
+			msgID = "<" + netserve.NewID() + "@" + s.srv.cfg.Hostname + ">"
 			fmt.Fprintf(&b, "Message-ID: %s\r\n", msgID)
 		}
 		if !hdr.hasDate {

@@ -355,9 +355,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 // connCount reports the connections a server tracks from ip.
 func (s *Server) connCount(ip netip.Addr) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.perIP[ip]
+	return s.admission.Count(ip)
 }
 
 var loopback = netip.MustParseAddr("127.0.0.1")

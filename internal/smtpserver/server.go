@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -31,6 +30,7 @@ import (
 
 	"postel/internal/auth"
 	"postel/internal/deliver"
+	"postel/internal/netserve"
 	"postel/internal/store"
 )
 
@@ -140,11 +140,11 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	closing  bool
-	conns    map[*conn]struct{}
-	perIP    map[netip.Addr]int
-	refusing int // goroutines writing a refusal, bounded by maxRefusing
+	mu        sync.Mutex
+	closing   bool
+	conns     map[*conn]struct{}
+	admission *netserve.Admission
+	refusing  int // goroutines writing a refusal, bounded by maxRefusing
 }
 
 // New returns a Server. tlsConfig may be nil (no STARTTLS, and no AUTH
@@ -163,8 +163,8 @@ func New(mode Mode, cfg Config, st store.Store, router *deliver.Router, authn *a
 		tls:    tlsConfig,
 		log:    log.With("service", "smtp-"+mode.String()),
 		conns:  map[*conn]struct{}{},
-		perIP:  map[netip.Addr]int{},
 	}
+	s.admission = netserve.NewAdmission(s.cfg.MaxConns, s.cfg.MaxConnsPerIP)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
@@ -259,17 +259,4 @@ func (e errorLog) Printf(format string, v ...any) {
 
 func (e errorLog) Println(v ...any) {
 	e.log.Warn("smtp: " + fmt.Sprintln(v...))
-}
-
-// remoteAddr returns the IP of a connection's peer (unmapped), or the zero
-// Addr when it has none (net.Pipe).
-func remoteAddr(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ta.IP)
-		return ip.Unmap()
-	}
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return ap.Addr().Unmap()
-	}
-	return netip.Addr{}
 }

@@ -1,0 +1,94 @@
+// Package netserve holds what the protocol servers (SMTP, IMAP, POP3)
+// share about connections: admission under a total and a per-IP limit,
+// the peer's IP, and connection identifiers for the logs.
+package netserve
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+)
+
+// Refusal says why a connection was not admitted.
+type Refusal int
+
+// The reasons Admit refuses.
+const (
+	Admitted      Refusal = iota
+	TooMany               // the server's total limit
+	TooManyFromIP         // the per-IP limit
+)
+
+// Admission counts a server's connections, in total and per IP address.
+type Admission struct {
+	max, perIP int
+
+	mu    sync.Mutex
+	total int
+	byIP  map[netip.Addr]int
+}
+
+// NewAdmission bounds connections to max in total and perIP from one
+// address.
+func NewAdmission(max, perIP int) *Admission {
+	return &Admission{max: max, perIP: perIP, byIP: map[netip.Addr]int{}}
+}
+
+// Admit counts a connection from ip, unless a limit is reached. Every
+// admitted connection must be Released.
+func (a *Admission) Admit(ip netip.Addr) Refusal {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.total >= a.max:
+		return TooMany
+	case a.byIP[ip] >= a.perIP:
+		return TooManyFromIP
+	}
+	a.total++
+	a.byIP[ip]++
+	return Admitted
+}
+
+// Release forgets an admitted connection.
+func (a *Admission) Release(ip netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.total--
+	if a.byIP[ip]--; a.byIP[ip] <= 0 {
+		delete(a.byIP, ip)
+	}
+}
+
+// Count is how many admitted connections come from ip.
+func (a *Admission) Count(ip netip.Addr) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.byIP[ip]
+}
+
+// RemoteIP returns the IP of a connection's peer (IPv4-mapped addresses
+// unmapped), or the zero Addr when it has none (net.Pipe).
+func RemoteIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a random identifier (80 bits) for connections in logs, and
+// for Message-IDs.
+func NewID() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
