@@ -66,6 +66,21 @@ func TestAdminCommands(t *testing.T) {
 	s.cmd("RCPT TO:<alice@example.org>", "250")
 	s.cmd("QUIT", "221")
 
+	// Mailboxes: special-use ones are protected from a slip.
+	in.admin("", "mailbox", "create", "alice@example.org", "Projects/Postel")
+	if out := in.admin("", "mailbox", "list", "alice@example.org"); !regexp.MustCompile(`Projects/Postel\s+0`).MatchString(out) ||
+		!regexp.MustCompile(`Sent\s+\\Sent`).MatchString(out) {
+		t.Fatalf("mailbox list = %q", out)
+	}
+	if out, err := in.tryAdmin("", "mailbox", "delete", "alice@example.org", "Trash"); err == nil || !strings.Contains(out, "--force") {
+		t.Fatalf("special-use mailbox deleted without --force: %v %s", err, out)
+	}
+	in.admin("", "mailbox", "delete", "alice@example.org", "Projects/Postel")
+	in.admin("", "mailbox", "delete", "alice@example.org", "Trash", "--force")
+	if out := in.admin("", "mailbox", "list", "alice@example.org"); strings.Contains(out, "Trash") || strings.Contains(out, "Projects") {
+		t.Fatalf("mailbox list after delete = %q", out)
+	}
+
 	in.admin("yet another one\n", "user", "passwd", "bob@second.example", "--password-stdin")
 	in.admin("", "user", "quota", "bob@second.example", "0")
 	in.admin("", "alias", "del", "team@example.org", "bob@second.example")
