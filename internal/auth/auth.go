@@ -201,7 +201,13 @@ func (a *Authenticator) fail(ctx context.Context, at attempt, keys []string, use
 
 // succeed clears the failure counts of keys and logs the success.
 func (a *Authenticator) succeed(at attempt, keys []string, acct store.Account) Identity {
-	a.th.succeed(keys...)
+	// Only the account's count is cleared: the client's address keeps its
+	// failures, or one valid login would reset its guessing at others.
+	for _, k := range keys {
+		if strings.HasPrefix(k, "user ") {
+			a.th.succeed(k)
+		}
+	}
 	a.log.Info("auth succeeded", append(at.logAttrs(acct.Address), "account", acct.ID)...)
 	return Identity{AccountID: acct.ID, Address: acct.Address}
 }

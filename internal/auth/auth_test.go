@@ -246,13 +246,26 @@ func TestLoginSuccessClearsCounters(t *testing.T) {
 	if _, err := env.a.Login(ctx, "imap", ipA, "alice@example.org", alicePass); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(env.a.th.entries); n != 0 {
-		t.Errorf("%d throttle entries left after success, want 0", n)
+	// The account's count is cleared; the address keeps its failures, so
+	// that one valid login cannot reset guessing at other accounts.
+	if n := len(env.a.th.entries); n != 1 {
+		t.Errorf("%d throttle entries left after success, want 1 (the IP's)", n)
 	}
-	// The count starts again from one.
-	env.a.Login(ctx, "imap", ipA, "alice@example.org", "nope")
+	env.a.Login(ctx, "imap", ipB, "alice@example.org", "nope")
 	if got := env.slept(); got[len(got)-1] != 250*time.Millisecond {
-		t.Errorf("delay after success = %v, want 250ms", got[len(got)-1])
+		t.Errorf("account delay after success = %v, want 250ms", got[len(got)-1])
+	}
+	env.a.Login(ctx, "imap", ipA, "bob@example.org", "nope")
+	if got := env.slept(); got[len(got)-1] != 2*time.Second {
+		t.Errorf("address delay after another account's success = %v, want 2s", got[len(got)-1])
+	}
+}
+
+// TestThrottleCanonicalName: spellings of one account share its counter.
+func TestThrottleCanonicalName(t *testing.T) {
+	a, b := throttleKeys(ipA, " Alice@Example.ORG "), throttleKeys(ipA, "alice@example.org")
+	if !slices.Equal(a, b) {
+		t.Fatalf("keys differ: %q vs %q", a, b)
 	}
 }
 

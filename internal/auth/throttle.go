@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"postel/internal/store"
 )
 
 // ThrottleConfig sets how failed logins are slowed down and locked out.
@@ -105,6 +107,11 @@ func throttleKeys(remote netip.Addr, user string) []string {
 		}
 	}
 	if user != "" {
+		// The account's canonical address, as the store looks it up: " Bob@x"
+		// and "bob@x" are one account and must share one counter.
+		if c, err := store.CanonicalAddress(user, false); err == nil {
+			user = c
+		}
 		keys = append(keys, "user "+user)
 	}
 	return keys

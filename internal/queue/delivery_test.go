@@ -117,6 +117,17 @@ func TestDeliverToPostel(t *testing.T) {
 			t.Errorf("DKIM verification: domain %s: %v", v.Domain, v.Err)
 		}
 	}
+
+	// Mail forwarded by an alias (no submitting account) is not signed:
+	// nobody checked its From, so our key must not vouch for it.
+	e.enqueue("stranger@elsewhere.test", rcpts("bob@example.net"), testMessage, func(in *deliver.Incoming) { in.AccountID = 0 })
+	if n := e.runOnce(q); n != 1 {
+		t.Fatalf("processed %d entries", n)
+	}
+	msgs = inbox(t, rcv.st, rcv.bob)
+	if len(msgs) != 2 || strings.Contains(msgs[1], "DKIM-Signature:") {
+		t.Fatalf("forwarded mail: %d messages, signed: %v", len(msgs), len(msgs) == 2 && strings.Contains(msgs[1], "DKIM-Signature:"))
+	}
 }
 
 // Production dialling: the configured port on the MX's address, no dialer

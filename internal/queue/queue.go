@@ -172,7 +172,14 @@ func (q *Queue) process(ctx context.Context, e store.QueueEntry) {
 // attempt delivers the message to the pending recipients, one transaction
 // per domain, several domains at once.
 func (q *Queue) attempt(ctx context.Context, log *slog.Logger, e *store.QueueEntry, msg store.MessageReader, out []outcome) {
-	sig := q.sign(log, msg)
+	var sig []byte
+	// Only mail an authenticated user submitted is signed: its From was
+	// checked against the account (deliver.MaySendAs). Mail forwarded by an
+	// alias or catch-all came from anyone, and our signature must not vouch
+	// for its From.
+	if e.AccountID != 0 {
+		sig = q.sign(log, msg)
+	}
 	var jobs []*domainJob
 	byDomain := map[string]*domainJob{}
 	for i, r := range e.Recipients {
