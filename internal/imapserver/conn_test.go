@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -290,5 +291,40 @@ func TestPanicRecovered(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `msg="panic in command" service=imap`) {
 		t.Errorf("panic not logged:\n%s", logs)
+	}
+}
+
+// TestListWorkBounded: many long patterns over many long mailbox names get
+// NO [LIMIT] at once instead of minutes of matching.
+func TestListWorkBounded(t *testing.T) {
+	h := newHarness(t)
+	for i := range 60 {
+		name := fmt.Sprintf("%s%03d", strings.Repeat("n", 900), i)
+		if _, err := h.st.CreateMailbox(context.Background(), h.alice.ID, name, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := h.login()
+	pattern := `"` + strings.Repeat("*n", 900) + `Z"`
+	var b strings.Builder
+	b.WriteString(`LIST "" (`)
+	for i := range 30 { // within the 64 KiB line
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(pattern)
+	}
+	b.WriteString(")")
+	start := time.Now()
+	resp := r.cmd(b.String())
+	if last := resp[len(resp)-1]; !strings.HasPrefix(last, "T NO [LIMIT]") {
+		t.Fatalf("costly LIST answered %q", last)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("refusal took %v", d)
+	}
+	// An ordinary LIST still works.
+	if resp := r.cmd(`LIST "" "INBOX"`); !strings.HasPrefix(resp[len(resp)-1], "T OK") {
+		t.Fatalf("LIST INBOX: %q", resp)
 	}
 }

@@ -53,6 +53,12 @@ func (s *session) hierarchy() ([]*listEntry, error) {
 // maxPattern bounds a LIST pattern, so that matching stays cheap.
 const maxPattern = 2 * store.MaxMailboxName
 
+// maxListWork bounds the pattern matching of one LIST: the sum of the
+// patterns' lengths times the sum of the names' lengths (each match costs
+// their product). Real clients stay far below; a crafted LIST with many
+// long "*" patterns over many long names would otherwise run for minutes.
+const maxListWork = 50_000_000
+
 // LIST (RFC 9051 §6.3.9) with LIST-EXTENDED (RFC 5258), LIST-STATUS
 // (RFC 5819) and SPECIAL-USE (RFC 6154); LSUB (RFC 3501 §6.3.9).
 func (s *session) cmdList(cmd *imap.Command) error {
@@ -76,6 +82,17 @@ func (s *session) cmdList(cmd *imap.Command) error {
 	entries, err := s.hierarchy()
 	if err != nil {
 		return err
+	}
+	patWork, nameWork := 0, 0
+	for _, p := range patterns {
+		patWork += len(p) + 1
+	}
+	for _, e := range entries {
+		nameWork += len(e.name) + 1
+	}
+	if patWork*nameWork > maxListWork {
+		// RFC 5530 §3: LIMIT, a server limit was exceeded.
+		return no(codeLimit, "LIST too costly: use fewer or shorter patterns")
 	}
 	matches := func(name string) bool {
 		for _, p := range patterns {

@@ -173,7 +173,7 @@ func messageHeader(m *Parsed, h *textproto.Header, outer bool) {
 	if ids := msgIDs(env.InReplyTo); len(ids) > 0 {
 		m.InReplyTo = ids[0]
 	}
-	m.References = msgIDs(rawValue(h, "References"))
+	m.References = capReferences(msgIDs(rawValue(h, "References")))
 }
 
 func cloneAddresses(a []Address) []Address {
@@ -205,6 +205,18 @@ func parseDate(v string) time.Time {
 // msgIDs returns the msg-ids (RFC 5322 §3.6.4) of a Message-ID, In-Reply-To
 // or References value without their angle brackets. A value without any
 // brackets that is a single word counts as one id, as sent by some mailers.
+// MaxReferences bounds the References kept per message: the first (the
+// thread's root) and the last ones (the nearest ancestors), which is what
+// threading (RFC 5256 §5) uses; a huge list would only cost time.
+const MaxReferences = 100
+
+func capReferences(ids []string) []string {
+	if len(ids) <= MaxReferences {
+		return ids
+	}
+	return append(ids[:1:1], ids[len(ids)-(MaxReferences-1):]...)
+}
+
 func msgIDs(v string) []string {
 	var ids []string
 	rest := v

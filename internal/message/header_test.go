@@ -1,6 +1,7 @@
 package message
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -150,5 +151,19 @@ func TestParseFields(t *testing.T) {
 	}
 	if v := rawValue(&h, "Cc"); v != "" {
 		t.Errorf("raw Cc %q, want empty", v)
+	}
+}
+
+func TestCapReferences(t *testing.T) {
+	var ids []string
+	for i := range 250 {
+		ids = append(ids, fmt.Sprintf("m%d@x", i))
+	}
+	got := capReferences(ids)
+	if len(got) != MaxReferences || got[0] != "m0@x" || got[1] != "m151@x" || got[len(got)-1] != "m249@x" {
+		t.Fatalf("capReferences = %d ids, %q ... %q", len(got), got[:2], got[len(got)-1])
+	}
+	if short := capReferences(ids[:5]); len(short) != 5 {
+		t.Fatalf("short list changed: %q", short)
 	}
 }

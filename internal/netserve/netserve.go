@@ -32,14 +32,25 @@ type Admission struct {
 }
 
 // NewAdmission bounds connections to max in total and perIP from one
-// address.
+// address (one /64 for IPv6).
 func NewAdmission(max, perIP int) *Admission {
 	return &Admission{max: max, perIP: perIP, byIP: map[netip.Addr]int{}}
+}
+
+// source is what the per-IP limit counts: the address, or for IPv6 its
+// /64, which one host usually has whole.
+func source(ip netip.Addr) netip.Addr {
+	if ip.Is6() && !ip.Is4In6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
 }
 
 // Admit counts a connection from ip, unless a limit is reached. Every
 // admitted connection must be Released.
 func (a *Admission) Admit(ip netip.Addr) Refusal {
+	ip = source(ip)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
@@ -55,6 +66,7 @@ func (a *Admission) Admit(ip netip.Addr) Refusal {
 
 // Release forgets an admitted connection.
 func (a *Admission) Release(ip netip.Addr) {
+	ip = source(ip)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.total--
@@ -65,6 +77,7 @@ func (a *Admission) Release(ip netip.Addr) {
 
 // Count is how many admitted connections come from ip.
 func (a *Admission) Count(ip netip.Addr) int {
+	ip = source(ip)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.byIP[ip]

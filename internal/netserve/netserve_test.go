@@ -29,6 +29,15 @@ func TestAdmission(t *testing.T) {
 	a.Release(y)
 	a.Release(z)
 	a.Release(x)
+	// IPv6 addresses of one /64 share the per-IP count.
+	v1, v2 := netip.MustParseAddr("2001:db8:1:2::1"), netip.MustParseAddr("2001:db8:1:2:ffff::9")
+	a.Admit(v1)
+	a.Admit(v2)
+	if got := a.Admit(netip.MustParseAddr("2001:db8:1:2::77")); got != TooManyFromIP {
+		t.Fatalf("third address of one /64: %v", got)
+	}
+	a.Release(v1)
+	a.Release(v2)
 	if a.total != 0 || len(a.byIP) != 0 {
 		t.Fatalf("counts left: %d, %v", a.total, a.byIP)
 	}

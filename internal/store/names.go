@@ -52,6 +52,10 @@ func DomainOf(addr string) string {
 	return addr[strings.LastIndexByte(addr, '@')+1:]
 }
 
+// MaxMailboxes bounds the mailboxes of one account (LIST and RENAME cost
+// grows with their number).
+const MaxMailboxes = 10000
+
 // MaxMailboxName bounds mailbox names, in bytes.
 const MaxMailboxName = 1000
 

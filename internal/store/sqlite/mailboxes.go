@@ -15,6 +15,13 @@ import (
 // the account had before, so a mailbox deleted and created again under the
 // same name never repeats one (RFC 9051 §2.3.1.1).
 func (w *wtx) createMailbox(accountID int64, name, role string) (int64, error) {
+	var n int
+	if err := w.tx.QueryRowContext(w.ctx, `SELECT COUNT(*) FROM mailboxes WHERE account_id = ?`, accountID).Scan(&n); err != nil {
+		return 0, err
+	}
+	if n >= store.MaxMailboxes {
+		return 0, fmt.Errorf("%w: %d mailboxes", store.ErrQuota, n)
+	}
 	var last int64
 	if err := w.tx.QueryRowContext(w.ctx, `SELECT uidvalidity_last FROM accounts WHERE id = ?`, accountID).Scan(&last); err != nil {
 		return 0, err

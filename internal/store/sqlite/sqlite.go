@@ -77,6 +77,14 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	// The database holds password hashes and everyone's mail: only the
+	// server's user may read it, even if the directory was made 0755 by
+	// hand (an existing directory keeps its mode through MkdirAll).
+	if opts.Exclusive {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
 	s := &Store{
 		dir:      dir,
 		hub:      store.NewHub(),
@@ -117,6 +125,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s.wdb.SetConnMaxLifetime(0)
 	s.wdb.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, s.wdb); err != nil {
+		return fail(err)
+	}
+	// SQLite creates the -wal and -shm files with the database's mode.
+	if err := os.Chmod(path, 0o600); err != nil {
 		return fail(err)
 	}
 	rq := url.Values{"_pragma": append(pragmas["_pragma"], "query_only(1)")}

@@ -216,3 +216,23 @@ func BenchmarkDeliver(b *testing.B) {
 	b.Run("senders=GOMAXPROCS", func(b *testing.B) { benchDeliver(b, 1) })
 	b.Run("senders=20xGOMAXPROCS", func(b *testing.B) { benchDeliver(b, 20) })
 }
+
+// TestPrivateFiles: the data directory and database are the server's
+// alone, even when the directory existed with a looser mode.
+func TestPrivateFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st := open(t, dir, true)
+	st.Close()
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "postel.db"): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
+	}
+}
