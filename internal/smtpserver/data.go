@@ -180,21 +180,28 @@ func (s *session) inspect(ctx context.Context, b *bodyChecker) (headerInfo, erro
 	if len(froms) != 1 {
 		return info, s.reject(errNoFrom, "From header fields", "count", len(froms))
 	}
-	addrs, err := mail.ParseAddressList(froms[0])
-	if err != nil || len(addrs) == 0 {
-		return info, s.reject(errBadFrom, "unparsable From", "from_header", froms[0])
-	}
 	acct, err := s.srv.st.AccountByID(ctx, s.id.AccountID)
 	if err != nil {
 		return info, s.internal("loading account", err)
 	}
-	for _, a := range addrs {
-		ok, err := s.srv.router.MaySendAs(ctx, acct, a.Address)
-		if err != nil {
-			return info, s.internal("checking From", err)
-		}
-		if !ok {
-			return info, s.reject(errFromDenied, "From address not allowed", "user", acct.Address, "from_header", a.Address)
+	// From, and the fields that name who sent or resent the message
+	// (RFC 5322 §3.6.2, §3.6.6), must be addresses the user may send as:
+	// clients show "Sender on behalf of From".
+	for _, field := range []string{"From", "Sender", "Resent-From", "Resent-Sender"} {
+		for _, v := range h.Values(field) {
+			addrs, err := mail.ParseAddressList(v)
+			if err != nil || len(addrs) == 0 {
+				return info, s.reject(errBadFrom, "unparsable "+field, "field", field, "value", v)
+			}
+			for _, a := range addrs {
+				ok, err := s.srv.router.MaySendAs(ctx, acct, a.Address)
+				if err != nil {
+					return info, s.internal("checking "+field, err)
+				}
+				if !ok {
+					return info, s.reject(errFromDenied, field+" address not allowed", "user", acct.Address, "field", field, "address", a.Address)
+				}
+			}
 		}
 	}
 	return info, nil

@@ -330,6 +330,9 @@ func TestSubmissionPolicy(t *testing.T) {
 			"From: alice@example.org\r\nFrom: bob@example.org",
 			"X-No-From: yes",
 			"From: <<<",
+			"From: alice@example.org\r\nSender: bob@example.org",
+			"From: alice@example.org\r\nResent-From: ceo@remote.net",
+			"From: alice@example.org\r\nResent-Sender: <<<",
 		} {
 			c := login(t)
 			c.cmd(250, "MAIL FROM:<alice@example.org>")
@@ -347,7 +350,7 @@ func TestSubmissionPolicy(t *testing.T) {
 		c.cmd(250, "MAIL FROM:<alice@example.org>")
 		c.cmd(250, "RCPT TO:<bob@example.org>")
 		c.cmd(354, "DATA")
-		c.send("From: =?utf-8?q?Alice?= <ALICE+x@example.org>\r\nSubject: fine\r\n\r\nbody\r\n.\r\n")
+		c.send("From: =?utf-8?q?Alice?= <ALICE+x@example.org>\r\nSender: alice@example.org\r\nSubject: fine\r\n\r\nbody\r\n.\r\n")
 		c.expect(250)
 		if n := len(h.inbox("bob@example.org")); n != 1 {
 			t.Errorf("bob has %d messages; want 1", n)
