@@ -54,14 +54,44 @@ type hubSub struct {
 	pending []Change
 }
 
+// MaxPending bounds the changes waiting in one subscription. Beyond it the
+// waiting changes are merged into one per mailbox, with the highest MODSEQ
+// and without UIDs: a consumer that lags that far re-reads the store, as
+// IMAP sessions always do.
+const MaxPending = 1024
+
 func (s *hubSub) add(c Change) {
 	s.mu.Lock()
 	s.pending = append(s.pending, c)
+	if len(s.pending) > MaxPending {
+		s.pending = merge(s.pending)
+	}
 	s.mu.Unlock()
 	select {
 	case s.ready <- struct{}{}:
 	default:
 	}
+}
+
+// merge keeps one change per mailbox, in order of first appearance.
+func merge(changes []Change) []Change {
+	at := map[int64]int{}
+	var out []Change
+	for _, c := range changes {
+		i, ok := at[c.MailboxID]
+		if !ok {
+			at[c.MailboxID] = len(out)
+			c.UIDs = nil
+			out = append(out, c)
+			continue
+		}
+		m := &out[i]
+		m.ModSeq = max(m.ModSeq, c.ModSeq)
+		if m.Kind != c.Kind {
+			m.Kind = ChangeMailbox
+		}
+	}
+	return out
 }
 
 func (s *hubSub) Ready() <-chan struct{} { return s.ready }

@@ -259,8 +259,11 @@ type Change struct {
 	ModSeq    uint64 // mailbox HIGHESTMODSEQ after the change
 }
 
-// Subscription receives the changes of one account. Changes are never dropped
-// and sending never blocks the store: they queue until Next takes them.
+// Subscription receives the changes of one account. Sending never blocks
+// the store: changes queue until Next takes them. No mailbox's change is
+// ever lost, but past MaxPending waiting changes they are merged per
+// mailbox (highest MODSEQ, no UIDs), so a consumer must be able to re-read
+// a mailbox's state from the store.
 type Subscription interface {
 	// Ready is signalled when changes are waiting.
 	Ready() <-chan struct{}
