@@ -25,7 +25,7 @@ func (s *session) cmdStartTLS(cmd *imap.Command) error {
 		return errAbort{err}
 	}
 	tc := tls.Server(s.nc, s.srv.tls)
-	s.conn.readBy(s.readDeadline())
+	s.conn.ReadBy(s.readDeadline())
 	if err := tc.HandshakeContext(s.ctx()); err != nil {
 		s.log.Info("TLS handshake failed", "err", err)
 		return errAbort{err}
@@ -78,7 +78,7 @@ func (s *session) cmdAuthenticate(cmd *imap.Command) error {
 		if err := s.flush(); err != nil {
 			return errAbort{err}
 		}
-		s.conn.readBy(s.readDeadline())
+		s.conn.ReadBy(s.readDeadline())
 		r, cancelled, err := s.r.ReadSASLResponse()
 		var pe *imap.ParseError
 		switch {

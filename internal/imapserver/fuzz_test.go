@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"postel/internal/auth"
+	"postel/internal/netserve"
 )
 
 // FuzzSession sends arbitrary bytes to a session, logged in as bob (or,
@@ -53,7 +54,7 @@ func FuzzSession(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input []byte) {
 		// The session reads input, then end of file, and writes into out.
 		mc := &memConn{r: bytes.NewReader(input)}
-		sess := newSession(h.srv, &conn{Conn: mc}, "fuzz", netip.MustParseAddr("127.0.0.1"), false)
+		sess := newSession(h.srv, &netserve.Conn{Conn: mc}, "fuzz", netip.MustParseAddr("127.0.0.1"), false)
 		if len(input) == 0 || input[0]%4 != 0 {
 			sess.state = stateAuth
 			sess.user = auth.Identity{AccountID: h.bob.ID, Address: h.bob.Address}

@@ -27,7 +27,7 @@ func (s *session) cmdIdle(cmd *imap.Command) error {
 	if err := s.flush(); err != nil {
 		return errAbort{err}
 	}
-	if s.conn.readBy(time.Now().Add(s.srv.cfg.IdleTimeout)) {
+	if s.conn.ReadBy(time.Now().Add(s.srv.cfg.IdleTimeout)) {
 		s.bye("Server shutting down")
 		return errBye
 	}
@@ -47,7 +47,7 @@ func (s *session) cmdIdle(cmd *imap.Command) error {
 	}
 	// stopReading ends the helper before the session goes on.
 	stopReading := func() {
-		s.conn.cancelRead()
+		s.conn.CancelRead()
 		<-done
 	}
 	for {
@@ -60,7 +60,7 @@ func (s *session) cmdIdle(cmd *imap.Command) error {
 				return nil // RFC 9051 §6.3.13: DONE, then the tagged OK
 			case errors.As(err, &pe):
 				return bad(pe.Text)
-			case s.conn.closing.Load():
+			case s.conn.Closing():
 				s.bye("Server shutting down")
 			case errors.As(err, &ne) && ne.Timeout():
 				s.bye("Autologout; idle for too long")

@@ -214,7 +214,7 @@ func (s *Server) admit(nc net.Conn) {
 		raw.Close()
 		return
 	}
-	c := &conn{Conn: raw}
+	c := &netserve.Conn{Conn: raw}
 	sess := newSession(s, c, id, ip, implicitTLS)
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)

@@ -16,6 +16,7 @@ import (
 
 	"postel/internal/auth"
 	"postel/internal/imap"
+	"postel/internal/netserve"
 	"postel/internal/store"
 )
 
@@ -36,7 +37,7 @@ import (
 //   - rev2, utf8, condstore and qresync only ever turn on.
 type session struct {
 	srv         *Server
-	conn        *conn
+	conn        *netserve.Conn
 	id          string
 	log         *slog.Logger
 	remote      netip.Addr
@@ -82,8 +83,8 @@ const (
 	stateLogout
 )
 
-func newSession(srv *Server, c *conn, id string, remote netip.Addr, implicitTLS bool) *session {
-	c.writeTimeout = srv.writeTimeout
+func newSession(srv *Server, c *netserve.Conn, id string, remote netip.Addr, implicitTLS bool) *session {
+	c.WriteTimeout = srv.writeTimeout
 	return &session{
 		srv:         srv,
 		conn:        c,
@@ -100,7 +101,7 @@ func newSession(srv *Server, c *conn, id string, remote netip.Addr, implicitTLS 
 // at once, IDLE ends, and the session says BYE.
 func (s *session) interrupt() {
 	s.stopOnce.Do(func() { close(s.stop) })
-	s.conn.interrupt()
+	s.conn.Interrupt()
 }
 
 // ctx is the context of the session's store calls.
@@ -129,7 +130,7 @@ func (s *session) serve() {
 		return
 	}
 	for s.state != stateLogout {
-		if s.conn.readBy(s.readDeadline()) {
+		if s.conn.ReadBy(s.readDeadline()) {
 			s.bye("Server shutting down")
 			return
 		}
@@ -144,7 +145,7 @@ func (s *session) serve() {
 		if !s.run(cmd) {
 			return
 		}
-		if s.conn.closing.Load() {
+		if s.conn.Closing() {
 			s.bye("Server shutting down")
 			return
 		}
@@ -164,7 +165,7 @@ func (s *session) end() {
 // handshake runs the TLS handshake over s.nc, bounded by AuthTimeout.
 func (s *session) handshake() error {
 	tc := tls.Server(s.nc, s.srv.tls)
-	s.conn.readBy(time.Now().Add(s.srv.cfg.AuthTimeout))
+	s.conn.ReadBy(time.Now().Add(s.srv.cfg.AuthTimeout))
 	if err := tc.HandshakeContext(s.ctx()); err != nil {
 		return err
 	}
@@ -258,7 +259,7 @@ func (s *session) readFailed(err error) bool {
 	case errors.Is(err, imap.ErrHTTP):
 		s.log.Info("HTTP request on the IMAP port; closing")
 		return false
-	case s.conn.closing.Load():
+	case s.conn.Closing():
 		s.bye("Server shutting down")
 	case errors.As(err, &ne) && ne.Timeout():
 		if s.state == stateNotAuth {

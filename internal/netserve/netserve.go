@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Refusal says why a connection was not admitted.
@@ -104,4 +106,51 @@ func NewID() string {
 	var b [10]byte
 	rand.Read(b[:])
 	return strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+// Conn is a client's connection below any TLS layer, as the IMAP and POP3
+// sessions use it: every write gets a deadline, and Shutdown can interrupt
+// a session waiting for input.
+type Conn struct {
+	net.Conn
+	WriteTimeout time.Duration
+	closing      atomic.Bool
+}
+
+func (c *Conn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.WriteTimeout))
+	return c.Conn.Write(p)
+}
+
+// ReadBy sets the deadline of the reads to come and reports whether the
+// session must end instead because the server is shutting down. Together
+// with Interrupt it never misses a shutdown: either ReadBy sees the flag,
+// or Interrupt's deadline comes after ReadBy's and ends the read.
+func (c *Conn) ReadBy(t time.Time) (closing bool) {
+	c.Conn.SetReadDeadline(t)
+	return c.closing.Load()
+}
+
+// Interrupt makes the session's current and future reads fail.
+func (c *Conn) Interrupt() {
+	c.closing.Store(true)
+	c.CancelRead()
+}
+
+// Closing tells whether Interrupt was called.
+func (c *Conn) Closing() bool { return c.closing.Load() }
+
+// CancelRead makes a read in progress fail now, without ending the session
+// (IMAP IDLE's reader when IDLE ends otherwise than by DONE).
+func (c *Conn) CancelRead() {
+	c.Conn.SetReadDeadline(time.Unix(1, 0))
+}
+
+// CloseWrite shuts the sending side of a TCP connection (a FIN): the
+// client sees the end of the output while its own can still be read.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }

@@ -45,7 +45,7 @@ func (s *session) cmdStls(args string) error {
 		s.log.Info("input pipelined after STLS discarded", "octets", n)
 	}
 	tc := tls.Server(s.nc, s.srv.tls)
-	if s.conn.readBy(s.readDeadline()) {
+	if s.conn.ReadBy(s.readDeadline()) {
 		return errAbort{errShutdown}
 	}
 	if err := tc.HandshakeContext(s.ctx()); err != nil {
@@ -138,7 +138,7 @@ func (s *session) cmdAuth(args string) error {
 		if err := s.bw.Flush(); err != nil {
 			return errAbort{err}
 		}
-		if s.conn.readBy(s.readDeadline()) {
+		if s.conn.ReadBy(s.readDeadline()) {
 			return errShutdown
 		}
 		line, err := s.readLine(maxSASLLine)

@@ -227,7 +227,7 @@ func (s *Server) admit(nc net.Conn) {
 		raw.Close()
 		return
 	}
-	sess := newSession(s, &conn{Conn: raw, writeTimeout: s.writeTimeout}, id, ip, implicitTLS)
+	sess := newSession(s, &netserve.Conn{Conn: raw, WriteTimeout: s.writeTimeout}, id, ip, implicitTLS)
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -284,7 +284,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, sess := range sessions {
-		sess.conn.interrupt()
+		sess.conn.Interrupt()
 	}
 	done := make(chan struct{})
 	go func() {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"postel/internal/auth"
+	"postel/internal/netserve"
 )
 
 // session is one client connection, from greeting to QUIT.
@@ -29,7 +30,7 @@ import (
 //     pipelined commands may be sent together).
 type session struct {
 	srv         *Server
-	conn        *conn
+	conn        *netserve.Conn
 	id          string
 	log         *slog.Logger
 	remote      netip.Addr
@@ -52,7 +53,7 @@ type session struct {
 	buf          []byte // for reading messages, allocated on first use
 }
 
-func newSession(srv *Server, c *conn, id string, remote netip.Addr, implicitTLS bool) *session {
+func newSession(srv *Server, c *netserve.Conn, id string, remote netip.Addr, implicitTLS bool) *session {
 	return &session{
 		srv:         srv,
 		conn:        c,
@@ -84,7 +85,7 @@ func (s *session) serve() {
 		return
 	}
 	for {
-		if s.conn.readBy(s.readDeadline()) {
+		if s.conn.ReadBy(s.readDeadline()) {
 			s.shutdownNotice()
 			return
 		}
@@ -96,7 +97,7 @@ func (s *session) serve() {
 		if !s.run(line) {
 			return
 		}
-		if s.conn.closing.Load() {
+		if s.conn.Closing() {
 			s.shutdownNotice()
 			return
 		}
@@ -116,7 +117,7 @@ func (s *session) end() {
 // handshake runs the TLS handshake over s.nc, bounded by AuthTimeout.
 func (s *session) handshake() error {
 	tc := tls.Server(s.nc, s.srv.tls)
-	if s.conn.readBy(time.Now().Add(s.srv.cfg.AuthTimeout)) {
+	if s.conn.ReadBy(time.Now().Add(s.srv.cfg.AuthTimeout)) {
 		return errShutdown
 	}
 	if err := tc.HandshakeContext(s.ctx()); err != nil {
@@ -185,7 +186,7 @@ func (s *session) readFailed(err error) {
 		s.send(errLineTooLong.line())
 		s.bw.Flush()
 		s.drain()
-	case s.conn.closing.Load():
+	case s.conn.Closing():
 		s.shutdownNotice()
 	case errors.As(err, &ne) && ne.Timeout():
 		// RFC 1939 §3: when the autologout timer expires, the server
@@ -207,7 +208,7 @@ func (s *session) drain() {
 	if cw, ok := s.nc.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	s.conn.readBy(time.Now().Add(time.Second))
+	s.conn.ReadBy(time.Now().Add(time.Second))
 	io.Copy(io.Discard, io.LimitReader(s.br, 64<<10))
 }
 
