@@ -25,7 +25,7 @@ func TestTwoInstances(t *testing.T) {
 	rx.start()
 	_, rxPort, _ := net.SplitHostPort(rx.ports["smtp"])
 
-	tx := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n[queue]\nport = %s\npoll_interval = \"500ms\"\n", zone.Addr, rxPort))
+	tx := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n[queue]\nallow_private_destinations = true\nport = %s\npoll_interval = \"500ms\"\n", zone.Addr, rxPort))
 	tx.setup()
 	out := tx.admin("", "dkim", "gen", "example.org")
 	var published int

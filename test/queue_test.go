@@ -123,7 +123,7 @@ func queueCrash(t *testing.T, afterBody bool, want int) {
 	rx := newReceiver(t, afterBody)
 	_, port, _ := net.SplitHostPort(rx.l.Addr().String())
 	dns.Add("remote.example. 300 IN MX 10 mx.remote.example.", "mx.remote.example. 300 IN A 127.0.0.1")
-	in := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n[queue]\nport = %s\nlease = \"2s\"\nretry_base = \"1s\"\npoll_interval = \"500ms\"\n", dns.Addr, port))
+	in := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n[queue]\nallow_private_destinations = true\nport = %s\nlease = \"2s\"\nretry_base = \"1s\"\npoll_interval = \"500ms\"\n", dns.Addr, port))
 	in.setup()
 	in.start()
 	s := dialSMTP(t, in.ports["submission"], false)

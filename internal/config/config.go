@@ -149,6 +149,8 @@ type Queue struct {
 	PerDomainRate int `toml:"per_domain_rate" doc:"Most transactions per minute to one destination domain; 0 for no limit."`
 	// Most remote recipients one account may send to in 24 hours; 0 for no limit. Default: 0.
 	PerAccountDailyLimit int `toml:"per_account_daily_limit" doc:"Most remote recipients one account may send to in 24 hours; 0 for no limit."`
+	// Deliver to loopback, private and link-local addresses too. Off, mail is never sent to an MX or address literal that resolves only to such addresses, so submitted mail cannot reach internal services that trust this host. Default: false.
+	AllowPrivateDestinations bool `toml:"allow_private_destinations" doc:"Deliver to loopback, private and link-local addresses too. Off, mail is never sent to an MX or address literal that resolves only to such addresses, so submitted mail cannot reach internal services that trust this host."`
 	// Port dialled on the MX hosts. Only tests change it: SMTP between servers is port 25 (RFC 5321 §4.5.4.2). Default: 25.
 	Port int `toml:"port" doc:"Port dialled on the MX hosts. Only tests change it: SMTP between servers is port 25 (RFC 5321 §4.5.4.2)."`
 }

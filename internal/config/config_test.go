@@ -69,6 +69,7 @@ poll_interval = "10s"
 per_domain_concurrency = 4
 per_domain_rate = 60
 per_account_daily_limit = 500
+allow_private_destinations = true
 port = 2525
 
 [dns]
@@ -127,17 +128,18 @@ func fullConfig() Config {
 			MaxCommandErrors:    4,
 		},
 		Queue: Queue{
-			Workers:              3,
-			Lifetime:             Duration(72 * time.Hour),
-			DelayWarning:         Duration(2 * time.Hour),
-			RetryBase:            Duration(time.Minute),
-			RetryMax:             Duration(time.Hour),
-			Lease:                Duration(5 * time.Minute),
-			PollInterval:         Duration(10 * time.Second),
-			PerDomainConcurrency: 4,
-			PerDomainRate:        60,
-			PerAccountDailyLimit: 500,
-			Port:                 2525,
+			Workers:                  3,
+			Lifetime:                 Duration(72 * time.Hour),
+			DelayWarning:             Duration(2 * time.Hour),
+			RetryBase:                Duration(time.Minute),
+			RetryMax:                 Duration(time.Hour),
+			Lease:                    Duration(5 * time.Minute),
+			PollInterval:             Duration(10 * time.Second),
+			PerDomainConcurrency:     4,
+			PerDomainRate:            60,
+			PerAccountDailyLimit:     500,
+			AllowPrivateDestinations: true,
+			Port:                     2525,
 		},
 		DNS: DNS{Servers: []string{"127.0.0.1:53", "[::1]:5353"}, Timeout: Duration(2 * time.Second), Attempts: 3},
 		Auth: Auth{

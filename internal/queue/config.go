@@ -62,6 +62,12 @@ type Config struct {
 
 	// Port is the TCP port of remote MX hosts. Default 25; other values
 	// are for tests.
+	// AllowPrivate lets delivery go to loopback, private and link-local
+	// addresses. Off, an MX (or address literal) resolving only to such
+	// addresses is not used: mail submitted here must not reach internal
+	// services that trust this host's address.
+	AllowPrivate bool
+
 	Port int
 	// Dial opens connections to MX hosts ("tcp", "ip:port"). Default a
 	// net.Dialer; tests map addresses to local servers.

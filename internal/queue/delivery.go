@@ -98,6 +98,15 @@ func (q *Queue) deliverDomain(ctx context.Context, j *domainJob) {
 				continue
 			}
 		}
+		if addrs = q.usable(addrs); len(addrs) == 0 {
+			name := h.name
+			if name == "" {
+				name = "[" + h.ip.String() + "]"
+			}
+			last = reply{code: 451, status: "4.4.4", text: "MX host " + name + " has no public address"}
+			onlyRequireTLS = false
+			continue
+		}
 		policy, perr := q.hostPolicy(ctx, j, h.name, secure, sts)
 		if perr != nil {
 			last, onlyRequireTLS = *perr, false

@@ -734,3 +734,25 @@ func TestMaySend(t *testing.T) {
 		t.Error("no limit configured, yet refused")
 	}
 }
+
+// An MX resolving only to private or loopback addresses is not used unless
+// the configuration allows it: submitted mail must not reach internal
+// services that trust this host.
+func TestPrivateDestinationRefused(t *testing.T) {
+	e := newEnv(t)
+	e.dns.Add("example.net. 300 IN MX 10 mx.example.net.", "mx.example.net. 300 IN A 10.1.2.3", "mx.example.net. 300 IN A 127.0.0.2")
+	q := e.queue(func(c *Config) { c.AllowPrivate = false })
+	id := e.enqueue("alice@example.org", rcpts("bob@example.net", "x@[192.168.1.1]"), testMessage)
+	if n := e.runOnce(q); n != 1 {
+		t.Fatalf("processed %d entries", n)
+	}
+	en, ok := e.entry(id)
+	if !ok {
+		t.Fatal("entry gone")
+	}
+	for _, r := range en.Recipients {
+		if r.Status != "pending" || !strings.Contains(r.LastReply, "no public address") {
+			t.Errorf("%s: %s %q", r.Address, r.Status, r.LastReply)
+		}
+	}
+}

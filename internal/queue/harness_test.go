@@ -114,6 +114,7 @@ func (e *env) config() Config {
 		DataTimeout:    5 * time.Second,
 		Dial:           e.dial,
 		RootCAs:        e.roots,
+		AllowPrivate:   true, // the test servers are on 127.0.0.x
 	}
 }
 

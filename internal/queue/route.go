@@ -139,6 +139,21 @@ func (q *Queue) lookupAddrs(ctx context.Context, host string) ([]netip.Addr, boo
 	return out, secure, nil
 }
 
+// usable keeps the addresses delivery may go to: public unicast ones,
+// unless the configuration allows private destinations.
+func (q *Queue) usable(addrs []netip.Addr) []netip.Addr {
+	if q.cfg.AllowPrivate {
+		return addrs
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if a.IsGlobalUnicast() && !a.IsPrivate() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // addressLiteral reads a domain that is an address literal (RFC 5321
 // §4.1.3): "[192.0.2.1]" or "[IPv6:2001:db8::1]".
 func addressLiteral(domain string) (netip.Addr, bool) {

@@ -248,6 +248,7 @@ func (s *Server) startQueue() error {
 		PerDomainRate:        c.Queue.PerDomainRate,
 		PerAccountDailyLimit: c.Queue.PerAccountDailyLimit,
 		Port:                 c.Queue.Port,
+		AllowPrivate:         c.Queue.AllowPrivateDestinations,
 	}, s.st, res, signer, s.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopQueue, s.queueDone = cancel, make(chan struct{})
