@@ -21,7 +21,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
+	"net/netip"
 	"time"
 
 	"postel/internal/auth"
@@ -103,12 +103,7 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	closing   bool
-	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
-	admission *netserve.Admission
-	wg        sync.WaitGroup // sessions
+	svc netserve.Service
 }
 
 // New returns a Server. tlsConfig may be nil: then there is no STARTTLS,
@@ -125,11 +120,18 @@ func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.C
 		tls:          tlsConfig,
 		log:          log.With("service", "imap"),
 		writeTimeout: writeTimeout,
-		listeners:    map[net.Listener]struct{}{},
-		sessions:     map[*session]struct{}{},
 	}
-	s.admission = netserve.NewAdmission(s.cfg.MaxConns, s.cfg.MaxConnsPerIP)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.svc = netserve.Service{
+		Log:       s.log,
+		Admission: netserve.NewAdmission(s.cfg.MaxConns, s.cfg.MaxConnsPerIP),
+		TLS:       tlsConfig,
+		Refusal:   func(reason string) string { return "* BYE " + reason },
+		NewSession: func(c *netserve.Conn, id string, ip netip.Addr, implicitTLS bool) netserve.Session {
+			return handle{newSession(s, c, id, ip, implicitTLS)}
+		},
+		Closed: ErrServerClosed,
+	}
 	return s
 }
 
@@ -137,103 +139,14 @@ func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.C
 // ErrServerClosed. For implicit TLS (993) pass tls.NewListener(l, cfg): its
 // connections are served over TLS with the Server's tlsConfig; for 143,
 // the plain listener (STARTTLS).
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
-	var delay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.isClosing() {
-				return ErrServerClosed
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			// Out of file descriptors and the like: wait and retry,
-			// as net/http does.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept failed", "err", err, "retry_in", delay)
-			time.Sleep(delay)
-			continue
-		}
-		delay = 0
-		s.admit(nc)
-	}
-}
+func (s *Server) Serve(l net.Listener) error { return s.svc.Serve(l) }
 
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
+// handle adapts a session to netserve.Session.
+type handle struct{ *session }
 
-// admit registers a new connection and starts its session, or refuses it
-// with an untagged BYE (RFC 9051 §7.1.5 allows BYE as the greeting).
-func (s *Server) admit(nc net.Conn) {
-	raw, implicitTLS := nc, false
-	if tc, ok := nc.(*tls.Conn); ok {
-		raw, implicitTLS = tc.NetConn(), true
-	}
-	ip := netserve.RemoteIP(raw.RemoteAddr())
-	id := netserve.NewID()
-	s.mu.Lock()
-	var refusal string
-	switch {
-	case s.closing:
-		refusal = "Server shutting down"
-	case implicitTLS && s.tls == nil:
-		refusal = "TLS is not configured"
-	default:
-		switch s.admission.Admit(ip) {
-		case netserve.TooMany:
-			refusal = "Too many connections, try again later"
-		case netserve.TooManyFromIP:
-			refusal = "Too many connections from your address"
-		}
-	}
-	if refusal != "" {
-		s.mu.Unlock()
-		s.log.Info("connection refused", "conn", id, "remote", ip.String(), "reason", refusal)
-		if !implicitTLS {
-			// Best effort, without blocking the accept loop for long.
-			raw.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			raw.Write([]byte("* BYE " + refusal + "\r\n"))
-		}
-		raw.Close()
-		return
-	}
-	c := &netserve.Conn{Conn: raw}
-	sess := newSession(s, c, id, ip, implicitTLS)
-	s.sessions[sess] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	sess.log.Info("connection accepted", "remote", raw.RemoteAddr().String(), "local", raw.LocalAddr().String(), "tls", implicitTLS)
-	go func() {
-		defer s.wg.Done()
-		defer s.release(sess)
-		sess.serve()
-	}()
-}
-
-// release forgets an ended session.
-func (s *Server) release(sess *session) {
-	s.mu.Lock()
-	delete(s.sessions, sess)
-	s.admission.Release(sess.remote)
-	s.mu.Unlock()
-}
+func (h handle) Serve()       { h.serve() }
+func (h handle) Interrupt()   { h.interrupt() }
+func (h handle) Close() error { return h.conn.Close() }
 
 // Shutdown stops accepting connections and tells every session to end: a
 // session waiting for a command (or in IDLE) gets "* BYE server shutting
@@ -242,36 +155,7 @@ func (s *Server) release(sess *session) {
 // store calls still running, closes the connections left and returns ctx's
 // error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for l := range s.listeners {
-		l.Close()
-	}
-	sessions := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		sessions = append(sessions, sess)
-	}
-	s.mu.Unlock()
-	for _, sess := range sessions {
-		sess.interrupt()
-	}
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-	}
+	err := s.svc.Shutdown(ctx, s.cancel)
 	s.cancel()
-	s.mu.Lock()
-	for sess := range s.sessions {
-		sess.conn.Close()
-	}
-	s.mu.Unlock()
-	<-done
-	return ctx.Err()
+	return err
 }

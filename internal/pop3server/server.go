@@ -36,6 +36,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -113,13 +114,10 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	closing   bool
-	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
-	admission *netserve.Admission
-	locked    map[int64]struct{} // accounts whose maildrop a session holds
-	wg        sync.WaitGroup     // sessions
+	svc netserve.Service
+
+	mu     sync.Mutex
+	locked map[int64]struct{} // accounts whose maildrop a session holds
 }
 
 // New returns a Server. tlsConfig may be nil: then there is no STLS, and no
@@ -136,12 +134,19 @@ func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.C
 		tls:          tlsConfig,
 		log:          log.With("service", "pop3"),
 		writeTimeout: writeTimeout,
-		listeners:    map[net.Listener]struct{}{},
-		sessions:     map[*session]struct{}{},
 		locked:       map[int64]struct{}{},
 	}
-	s.admission = netserve.NewAdmission(s.cfg.MaxConns, s.cfg.MaxConnsPerIP)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.svc = netserve.Service{
+		Log:       s.log,
+		Admission: netserve.NewAdmission(s.cfg.MaxConns, s.cfg.MaxConnsPerIP),
+		TLS:       tlsConfig,
+		Refusal:   func(reason string) string { return "-ERR [" + codeSysTemp + "] " + reason },
+		NewSession: func(c *netserve.Conn, id string, ip netip.Addr, implicitTLS bool) netserve.Session {
+			return handle{newSession(s, c, id, ip, implicitTLS)}
+		},
+		Closed: ErrServerClosed,
+	}
 	return s
 }
 
@@ -149,103 +154,14 @@ func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.C
 // ErrServerClosed. For implicit TLS (995) pass tls.NewListener(l, cfg): its
 // connections are served over TLS with the Server's tlsConfig; for 110,
 // the plain listener (STLS).
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
-	var delay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.isClosing() {
-				return ErrServerClosed
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			// Out of file descriptors and the like: wait and retry,
-			// as net/http does.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept failed", "err", err, "retry_in", delay)
-			time.Sleep(delay)
-			continue
-		}
-		delay = 0
-		s.admit(nc)
-	}
-}
+func (s *Server) Serve(l net.Listener) error { return s.svc.Serve(l) }
 
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
+// handle adapts a session to netserve.Session.
+type handle struct{ *session }
 
-// admit registers a new connection and starts its session, or refuses it
-// with a -ERR greeting (as servers commonly do; RFC 1939 §4 defines only the
-// positive one).
-func (s *Server) admit(nc net.Conn) {
-	raw, implicitTLS := nc, false
-	if tc, ok := nc.(*tls.Conn); ok {
-		raw, implicitTLS = tc.NetConn(), true
-	}
-	ip := netserve.RemoteIP(raw.RemoteAddr())
-	id := netserve.NewID()
-	s.mu.Lock()
-	var refusal string
-	switch {
-	case s.closing:
-		refusal = "Server shutting down"
-	case implicitTLS && s.tls == nil:
-		refusal = "TLS is not configured"
-	default:
-		switch s.admission.Admit(ip) {
-		case netserve.TooMany:
-			refusal = "Too many connections, try again later"
-		case netserve.TooManyFromIP:
-			refusal = "Too many connections from your address"
-		}
-	}
-	if refusal != "" {
-		s.mu.Unlock()
-		s.log.Info("connection refused", "conn", id, "remote", ip.String(), "reason", refusal)
-		if !implicitTLS {
-			// Best effort, without blocking the accept loop for long.
-			raw.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			raw.Write([]byte("-ERR [" + codeSysTemp + "] " + refusal + "\r\n"))
-		}
-		raw.Close()
-		return
-	}
-	sess := newSession(s, &netserve.Conn{Conn: raw, WriteTimeout: s.writeTimeout}, id, ip, implicitTLS)
-	s.sessions[sess] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	sess.log.Info("connection accepted", "remote", raw.RemoteAddr().String(), "local", raw.LocalAddr().String(), "tls", implicitTLS)
-	go func() {
-		defer s.wg.Done()
-		defer s.release(sess)
-		sess.serve()
-	}()
-}
-
-// release forgets an ended session.
-func (s *Server) release(sess *session) {
-	s.mu.Lock()
-	delete(s.sessions, sess)
-	s.admission.Release(sess.remote)
-	s.mu.Unlock()
-}
+func (h handle) Serve()       { h.serve() }
+func (h handle) Interrupt()   { h.conn.Interrupt() }
+func (h handle) Close() error { return h.conn.Close() }
 
 // lock takes the maildrop of an account for a session; false when another
 // session holds it.
@@ -273,36 +189,7 @@ func (s *Server) unlock(accountID int64) {
 // sessions ended, or when ctx ends: then it cancels the store calls still
 // running, closes the connections left and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for l := range s.listeners {
-		l.Close()
-	}
-	sessions := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		sessions = append(sessions, sess)
-	}
-	s.mu.Unlock()
-	for _, sess := range sessions {
-		sess.conn.Interrupt()
-	}
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-	}
+	err := s.svc.Shutdown(ctx, s.cancel)
 	s.cancel()
-	s.mu.Lock()
-	for sess := range s.sessions {
-		sess.conn.Close()
-	}
-	s.mu.Unlock()
-	<-done
-	return ctx.Err()
+	return err
 }

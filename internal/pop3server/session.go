@@ -54,6 +54,7 @@ type session struct {
 }
 
 func newSession(srv *Server, c *netserve.Conn, id string, remote netip.Addr, implicitTLS bool) *session {
+	c.WriteTimeout = srv.writeTimeout
 	return &session{
 		srv:         srv,
 		conn:        c,
