@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"postel/internal/store"
+	"postel/internal/testutil"
 )
 
 // These tests drive the server with go-imap v2's imapclient over TCP and
@@ -23,7 +24,7 @@ const testMsg = "From: Bob <bob@example.org>\r\nTo: alice@example.org\r\nSubject
 func TestClientSelectFetch(t *testing.T) {
 	h := newHarness(t)
 	h.put(h.alice, "INBOX", testMsg, `\Flagged`)
-	h.put(h.alice, "INBOX", crlf("Subject: second\n\nbody two\n"))
+	h.put(h.alice, "INBOX", testutil.CRLF("Subject: second\n\nbody two\n"))
 	c := h.client(nil)
 
 	sel, err := c.Select("INBOX", &imap.SelectOptions{CondStore: true}).Wait()

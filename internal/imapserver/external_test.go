@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"postel/internal/store"
+	"postel/internal/testutil"
 )
 
 // External clients: curl and mbsync (isync) must be installed; the tests
@@ -47,7 +48,7 @@ func TestCurl(t *testing.T) {
 	curl := lookPath(t, "curl")
 	h := newHarness(t, func(c *Config) { c.AllowPlaintextLoopback = false })
 	h.put(h.alice, "INBOX", testMsg)
-	h.put(h.alice, "INBOX", crlf("Subject: other\n\nnothing\n"))
+	h.put(h.alice, "INBOX", testutil.CRLF("Subject: other\n\nnothing\n"))
 	ca := writeCA(t)
 	_, port, _ := net.SplitHostPort(h.addr)
 	base := "imap://localhost:" + port + "/"
@@ -164,7 +165,7 @@ Sync All
 
 	// Local changes: a new message, a message flagged, one deleted.
 	in := files("INBOX")
-	if err := os.WriteFile(filepath.Join(local, "INBOX", "new", "1700000000.local.test"), []byte(crlf("Subject: written locally\n\nlocal\n")), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(local, "INBOX", "new", "1700000000.local.test"), []byte(testutil.CRLF("Subject: written locally\n\nlocal\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	flagged := in[0]

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"postel/internal/testutil"
 )
 
 // TestFetchItems checks FETCH items not covered by the wire scripts:
@@ -16,8 +18,8 @@ func TestFetchItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.put(h.alice, "INBOX", crlf(string(nul)))
-	h.put(h.alice, "INBOX", crlf("Subject: uu\nContent-Transfer-Encoding: x-uuencode\n\nbegin 644 x\n`\nend\n"))
+	h.put(h.alice, "INBOX", testutil.CRLF(string(nul)))
+	h.put(h.alice, "INBOX", testutil.CRLF("Subject: uu\nContent-Transfer-Encoding: x-uuencode\n\nbegin 644 x\n`\nend\n"))
 	h.put(h.alice, "INBOX", testMsg)
 	r := h.login()
 	r.cmd("SELECT INBOX")
@@ -39,9 +41,9 @@ func TestFetchItems(t *testing.T) {
 	for _, tc := range tests {
 		got := r.cmd(tc.cmd)
 		ok := len(got) == len(tc.want)
-		vars := map[string]string{}
+		vars := testutil.Vars{}
 		for i := 0; ok && i < len(got); i++ {
-			ok = matchLine(tc.want[i], got[i], vars)
+			ok = vars.Match(tc.want[i], got[i])
 		}
 		if !ok {
 			t.Errorf("%s:\n got %q\nwant %q", tc.cmd, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))

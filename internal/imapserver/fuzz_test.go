@@ -12,6 +12,7 @@ import (
 
 	"postel/internal/auth"
 	"postel/internal/netserve"
+	"postel/internal/testutil"
 )
 
 // FuzzSession sends arbitrary bytes to a session, logged in as bob (or,
@@ -48,8 +49,8 @@ func FuzzSession(f *testing.F) {
 	if _, err := h.st.CreateMailbox(context.Background(), h.alice.ID, "AliceOnly", ""); err != nil {
 		f.Fatal(err)
 	}
-	h.put(h.bob, "INBOX", crlf("Subject: bob's\n\nbob body\n"))
-	h.put(h.bob, "Archive", crlf("Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nx\n--b--\n"))
+	h.put(h.bob, "INBOX", testutil.CRLF("Subject: bob's\n\nbob body\n"))
+	h.put(h.bob, "Archive", testutil.CRLF("Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nx\n--b--\n"))
 
 	f.Fuzz(func(t *testing.T, input []byte) {
 		// The session reads input, then end of file, and writes into out.

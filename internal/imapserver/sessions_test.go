@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"postel/internal/testutil"
 )
 
 // TestMultiAppendAtomic checks that a MULTIAPPEND stores all its messages
@@ -21,7 +23,7 @@ func TestMultiAppendAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.login()
-	one := crlf("Subject: one\n\nfirst\n")
+	one := testutil.CRLF("Subject: one\n\nfirst\n")
 	tests := []struct {
 		name  string
 		lines []string

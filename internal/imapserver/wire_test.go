@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"postel/internal/testutil"
 )
 
 // TestWire runs the scripted dialogues of testdata/wire: exact lines a
@@ -50,7 +51,7 @@ func runScript(t *testing.T, path string) {
 	}
 	h := newHarness(t, adjust...)
 	var r *raw
-	vars := map[string]string{}
+	vars := testutil.Vars{}
 	for n, l := range lines {
 		where := fmt.Sprintf("%s:%d", path, n+1)
 		switch {
@@ -68,18 +69,18 @@ func runScript(t *testing.T, path string) {
 			if err != nil {
 				t.Fatalf("%s: %v", where, err)
 			}
-			h.put(acct, f[2], crlf(string(body)), f[4:]...)
+			h.put(acct, f[2], testutil.CRLF(string(body)), f[4:]...)
 		case strings.HasPrefix(l, "C: "):
 			if r == nil {
 				r = h.connect(h.addr)
 			}
-			r.send(substitute(l[3:], vars))
+			r.send(vars.Substitute(l[3:]))
 		case strings.HasPrefix(l, "S: "):
 			if r == nil {
 				r = h.connect(h.addr)
 			}
 			got := r.line()
-			if !matchLine(l[3:], got, vars) {
+			if !vars.Match(l[3:], got) {
 				t.Fatalf("%s:\n want %s\n  got %s", where, l[3:], got)
 			}
 		default:
@@ -91,83 +92,6 @@ func runScript(t *testing.T, path string) {
 		r.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 		if extra, err := r.br.ReadString('\n'); err == nil || extra != "" {
 			t.Fatalf("unexpected output after the script: %q", extra)
-		}
-	}
-}
-
-// substitute replaces the bound placeholders of a client line.
-func substitute(line string, vars map[string]string) string {
-	return placeholder.ReplaceAllStringFunc(line, func(p string) string {
-		if v, ok := vars[p[2:len(p)-1]]; ok {
-			return v
-		}
-		return p
-	})
-}
-
-// crlf turns the LF line ends of a test file into CRLF.
-func crlf(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
-}
-
-var placeholder = regexp.MustCompile(`\$\{([A-Za-z0-9_*]+)\}`)
-
-// matchLine matches a server line against an expected line with
-// placeholders, binding the new ones in vars.
-func matchLine(want, got string, vars map[string]string) bool {
-	var re strings.Builder
-	re.WriteString("^")
-	var names []string
-	last := 0
-	for _, m := range placeholder.FindAllStringSubmatchIndex(want, -1) {
-		re.WriteString(regexp.QuoteMeta(want[last:m[0]]))
-		name := want[m[2]:m[3]]
-		switch v, bound := vars[name]; {
-		case name == "*":
-			re.WriteString("(.*)")
-			names = append(names, "")
-		case bound:
-			re.WriteString(regexp.QuoteMeta(v))
-		default:
-			re.WriteString(`([^ )\]]+)`)
-			names = append(names, name)
-		}
-		last = m[1]
-	}
-	re.WriteString(regexp.QuoteMeta(want[last:]) + "$")
-	sub := regexp.MustCompile(re.String()).FindStringSubmatch(got)
-	if sub == nil {
-		return false
-	}
-	for i, name := range names {
-		if name == "" {
-			continue
-		}
-		if v, ok := vars[name]; ok && v != sub[i+1] {
-			return false // a name used twice in one line
-		}
-		vars[name] = sub[i+1]
-	}
-	return true
-}
-
-// TestMatchLine checks the placeholder matching of the scripts.
-func TestMatchLine(t *testing.T) {
-	tests := []struct {
-		want, got string
-		ok        bool
-	}{
-		{"* OK [UIDVALIDITY ${UV}] x", "* OK [UIDVALIDITY 123] x", true},
-		{"* OK [UIDVALIDITY ${UV}] x", "* OK [UIDVALIDITY 124] x", false}, // bound to 123 above
-		{"T OK ${*}", "T OK anything [at] all", true},
-		{"T OK done", "T OK done.", false},
-		{"* 1 FETCH (X ${A} Y ${A})", "* 1 FETCH (X 5 Y 5)", true},
-		{"* 1 FETCH (X ${B} Y ${B})", "* 1 FETCH (X 5 Y 6)", false},
-	}
-	vars := map[string]string{}
-	for _, tc := range tests {
-		if got := matchLine(tc.want, tc.got, vars); got != tc.ok {
-			t.Errorf("matchLine(%q, %q) = %v, want %v", tc.want, tc.got, got, tc.ok)
 		}
 	}
 }

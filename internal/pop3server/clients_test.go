@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"postel/internal/testutil"
 )
 
 // External clients: Python's poplib, curl and fetchmail speak to the
@@ -132,7 +134,7 @@ func TestPythonPoplib(t *testing.T) {
 				// sends it with CRLF.
 				w := want[i]
 				if i == 2 {
-					w = toCRLF(w)
+					w = testutil.CRLF(w)
 				}
 				if string(got) != w {
 					t.Errorf("message %d: poplib got %q, want %q", i+1, got, w)

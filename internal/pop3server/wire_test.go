@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"postel/internal/testutil"
 )
 
 // TestWire runs the scripted dialogues of testdata/wire: exact lines a
@@ -66,7 +67,7 @@ func runScript(t *testing.T, path string) {
 		}
 		return r
 	}
-	vars := map[string]string{}
+	vars := testutil.Vars{}
 	for n, l := range lines {
 		where := fmt.Sprintf("%s:%d", path, n+1)
 		verb, arg, _ := strings.Cut(l, " ")
@@ -78,7 +79,7 @@ func runScript(t *testing.T, path string) {
 				t.Fatalf("%s: %v", where, err)
 			}
 			if verb == "@put" {
-				body = []byte(toCRLF(string(body)))
+				body = []byte(testutil.CRLF(string(body)))
 			}
 			h.put(h.alice, "", string(body))
 		case verb == "@connect":
@@ -110,9 +111,9 @@ func runScript(t *testing.T, path string) {
 		case l == "@closed":
 			current().closed()
 		case verb == "C:":
-			current().send(substitute(arg, vars))
+			current().send(vars.Substitute(arg))
 		case verb == "S:":
-			if got := current().line(); !matchLine(arg, got, vars) {
+			if got := current().line(); !vars.Match(arg, got) {
 				t.Fatalf("%s:\n want %s\n  got %s", where, arg, got)
 			}
 		default:
@@ -135,81 +136,4 @@ func slicesContains(lines []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// substitute replaces the bound placeholders of a client line.
-func substitute(line string, vars map[string]string) string {
-	return placeholder.ReplaceAllStringFunc(line, func(p string) string {
-		if v, ok := vars[p[2:len(p)-1]]; ok {
-			return v
-		}
-		return p
-	})
-}
-
-// toCRLF turns the LF line ends of a test file into CRLF.
-func toCRLF(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
-}
-
-var placeholder = regexp.MustCompile(`\$\{([A-Za-z0-9_*]+)\}`)
-
-// matchLine matches a server line against an expected line with
-// placeholders, binding the new ones in vars.
-func matchLine(want, got string, vars map[string]string) bool {
-	var re strings.Builder
-	re.WriteString("^")
-	var names []string
-	last := 0
-	for _, m := range placeholder.FindAllStringSubmatchIndex(want, -1) {
-		re.WriteString(regexp.QuoteMeta(want[last:m[0]]))
-		name := want[m[2]:m[3]]
-		switch v, bound := vars[name]; {
-		case name == "*":
-			re.WriteString("(.*)")
-			names = append(names, "")
-		case bound:
-			re.WriteString(regexp.QuoteMeta(v))
-		default:
-			re.WriteString(`([^ )\]]+)`)
-			names = append(names, name)
-		}
-		last = m[1]
-	}
-	re.WriteString(regexp.QuoteMeta(want[last:]) + "$")
-	sub := regexp.MustCompile(re.String()).FindStringSubmatch(got)
-	if sub == nil {
-		return false
-	}
-	for i, name := range names {
-		if name == "" {
-			continue
-		}
-		if v, ok := vars[name]; ok && v != sub[i+1] {
-			return false // a name used twice in one line
-		}
-		vars[name] = sub[i+1]
-	}
-	return true
-}
-
-// TestMatchLine checks the placeholder matching of the scripts.
-func TestMatchLine(t *testing.T) {
-	tests := []struct {
-		want, got string
-		ok        bool
-	}{
-		{"1 ${UV}.1", "1 1795317915.1", true},
-		{"2 ${UV}.2", "2 1795317916.2", false}, // bound to 1795317915 above
-		{"+OK ${*}", "+OK anything [at] all", true},
-		{"+OK done", "+OK done.", false},
-		{"${A} and ${A}", "5 and 5", true},
-		{"${B} and ${B}", "5 and 6", false},
-	}
-	vars := map[string]string{}
-	for _, tc := range tests {
-		if got := matchLine(tc.want, tc.got, vars); got != tc.ok {
-			t.Errorf("matchLine(%q, %q) = %v, want %v", tc.want, tc.got, got, tc.ok)
-		}
-	}
 }
