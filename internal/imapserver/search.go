@@ -124,6 +124,9 @@ type lazyMessage struct {
 	meta *store.MessageMeta
 	mr   store.MessageReader
 	root *message.Part
+	// fields are the header's values by lower-case name, read once for
+	// all HEADER keys of a program.
+	fields map[string][]string
 }
 
 func (l *lazyMessage) open() error {
@@ -160,18 +163,29 @@ func (l *lazyMessage) text() (string, string, error) {
 // message's header, unfolded and RFC 2047 decoded; nil when it cannot be
 // read (the message went meanwhile).
 func (l *lazyMessage) header(field string) []string {
-	if l.open() != nil {
-		return nil
+	if l.fields == nil {
+		l.fields = map[string][]string{}
+		if l.open() != nil {
+			return nil
+		}
+		r, n, err := section.Body(l.mr, l.mr.Size(), l.root, &imap.Section{Specifier: "HEADER"})
+		if err != nil {
+			return nil
+		}
+		raw, err := io.ReadAll(io.LimitReader(r, n))
+		if err != nil {
+			return nil
+		}
+		for _, f := range splitFields(raw) {
+			name, _, ok := strings.Cut(f, ":")
+			if !ok {
+				continue
+			}
+			key := strings.ToLower(strings.TrimSpace(name))
+			l.fields[key] = append(l.fields[key], fieldValues([]byte(f))...)
+		}
 	}
-	r, n, err := section.Body(l.mr, l.mr.Size(), l.root, &imap.Section{Specifier: "HEADER.FIELDS", Fields: []string{field}})
-	if err != nil {
-		return nil
-	}
-	raw, err := io.ReadAll(io.LimitReader(r, n))
-	if err != nil {
-		return nil
-	}
-	return fieldValues(raw)
+	return l.fields[strings.ToLower(field)]
 }
 
 var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
