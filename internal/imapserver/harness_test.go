@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,31 +21,18 @@ import (
 	"postel/internal/store"
 	"postel/internal/store/sqlite"
 	"postel/internal/testutil"
+	"postel/internal/testutil/accounts"
 )
 
-// Test accounts and their passwords.
+// The test accounts' passwords.
 const (
-	alicePass = "alice's correct horse"
-	bobPass   = "bob's battery staple"
+	alicePass = accounts.AlicePass
+	bobPass   = accounts.BobPass
 )
 
-// credentials are derived once per test binary: argon2id is slow on
-// purpose.
-var credentials = sync.OnceValues(func() (map[string]store.Credentials, error) {
-	out := map[string]store.Credentials{}
-	for addr, pw := range map[string]string{"alice@example.org": alicePass, "bob@example.org": bobPass} {
-		c, err := auth.NewCredentials(pw)
-		if err != nil {
-			return nil, err
-		}
-		out[addr] = c
-	}
-	return out, nil
-})
+var credentials = accounts.Credentials
 
-var testCert = sync.OnceValues(func() (tls.Certificate, error) {
-	return certs.SelfSigned("localhost", 24*time.Hour)
-})
+var testCert = accounts.Cert
 
 // harness runs a Server over a real SQLite store on 127.0.0.1: addr is
 // the plain listener (port 143's role, STARTTLS), tlsAddr the implicit

@@ -14,43 +14,26 @@ import (
 	"net/netip"
 	"net/textproto"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"postel/internal/auth"
-	"postel/internal/certs"
 	"postel/internal/deliver"
 	"postel/internal/store"
 	"postel/internal/store/sqlite"
 	"postel/internal/testutil"
+	"postel/internal/testutil/accounts"
 )
 
-// Test accounts and their passwords.
+// The test accounts' passwords.
 const (
-	alicePass = "alice's correct horse"
-	bobPass   = "bob's battery staple"
+	alicePass = accounts.AlicePass
+	bobPass   = accounts.BobPass
 )
 
-// credentials are derived once per test binary: argon2id is deliberately
-// slow, and every harness needs the same two accounts.
-var credentials = sync.OnceValues(func() (map[string]store.Credentials, error) {
-	out := map[string]store.Credentials{}
-	for addr, pw := range map[string]string{"alice@example.org": alicePass, "bob@example.org": bobPass} {
-		c, err := auth.NewCredentials(pw)
-		if err != nil {
-			return nil, err
-		}
-		out[addr] = c
-	}
-	return out, nil
-})
+var credentials = accounts.Credentials
 
-// testCert is a self-signed certificate for localhost and 127.0.0.1, made
-// in memory once.
-var testCert = sync.OnceValues(func() (tls.Certificate, error) {
-	return certs.SelfSigned("localhost", 24*time.Hour)
-})
+var testCert = accounts.Cert
 
 // harness runs an MX and a submission server (587 with STARTTLS and 465
 // with implicit TLS) on 127.0.0.1 over a real SQLite store.
