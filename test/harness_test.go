@@ -56,14 +56,20 @@ type instance struct {
 	running bool
 }
 
-// freePort returns a loopback address nobody listens on right now.
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// freePorts returns n distinct loopback addresses nobody listens on right
+// now: all are held open until all are chosen, so the kernel cannot hand
+// out one twice.
+func freePorts(t *testing.T, n int) []string {
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return out
 }
 
 // newInstance writes a config for a fresh data dir; extra is appended to it.
@@ -71,14 +77,15 @@ func newInstance(t *testing.T, extra string) *instance {
 	in := &instance{t: t, dir: t.TempDir(), ports: map[string]string{}}
 	var b strings.Builder
 	fmt.Fprintf(&b, "hostname = \"mx.test.example\"\ndata_dir = %q\nshutdown_timeout = \"20s\"\n[listen]\n", filepath.Join(in.dir, "data"))
-	for _, k := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s"} {
-		in.ports[k] = freePort(t)
+	ports := freePorts(t, 8)
+	for i, k := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s"} {
+		in.ports[k] = ports[i]
 		fmt.Fprintf(&b, "%s = %q\n", k, in.ports[k])
 	}
 	if !strings.Contains(extra, "[dns]") {
 		// No resolver answers: remote mail stays queued (temporary
 		// failure) unless a test brings its own DNS.
-		fmt.Fprintf(&b, "[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n", freePort(t))
+		fmt.Fprintf(&b, "[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n", ports[7])
 	}
 	b.WriteString(extra)
 	in.config = filepath.Join(in.dir, "postel.toml")
