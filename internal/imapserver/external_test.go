@@ -14,6 +14,7 @@ import (
 
 	"postel/internal/store"
 	"postel/internal/testutil"
+	"postel/internal/testutil/accounts"
 )
 
 // External clients: curl and mbsync (isync) must be installed; the tests
@@ -22,7 +23,7 @@ import (
 // writeCA writes the test certificate as a PEM file for external clients.
 func writeCA(t *testing.T) string {
 	t.Helper()
-	cert, err := testCert()
+	cert, err := accounts.Cert()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"log/slog"
 	"net"
@@ -15,7 +14,6 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"postel/internal/auth"
-	"postel/internal/certs"
 	"postel/internal/deliver"
 	"postel/internal/message"
 	"postel/internal/store"
@@ -29,10 +27,6 @@ const (
 	alicePass = accounts.AlicePass
 	bobPass   = accounts.BobPass
 )
-
-var credentials = accounts.Credentials
-
-var testCert = accounts.Cert
 
 // harness runs a Server over a real SQLite store on 127.0.0.1: addr is
 // the plain listener (port 143's role, STARTTLS), tlsAddr the implicit
@@ -53,35 +47,10 @@ type harness struct {
 // from loopback is allowed unless adjust says otherwise.
 func newHarness(t testing.TB, adjust ...func(*Config)) *harness {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir, sqlite.Options{Exclusive: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, st: st, dir: dir, logs: &testutil.SyncBuffer{}}
-	t.Cleanup(func() { st.Close() })
-	creds, err := credentials()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddDomain(ctx, "example.org"); err != nil {
-		t.Fatal(err)
-	}
-	if h.alice, err = st.CreateAccount(ctx, "alice@example.org", creds["alice@example.org"]); err != nil {
-		t.Fatal(err)
-	}
-	if h.bob, err = st.CreateAccount(ctx, "bob@example.org", creds["bob@example.org"]); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := testCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverTLS := certs.ServerTLSConfig(cert)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert.Leaf)
-	h.clientTLS = &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	world := accounts.New(t, dir)
+	st, serverTLS := world.Store, world.ServerTLS
+	h := &harness{t: t, st: st, dir: dir, logs: &testutil.SyncBuffer{}, alice: world.Alice, bob: world.Bob, clientTLS: world.ClientTLS}
 
 	cfg := Config{
 		Hostname:               "imap.example.org",

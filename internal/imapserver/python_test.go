@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"postel/internal/testutil/accounts"
 )
 
 // TestPythonImaplib drives the server with Python's imaplib (STARTTLS,
@@ -22,7 +24,7 @@ func TestPythonImaplib(t *testing.T) {
 		t.Fatalf("python3 is needed for this test: %v", err)
 	}
 	h := newHarness(t, func(c *Config) { c.AllowPlaintextLoopback = false })
-	cert, err := testCert()
+	cert, err := accounts.Cert()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/pem"
 	"io"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"postel/internal/auth"
-	"postel/internal/certs"
 	"postel/internal/store"
 	"postel/internal/store/sqlite"
 	"postel/internal/testutil"
@@ -28,10 +26,6 @@ const (
 	alicePass = accounts.AlicePass
 	bobPass   = accounts.BobPass
 )
-
-var credentials = accounts.Credentials
-
-var testCert = accounts.Cert
 
 // harness runs a Server over a real SQLite store on 127.0.0.1: addr is
 // the plain listener (port 110's role, STLS), tlsAddr the implicit TLS
@@ -57,34 +51,9 @@ func newHarness(t testing.TB, adjust ...func(*Config)) *harness {
 // buffer shown when the test fails; io.Discard: no logging at all).
 func newHarnessLog(t testing.TB, w io.Writer, adjust ...func(*Config)) *harness {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{Exclusive: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, st: st, logs: &testutil.SyncBuffer{}}
-	t.Cleanup(func() { st.Close() })
-	creds, err := credentials()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddDomain(ctx, "example.org"); err != nil {
-		t.Fatal(err)
-	}
-	if h.alice, err = st.CreateAccount(ctx, "alice@example.org", creds["alice@example.org"]); err != nil {
-		t.Fatal(err)
-	}
-	if h.bob, err = st.CreateAccount(ctx, "bob@example.org", creds["bob@example.org"]); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := testCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverTLS := certs.ServerTLSConfig(cert)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert.Leaf)
-	h.clientTLS = &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	world := accounts.New(t, t.TempDir())
+	st, serverTLS := world.Store, world.ServerTLS
+	h := &harness{t: t, st: st, logs: &testutil.SyncBuffer{}, alice: world.Alice, bob: world.Bob, clientTLS: world.ClientTLS}
 
 	cfg := Config{
 		Hostname:               "pop.example.org",
@@ -210,7 +179,7 @@ func (h *harness) stored(acct store.Account, uid uint32) string {
 
 // caFile writes the test certificate as PEM, for clients that verify it.
 func (h *harness) caFile() string {
-	cert, err := testCert()
+	cert, err := accounts.Cert()
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"postel/internal/testutil/accounts"
 )
 
 // External clients: Python's smtplib and swaks speak to the servers as real
@@ -34,7 +36,7 @@ func run(t *testing.T, name string, args ...string) (string, bool) {
 
 // caFile writes the test certificate as PEM, for clients that verify it.
 func (h *harness) caFile(t *testing.T) string {
-	cert, err := testCert()
+	cert, err := accounts.Cert()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -30,10 +29,6 @@ const (
 	alicePass = accounts.AlicePass
 	bobPass   = accounts.BobPass
 )
-
-var credentials = accounts.Credentials
-
-var testCert = accounts.Cert
 
 // harness runs an MX and a submission server (587 with STARTTLS and 465
 // with implicit TLS) on 127.0.0.1 over a real SQLite store.
@@ -63,36 +58,9 @@ func newHarness(t testing.TB, adjust ...func(*Config)) *harness {
 // newHarnessLog is newHarness with the servers logging to logw.
 func newHarnessLog(t testing.TB, logw io.Writer, adjust ...func(*Config)) *harness {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{Exclusive: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, st: st}
-	t.Cleanup(func() { st.Close() })
-
-	creds, err := credentials()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddDomain(ctx, "example.org"); err != nil {
-		t.Fatal(err)
-	}
-	if h.alice, err = st.CreateAccount(ctx, "alice@example.org", creds["alice@example.org"]); err != nil {
-		t.Fatal(err)
-	}
-	if h.bob, err = st.CreateAccount(ctx, "bob@example.org", creds["bob@example.org"]); err != nil {
-		t.Fatal(err)
-	}
-
-	cert, err := testCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert.Leaf)
-	h.clientTLS = &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	world := accounts.New(t, t.TempDir())
+	st, serverTLS := world.Store, world.ServerTLS
+	h := &harness{t: t, st: st, alice: world.Alice, bob: world.Bob, clientTLS: world.ClientTLS}
 
 	h.cfg = Config{
 		Hostname:        "mx.example.org",

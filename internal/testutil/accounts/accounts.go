@@ -6,13 +6,17 @@
 package accounts
 
 import (
+	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"sync"
+	"testing"
 	"time"
 
 	"postel/internal/auth"
 	"postel/internal/certs"
 	"postel/internal/store"
+	"postel/internal/store/sqlite"
 )
 
 // The test accounts' passwords.
@@ -39,3 +43,46 @@ var Credentials = sync.OnceValues(func() (map[string]store.Credentials, error) {
 var Cert = sync.OnceValues(func() (tls.Certificate, error) {
 	return certs.SelfSigned("localhost", 24*time.Hour)
 })
+
+// World is a store with domain example.org and accounts alice and bob,
+// and TLS configurations for a server with Cert and a client trusting it.
+type World struct {
+	Store      *sqlite.Store
+	Alice, Bob store.Account
+	ServerTLS  *tls.Config
+	ClientTLS  *tls.Config
+}
+
+// New makes a World in dir, closed when the test ends.
+func New(t testing.TB, dir string) *World {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, dir, sqlite.Options{Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	creds, err := Credentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddDomain(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	w := &World{Store: st}
+	if w.Alice, err = st.CreateAccount(ctx, "alice@example.org", creds["alice@example.org"]); err != nil {
+		t.Fatal(err)
+	}
+	if w.Bob, err = st.CreateAccount(ctx, "bob@example.org", creds["bob@example.org"]); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := Cert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ServerTLS = certs.ServerTLSConfig(cert)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert.Leaf)
+	w.ClientTLS = &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	return w
+}
