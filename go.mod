@@ -21,6 +21,8 @@ require (
 	golang.org/x/net v0.60.0
 )
 
+require blitiri.com.ar/go/spf v1.6.0 // indirect
+
 require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/emersion/go-imap/v2 v2.0.0-beta.8

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
+
+	"postel/internal/message"
 )
 
 // keyDir holds keys for example.org, made once per test binary (RSA key
@@ -137,7 +139,7 @@ func TestBadDomains(t *testing.T) {
 	}
 }
 
-const message = "From: Alice <alice@example.org>\r\n" +
+const testMessage = "From: Alice <alice@example.org>\r\n" +
 	"To: bob@example.net\r\n" +
 	"Subject: hello\r\n" +
 	"Date: Mon, 2 Jan 2006 15:04:05 +0000\r\n" +
@@ -165,7 +167,7 @@ func signAndVerify(t *testing.T, s *Signer, dir, msg string, tamper func(string)
 
 func TestSignVerifies(t *testing.T) {
 	s, dir := testSigner(t)
-	vs, sig := signAndVerify(t, s, dir, message, nil)
+	vs, sig := signAndVerify(t, s, dir, testMessage, nil)
 	if len(vs) != 2 {
 		t.Fatalf("%d signatures, want 2", len(vs))
 	}
@@ -200,7 +202,7 @@ func TestSignatureBreaks(t *testing.T) {
 		"subject edits": func(m string) string { return strings.Replace(m, "Subject: hello", "Subject: [list] hello", 1) },
 	}
 	for name, f := range tampers {
-		vs, _ := signAndVerify(t, s, dir, message, f)
+		vs, _ := signAndVerify(t, s, dir, testMessage, f)
 		for _, v := range vs {
 			if v.Err == nil {
 				t.Errorf("%s: signature %s still verifies", name, v.Domain)
@@ -208,7 +210,7 @@ func TestSignatureBreaks(t *testing.T) {
 		}
 	}
 	// Unsigned fields and relaxed canonicalization tolerate harmless changes.
-	vs, _ := signAndVerify(t, s, dir, message, func(m string) string {
+	vs, _ := signAndVerify(t, s, dir, testMessage, func(m string) string {
 		return strings.Replace(m, "X-Unsigned: whatever", "X-Unsigned: other", 1) + "\r\n\r\n"
 	})
 	for _, v := range vs {
@@ -254,7 +256,7 @@ func TestSignChoosesDomain(t *testing.T) {
 func TestLongHeaderLine(t *testing.T) {
 	s, dir := testSigner(t)
 	for _, n := range []int{4094, 4095, 4096, 4097, 9000} {
-		msg := "Subject: " + strings.Repeat("x", n) + "\r\n" + message[strings.Index(message, "From:"):]
+		msg := "Subject: " + strings.Repeat("x", n) + "\r\n" + testMessage[strings.Index(testMessage, "From:"):]
 		msg = strings.Replace(msg, "Subject: hello\r\n", "", 1)
 		vs, sig := signAndVerify(t, s, dir, msg, nil)
 		if len(vs) != 2 || vs[0].Err != nil || !strings.Contains(sig, "From") {
@@ -288,18 +290,18 @@ func TestLoadSignerSkipsStrays(t *testing.T) {
 // FuzzHeader reads arbitrary header blocks: no panic, and whatever the
 // fields, From is always in the signed list.
 func FuzzHeader(f *testing.F) {
-	f.Add([]byte(message))
+	f.Add([]byte(testMessage))
 	f.Add([]byte("From: a@example.org\n\tcontinued\n \nTo: b\r\n\r\n"))
 	f.Add([]byte(" leading continuation\r\n:no name\r\nFrom:\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		hdr, err := readHeader(bufio.NewReader(bytes.NewReader(data)))
+		hdr, err := message.ReadHeader(bufio.NewReader(bytes.NewReader(data)), MaxHeaderBytes)
 		if err != nil {
 			return
 		}
 		if !bytes.HasPrefix(data, hdr) {
 			t.Fatal("header is not a prefix of the message")
 		}
-		fields := parseFields(hdr)
+		fields := message.Fields(hdr)
 		fromDomain(fields)
 		keys := headerKeys(fields)
 		if len(keys) == 0 || keys[0] != "From" {

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
+
+	"postel/internal/message"
 )
 
 // MaxHeaderBytes bounds the header block Sign reads into memory.
@@ -89,11 +91,11 @@ func (s *Signer) Domains() []string {
 // canonicalization (RFC 6376 §3.4.2, §3.4.4).
 func (s *Signer) Sign(r io.Reader) ([]byte, error) {
 	br := bufio.NewReader(r)
-	hdr, err := readHeader(br)
+	hdr, err := message.ReadHeader(br, MaxHeaderBytes)
 	if err != nil {
 		return nil, err
 	}
-	fields := parseFields(hdr)
+	fields := message.Fields(hdr)
 	domain, keys := s.keysFor(fromDomain(fields))
 	if keys == nil {
 		return nil, nil
@@ -145,78 +147,6 @@ func (s *Signer) keysFor(domain string) (string, []key) {
 	return "", nil
 }
 
-// field is one header field: its name and its raw text, folding included.
-type field struct {
-	name string
-	raw  []byte
-}
-
-// readHeader reads the header block up to and including the empty line
-// that ends it (or the end of the message), at most MaxHeaderBytes.
-func readHeader(br *bufio.Reader) ([]byte, error) {
-	var hdr []byte
-	lineStart := true // line is the start of a line
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(hdr)+len(line) > MaxHeaderBytes {
-			return nil, fmt.Errorf("dkim: header block longer than %d bytes", MaxHeaderBytes)
-		}
-		hdr = append(hdr, line...)
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			lineStart = false
-			continue
-		case err == io.EOF:
-			return hdr, nil
-		case err != nil:
-			return nil, fmt.Errorf("dkim: reading header: %w", err)
-		}
-		if lineStart && (len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
-			return hdr, nil
-		}
-		lineStart = true
-	}
-}
-
-// parseFields splits a header block into fields (RFC 5322 §2.2: a line
-// starting with white space continues the field before it). Lines that are
-// not fields are skipped.
-func parseFields(hdr []byte) []field {
-	var out []field
-	for len(hdr) > 0 {
-		i := bytes.IndexByte(hdr, '\n')
-		var line []byte
-		if i < 0 {
-			line, hdr = hdr, nil
-		} else {
-			line, hdr = hdr[:i+1], hdr[i+1:]
-		}
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if len(out) > 0 {
-				out[len(out)-1].raw = append(out[len(out)-1].raw, line...)
-			}
-			continue
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			continue
-		}
-		out = append(out, field{name: string(bytes.TrimRight(line[:colon], " \t")), raw: line})
-	}
-	return out
-}
-
-// value is the unfolded value of a field.
-func (f field) value() string {
-	v := f.raw[bytes.IndexByte(f.raw, ':')+1:]
-	v = bytes.ReplaceAll(v, []byte("\r\n"), nil)
-	v = bytes.ReplaceAll(v, []byte("\n"), nil)
-	return strings.TrimSpace(string(v))
-}
-
 // addressParser reads From fields whatever the charset of encoded words in
 // display names: only the address matters here.
 var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
@@ -225,12 +155,12 @@ var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
 
 // fromDomain is the lower-case domain of the first From address, "" when
 // there is none or it cannot be parsed.
-func fromDomain(fields []field) string {
+func fromDomain(fields []message.Field) string {
 	for _, f := range fields {
-		if !strings.EqualFold(f.name, "From") {
+		if !f.Is("From") {
 			continue
 		}
-		addrs, err := addressParser.ParseList(f.value())
+		addrs, err := addressParser.ParseList(f.Value())
 		if err != nil || len(addrs) == 0 {
 			return ""
 		}
@@ -249,12 +179,12 @@ func fromDomain(fields []field) string {
 
 // headerKeys is the h= list for a message with these fields: every signed
 // field as often as it occurs, the over-signed ones once more.
-func headerKeys(fields []field) []string {
+func headerKeys(fields []message.Field) []string {
 	var out []string
 	for _, name := range signedFields {
 		n := 0
 		for _, f := range fields {
-			if strings.EqualFold(f.name, name) {
+			if f.Is(name) {
 				n++
 			}
 		}

@@ -62,6 +62,9 @@ type Resolver interface {
 	// §3) and whether the answer was authenticated: the AD bit set by a
 	// validating resolver (RFC 4035 §3.2.3).
 	LookupTLSA(ctx context.Context, port int, proto, host string) (records []TLSA, authenticated bool, err error)
+	// LookupAddr returns the names of ip's PTR records (RFC 1035 §3.5,
+	// RFC 3596 §2.5), absolute with the trailing dot.
+	LookupAddr(ctx context.Context, ip net.IP) ([]string, error)
 }
 
 // Authenticator is implemented by resolvers that also tell whether an
@@ -249,6 +252,22 @@ func (c *Client) LookupTLSA(ctx context.Context, port int, proto, host string) (
 		err = fmt.Errorf("dns: TLSA %s: %w", name, ErrNoData)
 	}
 	return out, ad, err
+}
+
+// LookupAddr implements Resolver.
+func (c *Client) LookupAddr(ctx context.Context, ip net.IP) ([]string, error) {
+	name, err := mdns.ReverseAddr(ip.String())
+	if err != nil {
+		return nil, fmt.Errorf("dns: PTR for %q: %w", ip, err)
+	}
+	rrs, _, err := c.query(ctx, name, mdns.TypePTR)
+	var out []string
+	for _, rr := range rrs {
+		if p, ok := rr.(*mdns.PTR); ok {
+			out = append(out, p.Ptr)
+		}
+	}
+	return out, err
 }
 
 // query asks the servers in turn (each up to c.attempts times) until one

@@ -30,6 +30,8 @@ var zone = []string{
 	"split.example. 300 IN TXT \"v=DKIM1; k=ed25519; \" \"p=abc\"",
 	"split.example. 300 IN TXT \"second\"",
 	"_25._tcp.mx1.example.org. 300 IN TLSA 3 1 1 0a0b0c0d",
+	"1.2.0.192.in-addr.arpa. 300 IN PTR mx1.example.org.",
+	"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 300 IN PTR mx1.example.org.",
 }
 
 func newClient(t *testing.T, servers ...string) *Client {
@@ -131,6 +133,24 @@ func TestLookupTXT(t *testing.T) {
 	}
 	if _, err := c.LookupTXT(context.Background(), "mx2.example.org"); !errors.Is(err, ErrNoData) {
 		t.Errorf("LookupTXT without records: %v, want ErrNoData", err)
+	}
+}
+
+func TestLookupAddr(t *testing.T) {
+	srv := newZone(t)
+	c := newClient(t, srv.Addr)
+	ctx := context.Background()
+	for _, ip := range []string{"192.0.2.1", "2001:db8::1"} {
+		got, err := c.LookupAddr(ctx, net.ParseIP(ip))
+		if err != nil || !slices.Equal(got, []string{"mx1.example.org."}) {
+			t.Errorf("LookupAddr(%s) = %q, %v; want mx1.example.org.", ip, got, err)
+		}
+	}
+	if _, err := c.LookupAddr(ctx, net.ParseIP("192.0.2.2")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("LookupAddr without PTR: %v, want ErrNotFound", err)
+	}
+	if _, err := c.LookupAddr(ctx, nil); err == nil {
+		t.Error("LookupAddr(nil) succeeded")
 	}
 }
 
