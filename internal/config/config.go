@@ -43,6 +43,8 @@ type Config struct {
 	Queue Queue `toml:"queue" doc:"Outbound delivery: workers, retries, bounces and limits."`
 	// The DNS resolvers outbound delivery asks (MX, A/AAAA, TXT, TLSA).
 	DNS DNS `toml:"dns" doc:"The DNS resolvers outbound delivery asks (MX, A/AAAA, TXT, TLSA)."`
+	// Checks of who sent the mail arriving on the smtp listener (SPF, DKIM, DMARC, ARC, reverse DNS, DNS block lists), and what forwarding does to stay trusted (SRS, ARC sealing). See docs/msgauth.md.
+	Inbound Inbound `toml:"inbound" doc:"Checks of who sent the mail arriving on the smtp listener (SPF, DKIM, DMARC, ARC, reverse DNS, DNS block lists), and what forwarding does to stay trusted (SRS, ARC sealing). See docs/msgauth.md."`
 	// Password authentication and the throttling of failed logins.
 	Auth Auth `toml:"auth" doc:"Password authentication and the throttling of failed logins."`
 	// Logging to standard error.
@@ -97,6 +99,32 @@ type SMTP struct {
 	DataTimeout Duration `toml:"data_timeout" doc:"How long receiving a whole message with DATA or BDAT may take (RFC 5321 §4.5.3.2.6 suggests 10 minutes for the data termination)."`
 	// Errors (bad commands, refused recipients) after which the connection is closed. Default: 10.
 	MaxErrors int `toml:"max_errors" doc:"Errors (bad commands, refused recipients) after which the connection is closed."`
+	// Leave the submitting client's IP address, host name and login out of the Received field of submitted mail (the field keeps this server's name, the TLS version and the message id). Default: true.
+	HideSubmissionClient bool `toml:"hide_submission_client" doc:"Leave the submitting client's IP address, host name and login out of the Received field of submitted mail (the field keeps this server's name, the TLS version and the message id)."`
+}
+
+// Inbound holds the checks of mail from other servers.
+type Inbound struct {
+	// Check SPF, DKIM, DMARC and ARC, forward-confirmed reverse DNS and the DNS lists below for every message received on the smtp listener, record the results in one Authentication-Results field, and refuse, defer or file into Junk what the policy says. Off, mail is accepted unchecked (only for a host behind another filtering server). Default: true.
+	Checks bool `toml:"checks" doc:"Check SPF, DKIM, DMARC and ARC, forward-confirmed reverse DNS and the DNS lists below for every message received on the smtp listener, record the results in one Authentication-Results field, and refuse, defer or file into Junk what the policy says. Off, mail is accepted unchecked (only for a host behind another filtering server)."`
+	// Client networks, in CIDR notation, whose mail is not checked, e.g. a backup MX that checked it already. Their mail still gets an Authentication-Results field saying so. serve --dev trusts loopback. Default: [].
+	TrustedNetworks []string `toml:"trusted_networks" doc:"Client networks, in CIDR notation, whose mail is not checked, e.g. a backup MX that checked it already. Their mail still gets an Authentication-Results field saying so. serve --dev trusts loopback."`
+	// How long all the checks of one message may take together; past it, the message is deferred with 451. Default: "30s".
+	CheckTimeout Duration `toml:"check_timeout" doc:"How long all the checks of one message may take together; past it, the message is deferred with 451."`
+	// Most DKIM signatures verified per message (RFC 6376 §6.1 lets a verifier limit them); further ones are recorded as not checked. Default: 5.
+	MaxDKIMSignatures int `toml:"max_dkim_signatures" doc:"Most DKIM signatures verified per message (RFC 6376 §6.1 lets a verifier limit them); further ones are recorded as not checked."`
+	// DNS block list zones (e.g. "zen.spamhaus.org") whose listing of the client refuses its mail with 554. At most 10 zones in all lists. Default: [].
+	DNSBLReject []string `toml:"dnsbl_reject" doc:"DNS block list zones (e.g. \"zen.spamhaus.org\") whose listing of the client refuses its mail with 554. At most 10 zones in all lists."`
+	// DNS block list zones whose listing of the client files its mail into the recipients' Junk. Default: [].
+	DNSBLJunk []string `toml:"dnsbl_junk" doc:"DNS block list zones whose listing of the client files its mail into the recipients' Junk."`
+	// DNS allow list zones (e.g. "list.dnswl.org") whose listing of the client exempts it from the block lists. Default: [].
+	DNSWL []string `toml:"dnswl" doc:"DNS allow list zones (e.g. \"list.dnswl.org\") whose listing of the client exempts it from the block lists."`
+	// Domains whose valid ARC seal (RFC 8617) is trusted to vouch for a message that fails DMARC after they forwarded it (mailing lists, forwarders): such mail is delivered normally. A valid ARC chain from other sealers only lowers a DMARC reject to Junk. Default: [].
+	ARCTrustedSealers []string `toml:"arc_trusted_sealers" doc:"Domains whose valid ARC seal (RFC 8617) is trusted to vouch for a message that fails DMARC after they forwarded it (mailing lists, forwarders): such mail is delivered normally. A valid ARC chain from other sealers only lowers a DMARC reject to Junk."`
+	// Seal mail that aliases forward to remote addresses with ARC (RFC 8617), using the RSA DKIM key of the alias's domain (postel dkim gen), so the next hop can trust the results seen here. Default: true.
+	ARCSeal bool `toml:"arc_seal" doc:"Seal mail that aliases forward to remote addresses with ARC (RFC 8617), using the RSA DKIM key of the alias's domain (postel dkim gen), so the next hop can trust the results seen here."`
+	// Rewrite the envelope sender of mail that aliases forward to remote addresses with SRS (SRS0=...@the alias's domain), so SPF still passes at the next hop, and route bounces to such addresses back to the original sender. The secret is kept in data_dir/srs.key. Default: true.
+	SRS bool `toml:"srs" doc:"Rewrite the envelope sender of mail that aliases forward to remote addresses with SRS (SRS0=...@the alias's domain), so SPF still passes at the next hop, and route bounces to such addresses back to the original sender. The secret is kept in data_dir/srs.key."`
 }
 
 // IMAP holds the limits and timeouts of the IMAP servers.
@@ -220,15 +248,28 @@ func Default() *Config {
 			POP3S:       ":995",
 		},
 		SMTP: SMTP{
-			MaxMessageSize:      50 << 20,
-			MaxRecipients:       100,
-			MaxLineLength:       2000,
-			MaxConnectionsPerIP: 20,
-			MaxConnections:      1000,
-			ReadTimeout:         Duration(5 * time.Minute),
-			WriteTimeout:        Duration(5 * time.Minute),
-			DataTimeout:         Duration(10 * time.Minute),
-			MaxErrors:           10,
+			MaxMessageSize:       50 << 20,
+			MaxRecipients:        100,
+			MaxLineLength:        2000,
+			MaxConnectionsPerIP:  20,
+			MaxConnections:       1000,
+			ReadTimeout:          Duration(5 * time.Minute),
+			WriteTimeout:         Duration(5 * time.Minute),
+			DataTimeout:          Duration(10 * time.Minute),
+			MaxErrors:            10,
+			HideSubmissionClient: true,
+		},
+		Inbound: Inbound{
+			Checks:            true,
+			TrustedNetworks:   []string{},
+			CheckTimeout:      Duration(30 * time.Second),
+			MaxDKIMSignatures: 5,
+			DNSBLReject:       []string{},
+			DNSBLJunk:         []string{},
+			DNSWL:             []string{},
+			ARCTrustedSealers: []string{},
+			ARCSeal:           true,
+			SRS:               true,
 		},
 		IMAP: IMAP{
 			MaxConnectionsPerIP: 20,
@@ -285,6 +326,9 @@ func Dev(dir string) *Config {
 		POP3S:       "127.0.0.1:2995",
 	}
 	c.Auth.AllowPlaintextLoopback = true
+	// Mail sent to the dev server from this machine is not checked:
+	// a local test client is not a server with SPF and DKIM records.
+	c.Inbound.TrustedNetworks = []string{"127.0.0.0/8", "::1/128"}
 	c.Log.Level = "info"
 	return c
 }

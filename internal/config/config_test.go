@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -43,6 +44,7 @@ read_timeout = "1m"
 write_timeout = "2m"
 data_timeout = "20m"
 max_errors = 3
+hide_submission_client = false
 
 [imap]
 max_connections_per_ip = 7
@@ -76,6 +78,18 @@ port = 2525
 servers = ["127.0.0.1:53", "[::1]:5353"]
 timeout = "2s"
 attempts = 3
+
+[inbound]
+checks = false
+trusted_networks = ["192.0.2.0/24", "2001:db8::/32"]
+check_timeout = "10s"
+max_dkim_signatures = 3
+dnsbl_reject = ["zen.example.net"]
+dnsbl_junk = ["junk.example.net"]
+dnswl = ["wl.example.net"]
+arc_trusted_sealers = ["lists.example.org"]
+arc_seal = false
+srs = false
 
 [auth]
 allow_plaintext_loopback = true
@@ -112,6 +126,15 @@ func fullConfig() Config {
 			WriteTimeout:        Duration(2 * time.Minute),
 			DataTimeout:         Duration(20 * time.Minute),
 			MaxErrors:           3,
+		},
+		Inbound: Inbound{
+			TrustedNetworks:   []string{"192.0.2.0/24", "2001:db8::/32"},
+			CheckTimeout:      Duration(10 * time.Second),
+			MaxDKIMSignatures: 3,
+			DNSBLReject:       []string{"zen.example.net"},
+			DNSBLJunk:         []string{"junk.example.net"},
+			DNSWL:             []string{"wl.example.net"},
+			ARCTrustedSealers: []string{"lists.example.org"},
 		},
 		IMAP: IMAP{
 			MaxConnectionsPerIP: 7,
@@ -169,15 +192,28 @@ func TestDefault(t *testing.T) {
 			IMAP: ":143", IMAPS: ":993", POP3: ":110", POP3S: ":995",
 		},
 		SMTP: SMTP{
-			MaxMessageSize:      52428800,
-			MaxRecipients:       100,
-			MaxLineLength:       2000,
-			MaxConnectionsPerIP: 20,
-			MaxConnections:      1000,
-			ReadTimeout:         Duration(5 * time.Minute),
-			WriteTimeout:        Duration(5 * time.Minute),
-			DataTimeout:         Duration(10 * time.Minute),
-			MaxErrors:           10,
+			MaxMessageSize:       52428800,
+			MaxRecipients:        100,
+			MaxLineLength:        2000,
+			MaxConnectionsPerIP:  20,
+			MaxConnections:       1000,
+			ReadTimeout:          Duration(5 * time.Minute),
+			WriteTimeout:         Duration(5 * time.Minute),
+			DataTimeout:          Duration(10 * time.Minute),
+			MaxErrors:            10,
+			HideSubmissionClient: true,
+		},
+		Inbound: Inbound{
+			Checks:            true,
+			TrustedNetworks:   []string{},
+			CheckTimeout:      Duration(30 * time.Second),
+			MaxDKIMSignatures: 5,
+			DNSBLReject:       []string{},
+			DNSBLJunk:         []string{},
+			DNSWL:             []string{},
+			ARCTrustedSealers: []string{},
+			ARCSeal:           true,
+			SRS:               true,
 		},
 		IMAP: IMAP{
 			MaxConnectionsPerIP: 20,
@@ -239,6 +275,7 @@ func TestDev(t *testing.T) {
 		IMAP: "127.0.0.1:2143", IMAPS: "127.0.0.1:2993", POP3: "127.0.0.1:2110", POP3S: "127.0.0.1:2995",
 	}
 	want.Auth.AllowPlaintextLoopback = true
+	want.Inbound.TrustedNetworks = []string{"127.0.0.0/8", "::1/128"}
 	if !reflect.DeepEqual(*c, *want) {
 		t.Errorf("Dev() =\n%+v\nwant\n%+v", *c, *want)
 	}
@@ -302,6 +339,16 @@ func TestValidateErrors(t *testing.T) {
 		{"read_timeout", func(c *Config) { c.SMTP.ReadTimeout = 0 }, `smtp.read_timeout: must be greater than 0, got "0s"`},
 		{"write_timeout", func(c *Config) { c.SMTP.WriteTimeout = Duration(-time.Second) }, `smtp.write_timeout: must be greater than 0, got "-1s"`},
 		{"data_timeout", func(c *Config) { c.SMTP.DataTimeout = 0 }, "smtp.data_timeout: must be greater than 0"},
+		{"trusted network", func(c *Config) { c.Inbound.TrustedNetworks = []string{"192.0.2.1"} }, `inbound.trusted_networks: "192.0.2.1" is not a network in CIDR notation`},
+		{"dkim signatures", func(c *Config) { c.Inbound.MaxDKIMSignatures = 0 }, "inbound.max_dkim_signatures: must be greater than 0"},
+		{"check timeout", func(c *Config) { c.Inbound.CheckTimeout = 0 }, "inbound.check_timeout: must be greater than 0"},
+		{"dnsbl zone", func(c *Config) { c.Inbound.DNSBLJunk = []string{"bad zone"} }, `inbound.dnsbl_junk: "bad zone" contains ' '`},
+		{"arc sealer", func(c *Config) { c.Inbound.ARCTrustedSealers = []string{"lists..example"} }, `inbound.arc_trusted_sealers: "lists..example" has an empty label`},
+		{"too many zones", func(c *Config) {
+			for i := range 11 {
+				c.Inbound.DNSWL = append(c.Inbound.DNSWL, fmt.Sprintf("wl%d.example", i))
+			}
+		}, "inbound: 11 DNS list zones; at most 10"},
 		{"imap per ip", func(c *Config) { c.IMAP.MaxConnectionsPerIP = 0 }, "imap.max_connections_per_ip: must be greater than 0"},
 		{"imap per ip over total", func(c *Config) { c.IMAP.MaxConnectionsPerIP = 2000 }, "imap.max_connections_per_ip: 2000 is more than imap.max_connections (1000)"},
 		{"imap command errors", func(c *Config) { c.IMAP.MaxCommandErrors = 0 }, "imap.max_command_errors: must be greater than 0"},

@@ -115,6 +115,30 @@ func (c *Config) Validate() error {
 	}
 	positive("dns.attempts", int64(c.DNS.Attempts))
 	positive("auth.throttle_max_failures", int64(c.Auth.ThrottleMaxFailures))
+	for _, n := range c.Inbound.TrustedNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			add("inbound.trusted_networks", "%q is not a network in CIDR notation (\"192.0.2.0/24\", \"2001:db8::/32\")", n)
+		}
+	}
+	positive("inbound.max_dkim_signatures", int64(c.Inbound.MaxDKIMSignatures))
+	if n := len(c.Inbound.DNSBLReject) + len(c.Inbound.DNSBLJunk) + len(c.Inbound.DNSWL); n > 10 {
+		add("inbound", "%d DNS list zones; at most 10 (each costs a lookup per connection)", n)
+	}
+	for _, l := range []struct {
+		key   string
+		zones []string
+	}{
+		{"inbound.dnsbl_reject", c.Inbound.DNSBLReject},
+		{"inbound.dnsbl_junk", c.Inbound.DNSBLJunk},
+		{"inbound.dnswl", c.Inbound.DNSWL},
+		{"inbound.arc_trusted_sealers", c.Inbound.ARCTrustedSealers},
+	} {
+		for _, z := range l.zones {
+			if err := checkDomain(z); err != nil {
+				add(l.key, "%v", err)
+			}
+		}
+	}
 
 	for _, d := range []struct {
 		key string
@@ -132,6 +156,7 @@ func (c *Config) Validate() error {
 		{"queue.lease", c.Queue.Lease},
 		{"queue.poll_interval", c.Queue.PollInterval},
 		{"dns.timeout", c.DNS.Timeout},
+		{"inbound.check_timeout", c.Inbound.CheckTimeout},
 		{"auth.throttle_window", c.Auth.ThrottleWindow},
 		{"auth.throttle_base_delay", c.Auth.ThrottleBaseDelay},
 		{"auth.throttle_max_delay", c.Auth.ThrottleMaxDelay},

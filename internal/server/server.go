@@ -101,6 +101,7 @@ func (s *Server) Start() error {
 		WriteTimeout:           time.Duration(c.SMTP.WriteTimeout),
 		DataTimeout:            time.Duration(c.SMTP.DataTimeout),
 		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
+		HideSubmissionClient:   c.SMTP.HideSubmissionClient,
 		Outbound:               s.queue,
 	}
 	mx := smtpserver.New(smtpserver.ModeMX, scfg, s.st, router, authn, s.tls, s.log)

@@ -148,11 +148,12 @@ func (b *bodyChecker) keepHeader(p []byte) {
 type headerInfo struct {
 	messageID string // "" when absent
 	hasDate   bool
+	hasFrom   bool
 }
 
 // inspect reads the header block. On submission it also enforces RFC 6409
-// §8 style policy: exactly one From field (RFC 5322 §3.6), every address in
-// it one the user may send as.
+// §8 style policy: at most one From field (RFC 5322 §3.6; a missing one is
+// added by prefix), every address in it one the user may send as.
 func (s *session) inspect(ctx context.Context, b *bodyChecker) (headerInfo, error) {
 	submission := s.srv.mode == ModeSubmission
 	if b.hdrOver {
@@ -172,13 +173,12 @@ func (s *session) inspect(ctx context.Context, b *bodyChecker) (headerInfo, erro
 		}
 		return headerInfo{}, nil
 	}
-	info := headerInfo{messageID: h.Get("Message-Id"), hasDate: h.Has("Date")}
+	info := headerInfo{messageID: h.Get("Message-Id"), hasDate: h.Has("Date"), hasFrom: h.Has("From")}
 	if !submission {
 		return info, nil
 	}
-	froms := h.Values("From")
-	if len(froms) != 1 {
-		return info, s.reject(errNoFrom, "From header fields", "count", len(froms))
+	if froms := h.Values("From"); len(froms) > 1 {
+		return info, s.reject(errManyFroms, "From header fields", "count", len(froms))
 	}
 	acct, err := s.srv.st.AccountByID(ctx, s.id.AccountID)
 	if err != nil {
@@ -208,15 +208,20 @@ func (s *session) inspect(ctx context.Context, b *bodyChecker) (headerInfo, erro
 }
 
 // prefix builds the header fields the server adds before the stored body:
-// Return-Path and Received (RFC 5321 §4.4), and on submission a Message-ID
-// and Date when the message has none (RFC 6409 §8.2, §8.3). It returns the
-// prefix and the message's Message-ID.
+// Return-Path and Received (RFC 5321 §4.4), and on submission a Message-ID,
+// Date and From when the message has none (RFC 6409 §8.1, §8.2, §8.3). It
+// returns the prefix and the message's Message-ID.
 func (s *session) prefix(id string, hdr headerInfo, now time.Time) ([]byte, string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", clean(s.from))
 	b.WriteString(s.received(id, now))
 	msgID := hdr.messageID
 	if s.srv.mode == ModeSubmission {
+		if !hdr.hasFrom {
+			// RFC 6409 §8.1: an MSA may add a From field naming the
+			// authenticated submitter.
+			fmt.Fprintf(&b, "From: <%s>\r\n", clean(s.id.Address))
+		}
 		if msgID == "" {
 			msgID = "<" + netserve.NewID() + "@" + s.srv.cfg.Hostname + ">"
 			fmt.Fprintf(&b, "Message-ID: %s\r\n", msgID)
@@ -236,15 +241,24 @@ func (s *session) prefix(id string, hdr headerInfo, now time.Time) ([]byte, stri
 //		(version=TLS1.3 cipher=TLS_AES_128_GCM_SHA256)
 //		(authenticated as USER)
 //		for <RCPT>; DATE
+//
+// With Config.HideSubmissionClient a submitted message's field leaves out
+// the from clause and the login, as large providers do for their users'
+// mail: the client's address and machine name are nobody else's business.
 func (s *session) received(id string, now time.Time) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s (%s)\r\n", cleanHelo(s.helo), addressLiteral(s.c.remote))
-	fmt.Fprintf(&b, "\tby %s with %s id %s", s.srv.cfg.Hostname, s.protocol(), id)
+	hide := s.srv.mode == ModeSubmission && s.srv.cfg.HideSubmissionClient
+	if hide {
+		fmt.Fprintf(&b, "Received: by %s with %s id %s", s.srv.cfg.Hostname, s.protocol(), id)
+	} else {
+		fmt.Fprintf(&b, "Received: from %s (%s)\r\n", cleanHelo(s.helo), addressLiteral(s.c.remote))
+		fmt.Fprintf(&b, "\tby %s with %s id %s", s.srv.cfg.Hostname, s.protocol(), id)
+	}
 	if s.tls != nil {
 		fmt.Fprintf(&b, "\r\n\t(version=%s cipher=%s)",
 			strings.ReplaceAll(tls.VersionName(s.tls.Version), " ", ""), tls.CipherSuiteName(s.tls.CipherSuite))
 	}
-	if s.id != nil {
+	if s.id != nil && !hide {
 		fmt.Fprintf(&b, "\r\n\t(authenticated as %s)", clean(s.id.Address))
 	}
 	if len(s.rcpts) == 1 {

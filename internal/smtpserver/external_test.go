@@ -1,8 +1,11 @@
 package smtpserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/pem"
+	"fmt"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,10 +78,10 @@ except smtplib.SMTPRecipientsRefused as e:
     sys.exit(1)
 `
 
-func TestPythonSMTPLib(t *testing.T) {
-	h := newHarness(t)
+// smtplib returns a function that runs pythonClient against h.
+func (h *harness) smtplib(t *testing.T) func(mode, addr, user, pass, from, to, msg string) (string, bool) {
 	ca := h.caFile(t)
-	py := func(mode, addr, user, pass, from, to, msg string) (string, bool) {
+	return func(mode, addr, user, pass, from, to, msg string) (string, bool) {
 		host, port, _ := strings.Cut(addr, ":")
 		path, err := exec.LookPath("python3")
 		if err != nil {
@@ -91,6 +94,51 @@ func TestPythonSMTPLib(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err == nil
 	}
+}
+
+// TestSubmissionCompletesHeader: as an MSA does (RFC 6409 §8), a message
+// submitted without From, Date and Message-ID arrives with all three, From
+// naming the authenticated user; with HideSubmissionClient the Received
+// field names neither the client's address nor its login.
+func TestSubmissionCompletesHeader(t *testing.T) {
+	for _, hide := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hide=%v", hide), func(t *testing.T) {
+			h := newHarness(t, func(c *Config) { c.HideSubmissionClient = hide })
+			py := h.smtplib(t)
+			msg := "To: bob@example.org\r\nSubject: bare\r\n\r\nNo From, no Date, no Message-ID.\r\n"
+			if out, ok := py("starttls", h.subAddr, "alice@example.org", alicePass, "alice@example.org", "bob@example.org", msg); !ok || !strings.HasPrefix(out, "OK {}") {
+				t.Fatalf("smtplib: %s", out)
+			}
+			msgs := h.inbox("bob@example.org")
+			if len(msgs) != 1 {
+				t.Fatalf("bob has %d messages", len(msgs))
+			}
+			m, err := mail.ReadMessage(bytes.NewReader(msgs[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			from, err := m.Header.AddressList("From")
+			if err != nil || len(from) != 1 || from[0].Address != "alice@example.org" {
+				t.Errorf("From = %v, %v", from, err)
+			}
+			if _, err := m.Header.Date(); err != nil {
+				t.Errorf("Date: %v", err)
+			}
+			if id := m.Header.Get("Message-Id"); !strings.HasSuffix(id, "@mx.example.org>") {
+				t.Errorf("Message-ID = %q", id)
+			}
+			rcv := strings.Join(m.Header["Received"], "\n")
+			leaks := strings.Contains(rcv, "127.0.0.1") || strings.Contains(rcv, "python.example") || strings.Contains(rcv, "alice")
+			if leaks == hide || !strings.Contains(rcv, "by mx.example.org with ESMTPSA id ") {
+				t.Errorf("hide=%v, Received: %s", hide, rcv)
+			}
+		})
+	}
+}
+
+func TestPythonSMTPLib(t *testing.T) {
+	h := newHarness(t)
+	py := h.smtplib(t)
 
 	msg := "From: alice@example.org\r\nTo: bob@example.org\r\nSubject: from python\r\n" +
 		"Message-ID: <py1@example.org>\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\n\r\nHello from smtplib.\r\n"

@@ -42,7 +42,7 @@ var (
 	errBareLineEnding = reply(550, 5, 6, 0, "Bare CR or LF in message content is not allowed (RFC 5321 §2.3.8)")
 	errLineTooLong    = reply(500, 5, 5, 2, "Line too long (RFC 5321 §4.5.3.1.6)")
 	errHeaderTooLarge = reply(552, 5, 3, 4, "Message header too large")
-	errNoFrom         = reply(550, 5, 6, 0, "Message needs exactly one From header field (RFC 5322 §3.6)")
+	errManyFroms      = reply(550, 5, 6, 0, "Message has more than one From header field (RFC 5322 §3.6)")
 	errBadFrom        = reply(550, 5, 6, 0, "Unparsable From, Sender or Resent-From header field")
 	errFromDenied     = reply(550, 5, 7, 1, "Not allowed to send as an address in From, Sender or Resent-From")
 	errBadHeader      = reply(550, 5, 6, 0, "Malformed message header")

@@ -82,6 +82,9 @@ type Config struct {
 	// AllowPlaintextLoopback offers AUTH without TLS to loopback clients
 	// (submission only; for development).
 	AllowPlaintextLoopback bool
+	// HideSubmissionClient leaves the client's address, EHLO name and
+	// login out of the Received field of submitted mail.
+	HideSubmissionClient bool
 	// Outbound is the delivery queue, told about queued mail and asked
 	// about per-account sending limits; nil for none.
 	Outbound Outbound

@@ -328,7 +328,6 @@ func TestSubmissionPolicy(t *testing.T) {
 			"From: Alice <alice@example.org>, Bob <bob@example.org>",
 			"From: \"alice@example.org\" <ceo@remote.net>",
 			"From: alice@example.org\r\nFrom: bob@example.org",
-			"X-No-From: yes",
 			"From: <<<",
 			"From: alice@example.org\r\nSender: bob@example.org",
 			"From: alice@example.org\r\nResent-From: ceo@remote.net",
