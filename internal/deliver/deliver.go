@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"postel/internal/message"
@@ -18,7 +19,14 @@ type Incoming struct {
 	Spool  store.Spool // the body exactly as received, already Finish()ed
 	Prefix []byte      // header fields the server adds, served before the body
 	Local  []store.Account
+	// Filing overrides, per account ID, where a local account's copy goes
+	// and adds header fields to that copy only (the junk verdict); an
+	// account without an entry gets the message in its INBOX.
+	Filing map[int64]Filing
 	Remote []store.QueueRcpt // with their DSN parameters (RFC 3461 §4)
+	// QueueHeader is prepended to the queued copy only (an ARC set sealing
+	// what this server saw, RFC 8617).
+	QueueHeader []byte
 	// Envelope of queued mail.
 	From       string // reverse-path, "" for the null sender
 	AccountID  int64  // submitting account, 0 for none
@@ -29,41 +37,60 @@ type Incoming struct {
 	Body8Bit   bool   // RFC 6152 BODY=8BITMIME
 }
 
-// Deliver parses the message once (the prefix followed by the spooled body,
-// as the store will serve it, so that every offset is relative to the served
-// message), then stores it in one transaction: into the INBOX of each local
-// account and, for remote recipients, into the outbound queue. When it
-// returns nil the message is durable. The caller still owns the spool and
-// discards it on error.
+// Filing is where one local recipient's copy goes.
+type Filing struct {
+	Mailbox string // "" for INBOX
+	// Header fields for this copy only, served after Prefix's Return-Path
+	// and before the rest of it.
+	Header []byte
+}
+
+// copyGroup is the local targets that get the same bytes.
+type copyGroup struct {
+	header  []byte
+	targets []store.Target
+}
+
+// Deliver parses the message (the prefix followed by the spooled body, as
+// the store will serve it, so that every offset is relative to the served
+// message), then stores it in one transaction: into the INBOX, or the
+// mailbox of its Filing, of each local account and, for remote recipients,
+// into the outbound queue. Copies that differ by their Filing header are
+// parsed and stored each once, sharing the body file. When it returns nil
+// the message is durable; the QueueID is on the first element. The caller
+// still owns the spool and discards it on error.
 func Deliver(ctx context.Context, st store.Store, in Incoming) ([]store.Delivered, error) {
 	if len(in.Local) == 0 && len(in.Remote) == 0 {
 		return nil, fmt.Errorf("%w: delivery without recipients", store.ErrInvalid)
 	}
-	body, err := in.Spool.Open()
-	if err != nil {
-		return nil, fmt.Errorf("deliver: reading spool: %w", err)
-	}
-	r := store.NewMessageReader(in.Prefix, body)
-	defer r.Close()
-	size := r.Size()
-	parsed, err := message.Parse(r, size, message.DefaultLimits())
-	if err != nil {
-		return nil, fmt.Errorf("deliver: parsing message: %w", err)
-	}
-	meta, err := parsed.Meta()
-	if err != nil {
-		return nil, fmt.Errorf("deliver: message metadata: %w", err)
-	}
-	// The searchable text feeds the store's full-text index (IMAP SEARCH
-	// TEXT and BODY).
-	if meta.HeadersText, meta.BodyText, err = message.ExtractText(r, parsed.Root, MaxSearchText); err != nil {
-		return nil, fmt.Errorf("deliver: message text: %w", err)
-	}
-
-	d := &store.Delivery{Spool: in.Spool, Prefix: in.Prefix, Meta: meta}
 	now := time.Now()
+	var groups []*copyGroup
+	byHeader := map[string]*copyGroup{}
 	for _, a := range in.Local {
-		d.Targets = append(d.Targets, store.Target{AccountID: a.ID, Mailbox: "INBOX", InternalDate: now})
+		f := in.Filing[a.ID]
+		g := byHeader[string(f.Header)]
+		if g == nil {
+			g = &copyGroup{header: f.Header}
+			byHeader[string(f.Header)] = g
+			groups = append(groups, g)
+		}
+		mailbox := f.Mailbox
+		if mailbox == "" {
+			mailbox = "INBOX"
+		}
+		g.targets = append(g.targets, store.Target{AccountID: a.ID, Mailbox: mailbox, InternalDate: now})
+	}
+	if len(groups) == 0 {
+		groups = []*copyGroup{{}} // queue only
+	}
+	ds := make([]*store.Delivery, len(groups))
+	for i, g := range groups {
+		prefix := withHeader(in.Prefix, g.header)
+		meta, err := parse(in.Spool, prefix)
+		if err != nil {
+			return nil, err
+		}
+		ds[i] = &store.Delivery{Spool: in.Spool, Prefix: prefix, Meta: meta, Targets: g.targets}
 	}
 	if len(in.Remote) > 0 {
 		rcpts := make([]store.QueueRcpt, len(in.Remote))
@@ -74,7 +101,7 @@ func Deliver(ctx context.Context, st store.Store, in Incoming) ([]store.Delivere
 			rc.LastChange = now
 			rcpts[i] = rc
 		}
-		d.Queue = &store.QueueEntry{
+		ds[0].Queue = &store.QueueEntry{
 			AccountID:   in.AccountID,
 			From:        in.From,
 			Recipients:  rcpts,
@@ -85,10 +112,56 @@ func Deliver(ctx context.Context, st store.Store, in Incoming) ([]store.Delivere
 			Body8Bit:    in.Body8Bit,
 			Created:     now,
 			NextAttempt: now,
-			Prefix:      withoutReturnPath(in.Prefix),
+			Prefix:      append(slices.Clip(in.QueueHeader), withoutReturnPath(in.Prefix)...),
 		}
 	}
-	return st.Deliver(ctx, d)
+	res, err := st.DeliverAll(ctx, ds)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Delivered
+	for _, r := range res {
+		out = append(out, r...)
+	}
+	return out, nil
+}
+
+// parse parses prefix followed by the spooled body once: the metadata and
+// the searchable text that feeds the store's full-text index (IMAP SEARCH
+// TEXT and BODY).
+func parse(spool store.Spool, prefix []byte) (store.MessageMeta, error) {
+	body, err := spool.Open()
+	if err != nil {
+		return store.MessageMeta{}, fmt.Errorf("deliver: reading spool: %w", err)
+	}
+	r := store.NewMessageReader(prefix, body)
+	defer r.Close()
+	parsed, err := message.Parse(r, r.Size(), message.DefaultLimits())
+	if err != nil {
+		return store.MessageMeta{}, fmt.Errorf("deliver: parsing message: %w", err)
+	}
+	meta, err := parsed.Meta()
+	if err != nil {
+		return store.MessageMeta{}, fmt.Errorf("deliver: message metadata: %w", err)
+	}
+	if meta.HeadersText, meta.BodyText, err = message.ExtractText(r, parsed.Root, MaxSearchText); err != nil {
+		return store.MessageMeta{}, fmt.Errorf("deliver: message text: %w", err)
+	}
+	return meta, nil
+}
+
+// withHeader inserts header after the leading Return-Path field of prefix
+// (which stays first, RFC 5321 §4.4), or at its start when there is none.
+func withHeader(prefix, header []byte) []byte {
+	if len(header) == 0 {
+		return prefix
+	}
+	rest := withoutReturnPath(prefix)
+	n := len(prefix) - len(rest)
+	out := make([]byte, 0, len(prefix)+len(header))
+	out = append(out, prefix[:n]...)
+	out = append(out, header...)
+	return append(out, rest...)
 }
 
 // withoutReturnPath drops a leading Return-Path field: only the final

@@ -137,6 +137,85 @@ func TestDeliver(t *testing.T) {
 	}
 }
 
+// TestDeliverFiling: one account's copy goes to its Junk with a header of
+// its own, after Return-Path; the other's to INBOX as it was; the queued
+// copy gets QueueHeader and no Return-Path. All in one transaction.
+func TestDeliverFiling(t *testing.T) {
+	st, ids := routerFixture(t)
+	ctx := context.Background()
+	alice, _ := st.AccountByID(ctx, ids["alice@example.org"])
+	bob, _ := st.AccountByID(ctx, ids["bob@example.org"])
+	prefix := "Return-Path: <s@remote.net>\r\nReceived: from x by y; Mon, 02 Jan 2006 15:04:05 +0000\r\n"
+	body := "From: s@remote.net\r\nSubject: filed\r\n\r\nbody\r\n"
+	junk := "X-Postel-Junk: yes; you blocked remote.net\r\n"
+	seal := "ARC-Seal: i=1; x\r\n"
+	got, err := Deliver(ctx, st, Incoming{
+		Spool:       newSpool(t, st, body),
+		Prefix:      []byte(prefix),
+		Local:       []store.Account{alice, bob},
+		Filing:      map[int64]Filing{bob.ID: {Mailbox: "Junk", Header: []byte(junk)}},
+		Remote:      []store.QueueRcpt{{Address: "far@remote.net"}},
+		QueueHeader: []byte(seal),
+		From:        "s@remote.net",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].QueueID == 0 {
+		t.Fatalf("Deliver = %+v", got)
+	}
+	wantAlice := prefix + body
+	wantBob := "Return-Path: <s@remote.net>\r\n" + junk + strings.TrimPrefix(prefix, "Return-Path: <s@remote.net>\r\n") + body
+	for _, c := range []struct {
+		acct    store.Account
+		mailbox string
+		want    string
+	}{{alice, "INBOX", wantAlice}, {bob, "Junk", wantBob}} {
+		mb, err := st.Mailbox(ctx, c.acct.ID, c.mailbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := st.Messages(ctx, c.acct.ID, mb.ID, 0)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("%s %s: %+v, %v", c.acct.Address, c.mailbox, msgs, err)
+		}
+		if stored := readMessage(t, st, c.acct.ID, mb.ID, msgs[0].UID); string(stored) != c.want {
+			t.Errorf("%s: stored %q; want %q", c.acct.Address, stored, c.want)
+		}
+		// The metadata was parsed over this copy's own bytes.
+		metas, err := st.MessageMetas(ctx, c.acct.ID, mb.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, err := message.UnmarshalStructure(metas[msgs[0].UID].Structure)
+		if err != nil || c.want[root.BodyStart:root.End] != "body\r\n" {
+			t.Errorf("%s: body by offsets wrong (%v)", c.acct.Address, err)
+		}
+	}
+	mr, err := st.OpenQueued(ctx, got[0].QueueID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mr.Close()
+	queued, _ := io.ReadAll(mr)
+	if want := seal + strings.TrimPrefix(prefix, "Return-Path: <s@remote.net>\r\n") + body; string(queued) != want {
+		t.Errorf("queued %q; want %q", queued, want)
+	}
+}
+
+func TestWithHeader(t *testing.T) {
+	for _, tc := range []struct{ prefix, header, want string }{
+		{"Return-Path: <a@b>\r\nReceived: x\r\n", "H: 1\r\n", "Return-Path: <a@b>\r\nH: 1\r\nReceived: x\r\n"},
+		{"Received: x\r\n", "H: 1\r\n", "H: 1\r\nReceived: x\r\n"},
+		{"Return-Path: <a@b>\r\n", "H: 1\r\n", "Return-Path: <a@b>\r\nH: 1\r\n"},
+		{"Return-Path: <a@b>\r\n", "", "Return-Path: <a@b>\r\n"},
+	} {
+		if got := string(withHeader([]byte(tc.prefix), []byte(tc.header))); got != tc.want {
+			t.Errorf("withHeader(%q, %q) = %q; want %q", tc.prefix, tc.header, got, tc.want)
+		}
+	}
+}
+
 func TestDeliverQueueOnly(t *testing.T) {
 	st, _ := routerFixture(t)
 	ctx := context.Background()
@@ -188,9 +267,9 @@ type recordingStore struct {
 	last store.Delivery
 }
 
-func (r *recordingStore) Deliver(ctx context.Context, d *store.Delivery) ([]store.Delivered, error) {
-	r.last = *d
-	return r.Store.Deliver(ctx, d)
+func (r *recordingStore) DeliverAll(ctx context.Context, ds []*store.Delivery) ([][]store.Delivered, error) {
+	r.last = *ds[len(ds)-1]
+	return r.Store.DeliverAll(ctx, ds)
 }
 
 func readMessage(t *testing.T, st store.Store, acct, mbox int64, uid uint32) []byte {
