@@ -1,5 +1,6 @@
 // Command postel is the Postel mail server: one binary that serves SMTP (and
-// later IMAP and POP3) and administers accounts, domains and aliases.
+// later IMAP and POP3) and administers accounts, domains, aliases and the
+// accounts' junk rules.
 //
 // It holds no protocol logic: it parses the command line, loads the config
 // and calls internal packages.
@@ -74,6 +75,12 @@ func init() {
 		{"queue show", "ID", "show a queued message: recipients, attempts, last replies", runQueueShow},
 		{"queue retry", "ID", "try a queued message again now", runQueueRetry},
 		{"queue drop", "ID", "remove a message from the queue without a bounce", runQueueDrop},
+		{"junk allow", "ACCOUNT PATTERN", "keep authenticated mail from an address or domain (with subdomains) out of Junk", runJunkAllow},
+		{"junk block", "ACCOUNT PATTERN", "put mail from an address or domain (with subdomains) in Junk", runJunkBlock},
+		{"junk unallow", "ACCOUNT PATTERN", "remove an allow rule", runJunkUnallow},
+		{"junk unblock", "ACCOUNT PATTERN", "remove a block rule", runJunkUnblock},
+		{"junk list", "ACCOUNT", "list an account's junk rules and the senders its user moved into or out of Junk", runJunkList},
+		{"junk forget", "ACCOUNT SENDER", "forget what the user's moves taught about a sender", runJunkForget},
 	}
 }
 

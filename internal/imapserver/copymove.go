@@ -8,7 +8,8 @@ import (
 )
 
 // COPY, MOVE and their UID forms (RFC 9051 §6.4.7, §6.4.8; RFC 6851),
-// with COPYUID (RFC 4315 §3).
+// with COPYUID (RFC 4315 §3). Into or out of \Junk, they train the junk
+// filter (junktrain.go).
 func (s *session) cmdCopy(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.CopyArgs)
 	v := s.sel
@@ -59,6 +60,7 @@ func (s *session) cmdCopy(cmd *imap.Command) error {
 	if len(res.Source) == 0 {
 		return nil
 	}
+	s.trainCopy(dst, res)
 	code := fmt.Sprintf("COPYUID %d %s %s", res.UIDValidity, imap.SeqSetFromNums(res.Source), imap.SeqSetFromNums(res.Dest))
 	if !move {
 		return okCode(code, "COPY completed")

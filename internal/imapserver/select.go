@@ -97,7 +97,7 @@ func (s *session) open(name string, readOnly bool) (*mailboxView, store.Mailbox,
 		sub.Close()
 		return nil, mb, mailboxErr(err)
 	}
-	v := &mailboxView{id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, readOnly: readOnly, sub: sub,
+	v := &mailboxView{id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, role: mb.SpecialUse, readOnly: readOnly, sub: sub,
 		base: mb.HighestModSeq, msgs: make([]msg, len(list))}
 	for i := range list {
 		v.msgs[i] = newMsg(&list[i])

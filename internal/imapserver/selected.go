@@ -29,6 +29,7 @@ type mailboxView struct {
 	id          int64
 	name        string // as selected; a rename keeps id
 	uidValidity uint32
+	role        string // RFC 6154 special use, as when selected
 	readOnly    bool
 	sub         store.Subscription
 

@@ -53,6 +53,10 @@ type Config struct {
 	// MaxCommandErrors is how many BAD responses and failed logins a
 	// session gets before it is closed with BYE. Default 20.
 	MaxCommandErrors int
+	// Trainer learns from the user's junk verdicts: messages moved or
+	// copied into or out of the \Junk mailbox, and the $Junk and
+	// $NotJunk keywords (see junktrain.go). Nil: no training.
+	Trainer Trainer
 }
 
 func (c Config) withDefaults() Config {

@@ -13,7 +13,8 @@ import (
 var storeOps = [...]store.FlagOp{imap.StoreReplace: store.FlagsReplace, imap.StoreAdd: store.FlagsAdd, imap.StoreRemove: store.FlagsRemove}
 
 // STORE and UID STORE (RFC 9051 §6.4.6) with UNCHANGEDSINCE (RFC 7162
-// §3.1.3).
+// §3.1.3). Adding $Junk or $NotJunk trains the junk filter
+// (junktrain.go).
 func (s *session) cmdStore(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.StoreArgs)
 	v := s.sel
@@ -57,6 +58,9 @@ func (s *session) cmdStore(cmd *imap.Command) error {
 				return no(codeLimit, "Too many keywords on a message")
 			} else if err != nil && !storeNotFound(err) {
 				return err
+			}
+			if a.Op != imap.StoreRemove {
+				s.trainStore(flags, changes)
 			}
 		}
 	}

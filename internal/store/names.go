@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // CanonicalAddress lower-cases an address and checks its shape
@@ -156,3 +158,85 @@ const (
 	SeenBit    = bitSeen
 	DeletedBit = bitDeleted
 )
+
+// Bounds of an account's junk filter data.
+const (
+	// MaxJunkRules bounds the allow and block rules of one account.
+	MaxJunkRules = 1000
+	// MaxJunkPattern bounds a canonical rule pattern or sender, in bytes.
+	MaxJunkPattern = 320
+	// MaxReputations bounds the senders one account has a reputation
+	// for; past it the least recently updated are forgotten.
+	MaxReputations = 10000
+)
+
+// CanonicalJunkPattern checks and canonicalizes a junk rule pattern: an
+// address ("User@Example.COM" -> "user@example.com") or a domain, which
+// stands for itself and its subdomains ("@example.com" is read as
+// "example.com"). Domains are kept as lower-case A-labels (RFC 5890), so
+// a rule written with U-labels matches mail whose From uses A-labels, and
+// the other way round.
+func CanonicalJunkPattern(pattern string) (string, error) {
+	p := strings.TrimSpace(pattern)
+	var out string
+	var err error
+	if at := strings.LastIndexByte(p, '@'); at > 0 {
+		out, err = CanonicalSender(p)
+	} else {
+		out, err = junkDomain(strings.TrimPrefix(p, "@"))
+	}
+	if err != nil || len(out) > MaxJunkPattern {
+		return "", fmt.Errorf("%w: junk pattern %q: want an address (user@example.com) or a domain (example.com, which covers its subdomains)", ErrInvalid, pattern)
+	}
+	return out, nil
+}
+
+// CanonicalSender checks and canonicalizes a sender address for junk
+// rules and reputations: lower case, the domain as A-labels.
+func CanonicalSender(addr string) (string, error) {
+	bad := fmt.Errorf("%w: sender address %q", ErrInvalid, addr)
+	a := strings.TrimSpace(addr)
+	at := strings.LastIndexByte(a, '@')
+	if at <= 0 || !utf8.ValidString(a) {
+		return "", bad
+	}
+	local := strings.ToLower(a[:at])
+	for _, r := range local {
+		if r <= 0x20 || r == 0x7f || strings.ContainsRune("<>,;\"\\()[]", r) {
+			return "", bad
+		}
+	}
+	d, err := junkDomain(a[at+1:])
+	if err != nil {
+		return "", bad
+	}
+	out := local + "@" + d
+	if len(out) > MaxJunkPattern {
+		return "", bad
+	}
+	return out, nil
+}
+
+// junkDomain returns d in lower case with A-labels, or an error.
+func junkDomain(d string) (string, error) {
+	d = strings.ToLower(strings.TrimSuffix(d, "."))
+	for i := 0; i < len(d); i++ {
+		if d[i] >= utf8.RuneSelf {
+			a, err := idna.Lookup.ToASCII(d)
+			if err != nil {
+				return "", err
+			}
+			d = a
+			break
+		}
+	}
+	if err := checkDomain(d); err != nil {
+		return "", err
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] >= utf8.RuneSelf {
+			return "", fmt.Errorf("%w: domain %q", ErrInvalid, d)
+		}
+	}
+	return d, nil
+}

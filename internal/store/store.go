@@ -294,6 +294,65 @@ type MessageReader interface {
 	Close() error
 }
 
+// Kinds of junk rules (JunkRule.Kind).
+const (
+	JunkAllow = "allow"
+	JunkBlock = "block"
+)
+
+// Marks of a sender's reputation (SenderReputation.Last).
+const (
+	MarkSpam = "spam"
+	MarkHam  = "ham"
+)
+
+// JunkRule is one entry of an account's allow or block list.
+type JunkRule struct {
+	Kind string // JunkAllow or JunkBlock
+	// Pattern is an address ("user@example.com"), or a domain
+	// ("example.com") that also covers its subdomains; canonical (see
+	// CanonicalJunkPattern).
+	Pattern string
+	Created time.Time
+}
+
+// SenderReputation is what one account's user taught about one sender by
+// moving its messages into or out of Junk.
+type SenderReputation struct {
+	Sender  string // canonical address (see CanonicalSender)
+	Spam    int    // messages marked as junk
+	Ham     int    // messages marked as not junk
+	Last    string // MarkSpam or MarkHam: the latest mark
+	Updated time.Time
+}
+
+// JunkStore keeps each account's junk rules and sender reputations. The
+// SQLite store implements it beside Store. Patterns and senders are
+// canonicalized by the store; malformed ones are ErrInvalid.
+type JunkStore interface {
+	// AddJunkRule adds a rule: ErrExists when the pattern already has a
+	// rule (of either kind: a pattern is allowed or blocked, not both),
+	// ErrInvalid for a bad kind or pattern, ErrQuota past MaxJunkRules,
+	// ErrNotFound for no such account.
+	AddJunkRule(ctx context.Context, accountID int64, kind, pattern string) error
+	// DeleteJunkRule removes a rule; ErrNotFound when there is no rule of
+	// that kind for the pattern.
+	DeleteJunkRule(ctx context.Context, accountID int64, kind, pattern string) error
+	// JunkRules lists the account's rules by kind, then pattern.
+	JunkRules(ctx context.Context, accountID int64) ([]JunkRule, error)
+	// Reputation is the sender's reputation, the zero value when none.
+	Reputation(ctx context.Context, accountID int64, sender string) (SenderReputation, error)
+	// Reputations lists the account's reputations by sender.
+	Reputations(ctx context.Context, accountID int64) ([]SenderReputation, error)
+	// TrainSender adds one mark, spam or ham, to the sender. Past
+	// MaxReputations senders, the least recently updated are forgotten.
+	// ErrNotFound for no such account.
+	TrainSender(ctx context.Context, accountID int64, sender string, spam bool) error
+	// ClearReputation forgets the sender; ErrNotFound when there was
+	// nothing to forget.
+	ClearReputation(ctx context.Context, accountID int64, sender string) error
+}
+
 // Store is the interface every store implementation provides.
 type Store interface {
 	// Domains.

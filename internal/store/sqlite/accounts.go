@@ -163,8 +163,9 @@ func (s *Store) updateAccount(ctx context.Context, address, query string, args .
 	})
 }
 
-// DeleteAccount implements store.Store: its mailboxes and messages go, and
-// aliases pointing at it lose that target. Queued outbound mail stays.
+// DeleteAccount implements store.Store: its mailboxes and messages go, so
+// do its junk rules and reputations, and aliases pointing at it lose that
+// target. Queued outbound mail stays.
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	addr, err := store.CanonicalAddress(address, false)
 	if err != nil {
@@ -193,6 +194,11 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		}
 		if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM aliases WHERE target = ?`, addr); err != nil {
 			return err
+		}
+		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = ?`, `DELETE FROM junk_reputation WHERE account_id = ?`} {
+			if _, err := w.tx.ExecContext(w.ctx, q, id); err != nil {
+				return err
+			}
 		}
 		_, err = w.tx.ExecContext(w.ctx, `DELETE FROM accounts WHERE id = ?`, id)
 		return err

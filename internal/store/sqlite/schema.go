@@ -142,6 +142,29 @@ CREATE INDEX queue_lease ON queue(lease_until);
 ALTER TABLE messages ADD COLUMN hdr_inreplyto TEXT NOT NULL DEFAULT '';
 ALTER TABLE messages ADD COLUMN hdr_references TEXT NOT NULL DEFAULT '';
 `,
+	// 5: each account's junk allow/block rules and the reputation its user
+	// taught each sender (internal/junk). A pattern has one rule, of one
+	// kind. updated is in Unix nanoseconds: the least recently updated
+	// reputations are forgotten first.
+	`
+CREATE TABLE junk_rules (
+	account_id INTEGER NOT NULL REFERENCES accounts(id),
+	pattern    TEXT NOT NULL,
+	kind       TEXT NOT NULL CHECK (kind IN ('allow', 'block')),
+	created    INTEGER NOT NULL,
+	PRIMARY KEY (account_id, pattern)
+);
+CREATE TABLE junk_reputation (
+	account_id INTEGER NOT NULL REFERENCES accounts(id),
+	sender     TEXT NOT NULL,
+	spam       INTEGER NOT NULL DEFAULT 0,
+	ham        INTEGER NOT NULL DEFAULT 0,
+	last       TEXT NOT NULL CHECK (last IN ('spam', 'ham')),
+	updated    INTEGER NOT NULL,
+	PRIMARY KEY (account_id, sender)
+);
+CREATE INDEX junk_reputation_updated ON junk_reputation(account_id, updated);
+`,
 }
 
 // migrate brings the schema to the newest version.

@@ -44,7 +44,7 @@ type Options struct {
 	Logger    *slog.Logger
 }
 
-// Store is the SQLite implementation of store.Store.
+// Store is the SQLite implementation of store.Store and store.JunkStore.
 type Store struct {
 	dir   string
 	wdb   *sql.DB // one connection: the writer
@@ -58,6 +58,8 @@ type Store struct {
 	quit     chan struct{}
 	done     chan struct{}
 	maxBatch int
+	// maxReputations is store.MaxReputations; tests lower it.
+	maxReputations int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -93,6 +95,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		maxBatch: opts.MaxBatch,
+
+		maxReputations: store.MaxReputations,
 	}
 	if opts.Exclusive {
 		lock, err := lockDir(dir)

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -234,5 +235,78 @@ func TestPrivateFiles(t *testing.T) {
 		if fi.Mode().Perm() != want {
 			t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
 		}
+	}
+}
+
+// TestReputationBound: past the bound, a new sender pushes out the least
+// recently updated one, of that account only.
+func TestReputationBound(t *testing.T) {
+	st := open(t, t.TempDir(), true)
+	defer st.Close()
+	st.maxReputations = 3
+	ctx := context.Background()
+	a := storetest.Account(t, st, "alice@example.org")
+	b := storetest.Account(t, st, "bob@example.org")
+	for _, s := range []string{"1@x.example", "2@x.example", "3@x.example", "4@x.example"} {
+		if err := st.TrainSender(ctx, b.ID, s, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []string{"1@x.example", "2@x.example", "3@x.example", "1@x.example", "4@x.example"} {
+		if err := st.TrainSender(ctx, a.ID, s, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	senders := func(acct int64) string {
+		all, err := st.Reputations(ctx, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range all {
+			out = append(out, fmt.Sprintf("%s:%d", r.Sender, r.Spam))
+		}
+		return fmt.Sprint(out)
+	}
+	// 2 was the least recently updated: 1 was trained again after it.
+	if got := senders(a.ID); got != "[1@x.example:2 3@x.example:1 4@x.example:1]" {
+		t.Fatalf("alice's reputations = %s", got)
+	}
+	if got := senders(b.ID); got != "[2@x.example:1 3@x.example:1 4@x.example:1]" {
+		t.Fatalf("bob's reputations = %s", got)
+	}
+	// Training a known sender never drops another.
+	if err := st.TrainSender(ctx, a.ID, "3@x.example", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := senders(a.ID); got != "[1@x.example:2 3@x.example:1 4@x.example:1]" {
+		t.Fatalf("alice's reputations after training a known sender = %s", got)
+	}
+}
+
+// TestJunkMigration: a database made before the junk tables gets them,
+// and what it held stays.
+func TestJunkMigration(t *testing.T) {
+	dir := t.TempDir()
+	st := open(t, dir, true)
+	a := storetest.Account(t, st, "alice@example.org")
+	st.Close()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "postel.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP TABLE junk_rules`, `DROP TABLE junk_reputation`, `DELETE FROM schema_version WHERE version = 5`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	st = open(t, dir, true)
+	defer st.Close()
+	if err := st.AddJunkRule(context.Background(), a.ID, store.JunkBlock, "spam.example"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Account(context.Background(), "alice@example.org"); err != nil || got.ID != a.ID {
+		t.Fatalf("account after migration: %+v, %v", got, err)
 	}
 }

@@ -1,5 +1,6 @@
 // Package storetest is the conformance suite every store.Store
-// implementation runs: call Run from the implementation's tests.
+// implementation runs: call Run from the implementation's tests. An
+// implementation must also be a store.JunkStore.
 package storetest
 
 import (
@@ -42,6 +43,9 @@ func Run(t *testing.T, open Opener) {
 		{"SearchText", testSearchText},
 		{"Usage", testUsage},
 		{"QueueLifecycle", testQueueLifecycle},
+		{"JunkRules", testJunkRules},
+		{"Reputation", testReputation},
+		{"JunkIsolation", testJunkIsolation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
