@@ -21,6 +21,7 @@ import (
 	"postel/internal/dkim"
 	"postel/internal/dns"
 	"postel/internal/imapserver"
+	"postel/internal/junk"
 	"postel/internal/pop3server"
 	"postel/internal/queue"
 	"postel/internal/smtpserver"
@@ -89,6 +90,11 @@ func (s *Server) Start() error {
 	if err := s.startQueue(); err != nil {
 		return err
 	}
+	js, ok := s.st.(store.JunkStore)
+	if !ok {
+		return errors.New("server: the store keeps no junk rules (store.JunkStore)")
+	}
+	junkFilter := junk.New(js)
 	scfg := smtpserver.Config{
 		Hostname:               c.Hostname,
 		MaxMessageBytes:        c.SMTP.MaxMessageSize,
@@ -116,6 +122,7 @@ func (s *Server) Start() error {
 		AppendLimit:            c.SMTP.MaxMessageSize,
 		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
 		MaxCommandErrors:       c.IMAP.MaxCommandErrors,
+		Trainer:                junkFilter,
 	}, s.st, authn, s.tls, s.log)
 	s.pop3 = pop3server.New(pop3server.Config{
 		Hostname:               c.Hostname,
