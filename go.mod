@@ -21,7 +21,7 @@ require (
 	golang.org/x/net v0.60.0
 )
 
-require blitiri.com.ar/go/spf v1.6.0 // indirect
+require blitiri.com.ar/go/spf v1.6.0
 
 require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
