@@ -3,6 +3,7 @@ package dkim
 import (
 	"bufio"
 	"bytes"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -308,4 +309,55 @@ func FuzzHeader(f *testing.F) {
 			t.Fatalf("h= %v", keys)
 		}
 	})
+}
+
+func TestRSAKey(t *testing.T) {
+	s, dir := testSigner(t)
+	recs, err := Records(dir, "example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, domain := range []string{"example.org", "Mail.Example.ORG.", "a.b.example.org"} {
+		d, sel, key, ok := s.RSAKey(domain)
+		if !ok || d != "example.org" || sel != SelectorRSA {
+			t.Fatalf("RSAKey(%q) = %q, %q, %v", domain, d, sel, ok)
+		}
+		rsaKey, isRSA := key.(*rsa.PrivateKey)
+		if !isRSA || rsaKey.N.BitLen() != rsaBits {
+			t.Fatalf("RSAKey(%q) gave %T", domain, key)
+		}
+		// The key is the one whose record is published.
+		v, err := recordValue(key.Public())
+		if err != nil || v != recs[1].Value || recs[1].Name != SelectorRSA+"._domainkey.example.org." {
+			t.Errorf("RSAKey(%q): record %q, %v; published %s %q", domain, v, err, recs[1].Name, recs[1].Value)
+		}
+	}
+	for _, domain := range []string{"example.net", "org", "", "bad domain.org"} {
+		if d, sel, key, ok := s.RSAKey(domain); ok || d != "" || sel != "" || key != nil {
+			t.Errorf("RSAKey(%q) = %q, %q, %v, %v", domain, d, sel, key, ok)
+		}
+	}
+
+	// A domain with only an Ed25519 key has no RSA key, even when its
+	// parent has one: the nearest domain with keys decides.
+	only := t.TempDir()
+	if _, err := Generate(only, "sub.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(only, "sub.example.org", SelectorRSA+".key")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(only, "example.org"), os.DirFS(filepath.Join(dir, "example.org"))); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := LoadSigner(only)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, ok := s2.RSAKey("sub.example.org"); ok {
+		t.Error("RSAKey found an RSA key for a domain with only Ed25519")
+	}
+	if d, _, _, ok := s2.RSAKey("example.org"); !ok || d != "example.org" {
+		t.Errorf("RSAKey(parent) = %q, %v", d, ok)
+	}
 }

@@ -3,6 +3,7 @@ package dkim
 import (
 	"bufio"
 	"bytes"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -145,6 +146,24 @@ func (s *Signer) keysFor(domain string) (string, []key) {
 		}
 	}
 	return "", nil
+}
+
+// RSAKey returns the RSA key of domain, or of its nearest parent that has
+// keys, with the domain and selector it is published under: the key ARC
+// seals with (RFC 8617 sealers sign rsa-sha256). ok is false when that
+// domain has no RSA key, or none of them has keys.
+func (s *Signer) RSAKey(domain string) (d, selector string, key crypto.Signer, ok bool) {
+	domain, err := normalizeDomain(domain)
+	if err != nil {
+		return "", "", nil, false
+	}
+	d, keys := s.keysFor(domain)
+	for _, k := range keys {
+		if k.selector == SelectorRSA {
+			return d, k.selector, k.signer, true
+		}
+	}
+	return "", "", nil, false
 }
 
 // addressParser reads From fields whatever the charset of encoded words in

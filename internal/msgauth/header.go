@@ -130,6 +130,7 @@ func (r *Result) resinfos() [][]string {
 		if len(r.ARC.Sealers) > 0 {
 			arc = appendComment(arc, "sealed by "+strings.Join(r.ARC.Sealers, " "))
 		}
+		arc = appendReason(arc, r.ARC.Reason, r.ARC.Result)
 	}
 	out = append(out, arc)
 

@@ -13,6 +13,7 @@ import (
 
 	"postel/internal/dns"
 	"postel/internal/message"
+	"postel/internal/msgauth/arc"
 )
 
 // Bounds.
@@ -261,6 +262,8 @@ type ARCResult struct {
 	// OldestAuthResults is the value of the oldest (i=1)
 	// ARC-Authentication-Results field, with or without its "i=1;".
 	OldestAuthResults string
+	// Reason says why the chain failed.
+	Reason string
 }
 
 // Result is the outcome of every check for one message, and its verdict.
@@ -285,6 +288,9 @@ type Result struct {
 	Authenticated bool
 	// Verdict is the decision.
 	Verdict Verdict
+	// Chain is the ARC chain as validated, for sealing the message when
+	// it is forwarded (arc.Sealer.Seal).
+	Chain arc.Result
 
 	authservID string
 	c          *Checker
@@ -302,6 +308,7 @@ type state struct {
 	localTemp    string   // a From domain whose IsLocalDomain failed
 	headerTooBig bool
 	readErr      error
+	arcTemp      bool // the ARC chain could not be validated for now
 }
 
 // CheckMessage evaluates one message as received from cl (the exact bytes
@@ -353,8 +360,14 @@ func (c *Checker) CheckMessage(ctx context.Context, cl *Client, mailFrom string,
 	if c.isLocal != nil && len(from.domains) > 0 {
 		wg.Go(func() { r.st.local, r.st.localTemp = c.localDomain(ctx, from.domains) })
 	}
-	r.DKIM, r.DKIMUnchecked, r.st.readErr = c.checkDKIM(ctx, hdr, fields, br)
+	// The ARC chain is validated from the same read of the body as DKIM.
+	body := io.Reader(br)
+	chain := c.startARC(ctx, hdr, fields, &body)
+	r.DKIM, r.DKIMUnchecked, r.st.readErr = c.checkDKIM(ctx, hdr, fields, body)
 	wg.Wait()
+	if chain != nil {
+		r.setChain(chain.wait(body, r.st.readErr))
+	}
 
 	r.DMARC = c.evaluateDMARC(r, from, disc)
 	r.Verdict = r.decide()
@@ -379,7 +392,8 @@ func (c *Checker) localDomain(ctx context.Context, domains []string) (local, fai
 }
 
 // SetARC records the outcome of the message's ARC chain and decides the
-// verdict again with it (see the package comment, rule 2).
+// verdict again with it (see the package comment, rule 2). CheckMessage
+// calls it; tests call it to try the rule on any chain.
 func (r *Result) SetARC(a ARCResult) {
 	var sealers []string
 	for _, s := range a.Sealers {

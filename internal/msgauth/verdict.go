@@ -15,6 +15,7 @@ type auth struct {
 	sampled  bool     // the policy applies to this message (pct=)
 	local    string   // a From domain that is ours
 	tooMany  bool     // too many From domains to tell
+	arcTrust bool     // an ARC chain that could not be validated vouches, trusted
 }
 
 // worstPolicy stands for a DMARC record whose lookup failed: it could be
@@ -57,6 +58,7 @@ func (r *Result) decide() Verdict {
 			best.dkimPass = append(best.dkimPass, normalizeDomain(d.Domain))
 		}
 	}
+	best.arcTrust = r.st.arcTemp
 	// The worst case: the record was the strictest, the domain was ours.
 	worst := actual
 	if r.st.policyTemp {
@@ -118,8 +120,8 @@ func (r *Result) rules(a auth) (Verdict, applied) {
 		}
 		// Rule 2: a passing ARC chain whose oldest set saw the message
 		// authenticated.
-		if ap.policy != "none" && r.arcVouches(a.policy) {
-			if r.c != nil && r.c.trustedSealers(r.ARC.Sealers) {
+		if ap.policy != "none" && (a.arcTrust || r.arcVouches(a.policy)) {
+			if a.arcTrust || (r.c != nil && r.c.trustedSealers(r.ARC.Sealers)) {
 				ap.policy, ap.override = "none", "trusted_forwarder"
 			} else if ap.policy == "reject" {
 				ap.policy, ap.override = "quarantine", "arc"

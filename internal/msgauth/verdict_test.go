@@ -28,25 +28,25 @@ func TestARCOverride(t *testing.T) {
 		override string
 		applied  string
 	}{
-		{"trusted sealer", "a@reject.example", ARCResult{"pass", []string{"lists.example"}, dmarcPass}, Accept, "trusted_forwarder", "none"},
-		{"trusted sealers, case", "a@reject.example", ARCResult{"pass", []string{"Lists.Example", "relay.example"}, dmarcPass}, Accept, "trusted_forwarder", "none"},
-		{"trusted, aligned dkim", "a@reject.example", ARCResult{"pass", []string{"lists.example"}, dkimPass}, Accept, "trusted_forwarder", "none"},
-		{"trusted, aligned spf", "a@reject.example", ARCResult{"pass", []string{"lists.example"}, spfPass}, Accept, "trusted_forwarder", "none"},
-		{"trusted, results without i= and id", "a@reject.example", ARCResult{"pass", []string{"lists.example"}, noID}, Accept, "trusted_forwarder", "none"},
-		{"untrusted sealer", "a@reject.example", ARCResult{"pass", []string{"other.example"}, dmarcPass}, Junk, "arc", "quarantine"},
+		{"trusted sealer", "a@reject.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: dmarcPass}, Accept, "trusted_forwarder", "none"},
+		{"trusted sealers, case", "a@reject.example", ARCResult{Result: "pass", Sealers: []string{"Lists.Example", "relay.example"}, OldestAuthResults: dmarcPass}, Accept, "trusted_forwarder", "none"},
+		{"trusted, aligned dkim", "a@reject.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: dkimPass}, Accept, "trusted_forwarder", "none"},
+		{"trusted, aligned spf", "a@reject.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: spfPass}, Accept, "trusted_forwarder", "none"},
+		{"trusted, results without i= and id", "a@reject.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: noID}, Accept, "trusted_forwarder", "none"},
+		{"untrusted sealer", "a@reject.example", ARCResult{Result: "pass", Sealers: []string{"other.example"}, OldestAuthResults: dmarcPass}, Junk, "arc", "quarantine"},
 		// Every sealer must be trusted, the newest as the oldest.
-		{"one sealer untrusted", "a@reject.example", ARCResult{"pass", []string{"lists.example", "evil.example"}, dmarcPass}, Junk, "arc", "quarantine"},
-		{"no sealers", "a@reject.example", ARCResult{"pass", nil, dmarcPass}, Junk, "arc", "quarantine"},
-		{"chain failed", "a@reject.example", ARCResult{"fail", []string{"lists.example"}, dmarcPass}, Reject, "", "reject"},
-		{"no chain", "a@reject.example", ARCResult{"none", nil, ""}, Reject, "", "reject"},
-		{"oldest set saw dmarc fail", "a@reject.example", ARCResult{"pass", []string{"lists.example"}, dmarcFail}, Reject, "", "reject"},
-		{"oldest set saw another From", "a@reject.example", ARCResult{"pass", []string{"lists.example"}, otherFrom}, Reject, "", "reject"},
-		{"unparsable results", "a@reject.example", ARCResult{"pass", []string{"lists.example"}, garbage}, Reject, "", "reject"},
+		{"one sealer untrusted", "a@reject.example", ARCResult{Result: "pass", Sealers: []string{"lists.example", "evil.example"}, OldestAuthResults: dmarcPass}, Junk, "arc", "quarantine"},
+		{"no sealers", "a@reject.example", ARCResult{Result: "pass", Sealers: nil, OldestAuthResults: dmarcPass}, Junk, "arc", "quarantine"},
+		{"chain failed", "a@reject.example", ARCResult{Result: "fail", Sealers: []string{"lists.example"}, OldestAuthResults: dmarcPass}, Reject, "", "reject"},
+		{"no chain", "a@reject.example", ARCResult{Result: "none", Sealers: nil, OldestAuthResults: ""}, Reject, "", "reject"},
+		{"oldest set saw dmarc fail", "a@reject.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: dmarcFail}, Reject, "", "reject"},
+		{"oldest set saw another From", "a@reject.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: otherFrom}, Reject, "", "reject"},
+		{"unparsable results", "a@reject.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: garbage}, Reject, "", "reject"},
 		// Quarantine: a trusted chain lifts it, an untrusted one does not.
-		{"quarantine, trusted", "a@quarantine.example", ARCResult{"pass", []string{"lists.example"}, strings.ReplaceAll(dmarcPass, "reject.example", "quarantine.example")}, Accept, "trusted_forwarder", "none"},
-		{"quarantine, untrusted", "a@quarantine.example", ARCResult{"pass", []string{"other.example"}, strings.ReplaceAll(dmarcPass, "reject.example", "quarantine.example")}, Junk, "", "quarantine"},
+		{"quarantine, trusted", "a@quarantine.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: strings.ReplaceAll(dmarcPass, "reject.example", "quarantine.example")}, Accept, "trusted_forwarder", "none"},
+		{"quarantine, untrusted", "a@quarantine.example", ARCResult{Result: "pass", Sealers: []string{"other.example"}, OldestAuthResults: strings.ReplaceAll(dmarcPass, "reject.example", "quarantine.example")}, Junk, "", "quarantine"},
 		// Rule 3 knows no ARC.
-		{"own domain", "a@ours.example", ARCResult{"pass", []string{"lists.example"}, strings.ReplaceAll(dmarcPass, "reject.example", "ours.example")}, Reject, "", "none"},
+		{"own domain", "a@ours.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: strings.ReplaceAll(dmarcPass, "reject.example", "ours.example")}, Reject, "", "none"},
 	}
 	e := newEnv(t, func(c *Config) {
 		c.TrustedARCSealers = []string{"lists.example", "relay.example"}
