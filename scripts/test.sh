@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests drive: real clients nobody here wrote.
 need=()
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
+# swaks speaks TLS through these, which it only recommends.
+perl -MNet::SSLeay -MIO::Socket::SSL -e1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)

@@ -7,8 +7,11 @@ package deliver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 
+	"postel/internal/srs"
 	"postel/internal/store"
 )
 
@@ -27,6 +30,10 @@ const maxAliasDepth = 10
 // Router resolves recipient addresses against the store.
 type Router struct {
 	st store.Store
+	// SRS, when set, routes the SRS addresses it made (mail forwarded by
+	// an alias had its envelope sender rewritten into one, so bounces come
+	// back to it) to the original sender.
+	SRS *srs.SRS
 }
 
 // NewRouter returns a Router over st.
@@ -38,6 +45,9 @@ func NewRouter(st store.Store) *Router {
 type Route struct {
 	Local  []store.Account // enabled accounts, each once
 	Remote []string        // external addresses (forwarding), each once
+	// SRS: the address was an SRS address of ours, Remote its original
+	// sender. Only bounces may go there (see smtpserver).
+	SRS bool
 }
 
 // Resolve routes one recipient address. The address is normalized (see
@@ -67,6 +77,9 @@ func (r *Router) Resolve(ctx context.Context, addr string) (Route, error) {
 	if !ok {
 		return Route{}, ErrNotLocal
 	}
+	if r.SRS != nil && srs.IsSRS(local) {
+		return r.resolveSRS(ctx, addr)
+	}
 	rs := &resolution{r: r, seen: map[string]bool{}, ids: map[int64]bool{}, remote: map[string]bool{}}
 	if err := rs.resolveLocal(ctx, local, domain, 0); err != nil {
 		return Route{}, err
@@ -74,6 +87,37 @@ func (r *Router) Resolve(ctx context.Context, addr string) (Route, error) {
 	if len(rs.route.Local) == 0 && len(rs.route.Remote) == 0 {
 		return Route{}, ErrNoSuchUser
 	}
+	return rs.route, nil
+}
+
+// resolveSRS routes an SRS address of a local domain to the address it
+// stands for: a remote one, or a local one resolved as any recipient. An
+// address whose hash or age does not check was not made here, or too long
+// ago: no such user.
+func (r *Router) resolveSRS(ctx context.Context, addr string) (Route, error) {
+	orig, err := r.SRS.Reverse(addr, time.Now())
+	if err != nil {
+		return Route{}, fmt.Errorf("%w: %v", ErrNoSuchUser, err)
+	}
+	local, domain, err := split(orig)
+	if err != nil {
+		return Route{}, ErrNoSuchUser
+	}
+	ok, err := r.st.HasDomain(ctx, domain)
+	if err != nil {
+		return Route{}, err
+	}
+	if !ok {
+		return Route{Remote: []string{orig}, SRS: true}, nil
+	}
+	rs := &resolution{r: r, seen: map[string]bool{}, ids: map[int64]bool{}, remote: map[string]bool{}}
+	if err := rs.resolveLocal(ctx, local, domain, 0); err != nil {
+		return Route{}, err
+	}
+	if len(rs.route.Local) == 0 && len(rs.route.Remote) == 0 {
+		return Route{}, ErrNoSuchUser
+	}
+	rs.route.SRS = true
 	return rs.route, nil
 }
 

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"postel/internal/srs"
 	"postel/internal/store"
 	"postel/internal/store/sqlite"
 )
@@ -170,5 +173,59 @@ func TestMaySendAs(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("MaySendAs(%s, %q) = %v, %v; want %v", tc.acct.Address, tc.addr, got, err, tc.want)
 		}
+	}
+}
+
+// TestResolveSRS: an SRS address this server made routes back to the
+// original sender (remote, or local resolved as usual); one it did not
+// make, or made too long ago, or one of another secret, is no such user.
+// Without SRS configured, such an address is an ordinary one (here the
+// catch-all of other.org takes it).
+func TestResolveSRS(t *testing.T) {
+	st, ids := routerFixture(t)
+	ctx := context.Background()
+	r := NewRouter(st)
+	s, err := srs.New([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	fwd := func(addr, domain string, at time.Time) string {
+		t.Helper()
+		a, err := s.Forward(addr, domain, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	remote := fwd("Sender@Remote.NET", "example.org", now)
+	localOrig := fwd("alice@example.org", "other.org", now)
+
+	if route, err := r.Resolve(ctx, fwd("x@remote.net", "other.org", now)); err != nil || len(route.Local) != 2 || route.SRS {
+		t.Errorf("without SRS: %+v, %v; want the catch-all", route, err)
+	}
+	r.SRS = s
+	route, err := r.Resolve(ctx, remote)
+	if err != nil || !route.SRS || !slices.Equal(route.Remote, []string{"Sender@Remote.NET"}) || len(route.Local) != 0 {
+		t.Errorf("Resolve(%s) = %+v, %v", remote, route, err)
+	}
+	route, err = r.Resolve(ctx, localOrig)
+	if err != nil || !route.SRS || len(route.Local) != 1 || route.Local[0].ID != ids["alice@example.org"] {
+		t.Errorf("Resolve(%s) = %+v, %v", localOrig, route, err)
+	}
+	other, _ := srs.New([][]byte{[]byte("another secret, another server..")}, 0)
+	foreign, _ := other.Forward("sender@remote.net", "example.org", now)
+	for _, addr := range []string{
+		fwd("sender@remote.net", "example.org", now.Add(-30*24*time.Hour)), // expired
+		strings.Replace(remote, "=", "=x", 1),                              // hash broken
+		foreign,
+	} {
+		if _, err := r.Resolve(ctx, addr); !errors.Is(err, ErrNoSuchUser) {
+			t.Errorf("Resolve(%s) = %v; want ErrNoSuchUser", addr, err)
+		}
+	}
+	// An SRS address of a domain that is not ours is not ours to decode.
+	if _, err := r.Resolve(ctx, fwd("a@b.example", "elsewhere.example", now)); !errors.Is(err, ErrNotLocal) {
+		t.Errorf("foreign domain: %v", err)
 	}
 }

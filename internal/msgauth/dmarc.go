@@ -22,6 +22,11 @@ type fromInfo struct {
 	result, reason string
 }
 
+// FromAddress is the RFC5322.From address of a header, as CheckMessage
+// reads it ("" when there is no single From address): what junk filing
+// goes by when the checks did not run.
+func FromAddress(fields []message.Field) string { return parseFrom(fields).addr }
+
 // parseFrom extracts the Author Domain (RFC 7489 §6.6.1) from the From
 // fields. A message without From, with several From fields, with From
 // addresses in several domains or with an invalid domain has no Author

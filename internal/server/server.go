@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"time"
@@ -22,9 +23,12 @@ import (
 	"postel/internal/dns"
 	"postel/internal/imapserver"
 	"postel/internal/junk"
+	"postel/internal/msgauth"
+	"postel/internal/msgauth/arc"
 	"postel/internal/pop3server"
 	"postel/internal/queue"
 	"postel/internal/smtpserver"
+	"postel/internal/srs"
 	"postel/internal/store"
 )
 
@@ -86,15 +90,31 @@ func (s *Server) Start() error {
 		MaxFailures: c.Auth.ThrottleMaxFailures,
 	})
 	authn := auth.NewAuthenticator(s.st, throttle, s.log.With("component", "auth"))
-	router := deliver.NewRouter(s.st)
-	if err := s.startQueue(); err != nil {
+	res, err := dns.New(dns.Config{Servers: c.DNS.Servers, Timeout: time.Duration(c.DNS.Timeout), Attempts: c.DNS.Attempts})
+	if err != nil {
 		return err
+	}
+	signer, err := dkim.LoadSigner(filepath.Join(c.DataDir, "dkim"))
+	if err != nil {
+		return err
+	}
+	if d := signer.Domains(); len(d) > 0 {
+		s.log.Info("DKIM signing", "domains", d)
 	}
 	js, ok := s.st.(store.JunkStore)
 	if !ok {
 		return errors.New("server: the store keeps no junk rules (store.JunkStore)")
 	}
 	junkFilter := junk.New(js)
+	router := deliver.NewRouter(s.st)
+	inbound, err := s.inbound(res, signer, junkFilter)
+	if err != nil {
+		return err
+	}
+	router.SRS = inbound.SRS
+	if err := s.startQueue(res, signer); err != nil {
+		return err
+	}
 	scfg := smtpserver.Config{
 		Hostname:               c.Hostname,
 		MaxMessageBytes:        c.SMTP.MaxMessageSize,
@@ -109,6 +129,7 @@ func (s *Server) Start() error {
 		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
 		HideSubmissionClient:   c.SMTP.HideSubmissionClient,
 		Outbound:               s.queue,
+		Inbound:                inbound,
 	}
 	mx := smtpserver.New(smtpserver.ModeMX, scfg, s.st, router, authn, s.tls, s.log)
 	sub := smtpserver.New(smtpserver.ModeSubmission, scfg, s.st, router, authn, s.tls, s.log)
@@ -228,21 +249,69 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// startQueue starts outbound delivery: the resolvers, DKIM keys from
-// data_dir/dkim (signing is on for every domain with keys there), workers.
-func (s *Server) startQueue() error {
+// inbound builds the checks of mail arriving on the MX and what
+// forwarding it needs, from [inbound]: the msgauth checker through res,
+// the junk filter, SRS with its key in data_dir/srs.key, ARC sealing with
+// the domains' RSA DKIM keys.
+func (s *Server) inbound(res dns.Resolver, signer *dkim.Signer, jf *junk.Filter) (smtpserver.Inbound, error) {
 	c := s.cfg
-	res, err := dns.New(dns.Config{Servers: c.DNS.Servers, Timeout: time.Duration(c.DNS.Timeout), Attempts: c.DNS.Attempts})
-	if err != nil {
-		return err
+	in := smtpserver.Inbound{Junk: jf}
+	for _, n := range c.Inbound.TrustedNetworks {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			return in, fmt.Errorf("inbound.trusted_networks: %w", err)
+		}
+		in.Trusted = append(in.Trusted, p.Masked())
 	}
-	signer, err := dkim.LoadSigner(filepath.Join(c.DataDir, "dkim"))
-	if err != nil {
-		return err
+	if c.Inbound.Checks {
+		var zones []msgauth.ListZone
+		for _, z := range c.Inbound.DNSBLReject {
+			zones = append(zones, msgauth.ListZone{Zone: z, Action: "reject"})
+		}
+		for _, z := range c.Inbound.DNSBLJunk {
+			zones = append(zones, msgauth.ListZone{Zone: z, Action: "junk"})
+		}
+		chk, err := msgauth.New(msgauth.Config{
+			AuthServID:        c.Hostname,
+			Resolver:          res,
+			Timeout:           time.Duration(c.Inbound.CheckTimeout),
+			MaxSignatures:     c.Inbound.MaxDKIMSignatures,
+			DNSBL:             zones,
+			DNSWL:             c.Inbound.DNSWL,
+			TrustedARCSealers: c.Inbound.ARCTrustedSealers,
+			IsLocalDomain:     s.st.HasDomain,
+		})
+		if err != nil {
+			return in, err
+		}
+		in.Checker = chk
 	}
-	if d := signer.Domains(); len(d) > 0 {
-		s.log.Info("DKIM signing", "domains", d)
+	if c.Inbound.SRS {
+		key, err := srs.LoadOrCreateKey(filepath.Join(c.DataDir, "srs.key"))
+		if err != nil {
+			return in, err
+		}
+		if in.SRS, err = srs.New([][]byte{key}, 0); err != nil {
+			return in, err
+		}
 	}
+	if c.Inbound.ARCSeal {
+		in.Sealer = func(domain string) *arc.Sealer {
+			d, selector, key, ok := signer.RSAKey(domain)
+			if !ok {
+				return nil
+			}
+			return &arc.Sealer{Domain: d, Selector: selector, Key: key}
+		}
+	}
+	return in, nil
+}
+
+// startQueue starts outbound delivery: resolving with res, signing with
+// signer (DKIM keys from data_dir/dkim: signing is on for every domain
+// with keys there), workers.
+func (s *Server) startQueue(res dns.Resolver, signer *dkim.Signer) error {
+	c := s.cfg
 	s.queue = queue.New(queue.Config{
 		Hostname:             c.Hostname,
 		Workers:              c.Queue.Workers,

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"postel/internal/msgauth"
 	"postel/internal/netserve"
 )
 
@@ -155,6 +156,7 @@ type conn struct {
 	top      net.Conn // what go-smtp reads and writes (TLS above c); nil while unknown
 	inTx     bool     // after MAIL, until the transaction's reply is sent
 	draining bool     // Shutdown asked to close when idle
+	client   *msgauth.Client // the client checks, once run (MX)
 }
 
 // Write writes a reply; if closeAfterWrite is set, it then closes the

@@ -55,13 +55,30 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	checked, err := s.checkMessage(ctx, spool)
+	if err != nil {
+		return err
+	}
+	stripped, err := s.stripForged(ctx, spool, body.hdr)
+	if err != nil {
+		return err
+	}
+	if stripped != spool {
+		defer stripped.Discard() // no-op once delivered
+		spool = stripped
+	}
+	filing, err := s.filing(ctx, checked, body.hdr)
+	if err != nil {
+		return err
+	}
 	now := time.Now()
 	id := messageID(s.c.id, s.c.msgs.Add(1))
-	prefix, msgID := s.prefix(id, hdr, now)
+	returnPath, relayed, msgID := s.prefix(id, hdr, s.authResults(checked), now)
 	in := deliver.Incoming{
 		Spool:      spool,
-		Prefix:     prefix,
+		Prefix:     append([]byte(returnPath), relayed...),
 		Local:      s.local,
+		Filing:     filing,
 		Remote:     s.remote,
 		From:       s.from,
 		DSNRet:     string(s.opts.Return),
@@ -73,6 +90,7 @@ func (s *session) Data(r io.Reader) error {
 	if s.id != nil {
 		in.AccountID = s.id.AccountID
 	}
+	s.forwarding(&in, checked, relayed, spool)
 	delivered, err := deliver.Deliver(ctx, s.srv.st, in)
 	if errors.Is(err, store.ErrQuota) {
 		return s.reject(errQuotaFull, "over quota at delivery")
@@ -87,7 +105,7 @@ func (s *session) Data(r io.Reader) error {
 	if queueID != 0 && s.srv.cfg.Outbound != nil {
 		s.srv.cfg.Outbound.Kick()
 	}
-	s.log.Info("delivered", "id", id, "message_id", msgID, "size", int64(len(prefix))+spool.Size(),
+	s.log.Info("delivered", "id", id, "message_id", msgID, "size", int64(len(in.Prefix))+spool.Size(),
 		"from", s.from, "rcpts", s.rcpts, "local", len(s.local), "remote", len(s.remote), "queue_id", queueID)
 	return queuedReply(id)
 }
@@ -208,14 +226,18 @@ func (s *session) inspect(ctx context.Context, b *bodyChecker) (headerInfo, erro
 }
 
 // prefix builds the header fields the server adds before the stored body:
-// Return-Path and Received (RFC 5321 §4.4), and on submission a Message-ID,
-// Date and From when the message has none (RFC 6409 §8.1, §8.2, §8.3). It
-// returns the prefix and the message's Message-ID.
-func (s *session) prefix(id string, hdr headerInfo, now time.Time) ([]byte, string) {
+// Return-Path, then (on the MX) Authentication-Results (RFC 8601 §5: added
+// at the top, here below Return-Path), Received (RFC 5321 §4.4), and on
+// submission a From, Message-ID and Date when the message has none
+// (RFC 6409 §8.1, §8.2, §8.3). It returns Return-Path apart from the other
+// fields, which relayed copies carry without it, and the message's
+// Message-ID.
+func (s *session) prefix(id string, hdr headerInfo, authResults []byte, now time.Time) (returnPath string, relayed []byte, msgID string) {
+	returnPath = "Return-Path: <" + clean(s.from) + ">\r\n"
 	var b strings.Builder
-	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", clean(s.from))
+	b.Write(authResults)
 	b.WriteString(s.received(id, now))
-	msgID := hdr.messageID
+	msgID = hdr.messageID
 	if s.srv.mode == ModeSubmission {
 		if !hdr.hasFrom {
 			// RFC 6409 §8.1: an MSA may add a From field naming the
@@ -230,7 +252,7 @@ func (s *session) prefix(id string, hdr headerInfo, now time.Time) ([]byte, stri
 			fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
 		}
 	}
-	return []byte(b.String()), msgID
+	return returnPath, []byte(b.String()), msgID
 }
 
 // received builds the trace field of RFC 5321 §4.4, with the protocol

@@ -27,6 +27,7 @@ var (
 	errBadAddress     = reply(501, 5, 1, 3, "Malformed address")
 	errRelayDenied    = reply(554, 5, 7, 1, "Relay access denied")
 	errNoSuchUser     = reply(550, 5, 1, 1, "No such user here")
+	errSRSBounceOnly  = reply(550, 5, 7, 1, "This address only takes delivery status notifications (null sender)")
 	errQuotaFull      = reply(452, 4, 2, 2, "Mailbox full, try again later")
 	errDailyLimit     = reply(450, 4, 7, 1, "Daily sending limit reached, try again later")
 	errAuthNotAllowed = reply(538, 5, 7, 11, "Encryption required for requested authentication mechanism (RFC 4954 §6)")

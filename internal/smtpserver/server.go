@@ -88,6 +88,9 @@ type Config struct {
 	// Outbound is the delivery queue, told about queued mail and asked
 	// about per-account sending limits; nil for none.
 	Outbound Outbound
+	// Inbound checks who sent mail to the MX and forwards it well
+	// (ModeMX only); the zero value checks nothing.
+	Inbound Inbound
 }
 
 // Outbound is what the SMTP server needs from the outbound queue.

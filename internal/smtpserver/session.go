@@ -17,6 +17,7 @@ import (
 
 	"postel/internal/auth"
 	"postel/internal/deliver"
+	"postel/internal/msgauth"
 	"postel/internal/store"
 )
 
@@ -43,6 +44,11 @@ type session struct {
 	localIDs  map[int64]bool
 	remote    []store.QueueRcpt
 	remoteSet map[string]bool // lower-cased remote addresses
+	fwdDomain string          // MX: the domain of the first alias forwarding to remote addresses
+
+	// The checks of the MX (inbound.go), set in Mail.
+	trusted bool            // the client is in a trusted network
+	client  *msgauth.Client // its client checks; nil when not run
 }
 
 // submissionSession adds AUTH (RFC 4954) to a session: go-smtp offers AUTH
@@ -58,7 +64,8 @@ var (
 func (s *session) clear() {
 	s.helo, s.from, s.opts, s.rcpts = "", "", smtp.MailOptions{}, nil
 	s.local, s.localIDs = nil, map[int64]bool{}
-	s.remote, s.remoteSet = nil, map[string]bool{}
+	s.remote, s.remoteSet, s.fwdDomain = nil, map[string]bool{}, ""
+	s.trusted, s.client = false, nil
 }
 
 // reject logs a refused command (the client's fault) and returns its reply;
@@ -131,6 +138,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return errShuttingDown
 	}
 	s.helo, s.from, s.opts = s.sc.Hostname(), from, *opts
+	if ib := &s.srv.cfg.Inbound; s.srv.mode == ModeMX && ib.Checker != nil {
+		s.trusted = ib.isTrusted(s.c.remote)
+		if !s.trusted {
+			s.client = s.c.clientChecks(ctx, ib.Checker, s.helo)
+		}
+	}
 	return nil
 }
 
@@ -152,6 +165,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return s.reject(errNoSuchUser, "no such user", "rcpt", to)
 	default:
 		return s.internal("resolving recipient", err)
+	}
+	if route.SRS && s.from != "" {
+		// An SRS address is where bounces of forwarded mail come back:
+		// relaying anything else to the original sender would make us
+		// an open relay to every address we ever forwarded from.
+		return s.reject(errSRSBounceOnly, "SRS address, not a bounce", "rcpt", to, "from", s.from)
 	}
 	for _, a := range route.Local {
 		full, err := s.overQuota(ctx, a)
@@ -177,6 +196,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			s.localIDs[a.ID] = true
 			s.local = append(s.local, a)
 		}
+	}
+	if len(route.Remote) > 0 && s.fwdDomain == "" && s.srv.mode == ModeMX {
+		s.fwdDomain = strings.ToLower(to[strings.LastIndexByte(to, '@')+1:])
 	}
 	for _, addr := range route.Remote {
 		key := strings.ToLower(addr)
