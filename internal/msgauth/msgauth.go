@@ -367,6 +367,8 @@ func (c *Checker) CheckMessage(ctx context.Context, cl *Client, mailFrom string,
 	wg.Wait()
 	if chain != nil {
 		r.setChain(chain.wait(body, r.st.readErr))
+	} else {
+		r.Chain.Status, r.ARC.Result = "none", "none"
 	}
 
 	r.DMARC = c.evaluateDMARC(r, from, disc)

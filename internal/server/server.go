@@ -111,7 +111,15 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
-	router.SRS = inbound.SRS
+	if c.Inbound.SRS {
+		key, err := srs.LoadOrCreateKey(filepath.Join(c.DataDir, "srs.key"))
+		if err != nil {
+			return err
+		}
+		if router.SRS, err = srs.New([][]byte{key}, 0); err != nil {
+			return err
+		}
+	}
 	if err := s.startQueue(res, signer); err != nil {
 		return err
 	}
@@ -251,8 +259,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // inbound builds the checks of mail arriving on the MX and what
 // forwarding it needs, from [inbound]: the msgauth checker through res,
-// the junk filter, SRS with its key in data_dir/srs.key, ARC sealing with
-// the domains' RSA DKIM keys.
+// the junk filter, ARC sealing with the domains' RSA DKIM keys. (SRS
+// belongs to the router, which both rewrites and routes back.)
 func (s *Server) inbound(res dns.Resolver, signer *dkim.Signer, jf *junk.Filter) (smtpserver.Inbound, error) {
 	c := s.cfg
 	in := smtpserver.Inbound{Junk: jf}
@@ -285,15 +293,6 @@ func (s *Server) inbound(res dns.Resolver, signer *dkim.Signer, jf *junk.Filter)
 			return in, err
 		}
 		in.Checker = chk
-	}
-	if c.Inbound.SRS {
-		key, err := srs.LoadOrCreateKey(filepath.Join(c.DataDir, "srs.key"))
-		if err != nil {
-			return in, err
-		}
-		if in.SRS, err = srs.New([][]byte{key}, 0); err != nil {
-			return in, err
-		}
 	}
 	if c.Inbound.ARCSeal {
 		in.Sealer = func(domain string) *arc.Sealer {

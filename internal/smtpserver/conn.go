@@ -153,9 +153,9 @@ type conn struct {
 	msgs            atomic.Int32 // messages delivered, for ids
 
 	mu       sync.Mutex
-	top      net.Conn // what go-smtp reads and writes (TLS above c); nil while unknown
-	inTx     bool     // after MAIL, until the transaction's reply is sent
-	draining bool     // Shutdown asked to close when idle
+	top      net.Conn        // what go-smtp reads and writes (TLS above c); nil while unknown
+	inTx     bool            // after MAIL, until the transaction's reply is sent
+	draining bool            // Shutdown asked to close when idle
 	client   *msgauth.Client // the client checks, once run (MX)
 }
 

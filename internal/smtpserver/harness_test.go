@@ -18,6 +18,7 @@ import (
 
 	"postel/internal/auth"
 	"postel/internal/deliver"
+	"postel/internal/srs"
 	"postel/internal/store"
 	"postel/internal/store/sqlite"
 	"postel/internal/testutil"
@@ -58,6 +59,13 @@ func newHarness(t testing.TB, adjust ...func(*Config)) *harness {
 // newHarnessLog is newHarness with the servers logging to logw.
 func newHarnessLog(t testing.TB, logw io.Writer, adjust ...func(*Config)) *harness {
 	t.Helper()
+	return newHarnessSRS(t, logw, nil, adjust...)
+}
+
+// newHarnessSRS is newHarnessLog with the servers' router rewriting and
+// routing SRS addresses with rw.
+func newHarnessSRS(t testing.TB, logw io.Writer, rw *srs.SRS, adjust ...func(*Config)) *harness {
+	t.Helper()
 	world := accounts.New(t, t.TempDir())
 	st, serverTLS := world.Store, world.ServerTLS
 	h := &harness{t: t, st: st, alice: world.Alice, bob: world.Bob, clientTLS: world.ClientTLS}
@@ -78,6 +86,7 @@ func newHarnessLog(t testing.TB, logw io.Writer, adjust ...func(*Config)) *harne
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	router := deliver.NewRouter(st)
+	router.SRS = rw
 	th := auth.NewThrottle(auth.ThrottleConfig{
 		Window: time.Minute, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond,
 		MaxFailures: 1000, Lockout: time.Second,

@@ -14,7 +14,6 @@ import (
 	"postel/internal/message"
 	"postel/internal/msgauth"
 	"postel/internal/msgauth/arc"
-	"postel/internal/srs"
 	"postel/internal/store"
 )
 
@@ -32,10 +31,6 @@ type Inbound struct {
 	// Junk decides, per local recipient, whether the copy goes to Junk
 	// and writes why; nil: only the checks' Junk verdict files mail.
 	Junk JunkFilter
-	// SRS rewrites the envelope sender of mail that aliases forward to
-	// remote addresses (into an address of the alias's domain); nil: the
-	// original sender is kept, and SPF fails at the next hop.
-	SRS *srs.SRS
 	// Sealer returns the ARC sealer of a domain, nil when it has no key:
 	// forwarded mail is sealed (RFC 8617) with the alias domain's key.
 	Sealer func(domain string) *arc.Sealer
@@ -268,9 +263,10 @@ func junkMailbox(ctx context.Context, st store.Store, accountID int64) (string, 
 }
 
 // forwarding prepares the queued copy of mail the MX forwards (aliases to
-// remote addresses): the envelope sender rewritten with SRS into an
-// address of the alias's domain, so that SPF passes at the next hop and
-// bounces come back here, and an ARC set sealing what this server saw
+// remote addresses): the envelope sender rewritten with the router's SRS
+// (when set) into an address of the alias's domain, so that SPF passes at
+// the next hop and bounces come back here (the router routes them), and
+// an ARC set sealing what this server saw
 // (RFC 8617), over relayed (the header fields the queued copy carries,
 // without Return-Path) followed by the message in spool.
 func (s *session) forwarding(in *deliver.Incoming, res *msgauth.Result, relayed []byte, spool store.Spool) {
@@ -278,8 +274,8 @@ func (s *session) forwarding(in *deliver.Incoming, res *msgauth.Result, relayed 
 	if s.srv.mode != ModeMX || len(s.remote) == 0 || s.fwdDomain == "" {
 		return
 	}
-	if ib.SRS != nil && s.from != "" {
-		if addr, err := ib.SRS.Forward(s.from, s.fwdDomain, time.Now()); err != nil {
+	if rw := s.srv.router.SRS; rw != nil && s.from != "" {
+		if addr, err := rw.Forward(s.from, s.fwdDomain, time.Now()); err != nil {
 			s.log.Warn("SRS: keeping the original sender", "from", s.from, "err", err)
 		} else {
 			in.From = addr
