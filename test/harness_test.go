@@ -87,6 +87,11 @@ func newInstance(t *testing.T, extra string) *instance {
 		// failure) unless a test brings its own DNS.
 		fmt.Fprintf(&b, "[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n", ports[7])
 	}
+	if !strings.Contains(extra, "[inbound]") {
+		// Tests that are not about the checks of port 25 send from this
+		// machine as anyone: trusted, as serve --dev trusts it.
+		b.WriteString("[inbound]\ntrusted_networks = [\"127.0.0.0/8\"]\n")
+	}
 	b.WriteString(extra)
 	in.config = filepath.Join(in.dir, "postel.toml")
 	if err := os.WriteFile(in.config, []byte(b.String()), 0o600); err != nil {
@@ -341,6 +346,15 @@ func mustRun(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// runOut runs a command that may fail, returning its combined output.
+func runOut(name string, args ...string) (string, error) {
+	if _, err := exec.LookPath(name); err != nil {
+		return "", fmt.Errorf("%s is not installed: run ./scripts/test.sh, which installs it", name)
+	}
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
 }
 
 // upgradeTLS switches the dialogue to TLS after a 220 to STARTTLS.

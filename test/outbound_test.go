@@ -1,6 +1,8 @@
 package test
 
 import (
+	"github.com/emersion/go-msgauth/authres"
+
 	"context"
 	"fmt"
 	"net"
@@ -19,7 +21,8 @@ import (
 // IMAP with curl; its DKIM signatures verify against the published keys.
 func TestTwoInstances(t *testing.T) {
 	zone := dnstest.New(t)
-	rx := newInstance(t, "")
+	// The receiver checks what arrives on its MX, through the same DNS.
+	rx := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n[inbound]\ncheck_timeout = \"10s\"\n", zone.Addr))
 	rx.admin("", "domain", "add", "example.net")
 	rx.admin("carol's password\n", "user", "add", "carol@example.net", "--password-stdin")
 	rx.start()
@@ -38,7 +41,8 @@ func TestTwoInstances(t *testing.T) {
 	if published != 2 {
 		t.Fatalf("dkim gen printed %d records:\n%s", published, out)
 	}
-	zone.Add("example.net. 300 IN MX 10 mx.example.net.", "mx.example.net. 300 IN A 127.0.0.1")
+	zone.Add("example.net. 300 IN MX 10 mx.example.net.", "mx.example.net. 300 IN A 127.0.0.1",
+		`_dmarc.example.org. 300 IN TXT "v=DMARC1; p=reject"`)
 	tx.start()
 
 	mustRun(t, "swaks", "--server", tx.ports["submission"], "--tls", "--auth", "PLAIN", "--auth-user", "alice@example.org",
@@ -84,6 +88,27 @@ func TestTwoInstances(t *testing.T) {
 		if v.Err != nil || v.Domain != "example.org" {
 			t.Errorf("DKIM signature of %s: %v", v.Domain, v.Err)
 		}
+	}
+	// The receiver verified them too, and says so.
+	ar := headerValues(msg, "Authentication-Results")
+	if len(ar) != 1 {
+		t.Fatalf("Authentication-Results %q", ar)
+	}
+	id, results, err := authres.Parse(ar[0])
+	if err != nil || id != "mx.test.example" {
+		t.Fatalf("authres.Parse(%q) = %q, %v", ar[0], id, err)
+	}
+	passes := 0
+	for _, r := range results {
+		if d, ok := r.(*authres.DKIMResult); ok && d.Value == authres.ResultPass && d.Domain == "example.org" {
+			passes++
+		}
+		if d, ok := r.(*authres.DMARCResult); ok && d.Value != authres.ResultPass {
+			t.Errorf("dmarc=%s", d.Value)
+		}
+	}
+	if passes != 2 {
+		t.Errorf("%d dkim=pass for example.org in %q", passes, ar[0])
 	}
 	if q := tx.queue(); len(q) != 0 {
 		t.Fatalf("still queued: %+v", q)

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"postel/internal/message"
 )
 
 // panicWatch discards log output but notices recovered panics in Postel's
@@ -106,6 +109,50 @@ func FuzzSession(f *testing.F) {
 		}
 		if line := watch.panicked(); line != nil {
 			t.Fatalf("the server recovered from a panic: %s", line)
+		}
+	})
+}
+
+// FuzzStripFields removes, from arbitrary header blocks, the fields the MX
+// removes (those only this server may write): what remains is the input
+// without exactly those fields, every other byte kept in order.
+func FuzzStripFields(f *testing.F) {
+	f.Add([]byte("Authentication-Results: mx.example.org; dkim=pass\r\nFrom: a@b\r\n\r\n"))
+	f.Add([]byte("X-Postel-Junk: no\r\n folded\r\nbad line\r\n continued\r\nARC-Seal: i=1; d=example.org\r\nSubject: x\r\n\r\n"))
+	f.Add([]byte("From: a\n\tb\nAuthentication-Results: x\n"))
+	f.Fuzz(func(t *testing.T, hdr []byte) {
+		if len(hdr) > 1<<16 {
+			return
+		}
+		fields := message.Fields(hdr)
+		drop := map[int]bool{}
+		for i, fl := range fields {
+			if slices.ContainsFunc(ours, fl.Is) {
+				drop[i] = true
+			}
+		}
+		got := withoutFields(hdr, fields, drop)
+		var want []byte
+		rest := hdr
+		for i, fl := range fields {
+			start := bytes.Index(rest, fl.Raw)
+			if start < 0 {
+				t.Fatalf("field %d not found in order", i)
+			}
+			want = append(want, rest[:start]...)
+			if !drop[i] {
+				want = append(want, fl.Raw...)
+			}
+			rest = rest[start+len(fl.Raw):]
+		}
+		want = append(want, rest...)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("withoutFields(%q) = %q; want %q", hdr, got, want)
+		}
+		for _, fl := range message.Fields(got) {
+			if slices.ContainsFunc(ours, fl.Is) {
+				t.Fatalf("%s left in %q", fl.Name, got)
+			}
 		}
 	})
 }

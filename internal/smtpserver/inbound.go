@@ -176,7 +176,24 @@ func (s *session) stripForged(ctx context.Context, spool store.Spool, hdr []byte
 // copyWithout writes to out the message of spool, whose header block is
 // hdr split into fields, without the fields in drop, and finishes out.
 func copyWithout(out, spool store.Spool, hdr []byte, fields []message.Field, drop map[int]bool) error {
-	var kept []byte
+	body, err := spool.Open()
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if _, err := out.Write(withoutFields(hdr, fields, drop)); err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, io.NewSectionReader(body, int64(len(hdr)), body.Size()-int64(len(hdr)))); err != nil {
+		return err
+	}
+	return out.Finish()
+}
+
+// withoutFields returns hdr without the fields in drop, every other byte
+// kept as it was; fields are message.Fields(hdr).
+func withoutFields(hdr []byte, fields []message.Field, drop map[int]bool) []byte {
+	kept := make([]byte, 0, len(hdr))
 	at := 0 // offset in hdr of what is still to copy
 	for i, f := range fields {
 		if !drop[i] {
@@ -188,19 +205,7 @@ func copyWithout(out, spool store.Spool, hdr []byte, fields []message.Field, dro
 		kept = append(kept, hdr[at:start]...)
 		at = start + len(f.Raw)
 	}
-	kept = append(kept, hdr[at:]...)
-	body, err := spool.Open()
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	if _, err := out.Write(kept); err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, io.NewSectionReader(body, int64(len(hdr)), body.Size()-int64(len(hdr)))); err != nil {
-		return err
-	}
-	return out.Finish()
+	return append(kept, hdr[at:]...)
 }
 
 // filing decides, on the MX, where each local recipient's copy goes: its
