@@ -131,7 +131,7 @@ func TestRealClients(t *testing.T) {
 	os.WriteFile(file, []byte(body), 0o600)
 	mustRun(t, "curl", "-sS", "smtp://"+in.ports["smtp"], "--mail-from", "someone@remote.example", "--mail-rcpt", "alice@example.org", "-T", file)
 	got := in.messages("INBOX")
-	if len(got) != 1 || !strings.HasSuffix(got[0], "\r\n"+body) || !strings.HasPrefix(got[0], "Return-Path: <someone@remote.example>\r\nReceived: ") {
+	if len(got) != 1 || !strings.HasSuffix(got[0], "\r\n"+body) || !strings.HasPrefix(got[0], "Return-Path: <someone@remote.example>\r\nAuthentication-Results: mx.test.example; none (client in a trusted network, not checked)\r\nReceived: ") {
 		t.Fatalf("stored %q", got)
 	}
 

@@ -1,5 +1,5 @@
-// Command postel is the Postel mail server: one binary that serves SMTP (and
-// later IMAP and POP3) and administers accounts, domains, aliases and the
+// Command postel is the Postel mail server: one binary that serves SMTP,
+// IMAP and POP3 and administers accounts, domains, aliases and the
 // accounts' junk rules.
 //
 // It holds no protocol logic: it parses the command line, loads the config

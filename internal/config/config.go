@@ -41,8 +41,8 @@ type Config struct {
 	POP3 POP3 `toml:"pop3" doc:"Limits and timeouts of the POP3 servers (pop3 and pop3s)."`
 	// Outbound delivery: workers, retries, bounces and limits.
 	Queue Queue `toml:"queue" doc:"Outbound delivery: workers, retries, bounces and limits."`
-	// The DNS resolvers outbound delivery asks (MX, A/AAAA, TXT, TLSA).
-	DNS DNS `toml:"dns" doc:"The DNS resolvers outbound delivery asks (MX, A/AAAA, TXT, TLSA)."`
+	// The DNS resolvers that outbound delivery (MX, A/AAAA, TXT, TLSA) and the checks of inbound mail (SPF, DKIM, DMARC, ARC, PTR, DNS lists) ask.
+	DNS DNS `toml:"dns" doc:"The DNS resolvers that outbound delivery (MX, A/AAAA, TXT, TLSA) and the checks of inbound mail (SPF, DKIM, DMARC, ARC, PTR, DNS lists) ask."`
 	// Checks of who sent the mail arriving on the smtp listener (SPF, DKIM, DMARC, ARC, reverse DNS, DNS block lists), and what forwarding does to stay trusted (SRS, ARC sealing). See docs/msgauth.md.
 	Inbound Inbound `toml:"inbound" doc:"Checks of who sent the mail arriving on the smtp listener (SPF, DKIM, DMARC, ARC, reverse DNS, DNS block lists), and what forwarding does to stay trusted (SRS, ARC sealing). See docs/msgauth.md."`
 	// Password authentication and the throttling of failed logins.
@@ -109,8 +109,8 @@ type Inbound struct {
 	Checks bool `toml:"checks" doc:"Check SPF, DKIM, DMARC and ARC, forward-confirmed reverse DNS and the DNS lists below for every message received on the smtp listener, record the results in one Authentication-Results field, and refuse, defer or file into Junk what the policy says. Off, mail is accepted unchecked (only for a host behind another filtering server)."`
 	// Client networks, in CIDR notation, whose mail is not checked, e.g. a backup MX that checked it already. Their mail still gets an Authentication-Results field saying so. serve --dev trusts loopback. Default: [].
 	TrustedNetworks []string `toml:"trusted_networks" doc:"Client networks, in CIDR notation, whose mail is not checked, e.g. a backup MX that checked it already. Their mail still gets an Authentication-Results field saying so. serve --dev trusts loopback."`
-	// How long all the checks of one message may take together; past it, the message is deferred with 451. Default: "30s".
-	CheckTimeout Duration `toml:"check_timeout" doc:"How long all the checks of one message may take together; past it, the message is deferred with 451."`
+	// How long all the checks of one message may take together, and separately those of one connection (reverse DNS, DNS lists); a lookup cut short counts as a temporary DNS failure, which defers the message with 451 when it could change the verdict. Default: "30s".
+	CheckTimeout Duration `toml:"check_timeout" doc:"How long all the checks of one message may take together, and separately those of one connection (reverse DNS, DNS lists); a lookup cut short counts as a temporary DNS failure, which defers the message with 451 when it could change the verdict."`
 	// Most DKIM signatures verified per message (RFC 6376 §6.1 lets a verifier limit them); further ones are recorded as not checked. Default: 5.
 	MaxDKIMSignatures int `toml:"max_dkim_signatures" doc:"Most DKIM signatures verified per message (RFC 6376 §6.1 lets a verifier limit them); further ones are recorded as not checked."`
 	// DNS block list zones (e.g. "zen.spamhaus.org") whose listing of the client refuses its mail with 554. At most 10 zones in all lists. Default: [].

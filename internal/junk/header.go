@@ -27,7 +27,7 @@ const (
 //
 //	X-Postel-Junk: yes; you blocked example.com
 //	X-Postel-Junk: no; you moved 2 earlier messages from bob@example.com
-//	 out of Junk (policy said: DMARC policy quarantine of example.com)
+//	 out of Junk (policy said: quarantined by the DMARC policy of example.com)
 //
 // Control characters and line breaks in the reason become spaces; long
 // values are folded (RFC 5322 §2.2.3).

@@ -47,7 +47,7 @@ type Signals struct {
 	// DMARC-aligned SPF or DKIM pass (RFC 7489 §3.1).
 	Authenticated bool
 	// PolicyJunk is non-empty when the server's checks want the message
-	// in Junk: the reason, e.g. "DMARC policy quarantine of example.com".
+	// in Junk: the reason, e.g. "quarantined by the DMARC policy of example.com".
 	PolicyJunk string
 }
 

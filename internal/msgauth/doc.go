@@ -63,7 +63,10 @@
 //     inbox unverified and never lost.
 //  3. A From domain is one of ours (IsLocalDomain) and neither SPF nor
 //     DKIM passed aligned with it: Reject (550 5.7.1 "spoofed sender"),
-//     whatever our published policy, ARC or pct say. A From field naming
+//     whatever our published policy or pct say. Only a passing ARC chain
+//     whose sealers are all trusted and whose oldest set saw the domain
+//     authenticated lifts it (a mailing list our users post to that
+//     breaks their signature and keeps their From). A From field naming
 //     more than 10 domains is refused the same way, as they cannot all
 //     be checked.
 //  4. DMARC fails and the policy applied is quarantine: Junk.
@@ -75,7 +78,7 @@
 // Temporary DNS failures: when the outcome of rules 1-4 depends on a
 // lookup that failed for now (SPF or DKIM "temperror" where a pass would
 // change it, the DMARC record lookup when nothing passed aligned for
-// certain, IsLocalDomain), the verdict is TempFail (451 4.7.0) and the
+// certain, an ARC key, or IsLocalDomain, a store lookup), the verdict is TempFail (451 4.7.0) and the
 // client tries again later; mail is never silently accepted or rejected
 // on a guess. This is decided by evaluating rules 1-4 once with every
 // unknown at its best (the lookup would have passed, there is no DMARC

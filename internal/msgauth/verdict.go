@@ -133,9 +133,11 @@ func (r *Result) rules(a auth) (Verdict, applied) {
 				Code: 550, Enhanced: [3]int{5, 7, 1}}, ap
 		}
 	}
-	// Rule 3: our own domain, unauthenticated. No ARC, no policy, no pct
-	// changes this.
-	if !authenticated && (a.local != "" || a.tooMany) {
+	// Rule 3: our own domain, unauthenticated. No policy and no pct
+	// changes this; only a chain of trusted sealers that saw it
+	// authenticated does (a list our users post to that breaks their
+	// signature and keeps their From).
+	if !authenticated && (a.local != "" || a.tooMany) && !(a.local != "" && r.trustedVouch(a)) {
 		reason := "spoofed sender: " + a.local + " is local and the message is not authenticated"
 		if a.local == "" {
 			reason = fmt.Sprintf("spoofed sender: more than %d From domains", maxFromDomains)
@@ -224,6 +226,21 @@ func parseOldestAuthResults(s string) ([]authResult, bool) {
 		return res, true
 	}
 	return nil, false
+}
+
+// trustedVouch reports whether a passing ARC chain of trusted sealers saw
+// the From domain authenticated (with relaxed alignment when the domain
+// publishes no policy), or, in the best case of a chain that could not be
+// validated for now, might have.
+func (r *Result) trustedVouch(a auth) bool {
+	if a.arcTrust {
+		return true
+	}
+	p := a.policy
+	if p == nil {
+		p = &policy{}
+	}
+	return r.c != nil && r.arcVouches(p) && r.c.trustedSealers(r.ARC.Sealers)
 }
 
 // trustedSealers reports whether every ARC sealer is trusted. Every one,

@@ -45,8 +45,11 @@ func TestARCOverride(t *testing.T) {
 		// Quarantine: a trusted chain lifts it, an untrusted one does not.
 		{"quarantine, trusted", "a@quarantine.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: strings.ReplaceAll(dmarcPass, "reject.example", "quarantine.example")}, Accept, "trusted_forwarder", "none"},
 		{"quarantine, untrusted", "a@quarantine.example", ARCResult{Result: "pass", Sealers: []string{"other.example"}, OldestAuthResults: strings.ReplaceAll(dmarcPass, "reject.example", "quarantine.example")}, Junk, "", "quarantine"},
-		// Rule 3 knows no ARC.
-		{"own domain", "a@ours.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: strings.ReplaceAll(dmarcPass, "reject.example", "ours.example")}, Reject, "", "none"},
+		// Rule 3 gives way only to trusted sealers: a list our users post
+		// to that breaks their signature.
+		{"own domain, trusted sealer", "a@ours.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: strings.ReplaceAll(dmarcPass, "reject.example", "ours.example")}, Accept, "", "none"},
+		{"own domain, untrusted sealer", "a@ours.example", ARCResult{Result: "pass", Sealers: []string{"other.example"}, OldestAuthResults: strings.ReplaceAll(dmarcPass, "reject.example", "ours.example")}, Reject, "", "none"},
+		{"own domain, trusted sealer saw it fail", "a@ours.example", ARCResult{Result: "pass", Sealers: []string{"lists.example"}, OldestAuthResults: strings.ReplaceAll(dmarcFail, "reject.example", "ours.example")}, Reject, "", "none"},
 	}
 	e := newEnv(t, func(c *Config) {
 		c.TrustedARCSealers = []string{"lists.example", "relay.example"}

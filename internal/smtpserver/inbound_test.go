@@ -57,7 +57,7 @@ func (l lateJunk) Decide(ctx context.Context, id int64, s junk.Signals) (junk.De
 	return (*l.f).Decide(ctx, id, s)
 }
 
-func newInboundEnv(t *testing.T, trusted ...string) *inboundEnv {
+func newInboundEnv(t testing.TB, trusted ...string) *inboundEnv {
 	t.Helper()
 	keyDir, err := sealKeys()
 	if err != nil {
