@@ -80,6 +80,11 @@ func (r *Router) Resolve(ctx context.Context, addr string) (Route, error) {
 	if r.SRS != nil && srs.IsSRS(local) {
 		return r.resolveSRS(ctx, addr)
 	}
+	return r.resolveLocal(ctx, local, domain)
+}
+
+// resolveLocal resolves local@domain, domain being local.
+func (r *Router) resolveLocal(ctx context.Context, local, domain string) (Route, error) {
 	rs := &resolution{r: r, seen: map[string]bool{}, ids: map[int64]bool{}, remote: map[string]bool{}}
 	if err := rs.resolveLocal(ctx, local, domain, 0); err != nil {
 		return Route{}, err
@@ -110,15 +115,9 @@ func (r *Router) resolveSRS(ctx context.Context, addr string) (Route, error) {
 	if !ok {
 		return Route{Remote: []string{orig}, SRS: true}, nil
 	}
-	rs := &resolution{r: r, seen: map[string]bool{}, ids: map[int64]bool{}, remote: map[string]bool{}}
-	if err := rs.resolveLocal(ctx, local, domain, 0); err != nil {
-		return Route{}, err
-	}
-	if len(rs.route.Local) == 0 && len(rs.route.Remote) == 0 {
-		return Route{}, ErrNoSuchUser
-	}
-	rs.route.SRS = true
-	return rs.route, nil
+	route, err := r.resolveLocal(ctx, local, domain)
+	route.SRS = err == nil
+	return route, err
 }
 
 // resolution is the state of one Resolve call.

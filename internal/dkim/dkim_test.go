@@ -304,7 +304,7 @@ func FuzzHeader(f *testing.F) {
 		}
 		fields := message.Fields(hdr)
 		fromDomain(fields)
-		keys := headerKeys(fields)
+		keys := HeaderKeys(fields)
 		if len(keys) == 0 || keys[0] != "From" {
 			t.Fatalf("h= %v", keys)
 		}

@@ -101,7 +101,7 @@ func (s *Signer) Sign(r io.Reader) ([]byte, error) {
 	if keys == nil {
 		return nil, nil
 	}
-	headerKeys := headerKeys(fields)
+	headerKeys := HeaderKeys(fields)
 
 	signers := make([]*msgdkim.Signer, len(keys))
 	writers := make([]io.Writer, len(keys))
@@ -196,11 +196,13 @@ func fromDomain(fields []message.Field) string {
 	return ""
 }
 
-// headerKeys is the h= list for a message with these fields: every signed
-// field as often as it occurs, the over-signed ones once more.
-func headerKeys(fields []message.Field) []string {
+// HeaderKeys is the h= list of a signature over a header of these fields
+// (a DKIM signature, or an ARC-Message-Signature, RFC 8617 §4.1.2): every
+// field of signedFields and of extra as often as it occurs, the
+// over-signed ones once more.
+func HeaderKeys(fields []message.Field, extra ...string) []string {
 	var out []string
-	for _, name := range signedFields {
+	for _, name := range append(signedFields[:len(signedFields):len(signedFields)], extra...) {
 		n := 0
 		for _, f := range fields {
 			if f.Is(name) {

@@ -41,50 +41,34 @@ func normalizeDomain(d string) string {
 // validDomain reports whether d (lower case, no trailing dot) is made of
 // LDH labels (underscores allowed) of 1 to 63 octets, 253 octets at most.
 func validDomain(d string) bool {
-	if d == "" || len(d) > 253 {
-		return false
-	}
-	label := 0
-	for i := 0; i < len(d); i++ {
-		c := d[i]
-		switch {
-		case c == '.':
-			if label == 0 {
-				return false
-			}
-			label = 0
-			continue
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-		label++
-		if label > 63 {
-			return false
-		}
-	}
-	return label > 0
+	return labels(d, func(c byte) bool {
+		return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+	})
 }
 
 // lookupName reports whether name can be asked of the DNS by our resolver:
 // printable ASCII labels of 1 to 63 octets, 253 octets in all. SPF macros
 // can expand into any of these; a name that is not one cannot exist.
 func lookupName(name string) bool {
-	name = strings.TrimSuffix(name, ".")
+	return labels(strings.TrimSuffix(name, "."), func(c byte) bool { return c > ' ' && c < 0x7f && c != '\\' })
+}
+
+// labels reports whether name is dot-separated labels of 1 to 63 octets
+// that ok accepts, 253 octets in all (RFC 1035 §2.3.4).
+func labels(name string, ok func(c byte) bool) bool {
 	if name == "" || len(name) > 253 {
 		return false
 	}
 	label := 0
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
+		switch c := name[i]; {
 		case c == '.':
 			if label == 0 {
 				return false
 			}
 			label = 0
 			continue
-		case c <= ' ' || c >= 0x7f || c == '\\':
+		case !ok(c):
 			return false
 		}
 		label++

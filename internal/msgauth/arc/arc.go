@@ -24,10 +24,11 @@
 //     MTA can answer 4xx and let the sender retry rather than record a
 //     failure.
 //
-// The AMS of Seal signs, relaxed/relaxed, every instance of the fields in
-// amsFields, and From once more than it occurs (so that no From can be
-// added); it never signs ARC or Authentication-Results fields (RFC 8617
-// §4.1.2).
+// The AMS of Seal signs, relaxed/relaxed, the fields our DKIM signatures
+// sign (dkim.HeaderKeys: every instance, From, Subject, Date, To and Cc
+// once more than they occur, so that none can be added) and the
+// DKIM-Signature fields; it never signs ARC or Authentication-Results
+// fields (RFC 8617 §4.1.2).
 package arc
 
 import (

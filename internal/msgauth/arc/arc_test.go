@@ -254,14 +254,15 @@ func TestSealVerify(t *testing.T) {
 		t.Errorf("fields %v", fs)
 	}
 
-	// h=: the fields present, From over-signed, the DKIM-Signature, and
-	// neither Received nor Authentication-Results.
+	// h=: the fields present, From, Subject, Date, To and Cc over-signed
+	// (as our DKIM signatures do), the DKIM-Signature, and neither
+	// Received nor Authentication-Results.
 	tags, err := parseTagList(fieldValue(message.Fields([]byte(field(t, m1, fieldAMS, 1)))[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, _ := tags.get("h")
-	if want := "From:From:Subject:Date:To:Message-ID:MIME-Version:Content-Type:DKIM-Signature"; removeFWS(h) != want {
+	if want := "From:From:Subject:Subject:Date:Date:To:To:Cc:Message-ID:MIME-Version:Content-Type:DKIM-Signature"; removeFWS(h) != want {
 		t.Errorf("h=%s, want %s", removeFWS(h), want)
 	}
 }

@@ -14,24 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"postel/internal/dkim"
 	"postel/internal/message"
 )
-
-// amsFields are the header fields the AMS of Seal signs, every instance
-// present: those RFC 6376 §5.4.1 recommends, the MIME fields that say how
-// to read the body, the list fields a mailing list adds, and the
-// DKIM-Signature fields already there (RFC 8617 §4.1.2 says an AMS should
-// sign them). ARC fields and Authentication-Results are never signed
-// (RFC 8617 §4.1.2).
-var amsFields = []string{
-	"From", "Reply-To", "Subject", "Date", "To", "Cc", "Sender",
-	"Resent-Date", "Resent-From", "Resent-To", "Resent-Cc",
-	"Message-ID", "In-Reply-To", "References",
-	"MIME-Version", "Content-Type", "Content-Transfer-Encoding",
-	"List-Id", "List-Help", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Subscribe",
-	"List-Post", "List-Owner", "List-Archive",
-	"DKIM-Signature",
-}
 
 // maxAuthResults bounds the authentication results Seal puts in an AAR.
 const maxAuthResults = 16 << 10
@@ -205,24 +190,14 @@ func newestSealFailed(fields []message.Field, n int) bool {
 	return false
 }
 
-// signedNames is the AMS h= list for a message with these fields.
+// signedNames is the AMS h= list for a message with these fields: what a
+// DKIM signature of ours signs (dkim.HeaderKeys: the fields RFC 6376
+// §5.4.1 recommends, the MIME and list fields, From, Subject, Date, To and
+// Cc over-signed) and the DKIM-Signature fields already there (RFC 8617
+// §4.1.2 says an AMS should sign them). ARC fields and
+// Authentication-Results are never signed.
 func signedNames(fields []message.Field) []string {
-	var out []string
-	for _, name := range amsFields {
-		n := 0
-		for _, f := range fields {
-			if f.Is(name) {
-				n++
-			}
-		}
-		if name == "From" {
-			n++ // over-signed: adding a From breaks the signature
-		}
-		for range n {
-			out = append(out, name)
-		}
-	}
-	return out
+	return dkim.HeaderKeys(fields, "DKIM-Signature")
 }
 
 // authservOK checks an authserv-id (RFC 8601 §2.2) as Seal writes it: a
