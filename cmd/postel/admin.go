@@ -127,6 +127,21 @@ func runUserPasswd(e *env, args []string) error {
 	})
 }
 
+// runUserUnlock moves the account's AuthEpoch on (store.AuthEpochs): a
+// running server, in another process, forgets the account's failed logins
+// and the failures of client addresses against it when it next loads the
+// account.
+func runUserUnlock(e *env, args []string) error {
+	return e.withStore(args, 1, 1, func(st *sqlite.Store, pos []string) error {
+		var ae store.AuthEpochs = st
+		if _, err := ae.BumpAuthEpoch(e.ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "unlocked %s\n", strings.ToLower(pos[0]))
+		return nil
+	})
+}
+
 func runUserQuota(e *env, args []string) error {
 	return e.withStore(args, 2, 2, func(st *sqlite.Store, pos []string) error {
 		n, err := strconv.ParseInt(pos[1], 10, 64)

@@ -12,16 +12,26 @@
 //     ErrThrottled and ErrUnavailable 454 4.7.0, ErrMalformed 501 5.5.2.
 //   - A wrong password, an unknown user and a disabled account look the
 //     same to the client, in reply and in timing.
+//   - No stranger can lock a user out: failures lock out their source, never
+//     the account (Throttle), and an attempt is counted before its password
+//     is hashed, so parallel attempts check no more passwords than the
+//     limit allows.
+//   - The password hash is shared fairly between sources (hashScheduler): a
+//     source refused by the throttle is answered without hashing, and a
+//     flood from some sources does not queue users from others behind it.
+//     A full hash queue gives ErrBusy, which wraps ErrUnavailable.
 package auth
 
 import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -49,6 +59,12 @@ var (
 	// ErrUnavailable is a server fault (the store failed, or the request was
 	// cancelled): a temporary failure, not the client's.
 	ErrUnavailable = errors.New("authentication temporarily unavailable")
+	// ErrBusy wraps ErrUnavailable: too many logins wait for the password
+	// hash (ThrottleConfig.HashQueue). It is the server's condition, not a
+	// fault of the client, who may have never failed: so not ErrThrottled,
+	// whose text blames failed attempts and which POP3 counts as a client
+	// error.
+	ErrBusy = fmt.Errorf("%w: too many logins waiting", ErrUnavailable)
 	// ErrUnknownMechanism is returned by NewServer for a mechanism not in
 	// Mechanisms.
 	ErrUnknownMechanism = errors.New("unsupported SASL mechanism")
@@ -59,13 +75,22 @@ var (
 const maxUsernameLen = 254
 
 // Authenticator checks credentials against Accounts, counting failures in a
-// Throttle. It is safe for concurrent use.
+// Throttle and sharing the password hash among sources as the Throttle's
+// config says. It is safe for concurrent use.
 type Authenticator struct {
 	accounts Accounts
 	th       *Throttle
+	sched    *hashScheduler
 	log      *slog.Logger
 	secret   []byte                                     // keys the fake SCRAM credentials of unknown users
 	sleep    func(ctx context.Context, d time.Duration) // waits the failure delay; tests replace it
+
+	// argon checks a password against a parsed hash (checkArgon); tests
+	// slow it down. hashes counts the calls: passwords actually hashed.
+	argon  func(p argonParams, salt, want []byte, password string) bool
+	hashes atomic.Int64
+	// proofs counts SCRAM proofs actually checked.
+	proofs atomic.Int64
 
 	// scramNonce, when set, makes the server's part of SCRAM nonces;
 	// nil is the scram package's default (24 random bytes). Fuzzing fixes it.
@@ -86,7 +111,16 @@ func NewAuthenticator(accounts Accounts, th *Throttle, log *slog.Logger) *Authen
 	}
 	secret := make([]byte, 32)
 	rand.Read(secret) // never fails (crypto/rand)
-	return &Authenticator{accounts: accounts, th: th, log: log, secret: secret, sleep: sleepCtx}
+	cfg := th.cfg
+	return &Authenticator{
+		accounts: accounts,
+		th:       th,
+		sched:    newHashScheduler(cfg.HashConcurrency, cfg.HashPerSource, cfg.HashQueue),
+		log:      log,
+		secret:   secret,
+		sleep:    sleepCtx,
+		argon:    checkArgon,
+	}
 }
 
 // Mechanisms lists the SASL mechanisms offered: "SCRAM-SHA-256", "PLAIN", "LOGIN".
@@ -96,10 +130,12 @@ func (a *Authenticator) Mechanisms() []string {
 
 // Login checks a username (full email address, case-insensitive) and password, for SMTP AUTH
 // PLAIN/LOGIN, IMAP LOGIN and POP3 USER/PASS. protocol ("smtp","imap","pop3") and remote are
-// for throttling and the log line. Locked out -> ErrThrottled without checking the password.
-// Every failure is logged (slog, at Info/Warn: protocol, remote IP, username; NEVER the password)
-// and counted; success clears the counters for that account+IP.
-// Sleeps the throttle delay on failure (respecting ctx).
+// for throttling and the log line. A source locked out or at its failure limit gets
+// ErrThrottled, and a full hash queue ErrBusy, without the password being checked (see
+// Throttle for the rules). Every failure and refusal is logged (slog, at Info/Warn: protocol,
+// remote IP, username, the limit; NEVER the password) and counted; success forgives the
+// source's failures against that account. Sleeps the throttle delay on failure (respecting
+// ctx).
 func (a *Authenticator) Login(ctx context.Context, protocol string, remote netip.Addr, username, password string) (Identity, error) {
 	return a.check(ctx, attempt{protocol: protocol, remote: remote}, "", username, password)
 }
@@ -125,44 +161,64 @@ func (at attempt) logAttrs(username string) []any {
 
 // check verifies a user name and password, for Login, PLAIN and LOGIN.
 // authzid, when not empty, must name the same account as username.
+//
+// Order matters: a source that is blocked is refused before the account is
+// looked up (unless its failures against that account could have been
+// forgiven by an unlock, which only the account's AuthEpoch tells), and
+// the attempt is counted (reserved) before its password is hashed.
 func (a *Authenticator) check(ctx context.Context, at attempt, authzid, username, password string) (Identity, error) {
 	user := strings.ToLower(username)
 	if !validUsername(username) {
 		user = "" // not tracked: it cannot name an account
 	}
-	keys := throttleKeys(at.remote, user)
-	if err := a.throttled(at, username, keys); err != nil {
-		return Identity{}, err
+	src, acctKey := sourceKey(at.remote), accountKey(user)
+	if r, refused, against := a.th.blocked(src, acctKey); refused && !against {
+		return Identity{}, a.refuse(at, username, r)
 	}
+
+	var acct store.Account
+	var reason string
+	if user == "" {
+		reason = "invalid user name"
+	} else {
+		var err error
+		acct, err = a.accounts.Account(ctx, user)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			reason = "unknown user"
+		case err != nil:
+			a.log.Error("auth: account lookup failed", append(at.logAttrs(username), "err", err)...)
+			return Identity{}, ErrUnavailable
+		}
+		a.th.sync(src, acctKey, acct.AuthEpoch)
+	}
+	res, r, ok := a.th.reserve(src, acctKey, acct.AuthEpoch)
+	if !ok {
+		return Identity{}, a.refuse(at, username, r)
+	}
+	defer res.giveBack()
 	switch {
-	case user == "":
-		return a.fail(ctx, at, keys, username, "invalid user name")
+	case reason == "invalid user name":
+		return a.fail(ctx, at, res, username, reason)
 	case authzid != "" && strings.ToLower(authzid) != user:
 		// RFC 4616 §2 leaves to the server whom an authcid may act as:
 		// here, only itself.
-		return a.fail(ctx, at, keys, username, "authorization identity differs")
+		return a.fail(ctx, at, res, username, "authorization identity differs")
 	case len(password) > MaxPasswordLen:
-		return a.fail(ctx, at, keys, username, "password too long")
+		return a.fail(ctx, at, res, username, "password too long")
 	}
 
-	acct, err := a.accounts.Account(ctx, user)
-	var reason string
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		reason = "unknown user"
-	case err != nil:
-		a.log.Error("auth: account lookup failed", append(at.logAttrs(username), "err", err)...)
-		return Identity{}, ErrUnavailable
-	}
 	hash := acct.Credentials.PasswordHash
 	if reason != "" {
 		hash = a.dummy()
 	}
-	ok, err := verifyPassword(ctx, hash, password)
+	ok, err := a.verify(ctx, src, hash, password)
 	switch {
 	case errors.Is(err, errBadHash):
 		a.log.Warn("auth: stored password hash is unusable", at.logAttrs(username)...)
 		reason = "stored password hash unusable"
+	case errors.Is(err, ErrBusy):
+		return Identity{}, a.refuse(at, username, refusal{limit: limitQueue})
 	case err != nil:
 		return Identity{}, ErrUnavailable // ctx ended while waiting to hash
 	case reason == "" && !ok:
@@ -171,43 +227,59 @@ func (a *Authenticator) check(ctx context.Context, at attempt, authzid, username
 		reason = "account disabled"
 	}
 	if reason != "" {
-		return a.fail(ctx, at, keys, username, reason)
+		return a.fail(ctx, at, res, username, reason)
 	}
-	return a.succeed(at, keys, acct), nil
+	return a.succeed(at, res, acct), nil
 }
 
-// throttled returns ErrThrottled, and logs it, when any of keys is locked out.
-func (a *Authenticator) throttled(at attempt, username string, keys []string) error {
-	d := a.th.lockedFor(keys...)
-	if d <= 0 {
-		return nil
+// verify checks password against an encoded argon2id hash, computing the
+// hash in the turn the scheduler gives the source src. Its error is
+// errBadHash (nothing computed), ErrBusy or the context's error.
+func (a *Authenticator) verify(ctx context.Context, src, encoded, password string) (bool, error) {
+	p, salt, want, err := parseArgon(encoded)
+	if err != nil {
+		return false, err
 	}
-	a.log.Info("auth refused: locked out", append(at.logAttrs(username), "retry_in", d.Round(time.Second))...)
+	release, err := a.sched.acquire(ctx, src)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	a.hashes.Add(1)
+	return a.argon(p, salt, want, password), nil
+}
+
+// refuse logs a refusal before any password check, naming the limit, and
+// returns its error: ErrBusy for a full hash queue, else ErrThrottled.
+func (a *Authenticator) refuse(at attempt, username string, r refusal) error {
+	attrs := append(at.logAttrs(username), "limit", r.limit)
+	if r.retryIn > 0 {
+		attrs = append(attrs, "retry_in", r.retryIn.Round(time.Second))
+	}
+	a.log.Info("auth refused", attrs...)
+	if r.limit == limitQueue {
+		return ErrBusy
+	}
 	return ErrThrottled
 }
 
 // fail counts and logs a failed attempt, waits its delay and returns
 // ErrAuthFailed.
-func (a *Authenticator) fail(ctx context.Context, at attempt, keys []string, username, reason string) (Identity, error) {
-	delay, lockout := a.th.fail(keys...)
+func (a *Authenticator) fail(ctx context.Context, at attempt, res *reservation, username, reason string) (Identity, error) {
+	delay, lockout := res.fail()
 	attrs := append(at.logAttrs(username), "reason", reason)
 	a.log.Info("auth failed", append(attrs, "delay", delay)...)
 	if lockout {
-		a.log.Warn("auth lockout started", append(attrs, "lockout", a.th.cfg.Lockout)...)
+		a.log.Warn("auth lockout started", append(at.logAttrs(username), "limit", limitLocked, "lockout", a.th.cfg.Lockout)...)
 	}
 	a.sleep(ctx, delay)
 	return Identity{}, ErrAuthFailed
 }
 
-// succeed clears the failure counts of keys and logs the success.
-func (a *Authenticator) succeed(at attempt, keys []string, acct store.Account) Identity {
-	// Only the account's count is cleared: the client's address keeps its
-	// failures, or one valid login would reset its guessing at others.
-	for _, k := range keys {
-		if strings.HasPrefix(k, "user ") {
-			a.th.succeed(k)
-		}
-	}
+// succeed ends the reservation as a success, which forgives the source's
+// failures against this account only, and logs it.
+func (a *Authenticator) succeed(at attempt, res *reservation, acct store.Account) Identity {
+	res.succeed()
 	a.log.Info("auth succeeded", append(at.logAttrs(acct.Address), "account", acct.ID)...)
 	return Identity{AccountID: acct.ID, Address: acct.Address}
 }
@@ -225,8 +297,7 @@ func (a *Authenticator) dummy() string {
 		p := hashArgon
 		salt := make([]byte, p.saltLen)
 		rand.Read(salt)
-		key, _ := argonKey(context.Background(), p, string(salt), salt)
-		a.dummyHash = encodeArgon(p, salt, key)
+		a.dummyHash = encodeArgon(p, salt, argonKey(p, string(salt), salt))
 	})
 	return a.dummyHash
 }

@@ -46,6 +46,30 @@ func (f *fakeAccounts) Account(ctx context.Context, address string) (store.Accou
 	return a, nil
 }
 
+// bumpEpoch moves the account's AuthEpoch on, as postel user unlock does.
+func (f *fakeAccounts) bumpEpoch(address string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.accts[address]
+	a.AuthEpoch++
+	f.accts[address] = a
+}
+
+// setPassword changes the account's credentials as store.SetCredentials
+// does: the AuthEpoch moves on.
+func (f *fakeAccounts) setPassword(t testing.TB, address, password string) {
+	cred, err := NewCredentials(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.accts[address]
+	a.Credentials = cred
+	a.AuthEpoch++
+	f.accts[address] = a
+}
+
 func (f *fakeAccounts) lookupCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -193,7 +217,7 @@ func TestLogin(t *testing.T) {
 						t.Errorf("log lacks %q:\n%s", want, log)
 					}
 				}
-				ip, acct := throttleKeys(ipA, "")[0], "user "+strings.ToLower(tc.user)
+				ip, acct := sourceKey(ipA), "user "+strings.ToLower(tc.user)
 				if _, ok := env.a.th.entries[ip]; !ok {
 					t.Errorf("failure not counted against the IP")
 				}
@@ -234,76 +258,73 @@ func TestLoginStoreError(t *testing.T) {
 func TestLoginSuccessClearsCounters(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := context.Background()
-	for range 3 {
-		if _, err := env.a.Login(ctx, "imap", ipA, "alice@example.org", "nope"); !errors.Is(err, ErrAuthFailed) {
+	for _, user := range []string{"bob@example.org", "bob@example.org", "alice@example.org", "alice@example.org", "alice@example.org"} {
+		if _, err := env.a.Login(ctx, "imap", ipA, user, "nope"); !errors.Is(err, ErrAuthFailed) {
 			t.Fatalf("want ErrAuthFailed, got %v", err)
 		}
 	}
-	want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}
+	want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}
 	if got := env.slept(); !slices.Equal(got, want) {
 		t.Errorf("delays = %v, want %v", got, want)
 	}
 	if _, err := env.a.Login(ctx, "imap", ipA, "alice@example.org", alicePass); err != nil {
 		t.Fatal(err)
 	}
-	// The account's count is cleared; the address keeps its failures, so
-	// that one valid login cannot reset guessing at other accounts.
-	if n := len(env.a.th.entries); n != 1 {
-		t.Errorf("%d throttle entries left after success, want 1 (the IP's)", n)
+	// The address's failures against alice are forgiven, in its count
+	// and alice's; those against bob stay, so that one valid login cannot
+	// reset guessing at other accounts.
+	if got := keysOf(env.a.th); !slices.Equal(got, []string{"user bob@example.org", sourceKey(ipA)}) {
+		t.Errorf("throttle entries after success: %q, want bob's and the address's", got)
 	}
 	env.a.Login(ctx, "imap", ipB, "alice@example.org", "nope")
 	if got := env.slept(); got[len(got)-1] != 250*time.Millisecond {
 		t.Errorf("account delay after success = %v, want 250ms", got[len(got)-1])
 	}
-	env.a.Login(ctx, "imap", ipA, "bob@example.org", "nope")
-	if got := env.slept(); got[len(got)-1] != 2*time.Second {
-		t.Errorf("address delay after another account's success = %v, want 2s", got[len(got)-1])
+	env.a.Login(ctx, "imap", ipA, "erin@example.org", "nope")
+	if got := env.slept(); got[len(got)-1] != time.Second {
+		t.Errorf("address delay after a success at another account = %v, want 1s (its third failure)", got[len(got)-1])
 	}
 }
 
 // TestThrottleCanonicalName: spellings of one account share its counter.
 func TestThrottleCanonicalName(t *testing.T) {
-	a, b := throttleKeys(ipA, " Alice@Example.ORG "), throttleKeys(ipA, "alice@example.org")
-	if !slices.Equal(a, b) {
+	if a, b := accountKey(" Alice@Example.ORG "), accountKey("alice@example.org"); a != b {
 		t.Fatalf("keys differ: %q vs %q", a, b)
 	}
 }
 
 func TestLoginLockout(t *testing.T) {
 	ctx := context.Background()
-	t.Run("per account", func(t *testing.T) {
+	t.Run("an account is never locked", func(t *testing.T) {
 		env := newTestEnv(t)
-		// Failures from many addresses: only the account counts to 10.
-		for i := range 10 {
+		// Failures from many addresses: the account counts them, and
+		// its delay stops at AccountMaxDelay.
+		for i := range 20 {
 			ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
 			if _, err := env.a.Login(ctx, "smtp", ip, "alice@example.org", "guess"); !errors.Is(err, ErrAuthFailed) {
 				t.Fatalf("attempt %d: %v", i, err)
 			}
 		}
-		if !strings.Contains(env.logBuf.String(), "auth lockout started") {
-			t.Errorf("lockout not logged")
+		if got := env.slept(); got[len(got)-1] != 2*time.Second || slices.Max(got) != 2*time.Second {
+			t.Errorf("delays %v, want at most AccountMaxDelay (2s)", got)
 		}
-		lookups := env.accts.lookupCount()
-		// Even the right password, from a fresh address, is refused
-		// without a look-up or a hash.
-		if _, err := env.a.Login(ctx, "smtp", ipB, "alice@example.org", alicePass); !errors.Is(err, ErrThrottled) {
-			t.Fatalf("locked account: got %v, want ErrThrottled", err)
+		if strings.Contains(env.logBuf.String(), "auth lockout started") {
+			t.Errorf("a lockout started:\n%s", env.logBuf.String())
 		}
-		if env.accts.lookupCount() != lookups {
-			t.Errorf("locked-out attempt looked the account up")
+		// The right password logs in at once, from a fresh address or
+		// from one that failed once.
+		n := len(env.slept())
+		for _, ip := range []netip.Addr{ipB, netip.AddrFrom4([4]byte{198, 51, 100, 3})} {
+			if _, err := env.a.Login(ctx, "smtp", ip, "alice@example.org", alicePass); err != nil {
+				t.Errorf("right password from %v: %v", ip, err)
+			}
 		}
-		// Other accounts are unaffected.
-		if _, err := env.a.Login(ctx, "smtp", ipB, "erin@example.org", erinPass); err != nil {
-			t.Errorf("other account: %v", err)
-		}
-		// The lockout ends.
-		env.clock.advance(15 * time.Minute)
-		if _, err := env.a.Login(ctx, "smtp", ipB, "alice@example.org", alicePass); err != nil {
-			t.Errorf("after lockout: %v", err)
+		if len(env.slept()) != n {
+			t.Errorf("the right password was delayed: %v", env.slept()[n:])
 		}
 		env.noSecrets(t)
 	})
-	t.Run("per IP", func(t *testing.T) {
+	t.Run("a source is locked", func(t *testing.T) {
 		env := newTestEnv(t)
 		for i := range 10 {
 			user := "user" + string(rune('a'+i)) + "@example.org"
@@ -311,16 +332,32 @@ func TestLoginLockout(t *testing.T) {
 				t.Fatalf("attempt %d: %v", i, err)
 			}
 		}
-		// Same /64, another host: locked out too, whatever the account.
+		if !strings.Contains(env.logBuf.String(), "auth lockout started") {
+			t.Errorf("lockout not logged")
+		}
+		lookups, hashes := env.accts.lookupCount(), env.a.hashes.Load()
+		// Same /64, another host: locked out too, whatever the account,
+		// without a look-up (it never failed against alice) or a hash.
 		if _, err := env.a.Login(ctx, "imap", netip.MustParseAddr("2001:db8::99"), "alice@example.org", alicePass); !errors.Is(err, ErrThrottled) {
 			t.Fatalf("locked IP: got %v, want ErrThrottled", err)
+		}
+		if env.accts.lookupCount() != lookups || env.a.hashes.Load() != hashes {
+			t.Errorf("locked-out attempt looked the account up or hashed")
 		}
 		// Another address logs in.
 		if _, err := env.a.Login(ctx, "imap", ipA, "alice@example.org", alicePass); err != nil {
 			t.Errorf("other IP: %v", err)
 		}
-		if log := env.logBuf.String(); !strings.Contains(log, "auth refused: locked out") {
-			t.Errorf("throttled attempt not logged:\n%s", log)
+		log := env.logBuf.String()
+		for _, want := range []string{`msg="auth refused"`, `limit="source locked out"`, "retry_in=15m0s", "remote=2001:db8::99"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("refusal log lacks %q:\n%s", want, log)
+			}
+		}
+		// The lockout ends.
+		env.clock.advance(15 * time.Minute)
+		if _, err := env.a.Login(ctx, "imap", ipC, "alice@example.org", alicePass); err != nil {
+			t.Errorf("after lockout: %v", err)
 		}
 	})
 }

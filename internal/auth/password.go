@@ -1,13 +1,11 @@
 package auth
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -56,11 +54,6 @@ const (
 	maxEncodedLen  = 512 // longer than any hash within the bounds above
 )
 
-// hashSlots bounds how many argon2id computations run at once. Each one
-// holds its memory cost (64 MiB by default) for its whole run, so a burst
-// of logins must queue rather than exhaust memory.
-var hashSlots = make(chan struct{}, min(max(runtime.GOMAXPROCS(0), 1), 4))
-
 // errBadHash says an encoded password hash could not be parsed.
 var errBadHash = errors.New("auth: malformed password hash")
 
@@ -83,37 +76,28 @@ func HashPassword(password string) (string, error) {
 	salt := make([]byte, p.saltLen)
 	rand.Read(salt) // never fails (crypto/rand)
 	pw, _ := preparePassword(password)
-	key, err := argonKey(context.Background(), p, pw, salt)
-	if err != nil {
-		return "", err
-	}
-	return encodeArgon(p, salt, key), nil
+	return encodeArgon(p, salt, argonKey(p, pw, salt)), nil
 }
 
 // VerifyPassword reports whether password matches an encoded hash made by
 // HashPassword, comparing in constant time. It is false for any malformed
-// encoding or parameters out of bounds, and never panics.
+// encoding or parameters out of bounds, and never panics. It hashes at
+// once: logins go through an Authenticator, which shares the hashing
+// fairly among clients.
 func VerifyPassword(encoded, password string) bool {
-	ok, _ := verifyPassword(context.Background(), encoded, password)
-	return ok
+	p, salt, want, err := parseArgon(encoded)
+	return err == nil && checkArgon(p, salt, want, password)
 }
 
-// verifyPassword is VerifyPassword that waits for a hashing slot only as
-// long as ctx lives. Its error is errBadHash or the context's error.
-func verifyPassword(ctx context.Context, encoded, password string) (bool, error) {
-	p, salt, want, err := parseArgon(encoded)
-	if err != nil {
-		return false, err
-	}
+// checkArgon reports whether password, prepared as HashPassword does,
+// hashes to want with p and salt, comparing in constant time. A password
+// longer than MaxPasswordLen is false without hashing.
+func checkArgon(p argonParams, salt, want []byte, password string) bool {
 	if len(password) > MaxPasswordLen {
-		return false, nil
+		return false
 	}
 	pw, _ := preparePassword(password)
-	got, err := argonKey(ctx, p, pw, salt)
-	if err != nil {
-		return false, err
-	}
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	return subtle.ConstantTimeCompare(argonKey(p, pw, salt), want) == 1
 }
 
 // checkNewPassword refuses passwords that cannot be set.
@@ -143,16 +127,10 @@ func preparePassword(password string) (string, bool) {
 	return p, true
 }
 
-// argonKey derives an argon2id key, waiting for a free hashing slot while
-// ctx lives. p must be within the bounds parseArgon checks.
-func argonKey(ctx context.Context, p argonParams, password string, salt []byte) ([]byte, error) {
-	select {
-	case hashSlots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-hashSlots }()
-	return argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(p.keyLen)), nil
+// argonKey derives an argon2id key. p must be within the bounds parseArgon
+// checks.
+func argonKey(p argonParams, password string, salt []byte) []byte {
+	return argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(p.keyLen))
 }
 
 func encodeArgon(p argonParams, salt, key []byte) string {

@@ -213,11 +213,12 @@ type scramServer struct {
 	asked bool
 
 	// Set by lookup, during the first step.
-	username  string
-	keys      []string
-	acct      store.Account
-	reason    string // why the credentials are fake; "" when real
-	lookupErr error  // ErrThrottled or ErrUnavailable, already logged
+	username     string
+	src, acctKey string        // Throttle keys
+	epoch        int64         // the account's AuthEpoch; 0 when there is none
+	acct         store.Account // when its credentials are real
+	reason       string        // why the credentials are fake; "" when real
+	lookupErr    error         // ErrThrottled or ErrUnavailable, already logged
 
 	id Identity // set once the proof is verified
 }
@@ -269,18 +270,31 @@ func (s *scramServer) first(msg []byte) ([]byte, bool, error) {
 	}
 	if az := s.conv.AuthzID(); az != "" && strings.ToLower(az) != strings.ToLower(s.username) {
 		// We only let users act as themselves.
-		return s.fail("authorization identity differs")
+		res, r, ok := s.a.th.reserve(s.src, s.acctKey, s.epoch)
+		if !ok {
+			return nil, false, s.a.refuse(s.at, s.username, r)
+		}
+		return s.fail(res, "authorization identity differs")
 	}
 	s.state = scramFinal
 	return []byte(s1), false, nil
 }
 
+// final checks the client's proof. The attempt is counted (reserved)
+// before, so that parallel exchanges from one source check no more proofs
+// than its failure limit allows.
 func (s *scramServer) final(msg []byte) ([]byte, bool, error) {
 	if len(msg) > maxSCRAMMsg || !utf8.Valid(msg) {
 		err := malformed("invalid SCRAM client-final-message")
 		s.a.malformed(s.at, s.username, err)
 		return nil, false, err
 	}
+	res, r, ok := s.a.th.reserve(s.src, s.acctKey, s.epoch)
+	if !ok {
+		return nil, false, s.a.refuse(s.at, s.username, r)
+	}
+	defer res.giveBack() // a malformed message checks no proof
+	s.a.proofs.Add(1)
 	s2, err := s.conv.Step(string(msg))
 	switch {
 	case err != nil && s2 == scram.ErrInvalidProof:
@@ -288,21 +302,21 @@ func (s *scramServer) final(msg []byte) ([]byte, bool, error) {
 		if reason == "" {
 			reason = "wrong password"
 		}
-		return s.fail(reason)
+		return s.fail(res, reason)
 	case err != nil:
 		s.a.malformed(s.at, s.username, err)
 		return nil, false, malformed("invalid SCRAM client-final-message")
 	case s.reason != "" || !s.conv.Valid():
 		// Cannot happen: nobody knows the keys of fake credentials.
-		return s.fail("proof accepted without real credentials")
+		return s.fail(res, "proof accepted without real credentials")
 	}
-	s.id = s.a.succeed(s.at, s.keys, s.acct)
+	s.id = s.a.succeed(s.at, res, s.acct)
 	s.state = scramAck
 	return []byte(s2), false, nil
 }
 
-func (s *scramServer) fail(reason string) ([]byte, bool, error) {
-	_, err := s.a.fail(s.ctx, s.at, s.keys, s.username, reason)
+func (s *scramServer) fail(res *reservation, reason string) ([]byte, bool, error) {
+	_, err := s.a.fail(s.ctx, s.at, res, s.username, reason)
 	return nil, false, err
 }
 
@@ -318,10 +332,10 @@ func (s *scramServer) lookup(username string) (scram.StoredCredentials, error) {
 		user = ""
 		s.reason = "invalid user name"
 	}
-	s.keys = throttleKeys(s.at.remote, user)
-	if err := s.a.throttled(s.at, username, s.keys); err != nil {
-		s.lookupErr = err
-		return scram.StoredCredentials{}, err
+	s.src, s.acctKey = sourceKey(s.at.remote), accountKey(user)
+	if r, refused, against := s.a.th.blocked(s.src, s.acctKey); refused && !against {
+		s.lookupErr = s.a.refuse(s.at, username, r)
+		return scram.StoredCredentials{}, s.lookupErr
 	}
 	if user == "" {
 		return s.a.fakeSCRAM(username), nil
@@ -334,6 +348,15 @@ func (s *scramServer) lookup(username string) (scram.StoredCredentials, error) {
 		s.a.log.Error("auth: account lookup failed", append(s.at.logAttrs(username), "err", err)...)
 		s.lookupErr = ErrUnavailable
 		return scram.StoredCredentials{}, err
+	}
+	s.epoch = acct.AuthEpoch
+	s.a.th.sync(s.src, s.acctKey, s.epoch)
+	if r, refused, _ := s.a.th.blocked(s.src, s.acctKey); refused {
+		s.lookupErr = s.a.refuse(s.at, username, r)
+		return scram.StoredCredentials{}, s.lookupErr
+	}
+	switch {
+	case s.reason != "":
 	case acct.Disabled:
 		s.reason = "account disabled"
 	default:

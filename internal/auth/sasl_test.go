@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -438,10 +439,24 @@ func TestSCRAMNonEmptyAck(t *testing.T) {
 }
 
 func TestSCRAMThrottledAndUnavailable(t *testing.T) {
-	t.Run("locked account", func(t *testing.T) {
+	t.Run("an account's failures do not lock it", func(t *testing.T) {
+		env := newTestEnv(t)
+		for i := range 12 {
+			src := sourceKey(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
+			r, _, _ := env.a.th.reserve(src, "user alice@example.org", 0)
+			r.fail()
+		}
+		s, got := env.newServer(t, "SCRAM-SHA-256")
+		conv := scramClient(t, "alice@example.org", alicePass, "").NewConversation()
+		if n, err := scramRun(t, s, conv, true); n != 3 || err != nil || len(*got) != 1 {
+			t.Errorf("step %d, %v, done %v; want a success", n, err, *got)
+		}
+	})
+	t.Run("locked IP", func(t *testing.T) {
 		env := newTestEnv(t)
 		for range 10 {
-			env.a.th.fail("user alice@example.org")
+			r, _, _ := env.a.th.reserve(sourceKey(ipA), "", 0)
+			r.fail()
 		}
 		s, _ := env.newServer(t, "SCRAM-SHA-256")
 		conv := scramClient(t, "alice@example.org", alicePass, "").NewConversation()
@@ -449,18 +464,25 @@ func TestSCRAMThrottledAndUnavailable(t *testing.T) {
 			t.Errorf("step %d, %v; want ErrThrottled at once", n, err)
 		}
 		if env.accts.lookupCount() != 0 {
-			t.Errorf("locked account looked up")
+			t.Errorf("locked IP looked the account up")
 		}
 	})
-	t.Run("locked IP", func(t *testing.T) {
+	t.Run("IP locked by failures against the account, then unlocked", func(t *testing.T) {
 		env := newTestEnv(t)
 		for range 10 {
-			env.a.th.fail(throttleKeys(ipA, "")...)
+			r, _, _ := env.a.th.reserve(sourceKey(ipA), "user alice@example.org", 0)
+			r.fail()
 		}
 		s, _ := env.newServer(t, "SCRAM-SHA-256")
 		conv := scramClient(t, "alice@example.org", alicePass, "").NewConversation()
 		if n, err := scramRun(t, s, conv, true); n != 0 || !errors.Is(err, ErrThrottled) {
 			t.Errorf("step %d, %v; want ErrThrottled at once", n, err)
+		}
+		env.accts.bumpEpoch("alice@example.org")
+		s, got := env.newServer(t, "SCRAM-SHA-256")
+		conv = scramClient(t, "alice@example.org", alicePass, "").NewConversation()
+		if n, err := scramRun(t, s, conv, true); n != 3 || err != nil || len(*got) != 1 {
+			t.Errorf("after unlock: step %d, %v, done %v; want a success", n, err, *got)
 		}
 	})
 	t.Run("store error", func(t *testing.T) {

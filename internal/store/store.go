@@ -85,6 +85,11 @@ type Account struct {
 	UsedBytes   int64 // sum of the sizes of the account's messages
 	Disabled    bool
 	Created     time.Time
+	// AuthEpoch moves whenever the account's failed-login counts must be
+	// forgotten: its credentials changed (SetCredentials) or an operator
+	// unlocked it (AuthEpochs.BumpAuthEpoch). A server sees it move at the
+	// account's next login attempt, even when another process changed it.
+	AuthEpoch int64
 }
 
 // Alias maps one address (or "@domain" for a catch-all) to targets: local
@@ -353,6 +358,16 @@ type JunkStore interface {
 	ClearReputation(ctx context.Context, accountID int64, sender string) error
 }
 
+// AuthEpochs is the role of a store whose accounts can be unlocked: it
+// bumps Account.AuthEpoch, which tells a running server (internal/auth) to
+// forget the account's failed logins and its sources' failures against it.
+// The SQLite store implements it beside Store.
+type AuthEpochs interface {
+	// BumpAuthEpoch moves the account's AuthEpoch on and returns its new
+	// value; ErrNotFound for no such account.
+	BumpAuthEpoch(ctx context.Context, address string) (int64, error)
+}
+
 // Store is the interface every store implementation provides.
 type Store interface {
 	// Domains.
@@ -363,6 +378,7 @@ type Store interface {
 
 	// Accounts. Addresses are compared case-insensitively.
 	CreateAccount(ctx context.Context, address string, cred Credentials) (Account, error)
+	// SetCredentials also moves the account's AuthEpoch on.
 	SetCredentials(ctx context.Context, address string, cred Credentials) error
 	SetQuota(ctx context.Context, address string, bytes int64) error
 	// SetDisabled stops (or restores) logins and delivery for an account;

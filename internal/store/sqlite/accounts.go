@@ -127,10 +127,29 @@ func (s *Store) CreateAccount(ctx context.Context, address string, cred store.Cr
 	return s.AccountByID(ctx, id)
 }
 
-// SetCredentials implements store.Store.
+// SetCredentials implements store.Store; it moves the AuthEpoch on.
 func (s *Store) SetCredentials(ctx context.Context, address string, cred store.Credentials) error {
-	return s.updateAccount(ctx, address, `UPDATE accounts SET password_hash = ?, scram_sha256 = ? WHERE address = ?`,
+	return s.updateAccount(ctx, address, `UPDATE accounts SET password_hash = ?, scram_sha256 = ?, auth_epoch = auth_epoch + 1 WHERE address = ?`,
 		cred.PasswordHash, cred.SCRAMSHA256)
+}
+
+var _ store.AuthEpochs = (*Store)(nil)
+
+// BumpAuthEpoch implements store.AuthEpochs.
+func (s *Store) BumpAuthEpoch(ctx context.Context, address string) (int64, error) {
+	addr, err := store.CanonicalAddress(address, false)
+	if err != nil {
+		return 0, err
+	}
+	var epoch int64
+	err = s.write(ctx, func(w *wtx) error {
+		err := w.tx.QueryRowContext(w.ctx, `UPDATE accounts SET auth_epoch = auth_epoch + 1 WHERE address = ? RETURNING auth_epoch`, addr).Scan(&epoch)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: account %s", store.ErrNotFound, addr)
+		}
+		return err
+	})
+	return epoch, err
 }
 
 // SetQuota implements store.Store.
@@ -205,13 +224,13 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	})
 }
 
-const accountCols = `id, address, domain, password_hash, scram_sha256, quota_bytes, used_bytes, disabled, created`
+const accountCols = `id, address, domain, password_hash, scram_sha256, quota_bytes, used_bytes, disabled, created, auth_epoch`
 
 func scanAccount(row interface{ Scan(...any) error }) (store.Account, error) {
 	var a store.Account
 	var created int64
 	err := row.Scan(&a.ID, &a.Address, &a.Domain, &a.Credentials.PasswordHash, &a.Credentials.SCRAMSHA256,
-		&a.QuotaBytes, &a.UsedBytes, &a.Disabled, &created)
+		&a.QuotaBytes, &a.UsedBytes, &a.Disabled, &created, &a.AuthEpoch)
 	a.Created = time.Unix(created, 0)
 	return a, err
 }

@@ -165,6 +165,11 @@ CREATE TABLE junk_reputation (
 );
 CREATE INDEX junk_reputation_updated ON junk_reputation(account_id, updated);
 `,
+	// 6: the epoch of an account's failed-login counts (store.Account.AuthEpoch),
+	// moved by a password change or postel user unlock.
+	`
+ALTER TABLE accounts ADD COLUMN auth_epoch INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // migrate brings the schema to the newest version.

@@ -1,6 +1,6 @@
 // Package storetest is the conformance suite every store.Store
 // implementation runs: call Run from the implementation's tests. An
-// implementation must also be a store.JunkStore.
+// implementation must also be a store.JunkStore and a store.AuthEpochs.
 package storetest
 
 import (
@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"JunkRules", testJunkRules},
 		{"Reputation", testReputation},
 		{"JunkIsolation", testJunkIsolation},
+		{"AuthEpoch", testAuthEpoch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
