@@ -197,16 +197,24 @@ type DNS struct {
 type Auth struct {
 	// Allow passwords over unencrypted connections from loopback addresses. Over other connections passwords are only accepted after TLS. Meant for development. Default: false.
 	AllowPlaintextLoopback bool `toml:"allow_plaintext_loopback" doc:"Allow passwords over unencrypted connections from loopback addresses. Over other connections passwords are only accepted after TLS. Meant for development."`
-	// Period over which failed logins are counted, per account and per IP address. Default: "15m".
-	ThrottleWindow Duration `toml:"throttle_window" doc:"Period over which failed logins are counted, per account and per IP address."`
-	// Delay before answering after the first failed login; it doubles with each further failure. Default: "250ms".
-	ThrottleBaseDelay Duration `toml:"throttle_base_delay" doc:"Delay before answering after the first failed login; it doubles with each further failure."`
+	// Period over which failed logins are counted: a client address's (an IPv6 /64 counts as one) or an account's failures are forgotten once this passes without a failure. Default: "15m".
+	ThrottleWindow Duration `toml:"throttle_window" doc:"Period over which failed logins are counted: a client address's (an IPv6 /64 counts as one) or an account's failures are forgotten once this passes without a failure."`
+	// Delay before answering after a client address's first failed login; it doubles with each further failure. Default: "250ms".
+	ThrottleBaseDelay Duration `toml:"throttle_base_delay" doc:"Delay before answering after a client address's first failed login; it doubles with each further failure."`
 	// Longest delay before answering a failed login. Default: "5s".
 	ThrottleMaxDelay Duration `toml:"throttle_max_delay" doc:"Longest delay before answering a failed login."`
-	// Failed logins within throttle_window after which logins are refused for throttle_lockout. Default: 10.
-	ThrottleMaxFailures int `toml:"throttle_max_failures" doc:"Failed logins within throttle_window after which logins are refused for throttle_lockout."`
-	// How long logins stay refused after throttle_max_failures. Default: "15m".
-	ThrottleLockout Duration `toml:"throttle_lockout" doc:"How long logins stay refused after throttle_max_failures."`
+	// Failed logins from one client address within throttle_window after which that address is refused for throttle_lockout. Attempts count before their password is checked, so parallel attempts cannot try more. An account is never locked: other addresses still log in with the right password. Default: 10.
+	ThrottleMaxFailures int `toml:"throttle_max_failures" doc:"Failed logins from one client address within throttle_window after which that address is refused for throttle_lockout. Attempts count before their password is checked, so parallel attempts cannot try more. An account is never locked: other addresses still log in with the right password."`
+	// How long a client address stays refused after throttle_max_failures. postel user unlock and postel user passwd lift it for the addresses that failed against that account. Default: "15m".
+	ThrottleLockout Duration `toml:"throttle_lockout" doc:"How long a client address stays refused after throttle_max_failures. postel user unlock and postel user passwd lift it for the addresses that failed against that account."`
+	// Longest delay an account's own failures (from any address) add to further wrong passwords for it; a right password is never delayed. Default: "2s".
+	ThrottleAccountMaxDelay Duration `toml:"throttle_account_max_delay" doc:"Longest delay an account's own failures (from any address) add to further wrong passwords for it; a right password is never delayed."`
+	// Password hashes (argon2id, 64 MiB each) computed at once; 0 for the number of CPUs, at most 4. Default: 0.
+	HashConcurrency int `toml:"hash_concurrency" doc:"Password hashes (argon2id, 64 MiB each) computed at once; 0 for the number of CPUs, at most 4."`
+	// Password hashes one client address may have computed at once; the others wait, the addresses taking turns, so a flood of logins from some addresses does not delay users on others. Default: 2.
+	HashPerSource int `toml:"hash_per_source" doc:"Password hashes one client address may have computed at once; the others wait, the addresses taking turns, so a flood of logins from some addresses does not delay users on others."`
+	// Logins that may wait for a password hash; past it, the busiest address's newest attempt is answered "try again later". Default: 1000.
+	HashQueue int `toml:"hash_queue" doc:"Logins that may wait for a password hash; past it, the busiest address's newest attempt is answered \"try again later\"."`
 }
 
 // Log holds the logging settings.
@@ -298,11 +306,14 @@ func Default() *Config {
 		},
 		DNS: DNS{Servers: []string{}, Timeout: Duration(5 * time.Second), Attempts: 2},
 		Auth: Auth{
-			ThrottleWindow:      Duration(15 * time.Minute),
-			ThrottleBaseDelay:   Duration(250 * time.Millisecond),
-			ThrottleMaxDelay:    Duration(5 * time.Second),
-			ThrottleMaxFailures: 10,
-			ThrottleLockout:     Duration(15 * time.Minute),
+			ThrottleWindow:          Duration(15 * time.Minute),
+			ThrottleBaseDelay:       Duration(250 * time.Millisecond),
+			ThrottleMaxDelay:        Duration(5 * time.Second),
+			ThrottleMaxFailures:     10,
+			ThrottleLockout:         Duration(15 * time.Minute),
+			ThrottleAccountMaxDelay: Duration(2 * time.Second),
+			HashPerSource:           2,
+			HashQueue:               1000,
 		},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: Duration(30 * time.Second),

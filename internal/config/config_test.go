@@ -98,6 +98,10 @@ throttle_base_delay = "1s"
 throttle_max_delay = "30s"
 throttle_max_failures = 4
 throttle_lockout = "2h30m"
+throttle_account_max_delay = "3s"
+hash_concurrency = 2
+hash_per_source = 1
+hash_queue = 50
 
 [log]
 level = "debug"
@@ -166,12 +170,16 @@ func fullConfig() Config {
 		},
 		DNS: DNS{Servers: []string{"127.0.0.1:53", "[::1]:5353"}, Timeout: Duration(2 * time.Second), Attempts: 3},
 		Auth: Auth{
-			AllowPlaintextLoopback: true,
-			ThrottleWindow:         Duration(time.Hour),
-			ThrottleBaseDelay:      Duration(time.Second),
-			ThrottleMaxDelay:       Duration(30 * time.Second),
-			ThrottleMaxFailures:    4,
-			ThrottleLockout:        Duration(150 * time.Minute),
+			AllowPlaintextLoopback:  true,
+			ThrottleWindow:          Duration(time.Hour),
+			ThrottleBaseDelay:       Duration(time.Second),
+			ThrottleMaxDelay:        Duration(30 * time.Second),
+			ThrottleMaxFailures:     4,
+			ThrottleLockout:         Duration(150 * time.Minute),
+			ThrottleAccountMaxDelay: Duration(3 * time.Second),
+			HashConcurrency:         2,
+			HashPerSource:           1,
+			HashQueue:               50,
 		},
 		Log:             Log{Level: "debug", Format: "json"},
 		ShutdownTimeout: Duration(time.Minute),
@@ -242,12 +250,15 @@ func TestDefault(t *testing.T) {
 		},
 		DNS: DNS{Servers: []string{}, Timeout: Duration(5 * time.Second), Attempts: 2},
 		Auth: Auth{
-			AllowPlaintextLoopback: false,
-			ThrottleWindow:         Duration(15 * time.Minute),
-			ThrottleBaseDelay:      Duration(250 * time.Millisecond),
-			ThrottleMaxDelay:       Duration(5 * time.Second),
-			ThrottleMaxFailures:    10,
-			ThrottleLockout:        Duration(15 * time.Minute),
+			AllowPlaintextLoopback:  false,
+			ThrottleWindow:          Duration(15 * time.Minute),
+			ThrottleBaseDelay:       Duration(250 * time.Millisecond),
+			ThrottleMaxDelay:        Duration(5 * time.Second),
+			ThrottleMaxFailures:     10,
+			ThrottleLockout:         Duration(15 * time.Minute),
+			ThrottleAccountMaxDelay: Duration(2 * time.Second),
+			HashPerSource:           2,
+			HashQueue:               1000,
 		},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: Duration(30 * time.Second),
@@ -349,6 +360,8 @@ func TestValidateErrors(t *testing.T) {
 				c.Inbound.DNSWL = append(c.Inbound.DNSWL, fmt.Sprintf("wl%d.example", i))
 			}
 		}, "inbound: 11 DNS list zones; at most 10"},
+		{"hash concurrency", func(c *Config) { c.Auth.HashConcurrency = -1 }, "auth.hash_concurrency: must not be negative"},
+		{"hash queue", func(c *Config) { c.Auth.HashQueue = 0 }, "auth.hash_queue: must be greater than 0"},
 		{"imap per ip", func(c *Config) { c.IMAP.MaxConnectionsPerIP = 0 }, "imap.max_connections_per_ip: must be greater than 0"},
 		{"imap per ip over total", func(c *Config) { c.IMAP.MaxConnectionsPerIP = 2000 }, "imap.max_connections_per_ip: 2000 is more than imap.max_connections (1000)"},
 		{"imap command errors", func(c *Config) { c.IMAP.MaxCommandErrors = 0 }, "imap.max_command_errors: must be greater than 0"},

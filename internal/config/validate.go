@@ -115,6 +115,11 @@ func (c *Config) Validate() error {
 	}
 	positive("dns.attempts", int64(c.DNS.Attempts))
 	positive("auth.throttle_max_failures", int64(c.Auth.ThrottleMaxFailures))
+	if c.Auth.HashConcurrency < 0 {
+		add("auth.hash_concurrency", "must not be negative, got %d", c.Auth.HashConcurrency)
+	}
+	positive("auth.hash_per_source", int64(c.Auth.HashPerSource))
+	positive("auth.hash_queue", int64(c.Auth.HashQueue))
 	for _, n := range c.Inbound.TrustedNetworks {
 		if _, err := netip.ParsePrefix(n); err != nil {
 			add("inbound.trusted_networks", "%q is not a network in CIDR notation (\"192.0.2.0/24\", \"2001:db8::/32\")", n)
@@ -161,6 +166,7 @@ func (c *Config) Validate() error {
 		{"auth.throttle_base_delay", c.Auth.ThrottleBaseDelay},
 		{"auth.throttle_max_delay", c.Auth.ThrottleMaxDelay},
 		{"auth.throttle_lockout", c.Auth.ThrottleLockout},
+		{"auth.throttle_account_max_delay", c.Auth.ThrottleAccountMaxDelay},
 		{"shutdown_timeout", c.ShutdownTimeout},
 	} {
 		if d.v <= 0 {

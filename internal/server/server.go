@@ -83,11 +83,15 @@ type listener struct {
 func (s *Server) Start() error {
 	c := s.cfg
 	throttle := auth.NewThrottle(auth.ThrottleConfig{
-		Window:      time.Duration(c.Auth.ThrottleWindow),
-		BaseDelay:   time.Duration(c.Auth.ThrottleBaseDelay),
-		MaxDelay:    time.Duration(c.Auth.ThrottleMaxDelay),
-		Lockout:     time.Duration(c.Auth.ThrottleLockout),
-		MaxFailures: c.Auth.ThrottleMaxFailures,
+		Window:          time.Duration(c.Auth.ThrottleWindow),
+		BaseDelay:       time.Duration(c.Auth.ThrottleBaseDelay),
+		MaxDelay:        time.Duration(c.Auth.ThrottleMaxDelay),
+		Lockout:         time.Duration(c.Auth.ThrottleLockout),
+		MaxFailures:     c.Auth.ThrottleMaxFailures,
+		AccountMaxDelay: time.Duration(c.Auth.ThrottleAccountMaxDelay),
+		HashConcurrency: c.Auth.HashConcurrency,
+		HashPerSource:   c.Auth.HashPerSource,
+		HashQueue:       c.Auth.HashQueue,
 	})
 	authn := auth.NewAuthenticator(s.st, throttle, s.log.With("component", "auth"))
 	res, err := dns.New(dns.Config{Servers: c.DNS.Servers, Timeout: time.Duration(c.DNS.Timeout), Attempts: c.DNS.Attempts})
