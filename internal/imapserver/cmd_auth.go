@@ -25,8 +25,16 @@ func (s *session) cmdStartTLS(cmd *imap.Command) error {
 		return errAbort{err}
 	}
 	tc := tls.Server(s.nc, s.srv.tls)
-	s.conn.ReadBy(s.readDeadline())
+	// Interrupted in the handshake, the session ends without a BYE in
+	// the clear, which the client would not understand.
+	if s.conn.ReadBy(s.readDeadline()) {
+		s.dropped()
+		return errBye
+	}
 	if err := tc.HandshakeContext(s.ctx()); err != nil {
+		if s.dropped() || s.conn.Closing() {
+			return errBye
+		}
 		s.log.Info("TLS handshake failed", "err", err)
 		return errAbort{err}
 	}
@@ -78,12 +86,18 @@ func (s *session) cmdAuthenticate(cmd *imap.Command) error {
 		if err := s.flush(); err != nil {
 			return errAbort{err}
 		}
-		s.conn.ReadBy(s.readDeadline())
+		if s.conn.ReadBy(s.readDeadline()) {
+			s.interrupted()
+			return errBye
+		}
 		r, cancelled, err := s.r.ReadSASLResponse()
 		var pe *imap.ParseError
 		switch {
 		case errors.As(err, &pe):
 			return bad(pe.Text)
+		case err != nil && (s.conn.Evicted() || s.conn.Closing()):
+			s.interrupted()
+			return errBye
 		case err != nil:
 			return errAbort{err}
 		case cancelled:
@@ -113,6 +127,7 @@ func authErr(err error) error {
 func (s *session) loggedIn(id auth.Identity) error {
 	s.user = id
 	s.state = stateAuth
+	s.conn.Authenticated()
 	s.log = s.log.With("account", id.Address)
 	return okCode("CAPABILITY "+s.capabilities(), "Logged in")
 }

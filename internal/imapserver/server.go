@@ -11,6 +11,13 @@
 //     server's registry lock guards only the registry).
 //   - Every read has a deadline (AuthTimeout before login, IdleTimeout
 //     after) and every write one (writeTimeout); Shutdown interrupts reads.
+//     A deadline bounds a whole command line, never one read: a client
+//     sending a byte a second is cut when it passes. APPEND literals are
+//     bounded by APPENDLIMIT and the same deadline.
+//   - A session counts in the budget of unauthenticated connections
+//     (netserve.Limits.MaxUnauth) until it logs in; when the budget is
+//     full, the Admission may evict it while it waits for input, and it
+//     says BYE.
 //   - Every log line of a session carries its connection id ("conn");
 //     passwords and SASL responses are never logged.
 package imapserver
@@ -33,16 +40,24 @@ import (
 type Config struct {
 	// Hostname is named in the greeting. Default "localhost".
 	Hostname string
-	// MaxConns bounds concurrent connections. Default 1000.
+	// Limits are the connection limits every listener shares (totals,
+	// per source, the budget of unauthenticated connections and its
+	// timeout, connection rate; see netserve.Limits). Zero fields take
+	// the fields below, then netserve's defaults.
+	Limits netserve.Limits
+	// MaxConns bounds concurrent connections, when Limits.MaxConns is
+	// zero. Default 1000.
 	MaxConns int
-	// MaxConnsPerIP bounds concurrent connections from one address; mail
-	// clients open several per account. Default 20.
+	// MaxConnsPerIP bounds concurrent connections from one address, when
+	// Limits.MaxConnsPerIP is zero; mail clients open several per account.
+	// Default 20.
 	MaxConnsPerIP int
 	// IdleTimeout is the autologout timer of an authenticated client
 	// (RFC 9051 §5.4: at least 30 minutes), also while in IDLE. Default 30m.
 	IdleTimeout time.Duration
-	// AuthTimeout is the time a client has from connecting to logging in.
-	// Default 1m.
+	// AuthTimeout is the time a client has from connecting to logging in,
+	// when Limits.UnauthTimeout is zero; it bounds the TLS handshake and
+	// every command line before login too. Default 1m.
 	AuthTimeout time.Duration
 	// AppendLimit is the largest message APPEND accepts, announced as
 	// APPENDLIMIT (RFC 7889). Default 50 MiB.
@@ -63,17 +78,19 @@ func (c Config) withDefaults() Config {
 	if c.Hostname == "" {
 		c.Hostname = "localhost"
 	}
-	if c.MaxConns <= 0 {
-		c.MaxConns = 1000
+	if c.Limits.MaxConns <= 0 {
+		c.Limits.MaxConns = c.MaxConns
 	}
-	if c.MaxConnsPerIP <= 0 {
-		c.MaxConnsPerIP = 20
+	if c.Limits.MaxConnsPerIP <= 0 {
+		c.Limits.MaxConnsPerIP = c.MaxConnsPerIP
 	}
+	if c.Limits.UnauthTimeout <= 0 {
+		c.Limits.UnauthTimeout = c.AuthTimeout
+	}
+	c.Limits = c.Limits.WithDefaults()
+	c.MaxConns, c.MaxConnsPerIP, c.AuthTimeout = c.Limits.MaxConns, c.Limits.MaxConnsPerIP, c.Limits.UnauthTimeout
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 30 * time.Minute
-	}
-	if c.AuthTimeout <= 0 {
-		c.AuthTimeout = time.Minute
 	}
 	if c.AppendLimit <= 0 {
 		c.AppendLimit = 50 << 20
@@ -128,7 +145,7 @@ func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.C
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.svc = netserve.Service{
 		Log:       s.log,
-		Admission: netserve.NewAdmission(s.cfg.MaxConns, s.cfg.MaxConnsPerIP),
+		Admission: netserve.NewAdmission(s.cfg.Limits),
 		TLS:       tlsConfig,
 		Refusal:   func(reason string) string { return "* BYE " + reason },
 		NewSession: func(c *netserve.Conn, id string, ip netip.Addr, implicitTLS bool) netserve.Session {

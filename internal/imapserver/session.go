@@ -120,7 +120,9 @@ func (s *session) serve() {
 	s.nc = s.conn
 	if s.implicitTLS {
 		if err := s.handshake(); err != nil {
-			s.log.Info("TLS handshake failed", "err", err)
+			if !s.dropped() {
+				s.log.Info("TLS handshake failed", "err", err)
+			}
 			return
 		}
 	}
@@ -131,7 +133,7 @@ func (s *session) serve() {
 	}
 	for s.state != stateLogout {
 		if s.conn.ReadBy(s.readDeadline()) {
-			s.bye("Server shutting down")
+			s.interrupted()
 			return
 		}
 		cmd, err := s.r.ReadCommand(s.continueLiteral, s.appendSink)
@@ -241,6 +243,28 @@ func (s *session) bye(text string) {
 	s.flush()
 }
 
+// interrupted says goodbye to a session the server ends while it waits
+// for input: at shutdown, or evicted by the Admission to make room for a
+// new connection (netserve.Limits.MaxUnauth).
+func (s *session) interrupted() {
+	if s.dropped() {
+		s.bye("Too many connections, closing this idle one")
+		return
+	}
+	s.bye("Server shutting down")
+}
+
+// dropped reports whether the Admission evicted the connection (and the
+// server is not shutting down), and then logs it, naming the limit.
+func (s *session) dropped() bool {
+	if !s.conn.Evicted() || s.conn.Closing() {
+		return false
+	}
+	s.log.Info("connection dropped", "limit", netserve.LimitEvicted, "remote", s.remote.String(),
+		"reason", "oldest idle unauthenticated connection, evicted for a new one")
+	return true
+}
+
 // readFailed handles an error of ReadCommand and reports whether the
 // session goes on.
 func (s *session) readFailed(err error) bool {
@@ -259,15 +283,16 @@ func (s *session) readFailed(err error) bool {
 	case errors.Is(err, imap.ErrHTTP):
 		s.log.Info("HTTP request on the IMAP port; closing")
 		return false
-	case s.conn.Closing():
-		s.bye("Server shutting down")
+	case s.conn.Closing() || s.conn.Evicted():
+		s.interrupted()
 	case errors.As(err, &ne) && ne.Timeout():
 		if s.state == stateNotAuth {
 			s.bye("Login timeout")
+			s.log.Info("session timed out", "limit", "unauth_timeout", "remote", s.remote.String())
 		} else {
 			s.bye("Autologout; idle for too long")
+			s.log.Info("session timed out", "limit", "idle_timeout", "remote", s.remote.String())
 		}
-		s.log.Info("session timed out")
 	case errors.Is(err, io.EOF):
 		s.log.Debug("connection closed by the client")
 	default:

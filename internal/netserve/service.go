@@ -23,9 +23,11 @@ type Session interface {
 }
 
 // Service is the accept loop and the session registry that the IMAP and
-// POP3 servers share: admission under the connection limits, one
+// POP3 servers share: admission under the connection limits (Admission,
+// which may evict an idle unauthenticated session for a new one), one
 // goroutine per session, and a shutdown that interrupts every session and
-// waits for them.
+// waits for them. A session calls Conn.Authenticated when its client logs
+// in, and says goodbye when it finds its Conn Evicted.
 type Service struct {
 	Log       *slog.Logger
 	Admission *Admission
@@ -92,7 +94,8 @@ func (s *Service) Closing() bool {
 	return s.closing
 }
 
-// admit registers a new connection and starts its session, or refuses it.
+// admit registers a new connection and starts its session, or refuses it
+// with one log line naming the limit.
 func (s *Service) admit(nc net.Conn) {
 	raw, implicitTLS := nc, false
 	if tc, ok := nc.(*tls.Conn); ok {
@@ -100,24 +103,24 @@ func (s *Service) admit(nc net.Conn) {
 	}
 	ip := RemoteIP(raw.RemoteAddr())
 	id := NewID()
+	c := &Conn{Conn: raw}
 	s.mu.Lock()
-	var refusal string
+	var refusal, limit string
 	switch {
 	case s.closing:
-		refusal = "Server shutting down"
+		refusal, limit = "Server shutting down", "shutdown"
 	case implicitTLS && s.TLS == nil:
-		refusal = "TLS is not configured"
+		refusal, limit = "TLS is not configured", "no_tls"
 	default:
-		switch s.Admission.Admit(ip) {
-		case TooMany:
-			refusal = "Too many connections, try again later"
-		case TooManyFromIP:
-			refusal = "Too many connections from your address"
+		t, r := s.Admission.Admit(ip, c.Evict)
+		if r != Admitted {
+			refusal, limit = r.Text(), r.String()
 		}
+		c.Ticket = t
 	}
 	if refusal != "" {
 		s.mu.Unlock()
-		s.Log.Info("connection refused", "conn", id, "remote", ip.String(), "reason", refusal)
+		s.Log.Info("connection refused", "conn", id, "remote", ip.String(), "limit", limit, "reason", refusal)
 		if !implicitTLS {
 			// Best effort, without blocking the accept loop for long.
 			raw.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
@@ -126,7 +129,7 @@ func (s *Service) admit(nc net.Conn) {
 		raw.Close()
 		return
 	}
-	sess := s.NewSession(&Conn{Conn: raw}, id, ip, implicitTLS)
+	sess := s.NewSession(c, id, ip, implicitTLS)
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -137,7 +140,7 @@ func (s *Service) admit(nc net.Conn) {
 			s.mu.Lock()
 			delete(s.sessions, sess)
 			s.mu.Unlock()
-			s.Admission.Release(ip)
+			c.Ticket.Release()
 		}()
 		sess.Serve()
 	}()

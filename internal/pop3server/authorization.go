@@ -139,12 +139,14 @@ func (s *session) cmdAuth(args string) error {
 			return errAbort{err}
 		}
 		if s.conn.ReadBy(s.readDeadline()) {
-			return errShutdown
+			return s.interruption()
 		}
 		line, err := s.readLine(maxSASLLine)
 		switch {
 		case err == errLineTooLong:
 			return err
+		case err != nil && (s.conn.Closing() || s.conn.Evicted()):
+			return s.interruption()
 		case err != nil:
 			return errAbort{err}
 		case line == "*":
@@ -212,6 +214,7 @@ func (s *session) loggedIn(id auth.Identity) error {
 		return fmt.Errorf("loading the maildrop: %w", err)
 	}
 	s.acct, s.drop, s.state = id, drop, stateTransaction
+	s.conn.Authenticated()
 	s.log = s.log.With("account", id.Address)
 	count, size := drop.stat()
 	s.log.Info("maildrop opened", "messages", count, "octets", size)

@@ -59,6 +59,9 @@ var (
 	errLineTooLong = &reply{text: "Line too long", count: true, close: true}
 	errInternal    = &reply{code: codeSysTemp, text: "Internal server error, try again later"}
 	errShutdown    = &reply{code: codeSysTemp, text: "Server shutting down"}
+	// errEvicted ends an idle unauthenticated session dropped to admit a
+	// new connection (netserve.Limits.MaxUnauth).
+	errEvicted = &reply{code: codeSysTemp, text: "Too many connections, closing this idle one"}
 	// errTLSRequired refuses a password or SASL exchange in the clear
 	// (RFC 2595 §2.2: a server may refuse to authenticate before TLS).
 	errTLSRequired = &reply{code: codeAuth, text: "Authentication requires TLS: use STLS first", count: true}

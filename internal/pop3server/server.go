@@ -26,6 +26,12 @@
 //     while holding the Server's lock, which guards only the registries.
 //   - Every read has a deadline (AuthTimeout before login, IdleTimeout
 //     after) and every write one (writeTimeout); Shutdown interrupts reads.
+//     A deadline bounds a whole command line, never one read: a client
+//     sending a byte a second is cut when it passes.
+//   - A session counts in the budget of unauthenticated connections
+//     (netserve.Limits.MaxUnauth) until it logs in; when the budget is
+//     full, the Admission may evict it while it waits for input, and it
+//     says "-ERR [SYS/TEMP]".
 //   - Every log line of a session carries its connection id ("conn");
 //     passwords and SASL exchanges are never logged.
 package pop3server
@@ -49,16 +55,23 @@ import (
 type Config struct {
 	// Hostname is named in the greeting. Default "localhost".
 	Hostname string
-	// MaxConns bounds concurrent connections. Default 1000.
+	// Limits are the connection limits every listener shares (totals,
+	// per source, the budget of unauthenticated connections and its
+	// timeout, connection rate; see netserve.Limits). Zero fields take
+	// the fields below, then netserve's defaults.
+	Limits netserve.Limits
+	// MaxConns bounds concurrent connections, when Limits.MaxConns is
+	// zero. Default 1000.
 	MaxConns int
-	// MaxConnsPerIP bounds concurrent connections from one address.
-	// Default 20.
+	// MaxConnsPerIP bounds concurrent connections from one address, when
+	// Limits.MaxConnsPerIP is zero. Default 20.
 	MaxConnsPerIP int
 	// IdleTimeout is the autologout timer of a logged-in client; RFC 1939
 	// §3 asks for at least 10 minutes. Default 10m.
 	IdleTimeout time.Duration
-	// AuthTimeout is the time a client has from connecting to logging in.
-	// Default 1m.
+	// AuthTimeout is the time a client has from connecting to logging in,
+	// when Limits.UnauthTimeout is zero; it bounds the TLS handshake and
+	// every command line before login too. Default 1m.
 	AuthTimeout time.Duration
 	// AllowPlaintextLoopback allows USER/PASS and AUTH without TLS for
 	// clients on a loopback address (for development).
@@ -73,17 +86,19 @@ func (c Config) withDefaults() Config {
 	if c.Hostname == "" {
 		c.Hostname = "localhost"
 	}
-	if c.MaxConns <= 0 {
-		c.MaxConns = 1000
+	if c.Limits.MaxConns <= 0 {
+		c.Limits.MaxConns = c.MaxConns
 	}
-	if c.MaxConnsPerIP <= 0 {
-		c.MaxConnsPerIP = 20
+	if c.Limits.MaxConnsPerIP <= 0 {
+		c.Limits.MaxConnsPerIP = c.MaxConnsPerIP
 	}
+	if c.Limits.UnauthTimeout <= 0 {
+		c.Limits.UnauthTimeout = c.AuthTimeout
+	}
+	c.Limits = c.Limits.WithDefaults()
+	c.MaxConns, c.MaxConnsPerIP, c.AuthTimeout = c.Limits.MaxConns, c.Limits.MaxConnsPerIP, c.Limits.UnauthTimeout
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 10 * time.Minute
-	}
-	if c.AuthTimeout <= 0 {
-		c.AuthTimeout = time.Minute
 	}
 	if c.MaxCommandErrors <= 0 {
 		c.MaxCommandErrors = 10
@@ -139,7 +154,7 @@ func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.C
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.svc = netserve.Service{
 		Log:       s.log,
-		Admission: netserve.NewAdmission(s.cfg.MaxConns, s.cfg.MaxConnsPerIP),
+		Admission: netserve.NewAdmission(s.cfg.Limits),
 		TLS:       tlsConfig,
 		Refusal:   func(reason string) string { return "-ERR [" + codeSysTemp + "] " + reason },
 		NewSession: func(c *netserve.Conn, id string, ip netip.Addr, implicitTLS bool) netserve.Session {

@@ -48,9 +48,11 @@ type session struct {
 	acct   auth.Identity // who logged in
 	drop   *maildrop
 	errors int // refused commands that count (reply.count)
-	// toldShutdown: the last reply was errShutdown, which needs no repeat.
-	toldShutdown bool
-	buf          []byte // for reading messages, allocated on first use
+	// toldInterrupt: the last reply was errShutdown or errEvicted, which
+	// needs no repeat.
+	toldInterrupt bool
+	loggedDrop    bool   // the eviction was logged
+	buf           []byte // for reading messages, allocated on first use
 }
 
 func newSession(srv *Server, c *netserve.Conn, id string, remote netip.Addr, implicitTLS bool) *session {
@@ -75,6 +77,9 @@ func (s *session) serve() {
 	s.nc = s.conn
 	if s.implicitTLS {
 		if err := s.handshake(); err != nil {
+			if s.dropped() {
+				return
+			}
 			s.log.Info("TLS handshake failed", "err", err)
 			return
 		}
@@ -87,7 +92,7 @@ func (s *session) serve() {
 	}
 	for {
 		if s.conn.ReadBy(s.readDeadline()) {
-			s.shutdownNotice()
+			s.interrupted()
 			return
 		}
 		line, err := s.readLine(maxCommandLine)
@@ -99,7 +104,7 @@ func (s *session) serve() {
 			return
 		}
 		if s.conn.Closing() {
-			s.shutdownNotice()
+			s.interrupted()
 			return
 		}
 	}
@@ -187,13 +192,17 @@ func (s *session) readFailed(err error) {
 		s.send(errLineTooLong.line())
 		s.bw.Flush()
 		s.drain()
-	case s.conn.Closing():
-		s.shutdownNotice()
+	case s.conn.Closing() || s.conn.Evicted():
+		s.interrupted()
 	case errors.As(err, &ne) && ne.Timeout():
 		// RFC 1939 §3: when the autologout timer expires, the server
 		// closes the connection without a response and without
 		// entering the UPDATE state.
-		s.log.Info("session timed out", "state", s.state)
+		limit := "idle_timeout"
+		if s.state == stateAuthorization {
+			limit = "unauth_timeout"
+		}
+		s.log.Info("session timed out", "state", s.state, "limit", limit, "remote", s.remote.String())
 	case errors.Is(err, io.EOF):
 		s.log.Debug("connection closed by the client")
 	default:
@@ -213,14 +222,40 @@ func (s *session) drain() {
 	io.Copy(io.Discard, io.LimitReader(s.br, 64<<10))
 }
 
-// shutdownNotice tells a client waiting between commands that the server
-// is going away.
-func (s *session) shutdownNotice() {
-	s.log.Info("closing for shutdown")
-	if !s.toldShutdown {
-		s.send(errShutdown.line())
+// interrupted tells a client waiting between commands that the server
+// ends the session: it is shutting down, or the Admission evicted the
+// connection to make room for a new one (netserve.Limits.MaxUnauth).
+func (s *session) interrupted() {
+	r := s.interruption()
+	if !s.dropped() {
+		s.log.Info("closing for shutdown")
+	}
+	if !s.toldInterrupt {
+		s.send(r.line())
 	}
 	s.bw.Flush()
+}
+
+// interruption is the reply ending an interrupted session.
+func (s *session) interruption() *reply {
+	if s.conn.Evicted() && !s.conn.Closing() {
+		return errEvicted
+	}
+	return errShutdown
+}
+
+// dropped logs, once, that the connection was evicted, and reports whether
+// it was.
+func (s *session) dropped() bool {
+	if !s.conn.Evicted() || s.conn.Closing() {
+		return false
+	}
+	if !s.loggedDrop {
+		s.loggedDrop = true
+		s.log.Info("connection dropped", "limit", netserve.LimitEvicted, "remote", s.remote.String(),
+			"reason", "oldest idle unauthenticated connection, evicted for a new one")
+	}
+	return true
 }
 
 // send writes one line of a reply; errors surface at the flush.
@@ -276,12 +311,14 @@ func (s *session) run(line string) bool {
 	case errors.As(err, &abort):
 		// The client went away or TLS failed; server faults were logged
 		// as errors where they happened.
-		s.log.Info("session aborted", "command", keyword, "err", abort.err)
+		if !s.dropped() {
+			s.log.Info("session aborted", "command", keyword, "err", abort.err)
+		}
 		return false
 	case err != nil:
 		r := s.toReply(keyword, err)
 		s.send(r.line())
-		s.toldShutdown = r == errShutdown
+		s.toldInterrupt = r == errShutdown || r == errEvicted
 		s.log.Debug("command", "command", keyword, "reply", r.line(), "duration", time.Since(start).Round(time.Microsecond))
 		if r.close {
 			s.bw.Flush()

@@ -2,6 +2,8 @@ package smtpserver
 
 import (
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -9,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"postel/internal/msgauth"
 	"postel/internal/netserve"
@@ -64,33 +68,36 @@ func (s *Server) admit(nc net.Conn) net.Conn {
 	}
 	ip := netserve.RemoteIP(raw.RemoteAddr())
 	id := netserve.NewID()
+	c := &conn{Conn: raw, srv: s, id: id, remote: ip, log: s.log.With("conn", id), unauth: true, unauthSince: time.Now()}
 
 	s.mu.Lock()
-	var refusal string
+	var refusal, limit string
 	switch {
 	case s.closing:
-		refusal = "421 4.3.2 Service shutting down, try again later"
+		refusal, limit = "421 4.3.2 Service shutting down, try again later", "shutdown"
 	default:
-		switch s.admission.Admit(ip) {
-		case netserve.TooMany:
-			refusal = "421 4.7.0 Too many connections, try again later"
-		case netserve.TooManyFromIP:
-			refusal = "421 4.7.0 too many connections from your IP"
+		t, r := s.admission.Admit(ip, c.evict)
+		if r != netserve.Admitted {
+			refusal, limit = "421 4.7.0 "+r.Text(), r.String()
 		}
+		c.ticket = t
 	}
 	if refusal != "" {
 		s.mu.Unlock()
-		s.log.Info("connection refused", "conn", id, "remote", ip.String(), "reason", refusal[10:])
+		s.log.Info("connection refused", "conn", id, "remote", ip.String(), "limit", limit, "reason", refusal[10:])
 		s.refuse(nc, refusal)
 		return nil
 	}
 	if implicitTLS && s.tls == nil {
 		s.mu.Unlock()
+		c.ticket.Release()
 		s.log.Error("TLS listener but no TLS configuration", "conn", id, "remote", ip.String())
 		nc.Close()
 		return nil
 	}
-	c := &conn{Conn: raw, srv: s, id: id, remote: ip, log: s.log.With("conn", id)}
+	if s.mode == ModeMX && !implicitTLS && s.cfg.Limits.GreetDelay > 0 && !s.cfg.Limits.RateExempt(ip) {
+		c.greetDelay = s.cfg.Limits.GreetDelay
+	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 
@@ -134,34 +141,76 @@ func (s *Server) refuse(nc net.Conn, text string) {
 func (s *Server) release(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	s.admission.Release(c.remote)
 	s.mu.Unlock()
+	c.ticket.Release()
 }
 
 // conn is the TCP connection of one client, below any TLS layer. It counts
-// the client's errors and implements closing after a final reply.
+// the client's errors, implements closing after a final reply, and holds
+// the connection's deadlines and its place in the Admission.
+//
+// Deadlines: go-smtp sets a read deadline before each command line
+// (ReadTimeout); SetReadDeadline brings it closer while the connection is
+// unauthenticated (Limits.UnauthTimeout from unauthSince) and during the
+// message data (dataBy, the whole transfer). When a deadline passes in the
+// middle of a command line, bufio hands go-smtp what came of the line as if
+// it were whole; Read closes the connection (with 421) before any more is
+// read, so a line can never be spread over several deadlines.
 type conn struct {
 	net.Conn
 	srv    *Server
 	id     string
 	remote netip.Addr
 	log    *slog.Logger
+	ticket *netserve.Ticket
 
 	errors          atomic.Int32 // refused commands so far
 	closeAfterWrite atomic.Bool  // close once the next reply is written
 	closeOnce       sync.Once
-	msgs            atomic.Int32 // messages delivered, for ids
+	closed          atomic.Bool   // Close was called: commands still parsed do nothing
+	msgs            atomic.Int32  // messages delivered, for ids
+	greetDelay      time.Duration // port 25's early-talker wait, before the first write
+	greeted         atomic.Bool   // the first write (the greeting) happened
 
-	mu       sync.Mutex
-	top      net.Conn        // what go-smtp reads and writes (TLS above c); nil while unknown
-	inTx     bool            // after MAIL, until the transaction's reply is sent
-	draining bool            // Shutdown asked to close when idle
-	client   *msgauth.Client // the client checks, once run (MX)
+	mu          sync.Mutex
+	top         net.Conn        // what go-smtp reads and writes (TLS above c); nil while unknown
+	inTx        bool            // after MAIL, until the transaction's reply is sent
+	draining    bool            // Shutdown asked to close when idle
+	client      *msgauth.Client // the client checks, once run (MX)
+	unauth      bool            // in the unauthenticated budget (not logged in; MX: not in a transaction)
+	unauthSince time.Time       // when it entered the budget
+	dataBy      time.Time       // the deadline of the message data being received; zero outside
+	bdat        bool            // the data comes in BDAT chunks, which go-smtp reads apart from Data
+	evicted     bool            // the Admission dropped the connection for a newer one
+}
+
+// sayTimeout bounds the writing of a last reply outside go-smtp (timeouts,
+// eviction, early talkers).
+const sayTimeout = time.Second
+
+// Read reads from the client, telling the Admission whether the session is
+// busy with input (netserve.Ticket.Busy). A read that times out ends the
+// connection (readTimedOut).
+func (c *conn) Read(p []byte) (int, error) {
+	c.ticket.Busy(false)
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.ticket.Busy(true)
+	}
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		c.readTimedOut()
+	}
+	return n, err
 }
 
 // Write writes a reply; if closeAfterWrite is set, it then closes the
-// connection (the reply was the last word, as with 421).
+// connection (the reply was the last word, as with 421). The first write
+// is the greeting: on port 25 it waits for the early-talker check.
 func (c *conn) Write(p []byte) (int, error) {
+	if !c.greeted.Swap(true) && c.greetDelay > 0 && !c.checkEarlyTalker() {
+		return 0, net.ErrClosed
+	}
 	n, err := c.Conn.Write(p)
 	if c.closeAfterWrite.Load() {
 		c.Close()
@@ -169,9 +218,145 @@ func (c *conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// SetReadDeadline sets the deadline go-smtp asks for, or an earlier one
+// (see conn).
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.SetReadDeadline(c.readDeadline(t))
+}
+
+func (c *conn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// readDeadline is t, or the earlier deadline that applies; c.mu is held.
+func (c *conn) readDeadline(t time.Time) time.Time {
+	earlier := func(d time.Time) {
+		if t.IsZero() || d.Before(t) {
+			t = d
+		}
+	}
+	switch {
+	case c.evicted:
+		t = time.Unix(1, 0)
+	case !c.dataBy.IsZero():
+		earlier(c.dataBy)
+	case c.unauth:
+		earlier(c.unauthSince.Add(c.srv.cfg.Limits.UnauthTimeout))
+	}
+	return t
+}
+
+// readTimedOut ends the connection after a read deadline passed: one line
+// in the log naming the limit, a 421 (RFC 5321 §3.8) when the session's
+// output is known, then the close. In DATA, Data answers instead and the
+// connection closes after its reply.
+func (c *conn) readTimedOut() {
+	c.mu.Lock()
+	evicted, inData, bdat, top := c.evicted, !c.dataBy.IsZero(), c.bdat, c.top
+	unauthOver := c.unauth && !time.Now().Before(c.unauthSince.Add(c.srv.cfg.Limits.UnauthTimeout))
+	c.mu.Unlock()
+	switch {
+	case evicted:
+		c.log.Info("connection dropped", "limit", netserve.LimitEvicted, "remote", c.remote.String(),
+			"reason", "oldest idle connection outside a transaction, evicted for a new one")
+		c.say(top, errEvicted)
+	case inData && !bdat:
+		// Data answers 421 (dataError); the connection closes after it.
+		c.closeAfterWrite.Store(true)
+		return
+	case inData:
+		// go-smtp reads BDAT chunks itself, and would answer 554.
+		c.log.Info("timed out", "limit", "data_timeout", "remote", c.remote.String(), "after", c.srv.cfg.DataTimeout)
+		c.say(top, errDataTimeout)
+	case unauthOver:
+		c.log.Info("timed out", "limit", "unauth_timeout", "remote", c.remote.String(), "after", c.srv.cfg.Limits.UnauthTimeout)
+		c.say(top, errTimeout)
+	default:
+		c.log.Info("timed out", "limit", "read_timeout", "remote", c.remote.String(), "after", c.srv.cfg.ReadTimeout)
+		c.say(top, errTimeout)
+	}
+	c.Close()
+}
+
+// say writes a last reply on top (the plain connection, or TLS over it),
+// outside go-smtp, with a short deadline; nothing when top is unknown
+// (during a TLS handshake).
+func (c *conn) say(top net.Conn, e *smtp.SMTPError) {
+	if top == nil {
+		return
+	}
+	if top == net.Conn(c) {
+		top = c.Conn
+	}
+	top.SetWriteDeadline(time.Now().Add(sayTimeout))
+	fmt.Fprintf(top, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+}
+
+// checkEarlyTalker waits Limits.GreetDelay before port 25's greeting and
+// reports whether the client kept silent, as RFC 5321 §3.1 and §4.3.1 ask
+// (the client waits for the greeting). Spam software that talks first, to
+// save time, is dropped with 554 (postscreen's "pregreet" test).
+func (c *conn) checkEarlyTalker() bool {
+	c.Conn.SetReadDeadline(time.Now().Add(c.greetDelay))
+	var b [1]byte
+	n, err := c.Conn.Read(b[:])
+	c.mu.Lock()
+	evicted := c.evicted
+	c.Conn.SetReadDeadline(c.readDeadline(time.Time{}))
+	c.mu.Unlock()
+	var ne net.Error
+	switch {
+	case n > 0:
+		c.log.Info("early talker dropped", "limit", "pregreet", "remote", c.remote.String(), "delay", c.greetDelay)
+		c.say(c, errEarlyTalker)
+	case evicted:
+		c.readTimedOut()
+		return false
+	case errors.As(err, &ne) && ne.Timeout():
+		return true
+	}
+	c.Close()
+	return false
+}
+
+// evict is the Admission's eviction of the connection, idle outside a
+// transaction, for a newer one: the read or write under way fails, and
+// Read answers 421 and closes.
+func (c *conn) evict() {
+	c.mu.Lock()
+	c.evicted = true
+	c.mu.Unlock()
+	c.Conn.SetDeadline(time.Unix(1, 0))
+}
+
+// authenticated takes a submission connection out of the unauthenticated
+// budget after AUTH.
+func (c *conn) authenticated() {
+	c.mu.Lock()
+	c.unauth = false
+	c.mu.Unlock()
+	c.ticket.SetUnauth(false)
+}
+
+// startData sets the deadline of the message data: DataTimeout for the
+// whole transfer (DATA to the final dot, or every BDAT chunk of the
+// message), not for each read.
+func (c *conn) startData(timeout time.Duration, bdat bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dataBy.IsZero() {
+		c.dataBy, c.bdat = time.Now().Add(timeout), bdat
+	}
+	c.Conn.SetReadDeadline(c.readDeadline(time.Time{}))
+}
+
 // Close closes the connection and releases its slot; it may be called more
 // than once.
 func (c *conn) Close() error {
+	c.closed.Store(true)
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() {
 		c.srv.release(c)
@@ -203,6 +388,11 @@ func (c *conn) begin() bool {
 		return false
 	}
 	c.inTx = true
+	if c.srv.mode == ModeMX && c.unauth {
+		// Port 25: a transaction takes the connection out of the budget.
+		c.unauth = false
+		c.ticket.SetUnauth(false)
+	}
 	return true
 }
 
@@ -210,10 +400,21 @@ func (c *conn) begin() bool {
 func (c *conn) end() {
 	c.mu.Lock()
 	c.inTx = false
+	c.dataBy, c.bdat = time.Time{}, false
+	c.idleMX()
 	draining, top := c.draining, c.top
 	c.mu.Unlock()
 	if draining {
 		c.goodbye(top)
+	}
+}
+
+// idleMX puts a port 25 connection back into the unauthenticated budget,
+// as its newest, when a transaction ends; c.mu is held.
+func (c *conn) idleMX() {
+	if c.srv.mode == ModeMX && !c.unauth {
+		c.unauth, c.unauthSince = true, time.Now()
+		c.ticket.SetUnauth(true)
 	}
 }
 
@@ -232,6 +433,9 @@ func (c *conn) drain() {
 // goodbye writes the shutdown notice on top (when known) and closes the
 // connection.
 func (c *conn) goodbye(top net.Conn) {
+	if top == net.Conn(c) {
+		top = c.Conn // plain: no early-talker wait, no closeAfterWrite
+	}
 	if top != nil {
 		top.SetWriteDeadline(time.Now().Add(refuseTimeout))
 		io.WriteString(top, "421 4.3.2 Service shutting down, try again later\r\n")

@@ -27,15 +27,21 @@ const maxHeaderBytes = 256 << 10
 // Data receives the message (DATA, RFC 5321 §4.1.1.4, or BDAT chunks,
 // RFC 3030), streams it into a spool file, and delivers it. The reply is
 // positive only once the store has committed the message.
+//
+// DataTimeout bounds the whole transfer, not each read: a client sending a
+// byte a second is cut when it passes (conn.startData).
 func (s *session) Data(r io.Reader) error {
+	_, bdat := r.(*io.PipeReader)
+	s.c.startData(s.srv.cfg.DataTimeout, bdat)
+	src := s.dataSource(r)
 	spool, err := s.srv.st.NewSpool()
 	if err != nil {
-		io.Copy(io.Discard, r)
+		io.Copy(io.Discard, src)
 		return s.internal("creating spool", err)
 	}
 	defer spool.Discard() // no-op once delivered
 	body := &bodyChecker{dst: spool}
-	if _, err := io.Copy(body, &deadlineReader{r: r, conn: s.netConn, timeout: s.srv.cfg.DataTimeout}); err != nil {
+	if _, err := io.Copy(body, src); err != nil {
 		return s.dataError(err)
 	}
 	if body.bare || body.prevCR {

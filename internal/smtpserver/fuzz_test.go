@@ -1,10 +1,13 @@
 package smtpserver
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +60,8 @@ var sessionSeeds = []struct {
 		"Subject: a\r\n\r\nfirst\n.\r\nMAIL FROM:<evil@remote.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nx\r\n.\r\n"},
 	{false, "HELO c\r\nMAIL FROM:<x@remote.net>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nSubject: a\r\n\r\nx\r.\r\n.\r\nRSET\r\nNOOP\r\nVRFY alice\r\nQUIT\r\n"},
 	{false, "EHLO c\r\nSTARTTLS\r\n\x16\x03\x01\x00\x05hello"},
+	{false, "EHLO c\r\nMAIL FROM:<x@remote.net>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n" +
+		"Subject: a\r\n\r\nfirst\r\n.\rhidden\r\n.\r\r\n..\r\r\n.\r\nNOOP\r\n"},
 	{false, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
 	{true, "EHLO c\r\nAUTH PLAIN " + b64("\x00alice@example.org\x00"+alicePass) + "\r\n" +
 		"MAIL FROM:<alice@example.org> RET=HDRS ENVID=x REQUIRETLS\r\nMAIL FROM:<alice@example.org>\r\n" +
@@ -109,6 +114,77 @@ func FuzzSession(f *testing.F) {
 		}
 		if line := watch.panicked(); line != nil {
 			t.Fatalf("the server recovered from a panic: %s", line)
+		}
+	})
+}
+
+// endLine stands for go-smtp's reader at the end of the data: it consumes
+// the line ".\r\n" and reports io.EOF.
+type endLine struct{ br *bufio.Reader }
+
+func (e endLine) Read([]byte) (int, error) {
+	var b [3]byte
+	if _, err := io.ReadFull(e.br, b[:]); err != nil || string(b[:]) != ".\r\n" {
+		return 0, fmt.Errorf("not the end of the data: %q, %v", b, err)
+	}
+	return 0, io.EOF
+}
+
+// unstuffLines is RFC 5321 §4.5.2 written out line by line, the reference
+// for dotReader: the lines (each ending at its first CRLF) up to the line
+// ".", each without a leading dot; rest is what follows the end.
+func unstuffLines(in []byte) (text, rest []byte, ended bool) {
+	text = []byte{}
+	for {
+		i := bytes.Index(in, []byte("\r\n"))
+		if i < 0 {
+			return text, nil, false
+		}
+		line := in[:i+2]
+		in = in[i+2:]
+		if string(line) == ".\r\n" {
+			return text, in, true
+		}
+		text = append(text, bytes.TrimPrefix(line, []byte("."))...)
+	}
+}
+
+// FuzzDotReader compares dotReader with unstuffLines on arbitrary input
+// read through bufio's smallest buffer, so that lines and CRLFs are split
+// across reads: same text, same end, and the next command left unread.
+func FuzzDotReader(f *testing.F) {
+	for _, s := range []string{
+		"Subject: a\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+		"..dot\r\n.one\r\n...\r\n.\r\n",
+		"first\r\n.\rhidden\r\n.\r\n",
+		"body\r\r\n.\r\nMAIL FROM:<evil@remote.net>\r\n",
+		"a\n.\r\nb\r\n.\r\n",
+		strings.Repeat("x", 40) + "\r" + "\n.\r\n",
+		".\r\n",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		br := bufio.NewReaderSize(bytes.NewReader(in), 16)
+		d := &dotReader{br: br, end: endLine{br}, left: 1 << 20, start: true}
+		got, err := io.ReadAll(d)
+		want, rest, ended := unstuffLines(in)
+		if !ended {
+			if err != io.ErrUnexpectedEOF {
+				t.Fatalf("input without an end: err %v", err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("ReadAll: %v", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("text %q, want %q", got, want)
+		}
+		left, _ := io.ReadAll(br)
+		if !bytes.Equal(left, rest) {
+			t.Fatalf("left after the data %q, want %q", left, rest)
 		}
 	})
 }

@@ -15,6 +15,16 @@ var (
 	errShuttingDown  = reply(421, 4, 3, 2, "Service shutting down, try again later")
 	errTooManyErrors = reply(421, 4, 7, 0, "Too many errors, closing connection")
 	errDataTimeout   = reply(421, 4, 4, 2, "Timeout reading message data, closing connection")
+	errTimeout       = reply(421, 4, 4, 2, "Timeout waiting for a command, closing connection")
+	errEvicted       = reply(421, 4, 7, 0, "Too many connections, closing this idle one")
+
+	// Refused at the greeting (RFC 5321 §3.1: 554 instead of 220): the
+	// client talked before it (§4.3.1), as no SMTP client may.
+	errEarlyTalker = reply(554, 5, 5, 1, "Protocol error: talking before the greeting (RFC 5321 §4.3.1)")
+
+	// Port 25's per-source rates: try again later.
+	errMessageRate = reply(450, 4, 7, 1, "Too many messages from your address, try again later")
+	errRcptRate    = reply(450, 4, 7, 1, "Too many recipients from your address, try again later")
 
 	// Server faults: the client should retry later; details go to the log.
 	errInternal = reply(451, 4, 3, 0, "Internal server error, try again later")

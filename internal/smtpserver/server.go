@@ -14,7 +14,14 @@
 //   - A session never writes to the client while holding conn.mu; replies
 //     are written by go-smtp, except the 421 of Shutdown and of refused
 //     connections.
-//   - Every log line about a connection carries its id ("conn").
+//   - Every log line about a connection carries its id ("conn"); every
+//     limit that refuses or drops a client logs one line naming it
+//     ("limit") and the client ("remote").
+//   - Deadlines bound a whole command line (ReadTimeout) and a whole
+//     message's data (DataTimeout), never one read; before AUTH
+//     (submission) or outside a transaction (port 25) the connection is
+//     in the Admission's unauthenticated budget, with its own deadline,
+//     and may be evicted while it waits for input (see conn).
 package smtpserver
 
 import (
@@ -66,18 +73,33 @@ type Config struct {
 	// MaxLineLength bounds command and DATA lines, in bytes with CRLF.
 	// Default 2000 (twice RFC 5321 §4.5.3.1.6, for lenient clients).
 	MaxLineLength int
-	// MaxConnsPerIP bounds concurrent connections from one address. Default 20.
+	// Limits are the connection limits every listener shares
+	// (netserve.Limits): totals, per source, the budget of connections
+	// that have not authenticated (submission) or are not in a
+	// transaction (port 25) and their timeout, the connection rate, and
+	// on port 25 the RCPT and message rates and the early-talker check.
+	// Zero fields take MaxConns and MaxConnsPerIP below, then netserve's
+	// defaults.
+	Limits netserve.Limits
+	// MaxConnsPerIP bounds concurrent connections from one address, when
+	// Limits.MaxConnsPerIP is zero. Default 20.
 	MaxConnsPerIP int
-	// MaxConns bounds concurrent connections in total. Default 1000.
+	// MaxConns bounds concurrent connections in total, when
+	// Limits.MaxConns is zero. Default 1000.
 	MaxConns int
 	// MaxErrors: after this many refused commands the connection is closed.
 	// Default 10.
 	MaxErrors int
-	// ReadTimeout and WriteTimeout bound each command read and reply write
-	// (RFC 5321 §4.5.3.2 suggests 5 minutes). Default 5m each.
+	// ReadTimeout bounds the wait for a command line and its arrival
+	// together (RFC 5321 §4.5.3.2.7 suggests 5 minutes): a line that has
+	// not ended when it passes closes the connection with 421, however
+	// slowly its bytes come. WriteTimeout bounds each reply write.
+	// Default 5m each.
 	ReadTimeout, WriteTimeout time.Duration
-	// DataTimeout bounds the wait for each block of message data
-	// (RFC 5321 §4.5.3.2.5 suggests at least 3 minutes). Default 10m.
+	// DataTimeout bounds the whole transfer of a message's data: from
+	// DATA to the final dot, or over all the BDAT chunks of a message
+	// (RFC 5321 §4.5.3.2.6 suggests 10 minutes for the data
+	// termination); past it the connection closes with 421. Default 10m.
 	DataTimeout time.Duration
 	// AllowPlaintextLoopback offers AUTH without TLS to loopback clients
 	// (submission only; for development).
@@ -120,8 +142,14 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.MaxRecipients, 100)
 	def(&c.MaxLineLength, 2000)
-	def(&c.MaxConnsPerIP, 20)
-	def(&c.MaxConns, 1000)
+	if c.Limits.MaxConns <= 0 {
+		c.Limits.MaxConns = c.MaxConns
+	}
+	if c.Limits.MaxConnsPerIP <= 0 {
+		c.Limits.MaxConnsPerIP = c.MaxConnsPerIP
+	}
+	c.Limits = c.Limits.WithDefaults()
+	c.MaxConns, c.MaxConnsPerIP = c.Limits.MaxConns, c.Limits.MaxConnsPerIP
 	def(&c.MaxErrors, 10)
 	defDur(&c.ReadTimeout, 5*time.Minute)
 	defDur(&c.WriteTimeout, 5*time.Minute)
@@ -151,6 +179,9 @@ type Server struct {
 	conns     map[*conn]struct{}
 	admission *netserve.Admission
 	refusing  int // goroutines writing a refusal, bounded by maxRefusing
+
+	// Port 25's per-source rates (Limits.RcptRate, Limits.MessageRate).
+	rcptRate, msgRate *netserve.RateLimiter
 }
 
 // New returns a Server. tlsConfig may be nil (no STARTTLS, and no AUTH
@@ -170,7 +201,9 @@ func New(mode Mode, cfg Config, st store.Store, router *deliver.Router, authn *a
 		log:    log.With("service", "smtp-"+mode.String()),
 		conns:  map[*conn]struct{}{},
 	}
-	s.admission = netserve.NewAdmission(s.cfg.MaxConns, s.cfg.MaxConnsPerIP)
+	s.admission = netserve.NewAdmission(s.cfg.Limits)
+	s.rcptRate = netserve.NewRateLimiter(s.cfg.Limits.RcptRate)
+	s.msgRate = netserve.NewRateLimiter(s.cfg.Limits.MessageRate)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
@@ -245,7 +278,7 @@ func (s *Server) newSession(sc *smtp.Conn) (smtp.Session, error) {
 		return nil, errInternal
 	}
 	c.setTop(sc.Conn())
-	sess := &session{srv: s, c: c, sc: sc, netConn: sc.Conn(), log: c.log}
+	sess := &session{srv: s, c: c, sc: sc, log: c.log}
 	if st, ok := sc.TLSConnectionState(); ok {
 		sess.tls = &st
 	}

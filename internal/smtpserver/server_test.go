@@ -685,7 +685,7 @@ func TestPerIPLimit(t *testing.T) {
 	}
 	c := &rawClient{t: t, conn: conn, text: textproto.NewConn(conn)}
 	defer conn.Close()
-	if got, msg, _ := c.reply(); got != 421 || msg != "4.7.0 too many connections from your IP" {
+	if got, msg, _ := c.reply(); got != 421 || msg != "4.7.0 Too many connections from your address" {
 		t.Fatalf("third connection: %d %q", got, msg)
 	}
 	c.expectClosed()
@@ -790,9 +790,13 @@ func netDial(addr string) (net.Conn, error) {
 	return net.DialTimeout("tcp", addr, 2*time.Second)
 }
 
+// TestMaxConns: a session in a transaction keeps its slot; when every slot
+// is held so, a new connection is refused.
 func TestMaxConns(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxConns = 1 })
-	dialRaw(t, h.mxAddr)
+	busy := dialRaw(t, h.mxAddr)
+	busy.cmd(250, "EHLO client.example")
+	busy.cmd(250, "MAIL FROM:<x@remote.net>")
 	conn, err := netDial(h.mxAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -803,6 +807,7 @@ func TestMaxConns(t *testing.T) {
 		t.Fatalf("second connection: %d %q", got, msg)
 	}
 	c.expectClosed()
+	busy.cmd(250, "RCPT TO:<alice@example.org>")
 }
 
 func TestDataTimeout(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -25,13 +24,12 @@ import (
 // of the connection. go-smtp calls its methods from one goroutine at a time
 // (BDAT runs Data on its own goroutine while the connection waits).
 type session struct {
-	srv     *Server
-	c       *conn
-	sc      *smtp.Conn
-	netConn net.Conn // sc.Conn() when the session started (go-smtp swaps it at STARTTLS)
-	log     *slog.Logger
-	tls     *tls.ConnectionState // nil without TLS
-	id      *auth.Identity       // after a successful AUTH
+	srv *Server
+	c   *conn
+	sc  *smtp.Conn
+	log *slog.Logger
+	tls *tls.ConnectionState // nil without TLS
+	id  *auth.Identity       // after a successful AUTH
 
 	// The transaction, from MAIL to the end of DATA/BDAT. Data reads it on
 	// go-smtp's BDAT goroutine, so it is copied from go-smtp's Conn (helo)
@@ -102,7 +100,8 @@ func (s *session) Logout() error {
 	}()
 	s.clear()
 	s.c.mu.Lock()
-	s.c.inTx, s.c.top = false, nil
+	s.c.inTx, s.c.top, s.c.dataBy, s.c.bdat = false, nil, time.Time{}, false
+	s.c.idleMX()
 	s.c.mu.Unlock()
 	return nil
 }
@@ -111,6 +110,14 @@ func (s *session) Logout() error {
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.clear()
 	ctx := s.srv.ctx
+	if s.c.closed.Load() {
+		// What came of a line cut at its deadline (conn.readTimedOut).
+		return errTimeout
+	}
+	if s.srv.mode == ModeMX && !s.srv.cfg.Limits.RateExempt(s.c.remote) && !s.srv.msgRate.Allow(s.c.remote) {
+		return s.reject(errMessageRate, "message rate", "limit", "message_rate", "remote", s.c.remote.String(),
+			"per_minute", s.srv.cfg.Limits.MessageRate)
+	}
 	if opts.RequireTLS && s.tls == nil {
 		return s.reject(errTLSRequired, "REQUIRETLS without TLS")
 	}
@@ -151,6 +158,13 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 // MaxRecipients (452 4.5.3).
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	ctx := s.srv.ctx
+	if s.c.closed.Load() {
+		return errTimeout
+	}
+	if s.srv.mode == ModeMX && !s.srv.cfg.Limits.RateExempt(s.c.remote) && !s.srv.rcptRate.Allow(s.c.remote) {
+		return s.reject(errRcptRate, "recipient rate", "limit", "rcpt_rate", "remote", s.c.remote.String(),
+			"per_minute", s.srv.cfg.Limits.RcptRate, "rcpt", to)
+	}
 	route, err := s.srv.router.Resolve(ctx, to)
 	switch {
 	case err == nil:
@@ -272,6 +286,9 @@ func (s *session) authAllowed() bool {
 
 // Auth starts a SASL exchange (RFC 4954 §4).
 func (s submissionSession) Auth(mech string) (sasl.Server, error) {
+	if s.c.closed.Load() {
+		return nil, errTimeout
+	}
 	if !s.authAllowed() {
 		return nil, s.reject(errAuthNotAllowed, "AUTH without TLS")
 	}
@@ -281,6 +298,7 @@ func (s submissionSession) Auth(mech string) (sasl.Server, error) {
 	sess := s.session
 	srv, err := s.srv.authn.NewServer(s.srv.ctx, mech, "smtp", s.c.remote, func(id auth.Identity) {
 		sess.id = &id
+		sess.c.authenticated()
 		sess.log.Info("authenticated", "user", id.Address, "mechanism", mech)
 	})
 	if err != nil {
@@ -312,19 +330,6 @@ func (w *saslServer) Next(response []byte) ([]byte, bool, error) {
 	}
 }
 
-// deadlineReader renews the read deadline before each read of message data:
-// Config.DataTimeout bounds each wait, not the whole transfer.
-type deadlineReader struct {
-	r       io.Reader
-	conn    net.Conn
-	timeout time.Duration
-}
-
-func (d *deadlineReader) Read(p []byte) (int, error) {
-	d.conn.SetReadDeadline(time.Now().Add(d.timeout))
-	return d.r.Read(p)
-}
-
 // dataError turns a failure to read the message data into a reply.
 func (s *session) dataError(err error) error {
 	var se *smtp.SMTPError
@@ -335,9 +340,12 @@ func (s *session) dataError(err error) error {
 	case errors.Is(err, smtp.ErrTooLongLine):
 		return s.reject(errLineTooLong, "line too long in message data")
 	case errors.As(err, &ne) && ne.Timeout():
-		s.log.Info("timeout reading message data")
+		s.log.Info("timed out", "limit", "data_timeout", "remote", s.c.remote.String(), "after", s.srv.cfg.DataTimeout)
 		s.c.closeAfterWrite.Store(true)
 		return errDataTimeout
+	case errors.Is(err, errDataDesync):
+		s.c.closeAfterWrite.Store(true)
+		return s.internal("reading message data", err)
 	default:
 		s.log.Info("message transfer aborted", "err", err)
 		return errInternal
