@@ -197,10 +197,8 @@ func TestSlowClients(t *testing.T) {
 	in := newInstance(t, `[smtp]
 read_timeout = "2s"
 data_timeout = "3s"
-[imap]
-auth_timeout = "2s"
-[pop3]
-auth_timeout = "2s"
+[limits]
+unauthenticated_timeout = "2s"
 `)
 	in.setup()
 	in.start()

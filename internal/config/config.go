@@ -45,6 +45,8 @@ type Config struct {
 	DNS DNS `toml:"dns" doc:"The DNS resolvers that outbound delivery (MX, A/AAAA, TXT, TLSA) and the checks of inbound mail (SPF, DKIM, DMARC, ARC, PTR, DNS lists) ask."`
 	// Checks of who sent the mail arriving on the smtp listener (SPF, DKIM, DMARC, ARC, reverse DNS, DNS block lists), and what forwarding does to stay trusted (SRS, ARC sealing). See docs/msgauth.md.
 	Inbound Inbound `toml:"inbound" doc:"Checks of who sent the mail arriving on the smtp listener (SPF, DKIM, DMARC, ARC, reverse DNS, DNS block lists), and what forwarding does to stay trusted (SRS, ARC sealing). See docs/msgauth.md."`
+	// Connection limits shared by every listener (SMTP 25, 587, 465, IMAP, POP3), so that no stranger can shut users out by holding or flooding connections. Each service (the MX, submission, IMAP, POP3) counts its own connections.
+	Limits Limits `toml:"limits" doc:"Connection limits shared by every listener (SMTP 25, 587, 465, IMAP, POP3), so that no stranger can shut users out by holding or flooding connections. Each service (the MX, submission, IMAP, POP3) counts its own connections."`
 	// Password authentication and the throttling of failed logins.
 	Auth Auth `toml:"auth" doc:"Password authentication and the throttling of failed logins."`
 	// Logging to standard error.
@@ -87,10 +89,6 @@ type SMTP struct {
 	MaxRecipients int `toml:"max_recipients" doc:"Most recipients in one transaction; more are answered 452 (RFC 5321 §4.5.3.1.10). RFC 5321 §4.5.3.1.8 asks servers to accept at least 100."`
 	// Longest line accepted, in bytes including CRLF, for commands and for message text sent with DATA. At least 1000, the text line limit of RFC 5321 §4.5.3.1.6; the default doubles it for lenience, as go-smtp does. Default: 2000.
 	MaxLineLength int `toml:"max_line_length" doc:"Longest line accepted, in bytes including CRLF, for commands and for message text sent with DATA. At least 1000, the text line limit of RFC 5321 §4.5.3.1.6; the default doubles it for lenience, as go-smtp does."`
-	// Most connections at once from one IP address; more are refused. Default: 20.
-	MaxConnectionsPerIP int `toml:"max_connections_per_ip" doc:"Most connections at once from one IP address; more are refused."`
-	// Most SMTP connections at once over all listeners; more are refused. Default: 1000.
-	MaxConnections int `toml:"max_connections" doc:"Most SMTP connections at once over all listeners; more are refused."`
 	// How long to wait for the next command (RFC 5321 §4.5.3.2.7 suggests 5 minutes). Default: "5m".
 	ReadTimeout Duration `toml:"read_timeout" doc:"How long to wait for the next command (RFC 5321 §4.5.3.2.7 suggests 5 minutes)."`
 	// How long writing one reply to the client may take. Default: "5m".
@@ -101,6 +99,31 @@ type SMTP struct {
 	MaxErrors int `toml:"max_errors" doc:"Errors (bad commands, refused recipients) after which the connection is closed."`
 	// Leave the submitting client's IP address, host name and login out of the Received field of submitted mail (the field keeps this server's name, the TLS version and the message id). Default: true.
 	HideSubmissionClient bool `toml:"hide_submission_client" doc:"Leave the submitting client's IP address, host name and login out of the Received field of submitted mail (the field keeps this server's name, the TLS version and the message id)."`
+}
+
+// Limits holds the connection limits of every listener. A source is an IP
+// address, or an IPv6 /64.
+type Limits struct {
+	// Most connections at once to one service; past it, the oldest connection that has not logged in (or, on the MX, is between transactions) is dropped to admit the new one, or the new one is refused when there is none. Default: 1000.
+	MaxConnections int `toml:"max_connections" doc:"Most connections at once to one service; past it, the oldest connection that has not logged in (or, on the MX, is between transactions) is dropped to admit the new one, or the new one is refused when there is none."`
+	// Most connections at once from one source to one service; mail clients open several per account. Default: 20.
+	MaxConnectionsPerSource int `toml:"max_connections_per_source" doc:"Most connections at once from one source to one service; mail clients open several per account."`
+	// Most connections at once that have not logged in (IMAP, POP3, submission) or, on the MX, are not in a transaction; past it the oldest of them waiting for its client is dropped. Logged-in sessions keep their slots. 0: half of max_connections. Default: 0.
+	MaxUnauthenticated int `toml:"max_unauthenticated" doc:"Most connections at once that have not logged in (IMAP, POP3, submission) or, on the MX, are not in a transaction; past it the oldest of them waiting for its client is dropped. Logged-in sessions keep their slots. 0: half of max_connections."`
+	// How long a connection may take from connecting to logging in (and on the MX from connecting, or from the end of a transaction, to the next MAIL). Default: "1m".
+	UnauthenticatedTimeout Duration `toml:"unauthenticated_timeout" doc:"How long a connection may take from connecting to logging in (and on the MX from connecting, or from the end of a transaction, to the next MAIL)."`
+	// Connections one source may open per minute to one service; more are refused. Default: 60.
+	ConnectionRate int `toml:"connection_rate" doc:"Connections one source may open per minute to one service; more are refused."`
+	// RCPT commands per minute one source may send to the MX; more are answered 450 4.7.1. Default: 300.
+	RcptRate int `toml:"rcpt_rate" doc:"RCPT commands per minute one source may send to the MX; more are answered 450 4.7.1."`
+	// Messages (MAIL commands) per minute one source may send to the MX; more are answered 450 4.7.1. Default: 60.
+	MessageRate int `toml:"message_rate" doc:"Messages (MAIL commands) per minute one source may send to the MX; more are answered 450 4.7.1."`
+	// How long the MX waits before its greeting to see whether the client talks first, which RFC 5321 §3.1 forbids: such a client is dropped with 554. "0s" turns the check off. Default: "1s".
+	GreetDelay Duration `toml:"greet_delay" doc:"How long the MX waits before its greeting to see whether the client talks first, which RFC 5321 §3.1 forbids: such a client is dropped with 554. \"0s\" turns the check off."`
+	// Networks, in CIDR notation, exempt from the per-source limits (connections at once, rates, the early-talker check) and from the unauthenticated budget: relays and webmail hosts you run. Default: [].
+	ExemptNetworks []string `toml:"exempt_networks" doc:"Networks, in CIDR notation, exempt from the per-source limits (connections at once, rates, the early-talker check) and from the unauthenticated budget: relays and webmail hosts you run."`
+	// Apply the rates and the early-talker check to loopback clients too; off, local tools and webmail are spared them (never the connection limits). Default: false.
+	LimitLoopback bool `toml:"limit_loopback" doc:"Apply the rates and the early-talker check to loopback clients too; off, local tools and webmail are spared them (never the connection limits)."`
 }
 
 // Inbound holds the checks of mail from other servers.
@@ -129,28 +152,16 @@ type Inbound struct {
 
 // IMAP holds the limits and timeouts of the IMAP servers.
 type IMAP struct {
-	// Most connections at once from one IP address; more are refused. Mail clients open several per account. Default: 20.
-	MaxConnectionsPerIP int `toml:"max_connections_per_ip" doc:"Most connections at once from one IP address; more are refused. Mail clients open several per account."`
-	// Most IMAP connections at once over both listeners; more are refused. Default: 1000.
-	MaxConnections int `toml:"max_connections" doc:"Most IMAP connections at once over both listeners; more are refused."`
 	// How long an authenticated connection may stay silent, IDLE included, before it is logged out (RFC 9051 §5.4: at least 30 minutes). Default: "30m".
 	IdleTimeout Duration `toml:"idle_timeout" doc:"How long an authenticated connection may stay silent, IDLE included, before it is logged out (RFC 9051 §5.4: at least 30 minutes)."`
-	// How long a new connection may take to log in. Default: "1m".
-	AuthTimeout Duration `toml:"auth_timeout" doc:"How long a new connection may take to log in."`
 	// Bad commands after which the connection is closed. Default: 20.
 	MaxCommandErrors int `toml:"max_command_errors" doc:"Bad commands after which the connection is closed."`
 }
 
 // POP3 holds the limits and timeouts of the POP3 servers.
 type POP3 struct {
-	// Most connections at once from one IP address; more are refused. Default: 20.
-	MaxConnectionsPerIP int `toml:"max_connections_per_ip" doc:"Most connections at once from one IP address; more are refused."`
-	// Most POP3 connections at once over both listeners; more are refused. Default: 1000.
-	MaxConnections int `toml:"max_connections" doc:"Most POP3 connections at once over both listeners; more are refused."`
 	// How long a logged-in connection may stay silent before it is closed (RFC 1939 §3: at least 10 minutes). Default: "10m".
 	IdleTimeout Duration `toml:"idle_timeout" doc:"How long a logged-in connection may stay silent before it is closed (RFC 1939 §3: at least 10 minutes)."`
-	// How long a new connection may take to log in. Default: "1m".
-	AuthTimeout Duration `toml:"auth_timeout" doc:"How long a new connection may take to log in."`
 	// Refused commands after which the connection is closed. Default: 10.
 	MaxCommandErrors int `toml:"max_command_errors" doc:"Refused commands after which the connection is closed."`
 }
@@ -259,13 +270,21 @@ func Default() *Config {
 			MaxMessageSize:       50 << 20,
 			MaxRecipients:        100,
 			MaxLineLength:        2000,
-			MaxConnectionsPerIP:  20,
-			MaxConnections:       1000,
 			ReadTimeout:          Duration(5 * time.Minute),
 			WriteTimeout:         Duration(5 * time.Minute),
 			DataTimeout:          Duration(10 * time.Minute),
 			MaxErrors:            10,
 			HideSubmissionClient: true,
+		},
+		Limits: Limits{
+			MaxConnections:          1000,
+			MaxConnectionsPerSource: 20,
+			UnauthenticatedTimeout:  Duration(time.Minute),
+			ConnectionRate:          60,
+			RcptRate:                300,
+			MessageRate:             60,
+			GreetDelay:              Duration(time.Second),
+			ExemptNetworks:          []string{},
 		},
 		Inbound: Inbound{
 			Checks:            true,
@@ -280,18 +299,12 @@ func Default() *Config {
 			SRS:               true,
 		},
 		IMAP: IMAP{
-			MaxConnectionsPerIP: 20,
-			MaxConnections:      1000,
-			IdleTimeout:         Duration(30 * time.Minute),
-			AuthTimeout:         Duration(time.Minute),
-			MaxCommandErrors:    20,
+			IdleTimeout:      Duration(30 * time.Minute),
+			MaxCommandErrors: 20,
 		},
 		POP3: POP3{
-			MaxConnectionsPerIP: 20,
-			MaxConnections:      1000,
-			IdleTimeout:         Duration(10 * time.Minute),
-			AuthTimeout:         Duration(time.Minute),
-			MaxCommandErrors:    10,
+			IdleTimeout:      Duration(10 * time.Minute),
+			MaxCommandErrors: 10,
 		},
 		Queue: Queue{
 			Workers:              8,

@@ -38,8 +38,6 @@ key_file = "/etc/ssl/mx1.key"
 max_message_size = 1048576
 max_recipients = 500
 max_line_length = 4096
-max_connections_per_ip = 5
-max_connections = 50
 read_timeout = "1m"
 write_timeout = "2m"
 data_timeout = "20m"
@@ -47,18 +45,24 @@ max_errors = 3
 hide_submission_client = false
 
 [imap]
-max_connections_per_ip = 7
-max_connections = 70
 idle_timeout = "45m"
-auth_timeout = "30s"
 max_command_errors = 5
 
 [pop3]
-max_connections_per_ip = 3
-max_connections = 30
 idle_timeout = "15m"
-auth_timeout = "20s"
 max_command_errors = 4
+
+[limits]
+max_connections = 50
+max_connections_per_source = 5
+max_unauthenticated = 20
+unauthenticated_timeout = "30s"
+connection_rate = 30
+rcpt_rate = 100
+message_rate = 10
+greet_delay = "0s"
+exempt_networks = ["198.51.100.0/24"]
+limit_loopback = true
 
 [queue]
 workers = 3
@@ -121,15 +125,24 @@ func fullConfig() Config {
 		},
 		TLS: TLS{CertFile: "/etc/ssl/mx1.pem", KeyFile: "/etc/ssl/mx1.key"},
 		SMTP: SMTP{
-			MaxMessageSize:      1 << 20,
-			MaxRecipients:       500,
-			MaxLineLength:       4096,
-			MaxConnectionsPerIP: 5,
-			MaxConnections:      50,
-			ReadTimeout:         Duration(time.Minute),
-			WriteTimeout:        Duration(2 * time.Minute),
-			DataTimeout:         Duration(20 * time.Minute),
-			MaxErrors:           3,
+			MaxMessageSize: 1 << 20,
+			MaxRecipients:  500,
+			MaxLineLength:  4096,
+			ReadTimeout:    Duration(time.Minute),
+			WriteTimeout:   Duration(2 * time.Minute),
+			DataTimeout:    Duration(20 * time.Minute),
+			MaxErrors:      3,
+		},
+		Limits: Limits{
+			MaxConnections:          50,
+			MaxConnectionsPerSource: 5,
+			MaxUnauthenticated:      20,
+			UnauthenticatedTimeout:  Duration(30 * time.Second),
+			ConnectionRate:          30,
+			RcptRate:                100,
+			MessageRate:             10,
+			ExemptNetworks:          []string{"198.51.100.0/24"},
+			LimitLoopback:           true,
 		},
 		Inbound: Inbound{
 			TrustedNetworks:   []string{"192.0.2.0/24", "2001:db8::/32"},
@@ -141,18 +154,12 @@ func fullConfig() Config {
 			ARCTrustedSealers: []string{"lists.example.org"},
 		},
 		IMAP: IMAP{
-			MaxConnectionsPerIP: 7,
-			MaxConnections:      70,
-			IdleTimeout:         Duration(45 * time.Minute),
-			AuthTimeout:         Duration(30 * time.Second),
-			MaxCommandErrors:    5,
+			IdleTimeout:      Duration(45 * time.Minute),
+			MaxCommandErrors: 5,
 		},
 		POP3: POP3{
-			MaxConnectionsPerIP: 3,
-			MaxConnections:      30,
-			IdleTimeout:         Duration(15 * time.Minute),
-			AuthTimeout:         Duration(20 * time.Second),
-			MaxCommandErrors:    4,
+			IdleTimeout:      Duration(15 * time.Minute),
+			MaxCommandErrors: 4,
 		},
 		Queue: Queue{
 			Workers:                  3,
@@ -203,13 +210,21 @@ func TestDefault(t *testing.T) {
 			MaxMessageSize:       52428800,
 			MaxRecipients:        100,
 			MaxLineLength:        2000,
-			MaxConnectionsPerIP:  20,
-			MaxConnections:       1000,
 			ReadTimeout:          Duration(5 * time.Minute),
 			WriteTimeout:         Duration(5 * time.Minute),
 			DataTimeout:          Duration(10 * time.Minute),
 			MaxErrors:            10,
 			HideSubmissionClient: true,
+		},
+		Limits: Limits{
+			MaxConnections:          1000,
+			MaxConnectionsPerSource: 20,
+			UnauthenticatedTimeout:  Duration(time.Minute),
+			ConnectionRate:          60,
+			RcptRate:                300,
+			MessageRate:             60,
+			GreetDelay:              Duration(time.Second),
+			ExemptNetworks:          []string{},
 		},
 		Inbound: Inbound{
 			Checks:            true,
@@ -224,18 +239,12 @@ func TestDefault(t *testing.T) {
 			SRS:               true,
 		},
 		IMAP: IMAP{
-			MaxConnectionsPerIP: 20,
-			MaxConnections:      1000,
-			IdleTimeout:         Duration(30 * time.Minute),
-			AuthTimeout:         Duration(time.Minute),
-			MaxCommandErrors:    20,
+			IdleTimeout:      Duration(30 * time.Minute),
+			MaxCommandErrors: 20,
 		},
 		POP3: POP3{
-			MaxConnectionsPerIP: 20,
-			MaxConnections:      1000,
-			IdleTimeout:         Duration(10 * time.Minute),
-			AuthTimeout:         Duration(time.Minute),
-			MaxCommandErrors:    10,
+			IdleTimeout:      Duration(10 * time.Minute),
+			MaxCommandErrors: 10,
 		},
 		Queue: Queue{
 			Workers:              8,
@@ -343,13 +352,18 @@ func TestValidateErrors(t *testing.T) {
 		{"max_message_size", func(c *Config) { c.SMTP.MaxMessageSize = 0 }, "smtp.max_message_size: must be greater than 0, got 0"},
 		{"max_recipients", func(c *Config) { c.SMTP.MaxRecipients = -1 }, "smtp.max_recipients: must be greater than 0, got -1"},
 		{"max_line_length", func(c *Config) { c.SMTP.MaxLineLength = 999 }, "smtp.max_line_length: must be at least 1000 (RFC 5321 §4.5.3.1.6), got 999"},
-		{"max_connections_per_ip", func(c *Config) { c.SMTP.MaxConnectionsPerIP = 0 }, "smtp.max_connections_per_ip: must be greater than 0"},
-		{"per ip over total", func(c *Config) { c.SMTP.MaxConnectionsPerIP = 1001 }, "smtp.max_connections_per_ip: 1001 is more than smtp.max_connections (1000)"},
-		{"max_connections", func(c *Config) { c.SMTP.MaxConnections = 0 }, "smtp.max_connections: must be greater than 0"},
 		{"max_errors", func(c *Config) { c.SMTP.MaxErrors = 0 }, "smtp.max_errors: must be greater than 0"},
 		{"read_timeout", func(c *Config) { c.SMTP.ReadTimeout = 0 }, `smtp.read_timeout: must be greater than 0, got "0s"`},
 		{"write_timeout", func(c *Config) { c.SMTP.WriteTimeout = Duration(-time.Second) }, `smtp.write_timeout: must be greater than 0, got "-1s"`},
 		{"data_timeout", func(c *Config) { c.SMTP.DataTimeout = 0 }, "smtp.data_timeout: must be greater than 0"},
+		{"max connections", func(c *Config) { c.Limits.MaxConnections = 0 }, "limits.max_connections: must be greater than 0"},
+		{"per source over total", func(c *Config) { c.Limits.MaxConnectionsPerSource = 1001 }, "limits.max_connections_per_source: 1001 is more than limits.max_connections (1000)"},
+		{"per source", func(c *Config) { c.Limits.MaxConnectionsPerSource = 0 }, "limits.max_connections_per_source: must be greater than 0"},
+		{"unauthenticated over total", func(c *Config) { c.Limits.MaxUnauthenticated = 1001 }, "limits.max_unauthenticated: must be from 0 to limits.max_connections (1000), got 1001"},
+		{"unauthenticated timeout", func(c *Config) { c.Limits.UnauthenticatedTimeout = 0 }, "limits.unauthenticated_timeout: must be greater than 0"},
+		{"connection rate", func(c *Config) { c.Limits.ConnectionRate = 0 }, "limits.connection_rate: must be greater than 0"},
+		{"greet delay", func(c *Config) { c.Limits.GreetDelay = Duration(2 * time.Minute) }, `limits.greet_delay: must be from "0s" (off) to "1m", got "2m"`},
+		{"exempt network", func(c *Config) { c.Limits.ExemptNetworks = []string{"10.0.0.1"} }, `limits.exempt_networks: "10.0.0.1" is not a network`},
 		{"trusted network", func(c *Config) { c.Inbound.TrustedNetworks = []string{"192.0.2.1"} }, `inbound.trusted_networks: "192.0.2.1" is not a network in CIDR notation`},
 		{"dkim signatures", func(c *Config) { c.Inbound.MaxDKIMSignatures = 0 }, "inbound.max_dkim_signatures: must be greater than 0"},
 		{"check timeout", func(c *Config) { c.Inbound.CheckTimeout = 0 }, "inbound.check_timeout: must be greater than 0"},
@@ -362,12 +376,8 @@ func TestValidateErrors(t *testing.T) {
 		}, "inbound: 11 DNS list zones; at most 10"},
 		{"hash concurrency", func(c *Config) { c.Auth.HashConcurrency = -1 }, "auth.hash_concurrency: must not be negative"},
 		{"hash queue", func(c *Config) { c.Auth.HashQueue = 0 }, "auth.hash_queue: must be greater than 0"},
-		{"imap per ip", func(c *Config) { c.IMAP.MaxConnectionsPerIP = 0 }, "imap.max_connections_per_ip: must be greater than 0"},
-		{"imap per ip over total", func(c *Config) { c.IMAP.MaxConnectionsPerIP = 2000 }, "imap.max_connections_per_ip: 2000 is more than imap.max_connections (1000)"},
 		{"imap command errors", func(c *Config) { c.IMAP.MaxCommandErrors = 0 }, "imap.max_command_errors: must be greater than 0"},
 		{"imap idle timeout", func(c *Config) { c.IMAP.IdleTimeout = Duration(29 * time.Minute) }, `imap.idle_timeout: must be at least 30m (RFC 9051 §5.4), got "29m"`},
-		{"imap auth timeout", func(c *Config) { c.IMAP.AuthTimeout = 0 }, "imap.auth_timeout: must be greater than 0"},
-		{"pop3 per ip", func(c *Config) { c.POP3.MaxConnectionsPerIP = 0 }, "pop3.max_connections_per_ip: must be greater than 0"},
 		{"queue workers", func(c *Config) { c.Queue.Workers = 0 }, "queue.workers: must be greater than 0"},
 		{"queue port", func(c *Config) { c.Queue.Port = 70000 }, "queue.port: must be a port number, got 70000"},
 		{"queue rate", func(c *Config) { c.Queue.PerDomainRate = -1 }, "queue.per_domain_rate: must not be negative"},

@@ -68,26 +68,11 @@ func (c *Config) Validate() error {
 	if c.SMTP.MaxLineLength < 1000 {
 		add("smtp.max_line_length", "must be at least 1000 (RFC 5321 §4.5.3.1.6), got %d", c.SMTP.MaxLineLength)
 	}
-	positive("smtp.max_connections_per_ip", int64(c.SMTP.MaxConnectionsPerIP))
-	positive("smtp.max_connections", int64(c.SMTP.MaxConnections))
-	if c.SMTP.MaxConnectionsPerIP > c.SMTP.MaxConnections && c.SMTP.MaxConnections > 0 {
-		add("smtp.max_connections_per_ip", "%d is more than smtp.max_connections (%d)", c.SMTP.MaxConnectionsPerIP, c.SMTP.MaxConnections)
-	}
 	positive("smtp.max_errors", int64(c.SMTP.MaxErrors))
-	positive("imap.max_connections_per_ip", int64(c.IMAP.MaxConnectionsPerIP))
-	positive("imap.max_connections", int64(c.IMAP.MaxConnections))
-	if c.IMAP.MaxConnectionsPerIP > c.IMAP.MaxConnections && c.IMAP.MaxConnections > 0 {
-		add("imap.max_connections_per_ip", "%d is more than imap.max_connections (%d)", c.IMAP.MaxConnectionsPerIP, c.IMAP.MaxConnections)
-	}
 	positive("imap.max_command_errors", int64(c.IMAP.MaxCommandErrors))
 	// RFC 9051 §5.4: an inactivity autologout timer must be at least 30 minutes.
 	if c.IMAP.IdleTimeout < Duration(30*time.Minute) {
 		add("imap.idle_timeout", "must be at least 30m (RFC 9051 §5.4), got %q", c.IMAP.IdleTimeout)
-	}
-	positive("pop3.max_connections_per_ip", int64(c.POP3.MaxConnectionsPerIP))
-	positive("pop3.max_connections", int64(c.POP3.MaxConnections))
-	if c.POP3.MaxConnectionsPerIP > c.POP3.MaxConnections && c.POP3.MaxConnections > 0 {
-		add("pop3.max_connections_per_ip", "%d is more than pop3.max_connections (%d)", c.POP3.MaxConnectionsPerIP, c.POP3.MaxConnections)
 	}
 	positive("pop3.max_command_errors", int64(c.POP3.MaxCommandErrors))
 	// RFC 1939 §3: an autologout timer must be at least 10 minutes.
@@ -114,6 +99,25 @@ func (c *Config) Validate() error {
 		}
 	}
 	positive("dns.attempts", int64(c.DNS.Attempts))
+	positive("limits.max_connections", int64(c.Limits.MaxConnections))
+	positive("limits.max_connections_per_source", int64(c.Limits.MaxConnectionsPerSource))
+	if c.Limits.MaxConnectionsPerSource > c.Limits.MaxConnections && c.Limits.MaxConnections > 0 {
+		add("limits.max_connections_per_source", "%d is more than limits.max_connections (%d)", c.Limits.MaxConnectionsPerSource, c.Limits.MaxConnections)
+	}
+	if c.Limits.MaxUnauthenticated < 0 || c.Limits.MaxUnauthenticated > c.Limits.MaxConnections {
+		add("limits.max_unauthenticated", "must be from 0 to limits.max_connections (%d), got %d", c.Limits.MaxConnections, c.Limits.MaxUnauthenticated)
+	}
+	positive("limits.connection_rate", int64(c.Limits.ConnectionRate))
+	positive("limits.rcpt_rate", int64(c.Limits.RcptRate))
+	positive("limits.message_rate", int64(c.Limits.MessageRate))
+	if c.Limits.GreetDelay < 0 || c.Limits.GreetDelay > Duration(time.Minute) {
+		add("limits.greet_delay", "must be from \"0s\" (off) to \"1m\", got %q", c.Limits.GreetDelay)
+	}
+	for _, n := range c.Limits.ExemptNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			add("limits.exempt_networks", "%q is not a network in CIDR notation (\"192.0.2.0/24\", \"2001:db8::/32\")", n)
+		}
+	}
 	positive("auth.throttle_max_failures", int64(c.Auth.ThrottleMaxFailures))
 	if c.Auth.HashConcurrency < 0 {
 		add("auth.hash_concurrency", "must not be negative, got %d", c.Auth.HashConcurrency)
@@ -152,8 +156,7 @@ func (c *Config) Validate() error {
 		{"smtp.read_timeout", c.SMTP.ReadTimeout},
 		{"smtp.write_timeout", c.SMTP.WriteTimeout},
 		{"smtp.data_timeout", c.SMTP.DataTimeout},
-		{"imap.auth_timeout", c.IMAP.AuthTimeout},
-		{"pop3.auth_timeout", c.POP3.AuthTimeout},
+		{"limits.unauthenticated_timeout", c.Limits.UnauthenticatedTimeout},
 		{"queue.lifetime", c.Queue.Lifetime},
 		{"queue.delay_warning", c.Queue.DelayWarning},
 		{"queue.retry_base", c.Queue.RetryBase},

@@ -89,7 +89,7 @@ var (
 // It lives until the benchmark binary exits.
 func bigSetup(b *testing.B) *harness {
 	bigOnce.Do(func() {
-		bigHarness = newHarness(&benchTB{B: b}, func(c *Config) { c.MaxConnsPerIP = 2000; c.MaxConns = 2000 })
+		bigHarness = newHarness(&benchTB{B: b}, func(c *Config) { c.Limits.MaxConnsPerIP = 2000; c.Limits.MaxConns = 2000 })
 		fill(b, bigHarness, bigHarness.alice, "INBOX", bigMailbox)
 	})
 	return bigHarness
@@ -197,7 +197,7 @@ func BenchmarkFetchBody(b *testing.B) {
 // and a 512-byte read buffer each.
 func BenchmarkIdleConnections(b *testing.B) {
 	const n = 1000
-	h := newHarness(b, func(c *Config) { c.MaxConnsPerIP = 2 * n; c.MaxConns = 2 * n })
+	h := newHarness(b, func(c *Config) { c.Limits.MaxConnsPerIP = 2 * n; c.Limits.MaxConns = 2 * n })
 	h.put(h.alice, "INBOX", testMsg)
 	sc, err := scram.SHA256.NewClient("alice@example.org", alicePass, "")
 	if err != nil {

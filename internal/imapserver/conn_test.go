@@ -209,7 +209,7 @@ func TestShutdown(t *testing.T) {
 // timeouts before and after login.
 func TestLimits(t *testing.T) {
 	t.Run("per IP", func(t *testing.T) {
-		h := newHarness(t, func(c *Config) { c.MaxConnsPerIP = 2 })
+		h := newHarness(t, func(c *Config) { c.Limits.MaxConnsPerIP = 2 })
 		h.dial(h.addr)
 		h.dial(h.addr)
 		r := h.connect(h.addr)
@@ -239,7 +239,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("login timeout", func(t *testing.T) {
-		h := newHarness(t, func(c *Config) { c.AuthTimeout = 200 * time.Millisecond })
+		h := newHarness(t, func(c *Config) { c.Limits.UnauthTimeout = 200 * time.Millisecond })
 		r := h.dial(h.addr)
 		if l := r.line(); l != "* BYE Login timeout" {
 			t.Fatalf("%q", l)

@@ -40,8 +40,8 @@ func FuzzSession(f *testing.F) {
 	}
 	h := newHarness(f, func(c *Config) {
 		c.IdleTimeout = 300 * time.Millisecond
-		c.AuthTimeout = 300 * time.Millisecond
-		c.MaxConnsPerIP = 1000
+		c.Limits.UnauthTimeout = 300 * time.Millisecond
+		c.Limits.MaxConnsPerIP = 1000
 	})
 	h.srv.writeTimeout = 2 * time.Second
 	// Alice's data, which bob must never see.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"postel/internal/netserve"
 	"strings"
 	"testing"
 	"time"
@@ -54,8 +55,7 @@ func newHarness(t testing.TB, adjust ...func(*Config)) *harness {
 
 	cfg := Config{
 		Hostname:               "imap.example.org",
-		MaxConnsPerIP:          200,
-		MaxConns:               400,
+		Limits:                 netserve.Limits{MaxConnsPerIP: 200, MaxConns: 400},
 		AllowPlaintextLoopback: true,
 		AppendLimit:            1 << 20,
 		MaxCommandErrors:       5,

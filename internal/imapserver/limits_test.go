@@ -82,7 +82,7 @@ func (h *harness) waitLog(parts ...string) {
 // octet; the deadlines are far shorter than the lines take.
 func TestSlowCommandLine(t *testing.T) {
 	t.Run("before login", func(t *testing.T) {
-		h := newHarness(t, func(c *Config) { c.AuthTimeout = 2 * time.Second })
+		h := newHarness(t, func(c *Config) { c.Limits.UnauthTimeout = 2 * time.Second })
 		r := h.dial(h.addr)
 		trickle(r.c, "a1 CAPABILITY\r\n", time.Second)
 		if got := r.cut(); len(got) != 1 || got[0] != "* BYE Login timeout" {

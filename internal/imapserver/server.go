@@ -9,7 +9,7 @@
 //   - Only the session's own goroutine writes to its connection; nothing
 //     is written while a lock shared with other sessions is held (the
 //     server's registry lock guards only the registry).
-//   - Every read has a deadline (AuthTimeout before login, IdleTimeout
+//   - Every read has a deadline (Limits.UnauthTimeout before login, IdleTimeout
 //     after) and every write one (writeTimeout); Shutdown interrupts reads.
 //     A deadline bounds a whole command line, never one read: a client
 //     sending a byte a second is cut when it passes. APPEND literals are
@@ -43,22 +43,11 @@ type Config struct {
 	// Limits are the connection limits every listener shares (totals,
 	// per source, the budget of unauthenticated connections and its
 	// timeout, connection rate; see netserve.Limits). Zero fields take
-	// the fields below, then netserve's defaults.
+	// netserve's defaults.
 	Limits netserve.Limits
-	// MaxConns bounds concurrent connections, when Limits.MaxConns is
-	// zero. Default 1000.
-	MaxConns int
-	// MaxConnsPerIP bounds concurrent connections from one address, when
-	// Limits.MaxConnsPerIP is zero; mail clients open several per account.
-	// Default 20.
-	MaxConnsPerIP int
 	// IdleTimeout is the autologout timer of an authenticated client
 	// (RFC 9051 §5.4: at least 30 minutes), also while in IDLE. Default 30m.
 	IdleTimeout time.Duration
-	// AuthTimeout is the time a client has from connecting to logging in,
-	// when Limits.UnauthTimeout is zero; it bounds the TLS handshake and
-	// every command line before login too. Default 1m.
-	AuthTimeout time.Duration
 	// AppendLimit is the largest message APPEND accepts, announced as
 	// APPENDLIMIT (RFC 7889). Default 50 MiB.
 	AppendLimit int64
@@ -78,17 +67,7 @@ func (c Config) withDefaults() Config {
 	if c.Hostname == "" {
 		c.Hostname = "localhost"
 	}
-	if c.Limits.MaxConns <= 0 {
-		c.Limits.MaxConns = c.MaxConns
-	}
-	if c.Limits.MaxConnsPerIP <= 0 {
-		c.Limits.MaxConnsPerIP = c.MaxConnsPerIP
-	}
-	if c.Limits.UnauthTimeout <= 0 {
-		c.Limits.UnauthTimeout = c.AuthTimeout
-	}
 	c.Limits = c.Limits.WithDefaults()
-	c.MaxConns, c.MaxConnsPerIP, c.AuthTimeout = c.Limits.MaxConns, c.Limits.MaxConnsPerIP, c.Limits.UnauthTimeout
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 30 * time.Minute
 	}

@@ -164,10 +164,10 @@ func (s *session) end() {
 	s.log.Info("connection closed", "duration", time.Since(s.started).Round(time.Millisecond))
 }
 
-// handshake runs the TLS handshake over s.nc, bounded by AuthTimeout.
+// handshake runs the TLS handshake over s.nc, bounded by Limits.UnauthTimeout.
 func (s *session) handshake() error {
 	tc := tls.Server(s.nc, s.srv.tls)
-	s.conn.ReadBy(time.Now().Add(s.srv.cfg.AuthTimeout))
+	s.conn.ReadBy(time.Now().Add(s.srv.cfg.Limits.UnauthTimeout))
 	if err := tc.HandshakeContext(s.ctx()); err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func (s *session) flush() error {
 func (s *session) readDeadline() time.Time {
 	d := time.Now().Add(s.srv.cfg.IdleTimeout)
 	if s.state == stateNotAuth {
-		if login := s.started.Add(s.srv.cfg.AuthTimeout); login.Before(d) {
+		if login := s.started.Add(s.srv.cfg.Limits.UnauthTimeout); login.Before(d) {
 			d = login
 		}
 	}

@@ -64,8 +64,8 @@ func FuzzSession(f *testing.F) {
 	watch := &panicWatch{}
 	h := newHarnessLog(f, watch, func(c *Config) {
 		c.IdleTimeout = 2 * time.Second
-		c.AuthTimeout = 2 * time.Second
-		c.MaxConnsPerIP = 1000
+		c.Limits.UnauthTimeout = 2 * time.Second
+		c.Limits.MaxConnsPerIP = 1000
 	})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Sessions delete messages: keep a few in the INBOX.

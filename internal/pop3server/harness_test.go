@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"postel/internal/netserve"
 	"strings"
 	"testing"
 	"time"
@@ -57,8 +58,7 @@ func newHarnessLog(t testing.TB, w io.Writer, adjust ...func(*Config)) *harness 
 
 	cfg := Config{
 		Hostname:               "pop.example.org",
-		MaxConnsPerIP:          200,
-		MaxConns:               400,
+		Limits:                 netserve.Limits{MaxConnsPerIP: 200, MaxConns: 400},
 		AllowPlaintextLoopback: true,
 		MaxCommandErrors:       5,
 	}

@@ -80,7 +80,7 @@ func (h *harness) waitLog(parts ...string) {
 // 1939 §3's autologout) and with a log line naming the limit.
 func TestSlowCommandLine(t *testing.T) {
 	t.Run("before login", func(t *testing.T) {
-		h := newHarness(t, func(c *Config) { c.AuthTimeout = 2 * time.Second })
+		h := newHarness(t, func(c *Config) { c.Limits.UnauthTimeout = 2 * time.Second })
 		r := h.dial()
 		trickle(r.c, "USER alice@example.org\r\n", time.Second)
 		if got := r.cut(); got != "" {

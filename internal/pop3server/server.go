@@ -24,7 +24,7 @@
 //     password, and given back when the session ends in any way.
 //   - Only the session's goroutine writes to its connection, and never
 //     while holding the Server's lock, which guards only the registries.
-//   - Every read has a deadline (AuthTimeout before login, IdleTimeout
+//   - Every read has a deadline (Limits.UnauthTimeout before login, IdleTimeout
 //     after) and every write one (writeTimeout); Shutdown interrupts reads.
 //     A deadline bounds a whole command line, never one read: a client
 //     sending a byte a second is cut when it passes.
@@ -58,21 +58,11 @@ type Config struct {
 	// Limits are the connection limits every listener shares (totals,
 	// per source, the budget of unauthenticated connections and its
 	// timeout, connection rate; see netserve.Limits). Zero fields take
-	// the fields below, then netserve's defaults.
+	// netserve's defaults.
 	Limits netserve.Limits
-	// MaxConns bounds concurrent connections, when Limits.MaxConns is
-	// zero. Default 1000.
-	MaxConns int
-	// MaxConnsPerIP bounds concurrent connections from one address, when
-	// Limits.MaxConnsPerIP is zero. Default 20.
-	MaxConnsPerIP int
 	// IdleTimeout is the autologout timer of a logged-in client; RFC 1939
 	// §3 asks for at least 10 minutes. Default 10m.
 	IdleTimeout time.Duration
-	// AuthTimeout is the time a client has from connecting to logging in,
-	// when Limits.UnauthTimeout is zero; it bounds the TLS handshake and
-	// every command line before login too. Default 1m.
-	AuthTimeout time.Duration
 	// AllowPlaintextLoopback allows USER/PASS and AUTH without TLS for
 	// clients on a loopback address (for development).
 	AllowPlaintextLoopback bool
@@ -86,17 +76,7 @@ func (c Config) withDefaults() Config {
 	if c.Hostname == "" {
 		c.Hostname = "localhost"
 	}
-	if c.Limits.MaxConns <= 0 {
-		c.Limits.MaxConns = c.MaxConns
-	}
-	if c.Limits.MaxConnsPerIP <= 0 {
-		c.Limits.MaxConnsPerIP = c.MaxConnsPerIP
-	}
-	if c.Limits.UnauthTimeout <= 0 {
-		c.Limits.UnauthTimeout = c.AuthTimeout
-	}
 	c.Limits = c.Limits.WithDefaults()
-	c.MaxConns, c.MaxConnsPerIP, c.AuthTimeout = c.Limits.MaxConns, c.Limits.MaxConnsPerIP, c.Limits.UnauthTimeout
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 10 * time.Minute
 	}

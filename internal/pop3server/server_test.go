@@ -49,7 +49,7 @@ func TestLineLength(t *testing.T) {
 func TestTimeouts(t *testing.T) {
 	h := newHarness(t, func(c *Config) {
 		c.IdleTimeout = time.Second
-		c.AuthTimeout = time.Second
+		c.Limits.UnauthTimeout = time.Second
 	})
 	h.put(h.alice, "", "Subject: a\r\n\r\nx\r\n")
 
@@ -180,7 +180,7 @@ func TestSCRAM(t *testing.T) {
 }
 
 func TestConnectionLimits(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.MaxConnsPerIP = 2 })
+	h := newHarness(t, func(c *Config) { c.Limits.MaxConnsPerIP = 2 })
 	a, b := h.dial(), h.dial()
 	r := h.connect(h.addr, nil)
 	if l := r.line(); l != "-ERR [SYS/TEMP] Too many connections from your address" {

@@ -120,10 +120,10 @@ func (s *session) end() {
 	s.log.Info("connection closed", "duration", time.Since(s.started).Round(time.Millisecond))
 }
 
-// handshake runs the TLS handshake over s.nc, bounded by AuthTimeout.
+// handshake runs the TLS handshake over s.nc, bounded by Limits.UnauthTimeout.
 func (s *session) handshake() error {
 	tc := tls.Server(s.nc, s.srv.tls)
-	if s.conn.ReadBy(time.Now().Add(s.srv.cfg.AuthTimeout)) {
+	if s.conn.ReadBy(time.Now().Add(s.srv.cfg.Limits.UnauthTimeout)) {
 		return errShutdown
 	}
 	if err := tc.HandshakeContext(s.ctx()); err != nil {
@@ -161,7 +161,7 @@ func (s *session) written() int64 { return s.cw.n + int64(s.bw.Buffered()) }
 func (s *session) readDeadline() time.Time {
 	d := time.Now().Add(s.srv.cfg.IdleTimeout)
 	if s.state == stateAuthorization {
-		if login := s.started.Add(s.srv.cfg.AuthTimeout); login.Before(d) {
+		if login := s.started.Add(s.srv.cfg.Limits.UnauthTimeout); login.Before(d) {
 			d = login
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"postel/internal/junk"
 	"postel/internal/msgauth"
 	"postel/internal/msgauth/arc"
+	"postel/internal/netserve"
 	"postel/internal/pop3server"
 	"postel/internal/queue"
 	"postel/internal/smtpserver"
@@ -127,13 +128,16 @@ func (s *Server) Start() error {
 	if err := s.startQueue(res, signer); err != nil {
 		return err
 	}
+	limits, err := connLimits(c.Limits)
+	if err != nil {
+		return err
+	}
 	scfg := smtpserver.Config{
 		Hostname:               c.Hostname,
 		MaxMessageBytes:        c.SMTP.MaxMessageSize,
 		MaxRecipients:          c.SMTP.MaxRecipients,
 		MaxLineLength:          c.SMTP.MaxLineLength,
-		MaxConnsPerIP:          c.SMTP.MaxConnectionsPerIP,
-		MaxConns:               c.SMTP.MaxConnections,
+		Limits:                 limits,
 		MaxErrors:              c.SMTP.MaxErrors,
 		ReadTimeout:            time.Duration(c.SMTP.ReadTimeout),
 		WriteTimeout:           time.Duration(c.SMTP.WriteTimeout),
@@ -148,10 +152,8 @@ func (s *Server) Start() error {
 	s.smtp = []*smtpserver.Server{mx, sub}
 	s.imap = imapserver.New(imapserver.Config{
 		Hostname:               c.Hostname,
-		MaxConns:               c.IMAP.MaxConnections,
-		MaxConnsPerIP:          c.IMAP.MaxConnectionsPerIP,
+		Limits:                 limits,
 		IdleTimeout:            time.Duration(c.IMAP.IdleTimeout),
-		AuthTimeout:            time.Duration(c.IMAP.AuthTimeout),
 		AppendLimit:            c.SMTP.MaxMessageSize,
 		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
 		MaxCommandErrors:       c.IMAP.MaxCommandErrors,
@@ -159,10 +161,8 @@ func (s *Server) Start() error {
 	}, s.st, authn, s.tls, s.log)
 	s.pop3 = pop3server.New(pop3server.Config{
 		Hostname:               c.Hostname,
-		MaxConns:               c.POP3.MaxConnections,
-		MaxConnsPerIP:          c.POP3.MaxConnectionsPerIP,
+		Limits:                 limits,
 		IdleTimeout:            time.Duration(c.POP3.IdleTimeout),
-		AuthTimeout:            time.Duration(c.POP3.AuthTimeout),
 		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
 		MaxCommandErrors:       c.POP3.MaxCommandErrors,
 	}, s.st, authn, s.tls, s.log)
@@ -259,6 +259,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, ctx.Err())
 	}
 	return errors.Join(errs...)
+}
+
+// connLimits turns [limits] into the connection limits every listener
+// applies (one netserve.Limits for all, each service counting its own).
+func connLimits(l config.Limits) (netserve.Limits, error) {
+	out := netserve.Limits{
+		MaxConns:      l.MaxConnections,
+		MaxConnsPerIP: l.MaxConnectionsPerSource,
+		MaxUnauth:     l.MaxUnauthenticated,
+		UnauthTimeout: time.Duration(l.UnauthenticatedTimeout),
+		ConnRate:      l.ConnectionRate,
+		RcptRate:      l.RcptRate,
+		MessageRate:   l.MessageRate,
+		GreetDelay:    time.Duration(l.GreetDelay),
+		LimitLoopback: l.LimitLoopback,
+	}
+	if out.GreetDelay == 0 {
+		out.GreetDelay = -1 // "0s": no early-talker check
+	}
+	for _, n := range l.ExemptNetworks {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			return out, fmt.Errorf("limits.exempt_networks: %w", err)
+		}
+		out.Exempt = append(out.Exempt, p.Masked())
+	}
+	return out.WithDefaults(), nil
 }
 
 // inbound builds the checks of mail arriving on the MX and what

@@ -86,7 +86,7 @@ func FuzzSession(f *testing.F) {
 		c.ReadTimeout = 2 * time.Second
 		c.DataTimeout = 2 * time.Second
 		c.WriteTimeout = 2 * time.Second
-		c.MaxConnsPerIP = 1000
+		c.Limits.MaxConnsPerIP = 1000
 	})
 	f.Fuzz(func(t *testing.T, submission bool, data []byte) {
 		addr := h.mxAddr

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"net/textproto"
+	"postel/internal/netserve"
 	"strings"
 	"testing"
 	"time"
@@ -74,8 +75,7 @@ func newHarnessSRS(t testing.TB, logw io.Writer, rw *srs.SRS, adjust ...func(*Co
 		Hostname:        "mx.example.org",
 		MaxMessageBytes: 64 << 10,
 		MaxRecipients:   10,
-		MaxConnsPerIP:   200,
-		MaxConns:        400,
+		Limits:          netserve.Limits{MaxConnsPerIP: 200, MaxConns: 400},
 		MaxErrors:       5,
 		ReadTimeout:     20 * time.Second,
 		WriteTimeout:    20 * time.Second,

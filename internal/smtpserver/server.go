@@ -78,15 +78,8 @@ type Config struct {
 	// that have not authenticated (submission) or are not in a
 	// transaction (port 25) and their timeout, the connection rate, and
 	// on port 25 the RCPT and message rates and the early-talker check.
-	// Zero fields take MaxConns and MaxConnsPerIP below, then netserve's
-	// defaults.
+	// Zero fields take netserve's defaults.
 	Limits netserve.Limits
-	// MaxConnsPerIP bounds concurrent connections from one address, when
-	// Limits.MaxConnsPerIP is zero. Default 20.
-	MaxConnsPerIP int
-	// MaxConns bounds concurrent connections in total, when
-	// Limits.MaxConns is zero. Default 1000.
-	MaxConns int
 	// MaxErrors: after this many refused commands the connection is closed.
 	// Default 10.
 	MaxErrors int
@@ -142,14 +135,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.MaxRecipients, 100)
 	def(&c.MaxLineLength, 2000)
-	if c.Limits.MaxConns <= 0 {
-		c.Limits.MaxConns = c.MaxConns
-	}
-	if c.Limits.MaxConnsPerIP <= 0 {
-		c.Limits.MaxConnsPerIP = c.MaxConnsPerIP
-	}
 	c.Limits = c.Limits.WithDefaults()
-	c.MaxConns, c.MaxConnsPerIP = c.Limits.MaxConns, c.Limits.MaxConnsPerIP
 	def(&c.MaxErrors, 10)
 	defDur(&c.ReadTimeout, 5*time.Minute)
 	defDur(&c.WriteTimeout, 5*time.Minute)

@@ -676,7 +676,7 @@ func TestConcurrentSenders(t *testing.T) {
 }
 
 func TestPerIPLimit(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.MaxConnsPerIP = 2 })
+	h := newHarness(t, func(c *Config) { c.Limits.MaxConnsPerIP = 2 })
 	a := dialRaw(t, h.mxAddr)
 	dialRaw(t, h.mxAddr)
 	conn, err := netDial(h.mxAddr)
@@ -793,7 +793,7 @@ func netDial(addr string) (net.Conn, error) {
 // TestMaxConns: a session in a transaction keeps its slot; when every slot
 // is held so, a new connection is refused.
 func TestMaxConns(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.MaxConns = 1 })
+	h := newHarness(t, func(c *Config) { c.Limits.MaxConns = 1 })
 	busy := dialRaw(t, h.mxAddr)
 	busy.cmd(250, "EHLO client.example")
 	busy.cmd(250, "MAIL FROM:<x@remote.net>")

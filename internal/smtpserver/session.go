@@ -324,6 +324,8 @@ func (w *saslServer) Next(response []byte) ([]byte, bool, error) {
 		return nil, false, w.s.reject(errAuthThrottled, "authentication throttled")
 	case errors.Is(err, auth.ErrMalformed):
 		return nil, false, w.s.reject(errAuthMalformed, "malformed SASL exchange")
+	case errors.Is(err, auth.ErrBusy):
+		return nil, false, errAuthTemporary // auth logged which limit
 	default:
 		w.s.log.Error("authentication", "err", err)
 		return nil, false, errAuthTemporary
