@@ -33,6 +33,8 @@ type Config struct {
 	Listen Listen `toml:"listen" doc:"Addresses the servers listen on, as host:port. An empty host listens on every interface; an empty address disables that listener."`
 	// TLS certificate used by every listener, for implicit TLS and STARTTLS alike.
 	TLS TLS `toml:"tls" doc:"TLS certificate used by every listener, for implicit TLS and STARTTLS alike."`
+	// Certificates from an ACME certificate authority (RFC 8555, e.g. Let's Encrypt) for hostname and the mta-sts. and autoconfig. names of every local domain, renewed before they expire, kept in data_dir/acme. Takes the place of [tls] cert_file and key_file.
+	ACME ACME `toml:"acme" doc:"Certificates from an ACME certificate authority (RFC 8555, e.g. Let's Encrypt) for hostname and the mta-sts. and autoconfig. names of every local domain, renewed before they expire, kept in data_dir/acme. Takes the place of [tls] cert_file and key_file."`
 	// Limits and timeouts of the SMTP servers (inbound on smtp, and submission).
 	SMTP SMTP `toml:"smtp" doc:"Limits and timeouts of the SMTP servers (inbound on smtp, and submission)."`
 	// Limits and timeouts of the IMAP servers (imap and imaps). The largest message APPEND accepts is smtp.max_message_size (APPENDLIMIT).
@@ -71,6 +73,10 @@ type Listen struct {
 	POP3 string `toml:"pop3" doc:"POP3 (RFC 1939), with STLS."`
 	// POP3 over implicit TLS (RFC 8314). Default: ":995".
 	POP3S string `toml:"pop3s" doc:"POP3 over implicit TLS (RFC 8314)."`
+	// HTTPS: ACME tls-alpn-01 challenges, mail client autoconfiguration (Thunderbird autoconfig, Outlook autodiscover) and the MTA-STS policy of each local domain. Default: ":443".
+	HTTPS string `toml:"https" doc:"HTTPS: ACME tls-alpn-01 challenges, mail client autoconfiguration (Thunderbird autoconfig, Outlook autodiscover) and the MTA-STS policy of each local domain."`
+	// HTTP: ACME http-01 challenges when [acme] challenge = "http-01", and redirects to HTTPS; empty for none. Default: "".
+	HTTP string `toml:"http" doc:"HTTP: ACME http-01 challenges when [acme] challenge = \"http-01\", and redirects to HTTPS; empty for none."`
 }
 
 // TLS names the certificate files.
@@ -79,6 +85,22 @@ type TLS struct {
 	CertFile string `toml:"cert_file" doc:"PEM file with the certificate chain, leaf first. When both cert_file and key_file are empty, a self-signed certificate for hostname is made once and kept in data_dir/tls."`
 	// PEM file with the private key of cert_file. Set both or neither. Default: "".
 	KeyFile string `toml:"key_file" doc:"PEM file with the private key of cert_file. Set both or neither."`
+}
+
+// ACME holds the settings of certificates obtained with ACME.
+type ACME struct {
+	// Obtain and renew certificates with ACME. Needs listen.https reachable from the Internet on port 443 (tls-alpn-01), or listen.http on port 80 (http-01). Default: false.
+	Enabled bool `toml:"enabled" doc:"Obtain and renew certificates with ACME. Needs listen.https reachable from the Internet on port 443 (tls-alpn-01), or listen.http on port 80 (http-01)."`
+	// The directory URL of the certificate authority. Default: "https://acme-v02.api.letsencrypt.org/directory".
+	DirectoryURL string `toml:"directory_url" doc:"The directory URL of the certificate authority."`
+	// Contact address given to the certificate authority for expiry notices; empty for none. Default: "".
+	Email string `toml:"email" doc:"Contact address given to the certificate authority for expiry notices; empty for none."`
+	// How the certificate authority checks that this server answers for the names: "tls-alpn-01" (on listen.https, RFC 8737) or "http-01" (on listen.http, RFC 8555 §8.3). Default: "tls-alpn-01".
+	Challenge string `toml:"challenge" doc:"How the certificate authority checks that this server answers for the names: \"tls-alpn-01\" (on listen.https, RFC 8737) or \"http-01\" (on listen.http, RFC 8555 §8.3)."`
+	// PEM file of extra root certificates to trust when talking to the certificate authority (a private or test CA); empty for the system's. Default: "".
+	CARoots string `toml:"ca_roots" doc:"PEM file of extra root certificates to trust when talking to the certificate authority (a private or test CA); empty for the system's."`
+	// How long before expiry a certificate is renewed. Default: "720h".
+	RenewBefore Duration `toml:"renew_before" doc:"How long before expiry a certificate is renewed."`
 }
 
 // SMTP holds the limits and timeouts of the SMTP servers.
@@ -265,6 +287,12 @@ func Default() *Config {
 			IMAPS:       ":993",
 			POP3:        ":110",
 			POP3S:       ":995",
+			HTTPS:       ":443",
+		},
+		ACME: ACME{
+			DirectoryURL: "https://acme-v02.api.letsencrypt.org/directory",
+			Challenge:    "tls-alpn-01",
+			RenewBefore:  Duration(30 * 24 * time.Hour),
 		},
 		SMTP: SMTP{
 			MaxMessageSize:       50 << 20,
@@ -348,6 +376,7 @@ func Dev(dir string) *Config {
 		IMAPS:       "127.0.0.1:2993",
 		POP3:        "127.0.0.1:2110",
 		POP3S:       "127.0.0.1:2995",
+		HTTPS:       "127.0.0.1:2443",
 	}
 	c.Auth.AllowPlaintextLoopback = true
 	// Mail sent to the dev server from this machine is not checked:

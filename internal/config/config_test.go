@@ -29,10 +29,19 @@ imap = ""
 imaps = ":9930"
 pop3 = ""
 pop3s = "0.0.0.0:9950"
+https = ":8443"
+http = ":8080"
 
 [tls]
 cert_file = "/etc/ssl/mx1.pem"
 key_file = "/etc/ssl/mx1.key"
+
+[acme]
+directory_url = "https://acme.example.net/dir"
+email = "postmaster@example.net"
+challenge = "http-01"
+ca_roots = "/etc/ssl/acme-root.pem"
+renew_before = "240h"
 
 [smtp]
 max_message_size = 1048576
@@ -122,6 +131,15 @@ func fullConfig() Config {
 			Submissions: "localhost:4650",
 			IMAPS:       ":9930",
 			POP3S:       "0.0.0.0:9950",
+			HTTPS:       ":8443",
+			HTTP:        ":8080",
+		},
+		ACME: ACME{
+			DirectoryURL: "https://acme.example.net/dir",
+			Email:        "postmaster@example.net",
+			Challenge:    "http-01",
+			CARoots:      "/etc/ssl/acme-root.pem",
+			RenewBefore:  Duration(240 * time.Hour),
 		},
 		TLS: TLS{CertFile: "/etc/ssl/mx1.pem", KeyFile: "/etc/ssl/mx1.key"},
 		SMTP: SMTP{
@@ -204,7 +222,12 @@ func TestDefault(t *testing.T) {
 		DataDir:  "/var/lib/postel",
 		Listen: Listen{
 			SMTP: ":25", Submission: ":587", Submissions: ":465",
-			IMAP: ":143", IMAPS: ":993", POP3: ":110", POP3S: ":995",
+			IMAP: ":143", IMAPS: ":993", POP3: ":110", POP3S: ":995", HTTPS: ":443",
+		},
+		ACME: ACME{
+			DirectoryURL: "https://acme-v02.api.letsencrypt.org/directory",
+			Challenge:    "tls-alpn-01",
+			RenewBefore:  Duration(720 * time.Hour),
 		},
 		SMTP: SMTP{
 			MaxMessageSize:       52428800,
@@ -293,6 +316,7 @@ func TestDev(t *testing.T) {
 	want.Listen = Listen{
 		SMTP: "127.0.0.1:2525", Submission: "127.0.0.1:2587", Submissions: "127.0.0.1:2465",
 		IMAP: "127.0.0.1:2143", IMAPS: "127.0.0.1:2993", POP3: "127.0.0.1:2110", POP3S: "127.0.0.1:2995",
+		HTTPS: "127.0.0.1:2443",
 	}
 	want.Auth.AllowPlaintextLoopback = true
 	want.Inbound.TrustedNetworks = []string{"127.0.0.0/8", "::1/128"}
@@ -364,6 +388,10 @@ func TestValidateErrors(t *testing.T) {
 		{"connection rate", func(c *Config) { c.Limits.ConnectionRate = 0 }, "limits.connection_rate: must be greater than 0"},
 		{"greet delay", func(c *Config) { c.Limits.GreetDelay = Duration(2 * time.Minute) }, `limits.greet_delay: must be from "0s" (off) to "1m", got "2m"`},
 		{"exempt network", func(c *Config) { c.Limits.ExemptNetworks = []string{"10.0.0.1"} }, `limits.exempt_networks: "10.0.0.1" is not a network`},
+		{"acme and cert file", func(c *Config) { c.ACME.Enabled = true; c.TLS.CertFile, c.TLS.KeyFile = "/a", "/b" }, "acme.enabled: ACME and [tls] cert_file both name the certificate"},
+		{"acme challenge", func(c *Config) { c.ACME.Enabled = true; c.ACME.Challenge = "dns-01" }, `acme.challenge: "dns-01" is not one of tls-alpn-01, http-01`},
+		{"acme http-01 without listener", func(c *Config) { c.ACME.Enabled = true; c.ACME.Challenge = "http-01" }, `acme.challenge: "http-01" needs listen.http`},
+		{"acme directory", func(c *Config) { c.ACME.Enabled = true; c.ACME.DirectoryURL = "http://acme.example/dir" }, `acme.directory_url: "http://acme.example/dir" is not an https:// URL`},
 		{"trusted network", func(c *Config) { c.Inbound.TrustedNetworks = []string{"192.0.2.1"} }, `inbound.trusted_networks: "192.0.2.1" is not a network in CIDR notation`},
 		{"dkim signatures", func(c *Config) { c.Inbound.MaxDKIMSignatures = 0 }, "inbound.max_dkim_signatures: must be greater than 0"},
 		{"check timeout", func(c *Config) { c.Inbound.CheckTimeout = 0 }, "inbound.check_timeout: must be greater than 0"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,8 @@ func (c *Config) Validate() error {
 		{"listen.imaps", c.Listen.IMAPS},
 		{"listen.pop3", c.Listen.POP3},
 		{"listen.pop3s", c.Listen.POP3S},
+		{"listen.https", c.Listen.HTTPS},
+		{"listen.http", c.Listen.HTTP},
 	} {
 		if l.addr == "" {
 			continue
@@ -54,6 +57,29 @@ func (c *Config) Validate() error {
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		add("tls", "set both cert_file and key_file, or neither for a self-signed certificate")
+	}
+	if c.ACME.Enabled {
+		if c.TLS.CertFile != "" {
+			add("acme.enabled", "ACME and [tls] cert_file both name the certificate; use one")
+		}
+		switch c.ACME.Challenge {
+		case "tls-alpn-01":
+			if c.Listen.HTTPS == "" {
+				add("acme.challenge", `"tls-alpn-01" needs listen.https`)
+			}
+		case "http-01":
+			if c.Listen.HTTP == "" {
+				add("acme.challenge", `"http-01" needs listen.http`)
+			}
+		default:
+			add("acme.challenge", "%q is not one of tls-alpn-01, http-01", c.ACME.Challenge)
+		}
+		if u, err := url.Parse(c.ACME.DirectoryURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			add("acme.directory_url", "%q is not an https:// URL", c.ACME.DirectoryURL)
+		}
+		if c.ACME.RenewBefore <= 0 {
+			add("acme.renew_before", "must be greater than 0, got %q", c.ACME.RenewBefore)
+		}
 	}
 
 	positive := func(key string, v int64) {
