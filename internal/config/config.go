@@ -436,7 +436,9 @@ func Parse(data []byte) (*Config, error) {
 }
 
 // unknownKeys reports undecoded keys, naming each unknown table once rather
-// than every key inside it.
+// than every key inside it, and the known key probably meant when one is
+// close: `unknown key "smtp.max_mesage_size" (did you mean
+// "smtp.max_message_size"?)`.
 func unknownKeys(keys []toml.Key) error {
 	undecoded := make(map[string]bool, len(keys))
 	for _, k := range keys {
@@ -447,7 +449,17 @@ func unknownKeys(keys []toml.Key) error {
 		if len(k) > 1 && undecoded[k[:len(k)-1].String()] {
 			continue
 		}
-		names = append(names, fmt.Sprintf("%q", k.String()))
+		name := fmt.Sprintf("%q", k.String())
+		if len(k) <= 2 {
+			table := ""
+			if len(k) == 2 {
+				table = k[0]
+			}
+			if s := suggest(table, k[len(k)-1]); s != "" {
+				name += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+		}
+		names = append(names, name)
 	}
 	if len(names) == 0 {
 		return nil

@@ -23,9 +23,15 @@ func Reference() string {
 
 Postel reads one TOML file: the one named on the command line, else
 ./postel.toml when it exists, else /etc/postel/postel.toml. Every key is
-optional; a key left out takes the default below. Unknown keys are an error,
-so a misspelled key never goes unnoticed. ` + "`postel config check`" + ` prints
-the effective configuration.
+optional; a key left out takes the default below. Unknown keys are an error
+that names the known key probably meant, so a misspelled key never goes
+unnoticed. ` + "`postel init DOMAIN`" + ` writes a complete configuration to
+start from, every key with its documentation. ` + "`postel config check`" + `
+prints the effective configuration once it has also checked what the values
+name on this machine: that data_dir exists and this user can write to it,
+that hostname is fully qualified, and that the certificate files belong
+together and cover hostname; ` + "`postel serve`" + ` refuses to start without
+that.
 
 Durations are strings of numbers with units, as in "250ms", "30s", "5m" or
 "1h30m" (units: ns, us, ms, s, m, h). Sizes are integers in bytes.

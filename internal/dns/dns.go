@@ -1,5 +1,6 @@
 // Package dns resolves the names outbound mail needs: MX, A/AAAA, TXT and
-// TLSA records. Client asks configured recursive resolvers directly (with
+// TLSA records (and, for checking a domain's published setup, SRV, CNAME and
+// CAA records). Client asks configured recursive resolvers directly (with
 // miekg/dns), so that an operator can point Postel at a local validating
 // resolver and DANE (RFC 7672) can trust the AD bit of its answers.
 //
@@ -43,6 +44,13 @@ type TLSA struct {
 	Selector     uint8 // 0 full certificate, 1 SubjectPublicKeyInfo
 	MatchingType uint8 // 0 exact, 1 SHA-256, 2 SHA-512
 	Data         []byte
+}
+
+// CAA is one Certification Authority Authorization record (RFC 8659 §4.1).
+type CAA struct {
+	Flag  uint8  // 128: the issuer critical flag
+	Tag   string // "issue", "issuewild", "iodef", ...
+	Value string // the value, without the quotes of the zone-file syntax
 }
 
 // Resolver is what outbound delivery and message authentication look up.
@@ -265,6 +273,51 @@ func (c *Client) LookupAddr(ctx context.Context, ip net.IP) ([]string, error) {
 	for _, rr := range rrs {
 		if p, ok := rr.(*mdns.PTR); ok {
 			out = append(out, p.Ptr)
+		}
+	}
+	return out, err
+}
+
+// LookupSRV returns the SRV records of _service._proto.name (RFC 2782) as
+// published: a single record with Target "." says the service is decidedly
+// not offered (RFC 2782, RFC 6186 §4). Targets are absolute. It is not part
+// of Resolver: only the check of a domain's records (postel dns check) asks.
+func (c *Client) LookupSRV(ctx context.Context, service, proto, name string) ([]*net.SRV, error) {
+	rrs, _, err := c.query(ctx, "_"+service+"._"+proto+"."+strings.TrimSuffix(name, "."), mdns.TypeSRV)
+	var out []*net.SRV
+	for _, rr := range rrs {
+		if s, ok := rr.(*mdns.SRV); ok {
+			out = append(out, &net.SRV{Target: s.Target, Port: s.Port, Priority: s.Priority, Weight: s.Weight})
+		}
+	}
+	return out, err
+}
+
+// LookupCNAME returns the target of name's CNAME record (RFC 1034 §3.6.2),
+// absolute; ErrNoData when name exists without one (it has other records,
+// or none). The target is not followed further.
+func (c *Client) LookupCNAME(ctx context.Context, name string) (string, error) {
+	rrs, _, err := c.query(ctx, name, mdns.TypeCNAME)
+	for _, rr := range rrs {
+		if cn, ok := rr.(*mdns.CNAME); ok {
+			return cn.Target, nil
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("dns: CNAME %s: %w", name, ErrNoData)
+	}
+	return "", err
+}
+
+// LookupCAA returns the CAA records of name itself (RFC 8659 §4.1),
+// following CNAMEs. Finding the relevant record set by climbing towards
+// the root (RFC 8659 §3) is the caller's.
+func (c *Client) LookupCAA(ctx context.Context, name string) ([]CAA, error) {
+	rrs, _, err := c.query(ctx, name, mdns.TypeCAA)
+	var out []CAA
+	for _, rr := range rrs {
+		if a, ok := rr.(*mdns.CAA); ok {
+			out = append(out, CAA{Flag: a.Flag, Tag: a.Tag, Value: a.Value})
 		}
 	}
 	return out, err

@@ -189,6 +189,111 @@ func TestLookupTLSA(t *testing.T) {
 	}
 }
 
+// setupZone holds the records a mail domain publishes for its clients and
+// certificate authorities (postel dns check asks for them).
+var setupZone = []string{
+	"_imaps._tcp.example.org. 300 IN SRV 0 1 993 mail.example.org.",
+	"_submission._tcp.example.org. 300 IN SRV 10 1 587 mail.example.org.",
+	"_submission._tcp.example.org. 300 IN SRV 20 1 587 backup.example.org.",
+	"_pop3._tcp.example.org. 300 IN SRV 0 0 0 .",
+	"_submissions._tcp.example.org. 300 IN TXT \"not a service\"",
+	"_imap._tcp.example.org. 300 IN CNAME _imaps._tcp.example.org.",
+	"autoconfig.example.org. 300 IN CNAME mail.example.org.",
+	"mail.example.org. 300 IN A 192.0.2.1",
+	"example.org. 300 IN CAA 0 issue \"letsencrypt.org\"",
+	"example.org. 300 IN CAA 128 iodef \"mailto:postmaster@example.org\"",
+	"alias.example. 300 IN CNAME example.org.",
+}
+
+func TestLookupSRV(t *testing.T) {
+	srv := dnstest.New(t)
+	srv.Add(setupZone...)
+	c := newClient(t, srv.Addr)
+	ctx := context.Background()
+	srvString := func(recs []*net.SRV) string {
+		var parts []string
+		for _, r := range recs {
+			parts = append(parts, fmt.Sprintf("%d %d %d %s", r.Priority, r.Weight, r.Port, r.Target))
+		}
+		slices.Sort(parts)
+		return strings.Join(parts, ", ")
+	}
+	tests := []struct {
+		service, name string
+		want          string
+		wantErr       error
+	}{
+		{"imaps", "example.org", "0 1 993 mail.example.org.", nil},
+		{"submission", "example.org.", "10 1 587 mail.example.org., 20 1 587 backup.example.org.", nil},
+		{"pop3", "example.org", "0 0 0 .", nil},                   // not offered (RFC 2782 ".")
+		{"imap", "example.org", "0 1 993 mail.example.org.", nil}, // through a CNAME
+		{"pop3s", "example.org", "", ErrNotFound},                 // no such name
+		{"submissions", "missing.example", "", ErrNotFound},       // no such domain
+	}
+	for _, tt := range tests {
+		recs, err := c.LookupSRV(ctx, tt.service, "tcp", tt.name)
+		if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+			t.Errorf("LookupSRV(%s, %s) error = %v, want %v", tt.service, tt.name, err, tt.wantErr)
+		}
+		if got := srvString(recs); got != tt.want {
+			t.Errorf("LookupSRV(%s, %s) = %q, want %q", tt.service, tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestLookupCNAME(t *testing.T) {
+	srv := dnstest.New(t)
+	srv.Add(setupZone...)
+	c := newClient(t, srv.Addr)
+	ctx := context.Background()
+	tests := []struct {
+		name, want string
+		wantErr    error
+	}{
+		{"autoconfig.example.org", "mail.example.org.", nil},
+		{"ALIAS.example.", "example.org.", nil}, // not followed further
+		{"mail.example.org", "", ErrNoData},     // an address, no alias
+		{"autodiscover.example.org", "", ErrNotFound},
+	}
+	for _, tt := range tests {
+		got, err := c.LookupCNAME(ctx, tt.name)
+		if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+			t.Errorf("LookupCNAME(%s) error = %v, want %v", tt.name, err, tt.wantErr)
+		}
+		if got != tt.want {
+			t.Errorf("LookupCNAME(%s) = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestLookupCAA(t *testing.T) {
+	srv := dnstest.New(t)
+	srv.Add(setupZone...)
+	c := newClient(t, srv.Addr)
+	ctx := context.Background()
+	for _, name := range []string{"example.org", "alias.example"} { // the second through its CNAME
+		recs, err := c.LookupCAA(ctx, name)
+		if err != nil {
+			t.Fatalf("LookupCAA(%s): %v", name, err)
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, fmt.Sprintf("%d %s %s", r.Flag, r.Tag, r.Value))
+		}
+		slices.Sort(got)
+		if want := []string{"0 issue letsencrypt.org", "128 iodef mailto:postmaster@example.org"}; !slices.Equal(got, want) {
+			t.Errorf("LookupCAA(%s) = %q, want %q", name, got, want)
+		}
+	}
+	// CAA sits at the domain; its subdomains have none of their own.
+	if _, err := c.LookupCAA(ctx, "mail.example.org"); !errors.Is(err, ErrNoData) {
+		t.Errorf("LookupCAA of a name without: %v, want ErrNoData", err)
+	}
+	if _, err := c.LookupCAA(ctx, "missing.example"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("LookupCAA of a missing name: %v, want ErrNotFound", err)
+	}
+}
+
 // A server failure is temporary, and the next server is asked.
 func TestServerFailure(t *testing.T) {
 	bad := newZone(t)
