@@ -1,6 +1,15 @@
-// Package certs provides the TLS certificate every listener uses: the
-// operator's files when configured, else a self-signed certificate made once
+// Package certs provides the TLS certificate every listener uses, through
+// one Manager whose GetCertificate every tls.Config shares: the operator's
+// files when configured (reloaded when they change and on Reload), ACME
+// certificates (RFC 8555, with golang.org/x/crypto/acme/autocert) for the
+// hostname and the mta-sts. and autoconfig. names of every local domain,
+// renewed before they expire, or else a self-signed certificate made once
 // and kept in the data directory.
+//
+// Files under data_dir: tls/selfsigned.{crt,key} (the self-signed
+// certificate, also served by ACME until its first certificate arrives),
+// acme/ (mode 0700: the ACME account key and one file per certificate,
+// mode 0600).
 package certs
 
 import (
@@ -41,12 +50,17 @@ const (
 // An operator's certificate that does not cover hostname or is about to
 // expire is still used, with a warning in the log.
 func LoadOrCreate(dataDir, hostname, certFile, keyFile string) (tls.Certificate, error) {
+	return loadOrCreate(slog.Default(), dataDir, hostname, certFile, keyFile)
+}
+
+// loadOrCreate is LoadOrCreate logging to log.
+func loadOrCreate(log *slog.Logger, dataDir, hostname, certFile, keyFile string) (tls.Certificate, error) {
 	if hostname == "" {
 		return tls.Certificate{}, errors.New("certs: empty hostname")
 	}
 	now := time.Now()
 	if certFile != "" || keyFile != "" {
-		return loadFiles(certFile, keyFile, hostname, now)
+		return loadFiles(log, certFile, keyFile, hostname, now)
 	}
 	if dataDir == "" {
 		return tls.Certificate{}, errors.New("certs: empty data directory")
@@ -59,15 +73,15 @@ func LoadOrCreate(dataDir, hostname, certFile, keyFile string) (tls.Certificate,
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		slog.Warn("replacing unreadable self-signed certificate", "file", certPath, "err", err)
+		log.Warn("replacing unreadable self-signed certificate", "file", certPath, "err", err)
 	default:
 		problem, err := check(cert, hostname, now)
 		if err != nil {
-			slog.Warn("replacing unreadable self-signed certificate", "file", certPath, "err", err)
+			log.Warn("replacing unreadable self-signed certificate", "file", certPath, "err", err)
 		} else if problem == "" {
 			return cert, nil
 		} else {
-			slog.Info("replacing self-signed certificate", "file", certPath, "reason", problem)
+			log.Info("replacing self-signed certificate", "file", certPath, "reason", problem)
 		}
 	}
 
@@ -90,12 +104,12 @@ func LoadOrCreate(dataDir, hostname, certFile, keyFile string) (tls.Certificate,
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("certs: new certificate: %w", err)
 	}
-	slog.Info("created self-signed certificate", "file", certPath, "hostname", hostname)
+	log.Info("created self-signed certificate", "file", certPath, "hostname", hostname)
 	return cert, nil
 }
 
 // loadFiles loads the operator's certificate and key.
-func loadFiles(certFile, keyFile, hostname string, now time.Time) (tls.Certificate, error) {
+func loadFiles(log *slog.Logger, certFile, keyFile, hostname string, now time.Time) (tls.Certificate, error) {
 	if certFile == "" || keyFile == "" {
 		return tls.Certificate{}, errors.New("certs: set both the certificate and the key file, or neither")
 	}
@@ -108,7 +122,7 @@ func loadFiles(certFile, keyFile, hostname string, now time.Time) (tls.Certifica
 		return tls.Certificate{}, fmt.Errorf("certs: %s: %w", certFile, err)
 	}
 	if problem != "" {
-		slog.Warn("TLS certificate problem", "file", certFile, "problem", problem)
+		log.Warn("TLS certificate problem", "file", certFile, "problem", problem)
 	}
 	return cert, nil
 }
