@@ -11,35 +11,9 @@ import (
 
 	"golang.org/x/term"
 
+	"postel/internal/admin"
 	"postel/internal/auth"
-	"postel/internal/store"
-	"postel/internal/store/sqlite"
 )
-
-// openStore opens the store of the config for an admin command. It works
-// beside a running server: SQLite's locking keeps concurrent writes safe,
-// and only the server cleans up after crashes.
-func (e *env) openStore() (*sqlite.Store, error) {
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	return sqlite.Open(e.ctx, cfg.DataDir, sqlite.Options{})
-}
-
-// withStore parses args and runs fn with an open store.
-func (e *env) withStore(args []string, min, max int, fn func(st *sqlite.Store, pos []string) error) error {
-	pos, err := e.parse(args, min, max)
-	if err != nil {
-		return err
-	}
-	st, err := e.openStore()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return fn(st, pos)
-}
 
 // readPassword reads a new password: the first line of stdin with
 // --password-stdin, else twice from the terminal without echo. Passwords
@@ -82,184 +56,236 @@ func prompt(f *os.File, w interface{ Write([]byte) (int, error) }, text string) 
 	return string(b), err
 }
 
+// credentials reads a new password and derives the account's secrets
+// here: the password itself never leaves this process.
+func (e *env) credentials(fromStdin bool) (admin.Credentials, error) {
+	pw, err := e.readPassword(fromStdin)
+	if err != nil {
+		return admin.Credentials{}, err
+	}
+	cred, err := auth.NewCredentials(pw)
+	if err != nil {
+		return admin.Credentials{}, err
+	}
+	return admin.Credentials{PasswordHash: cred.PasswordHash, SCRAMSHA256: cred.SCRAMSHA256}, nil
+}
+
+// jsonFlag adds --json to a list command.
+func (e *env) jsonFlag() *bool {
+	return e.flags.Bool("json", false, "print JSON, for scripts")
+}
+
 func runUserAdd(e *env, args []string) error {
 	stdinPW := e.flags.Bool("password-stdin", false, "read the password from the first line of standard input")
 	quota := e.flags.Int64("quota", 0, "storage quota in `BYTES` (0: none)")
-	return e.withStore(args, 1, 1, func(st *sqlite.Store, pos []string) error {
-		pw, err := e.readPassword(*stdinPW)
-		if err != nil {
-			return err
-		}
-		cred, err := auth.NewCredentials(pw)
-		if err != nil {
-			return err
-		}
-		a, err := st.CreateAccount(e.ctx, pos[0], cred)
-		if err != nil {
-			return err
-		}
-		if *quota > 0 {
-			if err := st.SetQuota(e.ctx, a.Address, *quota); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(e.stdout, "created %s\n", a.Address)
-		return nil
-	})
+	pos, err := e.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *quota < 0 {
+		return usageError{fmt.Sprintf("bad quota %d: want a number of bytes", *quota)}
+	}
+	cred, err := e.credentials(*stdinPW)
+	if err != nil {
+		return err
+	}
+	var a admin.Account
+	if err := e.call("user add", admin.NewAccountArgs{Address: pos[0], Credentials: cred, Quota: *quota}, &a); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "created %s\n", a.Address)
+	return nil
 }
 
 func runUserPasswd(e *env, args []string) error {
 	stdinPW := e.flags.Bool("password-stdin", false, "read the password from the first line of standard input")
-	return e.withStore(args, 1, 1, func(st *sqlite.Store, pos []string) error {
-		pw, err := e.readPassword(*stdinPW)
-		if err != nil {
-			return err
-		}
-		cred, err := auth.NewCredentials(pw)
-		if err != nil {
-			return err
-		}
-		if err := st.SetCredentials(e.ctx, pos[0], cred); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "password set for %s\n", strings.ToLower(pos[0]))
-		return nil
-	})
-}
-
-// runUserUnlock moves the account's AuthEpoch on (store.AuthEpochs): a
-// running server, in another process, forgets the account's failed logins
-// and the failures of client addresses against it when it next loads the
-// account.
-func runUserUnlock(e *env, args []string) error {
-	return e.withStore(args, 1, 1, func(st *sqlite.Store, pos []string) error {
-		var ae store.AuthEpochs = st
-		if _, err := ae.BumpAuthEpoch(e.ctx, pos[0]); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "unlocked %s\n", strings.ToLower(pos[0]))
-		return nil
-	})
-}
-
-func runUserQuota(e *env, args []string) error {
-	return e.withStore(args, 2, 2, func(st *sqlite.Store, pos []string) error {
-		n, err := strconv.ParseInt(pos[1], 10, 64)
-		if err != nil || n < 0 {
-			return usageError{fmt.Sprintf("bad quota %q: want a number of bytes", pos[1])}
-		}
-		return st.SetQuota(e.ctx, pos[0], n)
-	})
-}
-
-func runUserDisable(e *env, args []string) error { return setDisabled(e, args, true) }
-func runUserEnable(e *env, args []string) error  { return setDisabled(e, args, false) }
-
-func setDisabled(e *env, args []string, on bool) error {
-	return e.withStore(args, 1, 1, func(st *sqlite.Store, pos []string) error {
-		return st.SetDisabled(e.ctx, pos[0], on)
-	})
-}
-
-func runUserDel(e *env, args []string) error {
-	return e.withStore(args, 1, 1, func(st *sqlite.Store, pos []string) error {
-		if err := st.DeleteAccount(e.ctx, pos[0]); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "deleted %s\n", strings.ToLower(pos[0]))
-		return nil
-	})
-}
-
-func runUserList(e *env, args []string) error {
-	return e.withStore(args, 0, 0, func(st *sqlite.Store, _ []string) error {
-		all, err := st.ListAccounts(e.ctx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "ADDRESS\tQUOTA\tUSED\tSTATE\tCREATED")
-		for _, a := range all {
-			q := "none"
-			if a.QuotaBytes > 0 {
-				q = strconv.FormatInt(a.QuotaBytes, 10)
-			}
-			state := "enabled"
-			if a.Disabled {
-				state = "disabled"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", a.Address, q, a.UsedBytes, state, a.Created.UTC().Format("2006-01-02"))
-		}
-		return tw.Flush()
-	})
-}
-
-func runDomainAdd(e *env, args []string) error {
-	return e.withStore(args, 1, 1, func(st *sqlite.Store, pos []string) error {
-		return st.AddDomain(e.ctx, pos[0])
-	})
-}
-
-func runDomainDel(e *env, args []string) error {
-	return e.withStore(args, 1, 1, func(st *sqlite.Store, pos []string) error {
-		return st.DeleteDomain(e.ctx, pos[0])
-	})
-}
-
-func runDomainList(e *env, args []string) error {
-	return e.withStore(args, 0, 0, func(st *sqlite.Store, _ []string) error {
-		all, err := st.ListDomains(e.ctx)
-		if err != nil {
-			return err
-		}
-		for _, d := range all {
-			fmt.Fprintln(e.stdout, d.Name)
-		}
-		return nil
-	})
-}
-
-func runAliasAdd(e *env, args []string) error {
-	return e.withStore(args, 2, -1, func(st *sqlite.Store, pos []string) error {
-		for _, t := range pos[1:] {
-			if err := st.AddAlias(e.ctx, pos[0], t); err != nil && !errors.Is(err, store.ErrExists) {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func runAliasDel(e *env, args []string) error {
-	return e.withStore(args, 1, 2, func(st *sqlite.Store, pos []string) error {
-		target := ""
-		if len(pos) == 2 {
-			target = pos[1]
-		}
-		return st.DeleteAlias(e.ctx, pos[0], target)
-	})
-}
-
-func runAliasList(e *env, args []string) error {
-	return e.withStore(args, 0, 0, func(st *sqlite.Store, _ []string) error {
-		all, err := st.ListAliases(e.ctx)
-		if err != nil {
-			return err
-		}
-		for _, a := range all {
-			fmt.Fprintf(e.stdout, "%s -> %s\n", a.Address, strings.Join(a.Targets, ", "))
-		}
-		return nil
-	})
-}
-
-func runConfigCheck(e *env, args []string) error {
-	if _, err := e.parse(args, 0, 0); err != nil {
-		return err
-	}
-	cfg, err := e.loadConfig()
+	pos, err := e.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
-	return cfg.Encode(e.stdout)
+	cred, err := e.credentials(*stdinPW)
+	if err != nil {
+		return err
+	}
+	var a admin.Account
+	if err := e.call("user passwd", admin.PasswordArgs{Address: pos[0], Credentials: cred}, &a); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "password set for %s\n", a.Address)
+	return nil
+}
+
+// runUserUnlock moves the account's AuthEpoch on (admin.Unlock): the
+// server forgets the account's failed logins and the failures of client
+// addresses against it when it next loads the account.
+func runUserUnlock(e *env, args []string) error {
+	return e.accountCommand(args, "user unlock", "unlocked %s\n")
+}
+
+func runUserDisable(e *env, args []string) error {
+	return e.accountCommand(args, "user disable", "disabled %s\n")
+}
+
+func runUserEnable(e *env, args []string) error {
+	return e.accountCommand(args, "user enable", "enabled %s\n")
+}
+
+func runUserDel(e *env, args []string) error {
+	return e.accountCommand(args, "user del", "deleted %s\n")
+}
+
+// accountCommand runs an admin command on the account named by the one
+// argument and prints done with its address.
+func (e *env) accountCommand(args []string, name, done string) error {
+	pos, err := e.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var a admin.Account
+	if err := e.call(name, admin.AddressArgs{Address: pos[0]}, &a); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, done, a.Address)
+	return nil
+}
+
+func runUserQuota(e *env, args []string) error {
+	pos, err := e.parse(args, 2, 2)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.ParseInt(pos[1], 10, 64)
+	if err != nil || n < 0 {
+		return usageError{fmt.Sprintf("bad quota %q: want a number of bytes", pos[1])}
+	}
+	var a admin.Account
+	if err := e.call("user quota", admin.QuotaArgs{Address: pos[0], Bytes: n}, &a); err != nil {
+		return err
+	}
+	if a.QuotaBytes == 0 {
+		fmt.Fprintf(e.stdout, "%s has no quota\n", a.Address)
+	} else {
+		fmt.Fprintf(e.stdout, "%s: quota %d bytes\n", a.Address, a.QuotaBytes)
+	}
+	return nil
+}
+
+func runUserList(e *env, args []string) error {
+	asJSON := e.jsonFlag()
+	if _, err := e.parse(args, 0, 0); err != nil {
+		return err
+	}
+	var all []admin.Account
+	if err := e.call("user list", admin.NoArgs{}, &all); err != nil {
+		return err
+	}
+	if *asJSON {
+		return e.printJSON(all)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tQUOTA\tUSED\tSTATE\tCREATED")
+	for _, a := range all {
+		q := "none"
+		if a.QuotaBytes > 0 {
+			q = strconv.FormatInt(a.QuotaBytes, 10)
+		}
+		state := "enabled"
+		if a.Disabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", a.Address, q, a.UsedBytes, state, a.Created.UTC().Format("2006-01-02"))
+	}
+	return tw.Flush()
+}
+
+func runDomainAdd(e *env, args []string) error {
+	pos, err := e.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var d admin.Domain
+	if err := e.call("domain add", admin.DomainArgs{Domain: pos[0]}, &d); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "added domain %s\n", d.Name)
+	return nil
+}
+
+func runDomainDel(e *env, args []string) error {
+	pos, err := e.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var d admin.Domain
+	if err := e.call("domain del", admin.DomainArgs{Domain: pos[0]}, &d); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "deleted domain %s\n", d.Name)
+	return nil
+}
+
+func runDomainList(e *env, args []string) error {
+	asJSON := e.jsonFlag()
+	if _, err := e.parse(args, 0, 0); err != nil {
+		return err
+	}
+	var all []admin.Domain
+	if err := e.call("domain list", admin.NoArgs{}, &all); err != nil {
+		return err
+	}
+	if *asJSON {
+		return e.printJSON(all)
+	}
+	for _, d := range all {
+		fmt.Fprintln(e.stdout, d.Name)
+	}
+	return nil
+}
+
+func runAliasAdd(e *env, args []string) error {
+	pos, err := e.parse(args, 2, -1)
+	if err != nil {
+		return err
+	}
+	var a admin.Alias
+	if err := e.call("alias add", admin.AliasArgs{Address: pos[0], Targets: pos[1:]}, &a); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s -> %s\n", a.Address, strings.Join(a.Targets, ", "))
+	return nil
+}
+
+func runAliasDel(e *env, args []string) error {
+	pos, err := e.parse(args, 1, 2)
+	if err != nil {
+		return err
+	}
+	var a admin.Alias
+	if err := e.call("alias del", admin.AliasArgs{Address: pos[0], Targets: pos[1:]}, &a); err != nil {
+		return err
+	}
+	if len(a.Targets) == 0 {
+		fmt.Fprintf(e.stdout, "deleted alias %s\n", a.Address)
+	} else {
+		fmt.Fprintf(e.stdout, "%s -> %s\n", a.Address, strings.Join(a.Targets, ", "))
+	}
+	return nil
+}
+
+func runAliasList(e *env, args []string) error {
+	asJSON := e.jsonFlag()
+	if _, err := e.parse(args, 0, 0); err != nil {
+		return err
+	}
+	var all []admin.Alias
+	if err := e.call("alias list", admin.NoArgs{}, &all); err != nil {
+		return err
+	}
+	if *asJSON {
+		return e.printJSON(all)
+	}
+	for _, a := range all {
+		fmt.Fprintf(e.stdout, "%s -> %s\n", a.Address, strings.Join(a.Targets, ", "))
+	}
+	return nil
 }

@@ -1,95 +1,130 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"strconv"
 	"time"
 
-	"postel/internal/dkim"
+	"postel/internal/admin"
 	"postel/internal/queue"
-	"postel/internal/store/sqlite"
+	"postel/internal/store"
 )
 
-// dkimDir is where DKIM keys live: data_dir/dkim.
-func (e *env) dkimDir() (string, error) {
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(cfg.DataDir, "dkim"), nil
-}
-
 func runDKIMGen(e *env, args []string) error {
-	return e.dkimRecords(args, dkim.Generate)
+	return e.dkimRecords(args, "dkim gen")
 }
 
 func runDKIMShow(e *env, args []string) error {
-	return e.dkimRecords(args, dkim.Records)
+	return e.dkimRecords(args, "dkim show")
 }
 
-// dkimRecords runs fn for the domain and prints the records to publish.
-func (e *env) dkimRecords(args []string, fn func(dir, domain string) ([]dkim.Record, error)) error {
+// dkimRecords runs a dkim command for the domain and prints the records
+// to publish.
+func (e *env) dkimRecords(args []string, name string) error {
 	pos, err := e.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
-	dir, err := e.dkimDir()
-	if err != nil {
+	var keys admin.DKIMKeys
+	if err := e.call(name, admin.DomainArgs{Domain: pos[0]}, &keys); err != nil {
 		return err
 	}
-	recs, err := fn(dir, pos[0])
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s already has DKIM keys; `postel dkim show %s` prints their records", pos[0], pos[0])
-	} else if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "; Publish these TXT records for %s; a running server signs with new keys after a restart.\n", pos[0])
-	for _, r := range recs {
-		fmt.Fprintln(e.stdout, r.Zone())
+	fmt.Fprintf(e.stdout, "; Publish these TXT records for %s; a running server signs with new keys after a restart.\n", keys.Domain)
+	for _, r := range keys.Records {
+		fmt.Fprintln(e.stdout, r.Zone)
 	}
 	return nil
 }
 
 func runQueueList(e *env, args []string) error {
-	return e.withStore(args, 0, 0, func(st *sqlite.Store, _ []string) error {
-		all, err := st.Queue(e.ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprint(e.stdout, queue.List(all, time.Now()))
-		return nil
-	})
+	asJSON := e.jsonFlag()
+	if _, err := e.parse(args, 0, 0); err != nil {
+		return err
+	}
+	var all []admin.QueueEntry
+	if err := e.call("queue list", admin.NoArgs{}, &all); err != nil {
+		return err
+	}
+	if *asJSON {
+		return e.printJSON(all)
+	}
+	entries := make([]store.QueueEntry, 0, len(all))
+	for _, q := range all {
+		entries = append(entries, q.Store())
+	}
+	fmt.Fprint(e.stdout, queue.List(entries, time.Now()))
+	return nil
 }
 
-// withQueued parses one queue ID argument.
-func (e *env) withQueued(args []string, fn func(st *sqlite.Store, id int64) error) error {
-	return e.withStore(args, 1, 1, func(st *sqlite.Store, pos []string) error {
-		id, err := strconv.ParseInt(pos[0], 10, 64)
-		if err != nil || id <= 0 {
-			return usageError{fmt.Sprintf("bad queue ID %q", pos[0])}
-		}
-		return fn(st, id)
-	})
+// queueID parses the one queue ID argument.
+func (e *env) queueID(args []string) (int64, error) {
+	pos, err := e.parse(args, 1, 1)
+	if err != nil {
+		return 0, err
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usageError{fmt.Sprintf("bad queue ID %q", pos[0])}
+	}
+	return id, nil
 }
 
 func runQueueShow(e *env, args []string) error {
-	return e.withQueued(args, func(st *sqlite.Store, id int64) error {
-		q, err := st.QueueEntry(e.ctx, id)
-		if err != nil {
-			return err
-		}
-		fmt.Fprint(e.stdout, queue.Describe(q, time.Now()))
-		return nil
-	})
+	asJSON := e.jsonFlag()
+	id, err := e.queueID(args)
+	if err != nil {
+		return err
+	}
+	var q admin.QueueEntry
+	if err := e.call("queue show", admin.QueueArgs{ID: id}, &q); err != nil {
+		return err
+	}
+	if *asJSON {
+		return e.printJSON(q)
+	}
+	fmt.Fprint(e.stdout, queue.Describe(q.Store(), time.Now()))
+	return nil
 }
 
+// runQueueRetry makes the entry due; a running server starts the attempt
+// at once (admin.RetryQueued wakes its queue).
 func runQueueRetry(e *env, args []string) error {
-	return e.withQueued(args, func(st *sqlite.Store, id int64) error { return st.RetryQueued(e.ctx, id) })
+	id, err := e.queueID(args)
+	if err != nil {
+		return err
+	}
+	var r admin.QueueRetry
+	if err := e.call("queue retry", admin.QueueArgs{ID: id}, &r); err != nil {
+		return err
+	}
+	if r.Now {
+		fmt.Fprintf(e.stdout, "queue entry %d: trying now\n", r.ID)
+	} else {
+		fmt.Fprintf(e.stdout, "queue entry %d is due: no server is running, it is tried when postel serve starts\n", r.ID)
+	}
+	return nil
+}
+
+func runQueueKick(e *env, args []string) error {
+	if _, err := e.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if err := e.call("queue kick", admin.NoArgs{}, nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "the queue is trying every due message now")
+	return nil
 }
 
 func runQueueDrop(e *env, args []string) error {
-	return e.withQueued(args, func(st *sqlite.Store, id int64) error { return st.DeleteQueued(e.ctx, id) })
+	id, err := e.queueID(args)
+	if err != nil {
+		return err
+	}
+	var q admin.QueueEntry
+	if err := e.call("queue drop", admin.QueueArgs{ID: id}, &q); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "dropped queue entry %d (no bounce sent)\n", q.ID)
+	return nil
 }

@@ -28,15 +28,18 @@ const (
 )
 
 func runServe(e *env, args []string) error {
-	dev := e.flags.Bool("dev", false, "development mode: store under --data-dir, a demo account, loopback ports 2525, 2587, 2465, 2143, 2993, 2110, 2995")
-	dataDir := e.flags.String("data-dir", "./data", "data `DIR` in --dev mode")
+	dev := e.flags.Bool("dev", false, "development mode: store under --data-dir (default ./data), a demo account, loopback ports 2525, 2587, 2465, 2143, 2993, 2110, 2995")
 	if _, err := e.parse(args, 0, 0); err != nil {
 		return err
 	}
 	var cfg *config.Config
 	var err error
 	if *dev && e.configPath == "" {
-		cfg = config.Dev(*dataDir)
+		dir := e.dataDir
+		if dir == "" {
+			dir = "./data"
+		}
+		cfg = config.Dev(dir)
 		err = cfg.Validate()
 	} else {
 		cfg, err = e.loadConfig()
@@ -59,6 +62,12 @@ func runServe(e *env, args []string) error {
 		}
 	}
 
+	// Signals are caught before the server says it is ready: a SIGTERM
+	// right after READY=1 must drain, not kill.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
 	srv, err := server.New(cfg, st, log)
 	if err != nil {
 		return err
@@ -69,11 +78,19 @@ func runServe(e *env, args []string) error {
 	if *dev {
 		printBanner(e.stdout, srv, devPassword)
 	}
-	log.Info("postel started", "hostname", cfg.Hostname, "data_dir", cfg.DataDir)
+	// Every listener is bound and the control socket is up: say so, in
+	// the log and to systemd (Type=notify).
+	b := readBuildInfo()
+	var addrs []any
+	for _, l := range srv.Listeners() {
+		addrs = append(addrs, slog.String(l.Key, l.Addr))
+	}
+	log.Info("ready", "version", b.Version, "commit", b.Commit, "hostname", cfg.Hostname, "data_dir", cfg.DataDir,
+		slog.Group("listen", addrs...), "control", srv.ControlPath())
+	if err := sdNotify("READY=1"); err != nil {
+		log.Warn("telling systemd the server is ready failed", "err", err)
+	}
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	var runErr error
 	select {
 	case sig := <-sigs:
@@ -81,6 +98,9 @@ func runServe(e *env, args []string) error {
 	case runErr = <-srv.Errors():
 		log.Error("shutting down after a listener failed", "err", runErr)
 	case <-e.ctx.Done():
+	}
+	if err := sdNotify("STOPPING=1"); err != nil {
+		log.Warn("telling systemd the server is stopping failed", "err", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
 	defer cancel()

@@ -129,5 +129,6 @@ func (s *session) loggedIn(id auth.Identity) error {
 	s.state = stateAuth
 	s.conn.Authenticated()
 	s.log = s.log.With("account", id.Address)
+	s.watchAccount(id)
 	return okCode("CAPABILITY "+s.capabilities(), "Logged in")
 }

@@ -28,7 +28,7 @@ func (s *session) cmdIdle(cmd *imap.Command) error {
 		return errAbort{err}
 	}
 	if s.conn.ReadBy(time.Now().Add(s.srv.cfg.IdleTimeout)) {
-		s.bye("Server shutting down")
+		s.interrupted()
 		return errBye
 	}
 	done := make(chan error, 1)
@@ -61,7 +61,7 @@ func (s *session) cmdIdle(cmd *imap.Command) error {
 			case errors.As(err, &pe):
 				return bad(pe.Text)
 			case s.conn.Closing():
-				s.bye("Server shutting down")
+				s.interrupted()
 			case errors.As(err, &ne) && ne.Timeout():
 				s.bye("Autologout; idle for too long")
 			}
@@ -77,11 +77,11 @@ func (s *session) cmdIdle(cmd *imap.Command) error {
 			}
 			if s.sel.gone {
 				stopReading()
-				s.bye("Selected mailbox was deleted")
+				s.bye(s.selectedGone())
 				return errBye
 			}
 		case <-s.stop:
-			s.bye("Server shutting down")
+			s.interrupted()
 			stopReading()
 			return errBye
 		}

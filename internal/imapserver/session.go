@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"postel/internal/auth"
@@ -71,6 +72,10 @@ type session struct {
 
 	stop     chan struct{} // closed by interrupt
 	stopOnce sync.Once
+	// revoked is the BYE text when the account was deleted or disabled
+	// (revoke); stopWatch ends the watch of the account (accountwatch.go).
+	revoked   atomic.Pointer[string]
+	stopWatch func()
 }
 
 // state is a session state of RFC 9051 §3.
@@ -148,7 +153,7 @@ func (s *session) serve() {
 			return
 		}
 		if s.conn.Closing() {
-			s.bye("Server shutting down")
+			s.bye(s.goodbye())
 			return
 		}
 	}
@@ -156,6 +161,9 @@ func (s *session) serve() {
 
 // end releases what the session holds.
 func (s *session) end() {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
 	s.discardSpools()
 	if s.sel != nil {
 		s.sel.close()
@@ -244,14 +252,18 @@ func (s *session) bye(text string) {
 }
 
 // interrupted says goodbye to a session the server ends while it waits
-// for input: at shutdown, or evicted by the Admission to make room for a
-// new connection (netserve.Limits.MaxUnauth).
+// for input: at shutdown, when its account was deleted or disabled, or
+// evicted by the Admission to make room for a new connection
+// (netserve.Limits.MaxUnauth).
 func (s *session) interrupted() {
 	if s.dropped() {
 		s.bye("Too many connections, closing this idle one")
 		return
 	}
-	s.bye("Server shutting down")
+	if t := s.revoked.Load(); t != nil {
+		s.log.Info("session ended by the operator", "reason", *t)
+	}
+	s.bye(s.goodbye())
 }
 
 // dropped reports whether the Admission evicted the connection (and the
@@ -352,7 +364,7 @@ func (s *session) run(cmd *imap.Command) bool {
 		return false
 	}
 	if s.sel != nil && s.sel.gone {
-		s.bye("Selected mailbox was deleted")
+		s.bye(s.selectedGone())
 		return false
 	}
 	if err == errResponded {

@@ -216,6 +216,7 @@ func (s *session) loggedIn(id auth.Identity) error {
 	s.acct, s.drop, s.state = id, drop, stateTransaction
 	s.conn.Authenticated()
 	s.log = s.log.With("account", id.Address)
+	s.watchAccount(id)
 	count, size := drop.stat()
 	s.log.Info("maildrop opened", "messages", count, "octets", size)
 	return s.okNil(fmt.Sprintf("Maildrop locked and ready, %d messages (%d octets)", count, size))

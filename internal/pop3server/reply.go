@@ -16,6 +16,9 @@ const (
 	// codeSysTemp: a temporary problem on the server; the client may try
 	// again later (RFC 3206 §4).
 	codeSysTemp = "SYS/TEMP"
+	// codeSysPerm: a problem on the server that trying again will not
+	// solve (RFC 3206 §4).
+	codeSysPerm = "SYS/PERM"
 )
 
 // reply is a refusal: the "-ERR" line a command gets (RFC 1939 §3), with

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"postel/internal/auth"
@@ -48,11 +49,16 @@ type session struct {
 	acct   auth.Identity // who logged in
 	drop   *maildrop
 	errors int // refused commands that count (reply.count)
-	// toldInterrupt: the last reply was errShutdown or errEvicted, which
-	// needs no repeat.
+	// toldInterrupt: the last reply was errShutdown, errEvicted or the
+	// revoked one, which needs no repeat.
 	toldInterrupt bool
 	loggedDrop    bool   // the eviction was logged
 	buf           []byte // for reading messages, allocated on first use
+	// revoked is the reply ending the session when its account was
+	// deleted or disabled; stopWatch ends the watch of the account
+	// (accountwatch.go).
+	revoked   atomic.Pointer[reply]
+	stopWatch func()
 }
 
 func newSession(srv *Server, c *netserve.Conn, id string, remote netip.Addr, implicitTLS bool) *session {
@@ -113,6 +119,9 @@ func (s *session) serve() {
 // end releases what the session holds: the maildrop lock first, so that
 // the client may log in again as soon as it sees the connection close.
 func (s *session) end() {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
 	if s.drop != nil {
 		s.srv.unlock(s.acct.AccountID)
 	}
@@ -223,12 +232,17 @@ func (s *session) drain() {
 }
 
 // interrupted tells a client waiting between commands that the server
-// ends the session: it is shutting down, or the Admission evicted the
-// connection to make room for a new one (netserve.Limits.MaxUnauth).
+// ends the session: it is shutting down, the account was deleted or
+// disabled, or the Admission evicted the connection to make room for a
+// new one (netserve.Limits.MaxUnauth).
 func (s *session) interrupted() {
 	r := s.interruption()
-	if !s.dropped() {
+	switch {
+	case s.dropped():
+	case r == errShutdown:
 		s.log.Info("closing for shutdown")
+	default:
+		s.log.Info("session ended by the operator", "reason", r.text)
 	}
 	if !s.toldInterrupt {
 		s.send(r.line())
@@ -240,6 +254,9 @@ func (s *session) interrupted() {
 func (s *session) interruption() *reply {
 	if s.conn.Evicted() && !s.conn.Closing() {
 		return errEvicted
+	}
+	if r := s.revoked.Load(); r != nil {
+		return r
 	}
 	return errShutdown
 }
@@ -291,6 +308,9 @@ func (s *session) run(line string) bool {
 	if err == nil {
 		if httpMethods[keyword] {
 			s.log.Info("HTTP request on the POP3 port; closing")
+			// Without a word of its own, but with the replies to the
+			// commands pipelined before it, which are still buffered.
+			s.bw.Flush()
 			return false
 		}
 		c, known := commands[keyword]
@@ -318,7 +338,7 @@ func (s *session) run(line string) bool {
 	case err != nil:
 		r := s.toReply(keyword, err)
 		s.send(r.line())
-		s.toldInterrupt = r == errShutdown || r == errEvicted
+		s.toldInterrupt = r == errShutdown || r == errEvicted || r == s.revoked.Load()
 		s.log.Debug("command", "command", keyword, "reply", r.line(), "duration", time.Since(start).Round(time.Microsecond))
 		if r.close {
 			s.bw.Flush()

@@ -18,6 +18,7 @@ import (
 	"postel/internal/auth"
 	"postel/internal/certs"
 	"postel/internal/config"
+	"postel/internal/control"
 	"postel/internal/deliver"
 	"postel/internal/dkim"
 	"postel/internal/dns"
@@ -47,8 +48,13 @@ type Server struct {
 	stopQueue context.CancelFunc
 	queueDone chan struct{}
 
+	control     *control.Server // nil when the socket could not be made
+	controlPath string
+	controlDone chan struct{}
+
 	mu        sync.Mutex
 	listeners map[string]net.Listener // by config key: "smtp", "submission", ...
+	order     []string                // the keys of listeners, in the order bound
 	wg        sync.WaitGroup
 	errs      chan error
 }
@@ -167,6 +173,13 @@ func (s *Server) Start() error {
 		MaxCommandErrors:       c.POP3.MaxCommandErrors,
 	}, s.st, authn, s.tls, s.log)
 
+	// The control socket is up before the mail listeners: once a client
+	// can connect, so can the admin commands.
+	if err := s.startControl(); err != nil {
+		s.stopQueue()
+		<-s.queueDone
+		return err
+	}
 	all := []listener{
 		{"smtp", c.Listen.SMTP, false, mx.Serve},
 		{"submission", c.Listen.Submission, false, sub.Serve},
@@ -187,6 +200,9 @@ func (s *Server) Start() error {
 		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {
 			s.closeListeners()
+			s.stopControl()
+			s.stopQueue()
+			<-s.queueDone
 			return fmt.Errorf("listen %s (%s): %w", l.key, l.addr, err)
 		}
 		if l.implicit {
@@ -194,6 +210,7 @@ func (s *Server) Start() error {
 		}
 		s.mu.Lock()
 		s.listeners[l.key] = ln
+		s.order = append(s.order, l.key)
 		s.mu.Unlock()
 		s.log.Info("listening", "listener", l.key, "addr", ln.Addr().String(), "implicit_tls", l.implicit)
 		s.wg.Add(1)
@@ -220,6 +237,22 @@ func (s *Server) Addr(key string) net.Addr {
 	return nil
 }
 
+// Listener is a bound listener: its config key ("smtp") and address.
+type Listener struct {
+	Key, Addr string
+}
+
+// Listeners lists the bound listeners in the order they were bound.
+func (s *Server) Listeners() []Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Listener
+	for _, k := range s.order {
+		out = append(out, Listener{Key: k, Addr: s.listeners[k].Addr().String()})
+	}
+	return out
+}
+
 // Errors reports listeners that stopped on their own.
 func (s *Server) Errors() <-chan error { return s.errs }
 
@@ -234,6 +267,10 @@ func (s *Server) closeListeners() {
 // Shutdown stops accepting, lets transactions in flight finish until ctx
 // ends, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	// Admin commands from now on work on the store directly, as when no
+	// server runs; those under way are cancelled (a write already sent
+	// to the store still commits).
+	s.stopControl()
 	var wg sync.WaitGroup
 	stops := []func(context.Context) error{s.imap.Shutdown, s.pop3.Shutdown}
 	for _, srv := range s.smtp {

@@ -253,6 +253,10 @@ const (
 	ChangeFlags                          // flags changed (UIDs)
 	ChangeExpunged                       // messages removed (UIDs)
 	ChangeMailbox                        // mailbox created, renamed or deleted
+	// ChangeAccount: the account was deleted, disabled or enabled
+	// (MailboxID 0). Sessions logged in to it re-read it and end when it
+	// is gone or disabled (WatchAccount).
+	ChangeAccount
 )
 
 // Change is announced to subscribers after a commit.
@@ -382,8 +386,10 @@ type Store interface {
 	SetCredentials(ctx context.Context, address string, cred Credentials) error
 	SetQuota(ctx context.Context, address string, bytes int64) error
 	// SetDisabled stops (or restores) logins and delivery for an account;
-	// its mail stays.
+	// its mail stays. It announces a ChangeAccount.
 	SetDisabled(ctx context.Context, address string, disabled bool) error
+	// DeleteAccount removes the account with its mailboxes and messages;
+	// it announces a ChangeAccount after the changes of its mailboxes.
 	DeleteAccount(ctx context.Context, address string) error
 	Account(ctx context.Context, address string) (Account, error)
 	AccountByID(ctx context.Context, id int64) (Account, error)

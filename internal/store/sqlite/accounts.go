@@ -160,9 +160,24 @@ func (s *Store) SetQuota(ctx context.Context, address string, bytes int64) error
 	return s.updateAccount(ctx, address, `UPDATE accounts SET quota_bytes = ? WHERE address = ?`, bytes)
 }
 
-// SetDisabled implements store.Store.
+// SetDisabled implements store.Store: the ChangeAccount it announces tells
+// the sessions logged in to the account to look at it again.
 func (s *Store) SetDisabled(ctx context.Context, address string, disabled bool) error {
-	return s.updateAccount(ctx, address, `UPDATE accounts SET disabled = ? WHERE address = ?`, disabled)
+	addr, err := store.CanonicalAddress(address, false)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(w *wtx) error {
+		var id int64
+		err := w.tx.QueryRowContext(w.ctx, `UPDATE accounts SET disabled = ? WHERE address = ? RETURNING id`, disabled, addr).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: account %s", store.ErrNotFound, addr)
+		} else if err != nil {
+			return err
+		}
+		w.changes = append(w.changes, store.Change{AccountID: id, Kind: store.ChangeAccount})
+		return nil
+	})
 }
 
 func (s *Store) updateAccount(ctx context.Context, address, query string, args ...any) error {
@@ -184,7 +199,8 @@ func (s *Store) updateAccount(ctx context.Context, address, query string, args .
 
 // DeleteAccount implements store.Store: its mailboxes and messages go, so
 // do its junk rules and reputations, and aliases pointing at it lose that
-// target. Queued outbound mail stays.
+// target. Queued outbound mail stays. The ChangeAccount comes last, after
+// the mailboxes' changes.
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	addr, err := store.CanonicalAddress(address, false)
 	if err != nil {
@@ -219,8 +235,11 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 				return err
 			}
 		}
-		_, err = w.tx.ExecContext(w.ctx, `DELETE FROM accounts WHERE id = ?`, id)
-		return err
+		if _, err = w.tx.ExecContext(w.ctx, `DELETE FROM accounts WHERE id = ?`, id); err != nil {
+			return err
+		}
+		w.changes = append(w.changes, store.Change{AccountID: id, Kind: store.ChangeAccount})
+		return nil
 	})
 }
 

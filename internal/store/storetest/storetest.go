@@ -47,6 +47,8 @@ func Run(t *testing.T, open Opener) {
 		{"Reputation", testReputation},
 		{"JunkIsolation", testJunkIsolation},
 		{"AuthEpoch", testAuthEpoch},
+		{"AccountChanges", testAccountChanges},
+		{"WatchAccount", testWatchAccount},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,8 +141,8 @@ func testDomains(t *testing.T, st store.Store) {
 	if ok, err := st.HasDomain(ctx, "EXAMPLE.org"); err != nil || !ok {
 		t.Fatalf("HasDomain = %v, %v", ok, err)
 	}
-	if ok, _ := st.HasDomain(ctx, "other.example"); ok {
-		t.Fatal("HasDomain(other) = true")
+	if ok, err := st.HasDomain(ctx, "other.example"); err != nil || ok {
+		t.Fatalf("HasDomain(other) = %v, %v", ok, err)
 	}
 	Account(t, st, "a@example.org")
 	wantErr(t, st.DeleteDomain(ctx, "example.org"), store.ErrInUse)
@@ -186,8 +188,8 @@ func testAccounts(t *testing.T, st store.Store) {
 	}
 	wantErr(t, st.SetCredentials(ctx, "nobody@example.org", store.Credentials{}), store.ErrNotFound)
 	must(t, st.SetDisabled(ctx, "alice@example.org", false))
-	if got, _ := st.Account(ctx, "alice@example.org"); got.Disabled {
-		t.Fatal("still disabled")
+	if got, err := st.Account(ctx, "alice@example.org"); err != nil || got.Disabled {
+		t.Fatalf("after enabling: %+v, %v", got, err)
 	}
 	Account(t, st, "bob@example.org")
 	all, err := st.ListAccounts(ctx)
@@ -200,8 +202,8 @@ func testAccounts(t *testing.T, st store.Store) {
 	_, err = st.Account(ctx, "alice@example.org")
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, st.DeleteAccount(ctx, "alice@example.org"), store.ErrNotFound)
-	if mbs, _ := st.ListMailboxes(ctx, a.ID); len(mbs) != 0 {
-		t.Fatalf("deleted account still has %d mailboxes", len(mbs))
+	if mbs, err := st.ListMailboxes(ctx, a.ID); err != nil || len(mbs) != 0 {
+		t.Fatalf("deleted account still has %d mailboxes (%v)", len(mbs), err)
 	}
 }
 
@@ -224,8 +226,8 @@ func testAliases(t *testing.T, st store.Store) {
 	_, err = st.Alias(ctx, "none@example.org")
 	wantErr(t, err, store.ErrNotFound)
 	must(t, st.DeleteAlias(ctx, "team@example.org", "friend@elsewhere.example"))
-	if a, _ := st.Alias(ctx, "team@example.org"); len(a.Targets) != 1 {
-		t.Fatalf("after delete one: %+v", a)
+	if a, err := st.Alias(ctx, "team@example.org"); err != nil || !slices.Equal(a.Targets, []string{"alice@example.org"}) {
+		t.Fatalf("after delete one: %+v, %v", a, err)
 	}
 	all, err := st.ListAliases(ctx)
 	must(t, err)
@@ -274,8 +276,8 @@ func testMailboxes(t *testing.T, st store.Store) {
 		t.Fatalf("recreated mailbox UIDVALIDITY %d not above %d", again.UIDValidity, w.UIDValidity)
 	}
 	must(t, st.SetSubscribed(ctx, a.ID, "Work", false))
-	if m, _ := st.Mailbox(ctx, a.ID, "Work"); m.Subscribed {
-		t.Fatal("still subscribed")
+	if m, err := st.Mailbox(ctx, a.ID, "Work"); err != nil || m.Subscribed {
+		t.Fatalf("after unsubscribing: %+v, %v", m, err)
 	}
 	_, err = st.CreateMailbox(ctx, a.ID, "Old", `\Bogus`)
 	wantErr(t, err, store.ErrInvalid)
@@ -376,7 +378,8 @@ func testDeliverQueue(t *testing.T, st store.Store) {
 	}
 	r, err := st.OpenQueued(ctx, e.ID)
 	must(t, err)
-	b, _ := io.ReadAll(r)
+	b, err := io.ReadAll(r)
+	must(t, err)
 	r.Close()
 	if string(b) != "Received: x\r\nSubject: out\r\n\r\nbye\r\n" || e.Size != int64(len(b)) {
 		t.Fatalf("queued body %q size %d", b, e.Size)
@@ -407,7 +410,7 @@ func testFlags(t *testing.T, st store.Store) {
 	for range 3 {
 		Deliver(t, st, "Subject: f\r\n\r\nx\r\n", a.ID)
 	}
-	mb, _ := st.Mailbox(ctx, a.ID, "INBOX")
+	mb := mailbox(t, st, a.ID, "INBOX")
 	before := mb.HighestModSeq
 	ch, err := st.StoreFlags(ctx, a.ID, mb.ID, []uint32{1, 2, 7}, store.FlagsAdd, []string{`\Seen`, "Work"}, 0)
 	must(t, err)
@@ -436,7 +439,7 @@ func testFlags(t *testing.T, st store.Store) {
 	}
 	_, err = st.StoreFlags(ctx, a.ID, mb.ID, []uint32{1}, store.FlagsAdd, []string{`\Bogus`}, 0)
 	wantErr(t, err, store.ErrInvalid)
-	mb2, _ := st.Mailbox(ctx, a.ID, "INBOX")
+	mb2 := mailbox(t, st, a.ID, "INBOX")
 	if mb2.Unseen != 1 || mb2.HighestModSeq != ch[1].ModSeq {
 		t.Fatalf("INBOX after flags = %+v", mb2)
 	}
@@ -447,7 +450,7 @@ func testExpunge(t *testing.T, st store.Store) {
 	for range 3 {
 		Deliver(t, st, "Subject: e\r\n\r\nx\r\n", a.ID)
 	}
-	mb, _ := st.Mailbox(ctx, a.ID, "INBOX")
+	mb := mailbox(t, st, a.ID, "INBOX")
 	ex, err := st.Expunge(ctx, a.ID, mb.ID, []uint32{2, 9})
 	must(t, err)
 	if len(ex) != 1 || ex[0].UID != 2 || ex[0].ModSeq <= mb.HighestModSeq {
@@ -460,8 +463,8 @@ func testExpunge(t *testing.T, st store.Store) {
 	if len(since) != 1 || since[0] != ex[0] {
 		t.Fatalf("ExpungedSince = %+v", since)
 	}
-	if none, _ := st.ExpungedSince(ctx, a.ID, mb.ID, ex[0].ModSeq); len(none) != 0 {
-		t.Fatalf("ExpungedSince(latest) = %+v", none)
+	if none, err := st.ExpungedSince(ctx, a.ID, mb.ID, ex[0].ModSeq); err != nil || len(none) != 0 {
+		t.Fatalf("ExpungedSince(latest) = %+v, %v", none, err)
 	}
 	// ExpungeDeleted takes only what carries \Deleted at commit time.
 	_, err = st.StoreFlags(ctx, a.ID, mb.ID, []uint32{1}, store.FlagsAdd, []string{store.FlagDeleted}, 0)
@@ -484,7 +487,7 @@ func testExpunge(t *testing.T, st store.Store) {
 	if got[0].UID != 5 {
 		t.Fatalf("UID after expunge = %d, want 4", got[0].UID)
 	}
-	msgs, _ := st.Messages(ctx, a.ID, mb.ID, 0)
+	msgs := messages(t, st, a.ID, mb.ID)
 	var uids []uint32
 	for _, m := range msgs {
 		uids = append(uids, m.UID)
@@ -519,7 +522,7 @@ func testIsolation(t *testing.T, st store.Store) {
 	if s := read(t, st, a.ID, mbA, 1); s != "Received: test\r\nSubject: private\r\n\r\nsecret\r\n" {
 		t.Fatalf("alice's message changed: %q", s)
 	}
-	msgs, _ := st.Messages(ctx, a.ID, mbA, 0)
+	msgs := messages(t, st, a.ID, mbA)
 	if len(msgs) != 1 || len(msgs[0].Flags) != 0 {
 		t.Fatalf("alice's INBOX = %+v", msgs)
 	}
@@ -597,8 +600,8 @@ func testConcurrentDelivery(t *testing.T, st store.Store) {
 			t.Fatalf("UIDs = %v", uids)
 		}
 	}
-	mb, _ := st.Mailbox(ctx, a.ID, "INBOX")
-	msgs, _ := st.Messages(ctx, a.ID, mb.ID, 0)
+	mb := mailbox(t, st, a.ID, "INBOX")
+	msgs := messages(t, st, a.ID, mb.ID)
 	bodies := map[string]bool{}
 	for _, m := range msgs {
 		bodies[read(t, st, a.ID, mb.ID, m.UID)] = true
@@ -614,7 +617,7 @@ func testDeliverAllAtomic(t *testing.T, st store.Store) {
 	bad := &store.Delivery{Spool: Spool(t, st, "Subject: 2\r\n\r\n2\r\n"), Targets: []store.Target{{AccountID: a.ID, Mailbox: "Nope"}}}
 	_, err := st.DeliverAll(ctx, []*store.Delivery{ok, bad})
 	wantErr(t, err, store.ErrNotFound)
-	if mb, _ := st.Mailbox(ctx, a.ID, "Drafts"); mb.Messages != 0 || mb.UIDNext != 1 {
+	if mb := mailbox(t, st, a.ID, "Drafts"); mb.Messages != 0 || mb.UIDNext != 1 {
 		t.Fatalf("a failed MULTIAPPEND left %+v", mb)
 	}
 	d1 := &store.Delivery{Spool: Spool(t, st, "Subject: 1\r\n\r\n1\r\n"), Targets: []store.Target{{AccountID: a.ID, Mailbox: "Drafts"}}}
@@ -632,8 +635,8 @@ func testCopyMove(t *testing.T, st store.Store) {
 	for i := range 3 {
 		Deliver(t, st, fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i), a.ID)
 	}
-	inbox, _ := st.Mailbox(ctx, a.ID, "INBOX")
-	arch, _ := st.Mailbox(ctx, a.ID, "Archive")
+	inbox := mailbox(t, st, a.ID, "INBOX")
+	arch := mailbox(t, st, a.ID, "Archive")
 	_, err := st.StoreFlags(ctx, a.ID, inbox.ID, []uint32{3}, store.FlagsAdd, []string{`\Flagged`, "work"}, 0)
 	must(t, err)
 	res, err := st.Copy(ctx, a.ID, inbox.ID, []uint32{3, 1, 9}, arch.ID)
@@ -641,14 +644,15 @@ func testCopyMove(t *testing.T, st store.Store) {
 	if res.UIDValidity != arch.UIDValidity || !slices.Equal(res.Source, []uint32{1, 3}) || !slices.Equal(res.Dest, []uint32{1, 2}) {
 		t.Fatalf("Copy = %+v", res)
 	}
-	msgs, _ := st.Messages(ctx, a.ID, arch.ID, 0)
+	msgs := messages(t, st, a.ID, arch.ID)
 	if len(msgs) != 2 || !slices.Equal(msgs[1].Flags, []string{`\Flagged`, "work"}) {
 		t.Fatalf("copies = %+v", msgs)
 	}
 	if got := read(t, st, a.ID, arch.ID, 2); got != read(t, st, a.ID, inbox.ID, 3) {
 		t.Fatalf("copy body differs: %q", got)
 	}
-	metas, _ := st.MessageMetas(ctx, a.ID, arch.ID, nil)
+	metas, err := st.MessageMetas(ctx, a.ID, arch.ID, nil)
+	must(t, err)
 	if len(metas) != 2 || metas[1].Subject != "test" {
 		t.Fatalf("MessageMetas(all) = %+v", metas)
 	}
@@ -658,20 +662,20 @@ func testCopyMove(t *testing.T, st store.Store) {
 	if !slices.Equal(res.Dest, []uint32{3}) || len(gone) != 1 || gone[0].UID != 2 {
 		t.Fatalf("Move = %+v, %+v", res, gone)
 	}
-	if msgs, _ := st.Messages(ctx, a.ID, inbox.ID, 0); len(msgs) != 2 {
+	if msgs := messages(t, st, a.ID, inbox.ID); len(msgs) != 2 {
 		t.Fatalf("source after move has %d messages", len(msgs))
 	}
 	if got := read(t, st, a.ID, arch.ID, 3); !strings.Contains(got, "body 1") {
 		t.Fatalf("moved body %q", got)
 	}
 	// Another account's mailbox is neither a source nor a destination.
-	bInbox, _ := st.Mailbox(ctx, b.ID, "INBOX")
+	bInbox := mailbox(t, st, b.ID, "INBOX")
 	_, err = st.Copy(ctx, a.ID, inbox.ID, []uint32{1}, bInbox.ID)
 	wantErr(t, err, store.ErrNotFound)
 	_, _, err = st.Move(ctx, b.ID, inbox.ID, []uint32{1}, bInbox.ID)
 	wantErr(t, err, store.ErrNotFound)
-	if msgs, _ := st.Messages(ctx, b.ID, bInbox.ID, 0); len(msgs) != 0 {
-		t.Fatal("bob got alice's message")
+	if msgs := messages(t, st, b.ID, bInbox.ID); len(msgs) != 0 {
+		t.Fatalf("bob got alice's message: %+v", msgs)
 	}
 	// Expunging the original keeps the copy readable (shared body).
 	_, err = st.Expunge(ctx, a.ID, inbox.ID, []uint32{1})
@@ -693,7 +697,7 @@ func testSearchText(t *testing.T, st store.Store) {
 	put(a.ID, "Subject: Quarterly report", "The numbers are in. Ünïcode Straße")
 	put(a.ID, "Subject: lunch", "see you at noon, report later")
 	put(b.ID, "Subject: bob's report", "quarterly numbers")
-	inbox, _ := st.Mailbox(ctx, a.ID, "INBOX")
+	inbox := mailbox(t, st, a.ID, "INBOX")
 	for _, c := range []struct {
 		terms   []string
 		headers bool
@@ -717,16 +721,16 @@ func testSearchText(t *testing.T, st store.Store) {
 	_, _, err := st.SearchText(ctx, b.ID, inbox.ID, []string{"report"}, true)
 	wantErr(t, err, store.ErrNotFound)
 	// Expunged messages leave the index; copies stay found.
-	arch, _ := st.Mailbox(ctx, a.ID, "Archive")
+	arch := mailbox(t, st, a.ID, "Archive")
 	_, err = st.Copy(ctx, a.ID, inbox.ID, []uint32{1}, arch.ID)
 	must(t, err)
 	_, err = st.Expunge(ctx, a.ID, inbox.ID, []uint32{1})
 	must(t, err)
-	if got, _, _ := st.SearchText(ctx, a.ID, arch.ID, []string{"quarterly"}, true); !slices.Equal(got, []uint32{1}) {
-		t.Errorf("copy not found after the original's expunge: %v", got)
+	if got, ok, err := st.SearchText(ctx, a.ID, arch.ID, []string{"quarterly"}, true); err != nil || !ok || !slices.Equal(got, []uint32{1}) {
+		t.Errorf("copy not found after the original's expunge: %v, %v, %v", got, ok, err)
 	}
-	if got, _, _ := st.SearchText(ctx, a.ID, inbox.ID, []string{"quarterly"}, true); len(got) != 0 {
-		t.Errorf("expunged message still found: %v", got)
+	if got, ok, err := st.SearchText(ctx, a.ID, inbox.ID, []string{"quarterly"}, true); err != nil || !ok || len(got) != 0 {
+		t.Errorf("expunged message still found: %v, %v, %v", got, ok, err)
 	}
 }
 
@@ -740,12 +744,12 @@ func testUsage(t *testing.T, st store.Store) {
 	if bytes != want || n != 2 {
 		t.Fatalf("Usage = %d bytes, %d messages; want %d, 2", bytes, n, want)
 	}
-	if acct, _ := st.AccountByID(ctx, a.ID); acct.UsedBytes != want {
-		t.Fatalf("UsedBytes = %d", acct.UsedBytes)
+	if acct, err := st.AccountByID(ctx, a.ID); err != nil || acct.UsedBytes != want {
+		t.Fatalf("UsedBytes = %d, %v", acct.UsedBytes, err)
 	}
 	_, err = st.StoreFlags(ctx, a.ID, got[0].MailboxID, []uint32{1}, store.FlagsAdd, []string{`\Deleted`}, 0)
 	must(t, err)
-	if mb, _ := st.Mailbox(ctx, a.ID, "INBOX"); mb.Deleted != 1 || mb.Size != want {
+	if mb := mailbox(t, st, a.ID, "INBOX"); mb.Deleted != 1 || mb.Size != want {
 		t.Fatalf("mailbox = %+v", mb)
 	}
 	_, _, err = st.Usage(ctx, 999999)
@@ -769,8 +773,8 @@ func testQueueLifecycle(t *testing.T, st store.Store) {
 	if n, err := st.SentToday(ctx, a.ID, now.Add(-time.Hour)); err != nil || n != 3 {
 		t.Fatalf("SentToday = %d, %v", n, err)
 	}
-	if n, _ := st.SentToday(ctx, a.ID, now.Add(time.Hour)); n != 0 {
-		t.Fatalf("SentToday(future) = %d", n)
+	if n, err := st.SentToday(ctx, a.ID, now.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("SentToday(future) = %d, %v", n, err)
 	}
 	got, err := st.ClaimQueue(ctx, now, time.Minute, 10)
 	must(t, err)
@@ -778,11 +782,11 @@ func testQueueLifecycle(t *testing.T, st store.Store) {
 		t.Fatalf("ClaimQueue = %+v", got)
 	}
 	// Leased entries are not handed out again until the lease runs out.
-	if again, _ := st.ClaimQueue(ctx, now, time.Minute, 10); len(again) != 0 {
-		t.Fatalf("claimed twice: %+v", again)
+	if again, err := st.ClaimQueue(ctx, now, time.Minute, 10); err != nil || len(again) != 0 {
+		t.Fatalf("claimed twice: %+v, %v", again, err)
 	}
-	if after, _ := st.ClaimQueue(ctx, now.Add(2*time.Minute), time.Minute, 1); len(after) != 1 || after[0].ID != id1 {
-		t.Fatalf("after the lease: %+v", after)
+	if after, err := st.ClaimQueue(ctx, now.Add(2*time.Minute), time.Minute, 1); err != nil || len(after) != 1 || after[0].ID != id1 {
+		t.Fatalf("after the lease: %+v, %v", after, err)
 	}
 	// One recipient delivered, one deferred: the entry stays, due later.
 	rc := got[0].Recipients
@@ -798,8 +802,8 @@ func testQueueLifecycle(t *testing.T, st store.Store) {
 	}
 	// At +3m entry 2's lease has run out (it is claimable again); entry 1
 	// is not due before +10m.
-	if due, _ := st.ClaimQueue(ctx, now.Add(3*time.Minute), time.Minute, 10); len(due) != 1 || due[0].ID != id2 {
-		t.Fatalf("claimed at +3m: %+v", due)
+	if due, err := st.ClaimQueue(ctx, now.Add(3*time.Minute), time.Minute, 10); err != nil || len(due) != 1 || due[0].ID != id2 {
+		t.Fatalf("claimed at +3m: %+v, %v", due, err)
 	}
 	must(t, st.RetryQueued(ctx, id1))
 	due, err := st.ClaimQueue(ctx, time.Now().Add(time.Second), time.Minute, 10)
@@ -820,7 +824,7 @@ func testQueueLifecycle(t *testing.T, st store.Store) {
 	must(t, st.DeleteQueued(ctx, id2))
 	wantErr(t, st.DeleteQueued(ctx, id2), store.ErrNotFound)
 	wantErr(t, st.RetryQueued(ctx, id2), store.ErrNotFound)
-	if q, _ := st.Queue(ctx); len(q) != 0 {
-		t.Fatalf("queue not empty: %+v", q)
+	if q, err := st.Queue(ctx); err != nil || len(q) != 0 {
+		t.Fatalf("queue not empty: %+v, %v", q, err)
 	}
 }
