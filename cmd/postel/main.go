@@ -85,7 +85,10 @@ func init() {
 	commands = []command{
 		{name: "serve", args: "[--dev] [--data-dir DIR]", short: "run the mail server", run: runServe},
 		{name: "version", short: "print the version, commit, Go version and build date", run: runVersion, plain: true},
-		{name: "config check", short: "validate the config and print the effective one", run: runConfigCheck},
+		{name: "init", args: "DOMAIN [--hostname H] [--account ADDRESS] [--password-stdin]", short: "write a config, create the data dir, the domain, its DKIM keys and a first account, and print the DNS records to publish", run: runInit},
+		{name: "reload", short: "make the running server read its config, certificates and DKIM keys again (as SIGHUP does)", run: runReload},
+		{name: "config check", short: "validate the config, the data dir and the certificate, and print the effective config", run: runConfigCheck},
+		{name: "dns check", args: "DOMAIN", short: "ask the resolver for every record the domain needs and say what is missing or wrong", run: runDNSCheck},
 		{name: "user add", args: "ADDRESS [--password-stdin] [--quota BYTES]", short: "create an account", run: runUserAdd},
 		{name: "user passwd", args: "ADDRESS [--password-stdin]", short: "set an account's password; unlocks it as user unlock does", run: runUserPasswd},
 		{name: "user unlock", args: "ADDRESS", short: "forget the failed logins against an account, ending the lockouts they caused", run: runUserUnlock},

@@ -47,7 +47,9 @@ func runServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, e.stderr)
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.SlogLevel())
+	log := newLogger(cfg, level, e.stderr)
 	slog.SetDefault(log)
 
 	st, err := sqlite.Open(e.ctx, cfg.DataDir, sqlite.Options{Exclusive: true, Logger: log.With("component", "store")})
@@ -67,10 +69,17 @@ func runServe(e *env, args []string) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 
 	srv, err := server.New(cfg, st, log)
 	if err != nil {
 		return err
+	}
+	srv.LogLevel = level
+	if !*dev || e.configPath != "" {
+		srv.ReadConfig = e.loadConfig
 	}
 	if err := srv.Start(); err != nil {
 		return err
@@ -92,12 +101,25 @@ func runServe(e *env, args []string) error {
 	}
 
 	var runErr error
-	select {
-	case sig := <-sigs:
-		log.Info("shutting down: letting transactions in flight finish", "signal", sig.String(), "timeout", time.Duration(cfg.ShutdownTimeout).String())
-	case runErr = <-srv.Errors():
-		log.Error("shutting down after a listener failed", "err", runErr)
-	case <-e.ctx.Done():
+wait:
+	for {
+		select {
+		case <-hups:
+			// SIGHUP: the config, certificates and DKIM keys again; open
+			// sessions keep running (systemd's ExecReload sends it).
+			log.Info("reloading", "signal", "hangup")
+			sdNotify("RELOADING=1")
+			srv.ReloadConfig(e.ctx) // logs what it applied and what failed
+			sdNotify("READY=1")
+		case sig := <-sigs:
+			log.Info("shutting down: letting transactions in flight finish", "signal", sig.String(), "timeout", time.Duration(cfg.ShutdownTimeout).String())
+			break wait
+		case runErr = <-srv.Errors():
+			log.Error("shutting down after a listener failed", "err", runErr)
+			break wait
+		case <-e.ctx.Done():
+			break wait
+		}
 	}
 	if err := sdNotify("STOPPING=1"); err != nil {
 		log.Warn("telling systemd the server is stopping failed", "err", err)
@@ -111,8 +133,9 @@ func runServe(e *env, args []string) error {
 	return runErr
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+// newLogger makes the server's log, at level (which SIGHUP may change).
+func newLogger(cfg *config.Config, level slog.Leveler, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

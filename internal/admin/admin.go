@@ -32,6 +32,7 @@ type Admin struct {
 	st      store.Store
 	dataDir string
 	kick    func()
+	reload  func(context.Context) error
 }
 
 // Options tell New about the place the commands run in.
@@ -42,11 +43,14 @@ type Options struct {
 	// no server runs, and then "queue kick" is refused and "queue retry"
 	// only makes the entry due.
 	Kick func()
+	// Reload reads the configuration, certificates and DKIM keys again in
+	// the running server; nil when no server runs ("reload" is refused).
+	Reload func(context.Context) error
 }
 
 // New returns the commands over st.
 func New(st store.Store, opts Options) *Admin {
-	return &Admin{st: st, dataDir: opts.DataDir, kick: opts.Kick}
+	return &Admin{st: st, dataDir: opts.DataDir, kick: opts.Kick, reload: opts.Reload}
 }
 
 // Kinds of Error, as the control socket carries them.

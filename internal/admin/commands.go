@@ -127,6 +127,9 @@ var commands = map[string]command{
 	"queue kick": with(func(ctx context.Context, a *Admin, _ NoArgs) (struct{}, error) {
 		return struct{}{}, a.KickQueue(ctx)
 	}),
+	"reload": with(func(ctx context.Context, a *Admin, _ NoArgs) (struct{}, error) {
+		return struct{}{}, a.Reload(ctx)
+	}),
 
 	"junk allow": with(func(ctx context.Context, a *Admin, x JunkArgs) (JunkRule, error) {
 		return a.AddJunkRule(ctx, x.Account, store.JunkAllow, x.Pattern)

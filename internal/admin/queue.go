@@ -139,3 +139,15 @@ func (a *Admin) KickQueue(ctx context.Context) error {
 	a.kick()
 	return nil
 }
+
+// Reload makes the running server read its configuration, certificates and
+// DKIM keys again, as SIGHUP does.
+func (a *Admin) Reload(ctx context.Context) error {
+	if a.reload == nil {
+		return refusal(KindRefused, "no server is running on this data directory: nothing to reload")
+	}
+	if err := a.reload(ctx); err != nil {
+		return refusal(KindRefused, "%v", err)
+	}
+	return nil
+}

@@ -204,6 +204,9 @@ func TestSignatureBreaks(t *testing.T) {
 	}
 	for name, f := range tampers {
 		vs, _ := signAndVerify(t, s, dir, testMessage, f)
+		if len(vs) != 2 {
+			t.Errorf("%s: %d signatures found, want 2", name, len(vs))
+		}
 		for _, v := range vs {
 			if v.Err == nil {
 				t.Errorf("%s: signature %s still verifies", name, v.Domain)
@@ -214,6 +217,9 @@ func TestSignatureBreaks(t *testing.T) {
 	vs, _ := signAndVerify(t, s, dir, testMessage, func(m string) string {
 		return strings.Replace(m, "X-Unsigned: whatever", "X-Unsigned: other", 1) + "\r\n\r\n"
 	})
+	if len(vs) != 2 {
+		t.Errorf("harmless change: %d signatures found, want 2", len(vs))
+	}
 	for _, v := range vs {
 		if v.Err != nil {
 			t.Errorf("harmless change broke %v", v.Err)
@@ -260,7 +266,7 @@ func TestLongHeaderLine(t *testing.T) {
 		msg := "Subject: " + strings.Repeat("x", n) + "\r\n" + testMessage[strings.Index(testMessage, "From:"):]
 		msg = strings.Replace(msg, "Subject: hello\r\n", "", 1)
 		vs, sig := signAndVerify(t, s, dir, msg, nil)
-		if len(vs) != 2 || vs[0].Err != nil || !strings.Contains(sig, "From") {
+		if len(vs) != 2 || vs[0].Err != nil || vs[1].Err != nil || !strings.Contains(sig, "From") {
 			t.Errorf("line of %d: %v %s", n, vs, sig)
 		}
 	}
@@ -359,5 +365,39 @@ func TestRSAKey(t *testing.T) {
 	}
 	if d, _, _, ok := s2.RSAKey("example.org"); !ok || d != "example.org" {
 		t.Errorf("RSAKey(parent) = %q, %v", d, ok)
+	}
+}
+
+// TestSignerReload: keys made after the Signer was loaded sign once it
+// reloads; a directory it cannot read keeps the keys in use.
+func TestSignerReload(t *testing.T) {
+	src, err := keyDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s, err := LoadSigner(dir)
+	if err != nil || len(s.Domains()) != 0 {
+		t.Fatalf("LoadSigner(empty) = %v, %v", s.Domains(), err)
+	}
+	// The domain's keys arrive (as postel dkim gen writes them).
+	if err := os.CopyFS(filepath.Join(dir, "example.org"), os.DirFS(filepath.Join(src, "example.org"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Domains(); len(d) != 1 || d[0] != "example.org" {
+		t.Fatalf("after Reload: %v", d)
+	}
+	if _, _, _, ok := s.RSAKey("example.org"); !ok {
+		t.Error("no RSA key after Reload")
+	}
+	os.WriteFile(filepath.Join(dir, "example.org", SelectorRSA+".key"), []byte("not pem"), 0o600)
+	if err := s.Reload(); err == nil {
+		t.Fatal("Reload of a corrupt key succeeded")
+	}
+	if _, _, _, ok := s.RSAKey("example.org"); !ok {
+		t.Error("a failed Reload dropped the keys in use")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
@@ -41,18 +42,39 @@ var signedFields = []string{
 var overSigned = map[string]bool{"From": true, "Subject": true, "Date": true, "To": true, "Cc": true}
 
 // Signer signs messages with the keys of their From domain. It is safe for
-// concurrent use.
+// concurrent use; Reload swaps its keys while it signs.
 type Signer struct {
-	keys map[string][]key // by domain, lower-case A-label
+	dir  string
+	keys atomic.Pointer[map[string][]key] // by domain, lower-case A-label
 }
 
 // LoadSigner loads the keys of every domain under dir. A missing dir gives
 // a Signer without keys.
 func LoadSigner(dir string) (*Signer, error) {
-	s := &Signer{keys: map[string][]key{}}
+	s := &Signer{dir: dir}
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload reads the keys under the Signer's directory again (keys made by
+// postel dkim gen since, or moved aside); on error the keys in use stay.
+func (s *Signer) Reload() error {
+	keys, err := loadKeys(s.dir)
+	if err != nil {
+		return err
+	}
+	s.keys.Store(&keys)
+	return nil
+}
+
+// loadKeys loads the keys of every domain under dir.
+func loadKeys(dir string) (map[string][]key, error) {
+	out := map[string][]key{}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
+		return out, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("dkim: %w", err)
 	}
@@ -69,16 +91,16 @@ func LoadSigner(dir string) (*Signer, error) {
 			return nil, err
 		}
 		if len(keys) > 0 {
-			s.keys[domain] = keys
+			out[domain] = keys
 		}
 	}
-	return s, nil
+	return out, nil
 }
 
 // Domains lists the domains the Signer has keys for, sorted.
 func (s *Signer) Domains() []string {
 	var out []string
-	for d := range s.keys {
+	for d := range *s.keys.Load() {
 		out = append(out, d)
 	}
 	sort.Strings(out)
@@ -140,8 +162,9 @@ func (s *Signer) Sign(r io.Reader) ([]byte, error) {
 
 // keysFor finds the keys for domain or its nearest parent that has some.
 func (s *Signer) keysFor(domain string) (string, []key) {
+	keys := *s.keys.Load()
 	for d := domain; strings.Contains(d, "."); d = d[strings.IndexByte(d, '.')+1:] {
-		if k := s.keys[d]; k != nil {
+		if k := keys[d]; k != nil {
 			return d, k
 		}
 	}

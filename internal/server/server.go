@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -36,17 +37,29 @@ import (
 
 // Server is a running Postel: every configured listener, serving.
 type Server struct {
-	cfg  *config.Config
-	st   store.Store
-	log  *slog.Logger
-	tls  *tls.Config
-	smtp []*smtpserver.Server
-	imap *imapserver.Server
-	pop3 *pop3server.Server
+	cfg   *config.Config
+	st    store.Store
+	log   *slog.Logger
+	certs *certs.Manager
+	tls   *tls.Config    // every mail listener's: its certificate from certs
+	web   []*http.Server // the HTTPS and HTTP listeners' servers
+	smtp  []*smtpserver.Server
+	imap  *imapserver.Server
+	pop3  *pop3server.Server
 
 	queue     *queue.Queue
 	stopQueue context.CancelFunc
 	queueDone chan struct{}
+
+	signer *dkim.Signer // the DKIM keys, reloaded by Reload
+
+	// LogLevel, when set before Start, is the level of the server's log:
+	// Reload sets it from the new config's log.level.
+	LogLevel *slog.LevelVar
+	// ReadConfig, when set before Start, reads the configuration again for
+	// ReloadConfig (SIGHUP, postel reload).
+	ReadConfig func() (*config.Config, error)
+	reloadMu   sync.Mutex
 
 	control     *control.Server // nil when the socket could not be made
 	controlPath string
@@ -59,10 +72,23 @@ type Server struct {
 	errs      chan error
 }
 
-// New prepares a server: it loads or makes the TLS certificate and builds
-// the protocol servers. Start listens.
+// New prepares a server: it sets up the certificates (the operator's
+// files, ACME or a self-signed one; certs.Manager) and builds the protocol
+// servers. Start listens.
 func New(cfg *config.Config, st store.Store, log *slog.Logger) (*Server, error) {
-	cert, err := certs.LoadOrCreate(cfg.DataDir, cfg.Hostname, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	ccfg := certs.Config{
+		Hostname: cfg.Hostname,
+		DataDir:  cfg.DataDir,
+		CertFile: cfg.TLS.CertFile,
+		KeyFile:  cfg.TLS.KeyFile,
+		Domains:  domainNames(st),
+		Log:      log.With("component", "certs"),
+	}
+	if a := cfg.ACME; a.Enabled {
+		ccfg.ACME = &certs.ACMEConfig{DirectoryURL: a.DirectoryURL, Email: a.Email, Challenge: a.Challenge,
+			CARoots: a.CARoots, RenewBefore: time.Duration(a.RenewBefore)}
+	}
+	mgr, err := certs.New(ccfg)
 	if err != nil {
 		return nil, err
 	}
@@ -70,11 +96,28 @@ func New(cfg *config.Config, st store.Store, log *slog.Logger) (*Server, error) 
 		cfg:       cfg,
 		st:        st,
 		log:       log,
-		tls:       certs.ServerTLSConfig(cert),
+		certs:     mgr,
+		tls:       mgr.TLSConfig(),
 		listeners: map[string]net.Listener{},
 		errs:      make(chan error, 8),
 	}
 	return s, nil
+}
+
+// domainNames lists the local domains, as certificates and the HTTPS
+// services need them.
+func domainNames(st store.Store) func(context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		ds, err := st.ListDomains(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]string, len(ds))
+		for i, d := range ds {
+			out[i] = d.Name
+		}
+		return out, nil
+	}
 }
 
 // listener is one configured address and what serves it.
@@ -112,6 +155,7 @@ func (s *Server) Start() error {
 	if d := signer.Domains(); len(d) > 0 {
 		s.log.Info("DKIM signing", "domains", d)
 	}
+	s.signer = signer
 	js, ok := s.st.(store.JunkStore)
 	if !ok {
 		return errors.New("server: the store keeps no junk rules (store.JunkStore)")
@@ -188,6 +232,8 @@ func (s *Server) Start() error {
 		{"imaps", c.Listen.IMAPS, true, s.imap.Serve},
 		{"pop3", c.Listen.POP3, false, s.pop3.Serve},
 		{"pop3s", c.Listen.POP3S, true, s.pop3.Serve},
+		{"https", c.Listen.HTTPS, false, s.serveHTTPS},
+		{"http", c.Listen.HTTP, false, s.serveHTTP},
 	}
 	for _, l := range all {
 		if l.addr == "" {
@@ -217,7 +263,7 @@ func (s *Server) Start() error {
 		go func(l listener, ln net.Listener) {
 			defer s.wg.Done()
 			if err := l.serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, imapserver.ErrServerClosed) &&
-				!errors.Is(err, pop3server.ErrServerClosed) {
+				!errors.Is(err, pop3server.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("listener stopped", "listener", l.key, "err", err)
 				s.errs <- fmt.Errorf("%s: %w", l.key, err)
 			}
@@ -284,9 +330,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs[i] = stop(ctx)
 		}()
 	}
+	s.mu.Lock()
+	webs := s.web
+	s.mu.Unlock()
+	for _, hs := range webs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hs.Shutdown(ctx)
+		}()
+	}
 	wg.Wait()
 	s.closeListeners()
 	s.wg.Wait()
+	s.certs.Close()
 	// The queue stops last: a delivery in flight keeps its lease and is
 	// retried by the next start when the lease runs out.
 	s.stopQueue()
