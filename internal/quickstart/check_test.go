@@ -137,8 +137,8 @@ func TestCheckDNS(t *testing.T) {
 			replace(s, "autoconfig.example.org", mdns.TypeCNAME, "autoconfig.example.org. IN A 192.0.2.1")
 		}, nil, map[string]string{"CNAME autoconfig.example.org.": "address records instead of the alias"}},
 		{"autodiscover elsewhere", func(s *dnstest.Server) {
-			replace(s, "autodiscover.example.org", mdns.TypeCNAME, "autodiscover.example.org. IN CNAME autodiscover.outlook.example.")
-		}, map[string]Status{"CNAME autodiscover.example.org.": Wrong}, nil},
+			replace(s, "_autodiscover._tcp.example.org", mdns.TypeSRV, "_autodiscover._tcp.example.org. IN SRV 0 0 443 autodiscover.outlook.example.")
+		}, map[string]Status{"SRV _autodiscover._tcp.example.org.": Wrong}, nil},
 
 		// CAA, climbing to the parents.
 		{"CAA for another CA", func(s *dnstest.Server) {

@@ -113,9 +113,14 @@ func Records(c *config.Config, domain string, keys []dkim.Record) []Record {
 	out = append(out,
 		Record{Name: "autoconfig." + d, Type: "CNAME", Value: host, kind: kindCNAME,
 			Purpose: fmt.Sprintf("Thunderbird autoconfig: mail clients fetch their settings from https://autoconfig.%s, served by this server.", domain)},
-		Record{Name: "autodiscover." + d, Type: "CNAME", Value: host, kind: kindCNAME,
-			Purpose: fmt.Sprintf("Outlook autodiscover: mail clients fetch their settings from https://autodiscover.%s, served by this server.", domain)},
 	)
+	if c.Listen.HTTPS != "" {
+		// Not autodiscover.DOMAIN: the certificate names the host, and
+		// Outlook follows this record to it (the name it asks for is
+		// then the host's).
+		out = append(out, Record{Name: "_autodiscover._tcp." + d, Type: "SRV", Value: "0 0 443 " + host, kind: kindSRV, service: "autodiscover",
+			Purpose: fmt.Sprintf("Outlook autodiscover: mail clients fetch their settings from https://%s/autodiscover/autodiscover.xml, served by this server.", c.Hostname)})
+	}
 	if issuer := caaIssuer(c); issuer != "" {
 		out = append(out, Record{Name: d, Type: "CAA", Value: `0 issue "` + issuer + `"`, kind: kindCAA,
 			Purpose: fmt.Sprintf("CAA (RFC 8659): only %s may issue certificates for %s and the names under it, as this server's ACME asks it to.", issuer, domain)})

@@ -56,7 +56,7 @@ func TestRecords(t *testing.T) {
 			"_pop3s._tcp.example.org. SRV 0 1 995 mail.example.org.",
 			"_pop3._tcp.example.org. SRV 10 1 110 mail.example.org.",
 			"autoconfig.example.org. CNAME mail.example.org.",
-			"autodiscover.example.org. CNAME mail.example.org.",
+			"_autodiscover._tcp.example.org. SRV 0 0 443 mail.example.org.",
 			`example.org. CAA 0 issue "letsencrypt.org"`,
 		}},
 		{"no ACME, no plain IMAP or POP3", func(c *config.Config) { c.Listen.IMAP, c.Listen.POP3, c.Listen.POP3S = "", "", "" }, []string{
@@ -76,7 +76,7 @@ func TestRecords(t *testing.T) {
 			"_pop3s._tcp.example.org. SRV 0 0 0 .",
 			"_pop3._tcp.example.org. SRV 0 0 0 .",
 			"autoconfig.example.org. CNAME mail.example.org.",
-			"autodiscover.example.org. CNAME mail.example.org.",
+			"_autodiscover._tcp.example.org. SRV 0 0 443 mail.example.org.",
 			// No CAA: it would only stand in the way of the operator's own CA.
 		}},
 		{"ACME with a CA of unknown CAA name", func(c *config.Config) {
