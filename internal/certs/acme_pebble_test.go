@@ -14,6 +14,7 @@ import (
 
 	"postel/internal/dns/dnstest"
 	"postel/internal/testutil"
+	"postel/internal/testutil/pebble"
 	"postel/internal/web"
 )
 
@@ -26,7 +27,7 @@ type acmeFixture struct {
 }
 
 // newACMEFixture starts a Manager for hostname and domains against p.
-func newACMEFixture(t *testing.T, p *pebbleServer, challenge string, renewBefore time.Duration, hostname string, domains ...string) *acmeFixture {
+func newACMEFixture(t *testing.T, p *pebble.Server, challenge string, renewBefore time.Duration, hostname string, domains ...string) *acmeFixture {
 	t.Helper()
 	logOut := &testutil.SyncBuffer{}
 	t.Cleanup(func() {
@@ -117,7 +118,7 @@ func TestACMEPebble(t *testing.T) {
 		dns.Add(name + ". 60 IN A 127.0.0.1")
 	}
 	https := listenLoopback(t)
-	p := startPebble(t, pebbleOptions{TLSPort: portOf(https), HTTPPort: freePort(t), DNS: dns.Addr, Validity: time.Minute})
+	p := pebble.Start(t, pebble.Options{TLSPort: portOf(https), DNS: dns.Addr, Validity: time.Minute})
 	f := newACMEFixture(t, p, "tls-alpn-01", 52*time.Second, host, "example.test")
 
 	domains := func(context.Context) ([]string, error) { return []string{"example.test"}, nil }
@@ -223,7 +224,7 @@ func TestACMEPebbleHTTP01(t *testing.T) {
 	dns := dnstest.New(t)
 	dns.Add(host + ". 60 IN A 127.0.0.1")
 	plain := listenLoopback(t)
-	p := startPebble(t, pebbleOptions{TLSPort: freePort(t), HTTPPort: portOf(plain), DNS: dns.Addr, Validity: 90 * 24 * time.Hour})
+	p := pebble.Start(t, pebble.Options{HTTPPort: portOf(plain), DNS: dns.Addr, Validity: 90 * 24 * time.Hour})
 	f := newACMEFixture(t, p, "http-01", 30*24*time.Hour, host)
 
 	srv := web.NewServer(f.m.HTTPHandler(web.Redirect(443)), nil)
@@ -267,5 +268,14 @@ func TestACMEPebbleHTTP01(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("other host: status %d", resp.StatusCode)
+	}
+}
+
+// resolveTo is a dialer that connects every address to addr, so that
+// clients can use the names of the certificates under test.
+func resolveTo(addr string) func(ctx context.Context, network, _ string) (net.Conn, error) {
+	return func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
 	}
 }

@@ -1,7 +1,10 @@
-package certs
+// Package pebble runs Pebble (github.com/letsencrypt/pebble), the ACME
+// test server of Let's Encrypt, as a real process for tests: go.mod lists
+// it as a tool, so the version the module pins is built. Only tests
+// import it.
+package pebble
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -21,29 +24,37 @@ import (
 	"postel/internal/testutil"
 )
 
-// Pebble (github.com/letsencrypt/pebble), the ACME test server of Let's
-// Encrypt, run as a real process: go.mod lists it as a tool, so the test
-// builds the version the module pins.
+// wait bounds building, starting and every request to Pebble.
+const wait = 60 * time.Second
 
-// pebbleServer is a running Pebble.
-type pebbleServer struct {
+// Options say where Pebble's validation authority connects, which DNS
+// server it asks, and how long its certificates last.
+type Options struct {
+	// TLSPort is where tls-alpn-01 validations connect (on the address the
+	// DNS server gives); zero for a port where nothing listens.
+	TLSPort int
+	// HTTPPort is where http-01 validations connect; zero for a port
+	// where nothing listens.
+	HTTPPort int
+	// DNS is the host:port of the DNS server resolving the names to
+	// validate (Pebble's -dnsserver), e.g. a dnstest.Server's Addr.
+	DNS string
+	// Validity is the lifetime of the certificates Pebble issues.
+	Validity time.Duration
+}
+
+// Server is a running Pebble, stopped (killed by its PID) when the test
+// that started it ends.
+type Server struct {
 	// Directory is the ACME directory URL.
 	Directory string
 	// APIRoots is the PEM file of the root of Pebble's own HTTPS
-	// certificate (its test "minica"), what ca_roots names.
+	// certificate (its test "minica"): what a client of the ACME API, such
+	// as Postel's [acme] ca_roots, must trust.
 	APIRoots string
 
 	mgmt   string       // host:port of the management API
 	client *http.Client // trusts APIRoots
-}
-
-// pebbleOptions say where Pebble's validation authority connects and
-// which DNS server it asks.
-type pebbleOptions struct {
-	TLSPort  int           // tls-alpn-01 validations connect here
-	HTTPPort int           // http-01 validations connect here
-	DNS      string        // host:port of the DNS server resolving the names
-	Validity time.Duration // lifetime of the certificates it issues
 }
 
 // goTool returns the go command of the toolchain running the tests.
@@ -54,13 +65,13 @@ func goTool() string {
 	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
-// buildPebble builds Pebble into dir and returns the binary and Pebble's
-// module directory (which holds its test certificates).
-func buildPebble(t *testing.T, dir string) (bin, moduleDir string) {
+// build builds Pebble into dir and returns the binary and Pebble's module
+// directory (which holds its test certificates).
+func build(t testing.TB, dir string) (bin, moduleDir string) {
 	t.Helper()
 	bin = filepath.Join(dir, "pebble")
-	build := exec.Command(goTool(), "build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
-	if out, err := build.CombinedOutput(); err != nil {
+	cmd := exec.Command(goTool(), "build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building Pebble (a tool in go.mod; needs the module, from the module cache or the proxy): %v\n%s", err, out)
 	}
 	list := exec.Command(goTool(), "list", "-m", "-f", "{{.Dir}}", "github.com/letsencrypt/pebble/v2")
@@ -71,10 +82,10 @@ func buildPebble(t *testing.T, dir string) (bin, moduleDir string) {
 	return bin, strings.TrimSpace(string(out))
 }
 
-// freePort returns a port nothing listened on a moment ago. Pebble binds
-// its own ports from its config file, so it cannot be handed a listener;
-// a port taken meanwhile makes Pebble exit, and startPebble tries again.
-func freePort(t *testing.T) int {
+// FreePort returns a loopback port nothing listened on a moment ago, for
+// servers that bind their own ports from a config file: a port taken
+// meanwhile makes them fail to start, which their starters retry.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,28 +95,37 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startPebble runs Pebble until the test ends (stopped by its PID).
-func startPebble(t *testing.T, opt pebbleOptions) *pebbleServer {
+// Start runs Pebble on random loopback ports until the test ends, and
+// returns once it answers. Pebble validates at once (no sleep), never
+// rejects a nonce on purpose, and reuses no authorization, so that every
+// order, renewals too, is validated anew against the server under test.
+func Start(t testing.TB, opt Options) *Server {
 	t.Helper()
-	dir := t.TempDir()
-	bin, moduleDir := buildPebble(t, dir)
-	certs := filepath.Join(moduleDir, "test", "certs")
-	p := &pebbleServer{APIRoots: filepath.Join(certs, "pebble.minica.pem")}
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(p.APIRoots)
-	if err != nil || !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("Pebble's test root %s: %v", p.APIRoots, err)
+	if opt.TLSPort == 0 {
+		opt.TLSPort = FreePort(t)
 	}
-	p.client = &http.Client{Timeout: wait, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	t.Cleanup(p.client.CloseIdleConnections)
+	if opt.HTTPPort == 0 {
+		opt.HTTPPort = FreePort(t)
+	}
+	dir := t.TempDir()
+	bin, moduleDir := build(t, dir)
+	certs := filepath.Join(moduleDir, "test", "certs")
+	s := &Server{APIRoots: filepath.Join(certs, "pebble.minica.pem")}
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(s.APIRoots)
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("Pebble's test root %s: %v", s.APIRoots, err)
+	}
+	s.client = &http.Client{Timeout: wait, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	t.Cleanup(s.client.CloseIdleConnections)
 
 	for try := 1; ; try++ {
-		listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-		p.mgmt = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-		p.Directory = "https://" + listen + "/dir"
+		listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+		s.mgmt = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+		s.Directory = "https://" + listen + "/dir"
 		config := map[string]any{"pebble": map[string]any{
 			"listenAddress":                  listen,
-			"managementListenAddress":        p.mgmt,
+			"managementListenAddress":        s.mgmt,
 			"certificate":                    filepath.Join(certs, "localhost", "cert.pem"),
 			"privateKey":                     filepath.Join(certs, "localhost", "key.pem"),
 			"httpPort":                       opt.HTTPPort,
@@ -124,7 +144,9 @@ func startPebble(t *testing.T, opt pebbleOptions) *pebbleServer {
 			t.Fatal(err)
 		}
 		configFile := filepath.Join(dir, "pebble-config.json")
-		write(t, configFile, data)
+		if err := os.WriteFile(configFile, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 
 		out := &testutil.SyncBuffer{}
 		cmd := exec.Command(bin, "-config", configFile, "-dnsserver", opt.DNS, "-strict=false")
@@ -143,7 +165,7 @@ func startPebble(t *testing.T, opt pebbleOptions) *pebbleServer {
 			cmd.Process.Kill()
 			<-exited
 		}
-		err = p.waitReady(exited)
+		err = s.waitReady(exited)
 		if err == nil {
 			t.Cleanup(func() {
 				stop()
@@ -151,7 +173,7 @@ func startPebble(t *testing.T, opt pebbleOptions) *pebbleServer {
 					t.Logf("Pebble's output:\n%s", out.String())
 				}
 			})
-			return p
+			return s
 		}
 		stop()
 		if try == 3 || !strings.Contains(out.String(), "address already in use") {
@@ -164,11 +186,11 @@ func startPebble(t *testing.T, opt pebbleOptions) *pebbleServer {
 // its addresses before it binds them, so readiness is a request answered,
 // over TLS with Pebble's certificate (not some other process that took
 // the port). Between attempts it waits for the process to exit, or 20 ms.
-func (p *pebbleServer) waitReady(exited <-chan error) error {
+func (s *Server) waitReady(exited <-chan error) error {
 	deadline := time.After(wait)
 	for {
-		_, errDir := p.get(p.Directory)
-		_, errRoot := p.get("https://" + p.mgmt + "/roots/0")
+		_, errDir := s.get(s.Directory)
+		_, errRoot := s.get("https://" + s.mgmt + "/roots/0")
 		if errDir == nil && errRoot == nil {
 			return nil
 		}
@@ -183,8 +205,8 @@ func (p *pebbleServer) waitReady(exited <-chan error) error {
 }
 
 // get fetches url from Pebble.
-func (p *pebbleServer) get(url string) ([]byte, error) {
-	resp, err := p.client.Get(url)
+func (s *Server) get(url string) ([]byte, error) {
+	resp, err := s.client.Get(url)
 	if err != nil {
 		return nil, err
 	}
@@ -199,26 +221,25 @@ func (p *pebbleServer) get(url string) ([]byte, error) {
 	return body, nil
 }
 
-// IssuingRoots returns the root Pebble signs certificates with (made anew
-// at each start), from its management API.
-func (p *pebbleServer) IssuingRoots(t *testing.T) *x509.CertPool {
+// IssuingRootPEM returns, in PEM, the root Pebble signs certificates with
+// (made anew at each start), from its management API (/roots/0): what a
+// client checking the served chains must trust.
+func (s *Server) IssuingRootPEM(t testing.TB) []byte {
 	t.Helper()
-	pem, err := p.get("https://" + p.mgmt + "/roots/0")
+	pem, err := s.get("https://" + s.mgmt + "/roots/0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pem
+}
+
+// IssuingRoots returns the issuing root (IssuingRootPEM) as a pool.
+func (s *Server) IssuingRoots(t testing.TB) *x509.CertPool {
+	t.Helper()
+	pem := s.IssuingRootPEM(t)
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
 		t.Fatalf("no certificate in Pebble's root: %q", pem)
 	}
 	return pool
-}
-
-// resolveTo is a dialer that connects every address to addr, so that
-// clients can use the names of the certificates under test.
-func resolveTo(addr string) func(ctx context.Context, network, _ string) (net.Conn, error) {
-	return func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
 }
