@@ -2,11 +2,24 @@
 # Installs what the tests need (Debian packages) when missing, then runs
 # every test: gofmt, go vet, and go test with the race detector, which also
 # runs every fuzz target on its committed seed corpus.
+#
+# Needs before it runs: Go (on PATH or in /usr/local/go), and this
+# repository (git and ca-certificates to clone it and to fetch modules).
+# Installing packages needs root, or sudo when it is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+if ! command -v go >/dev/null 2>&1; then
+	echo "test.sh: Go is not installed (looked on PATH and in /usr/local/go/bin); see https://go.dev/doc/install" >&2
+	exit 1
+fi
 
-# Debian packages the tests drive: real clients nobody here wrote.
+# Debian packages the tests need.
 need=()
+# go test -race needs cgo: a C compiler and the C library's headers.
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+[ -e /usr/include/stdlib.h ] || need+=(libc6-dev)
+# Real clients the tests drive, which nobody here wrote.
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 # swaks speaks TLS through these, which it only recommends.
 perl -MNet::SSLeay -MIO::Socket::SSL -e1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
@@ -15,14 +28,20 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)
 command -v fetchmail >/dev/null 2>&1 || need+=(fetchmail)
 if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		as_root=()
+	elif command -v sudo >/dev/null 2>&1; then
+		as_root=(sudo)
+	else
+		echo "test.sh: these Debian packages are missing: ${need[*]}" >&2
+		echo "test.sh: installing them needs root, and there is no sudo: run this script as root, or install them first" >&2
+		exit 1
+	fi
 	echo "installing: ${need[*]}"
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+	"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-export PATH="$PATH:/usr/local/go/bin"
 echo "== gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then

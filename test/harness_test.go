@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,12 +51,17 @@ type instance struct {
 	t       *testing.T
 	dir     string
 	config  string
+	extra   string            // the test's part of the config
+	ownsCfg bool              // newInstance wrote the config: start may rewrite it with new ports
 	ports   map[string]string // listener key -> 127.0.0.1:port
 	cmd     *exec.Cmd
 	stderr  *testutil.SyncBuffer
 	exited  chan error
 	running bool
 }
+
+// mailListeners are the [listen] keys of the mail protocols.
+var mailListeners = []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s"}
 
 // freePorts returns n distinct loopback addresses nobody listens on right
 // now: all are held open until all are chosen, so the kernel cannot hand
@@ -74,29 +81,14 @@ func freePorts(t *testing.T, n int) []string {
 
 // newInstance writes a config for a fresh data dir; extra is appended to it.
 func newInstance(t *testing.T, extra string) *instance {
-	in := &instance{t: t, dir: t.TempDir(), ports: map[string]string{}}
-	var b strings.Builder
-	fmt.Fprintf(&b, "hostname = \"mx.test.example\"\ndata_dir = %q\nshutdown_timeout = \"20s\"\n[listen]\n", filepath.Join(in.dir, "data"))
-	ports := freePorts(t, 8)
-	for i, k := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s"} {
-		in.ports[k] = ports[i]
-		fmt.Fprintf(&b, "%s = %q\n", k, in.ports[k])
-	}
-	if !strings.Contains(extra, "[dns]") {
-		// No resolver answers: remote mail stays queued (temporary
-		// failure) unless a test brings its own DNS.
-		fmt.Fprintf(&b, "[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n", ports[7])
-	}
-	if !strings.Contains(extra, "[inbound]") {
-		// Tests that are not about the checks of port 25 send from this
-		// machine as anyone: trusted, as serve --dev trusts it.
-		b.WriteString("[inbound]\ntrusted_networks = [\"127.0.0.0/8\"]\n")
-	}
-	b.WriteString(extra)
+	in := &instance{t: t, dir: t.TempDir(), extra: extra, ownsCfg: true}
 	in.config = filepath.Join(in.dir, "postel.toml")
-	if err := os.WriteFile(in.config, []byte(b.String()), 0o600); err != nil {
+	// The data dir exists, as an operator's would: serve does not create
+	// a missing one unless asked.
+	if err := os.Mkdir(filepath.Join(in.dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	in.writeConfig()
 	t.Cleanup(func() {
 		if in.running {
 			in.cmd.Process.Kill()
@@ -107,6 +99,36 @@ func newInstance(t *testing.T, extra string) *instance {
 		}
 	})
 	return in
+}
+
+// writeConfig writes the instance's config with new free ports: every
+// listener on loopback, HTTPS too, so that no instance ever tries a
+// privileged or fixed port, and no plain HTTP listener.
+func (in *instance) writeConfig() {
+	in.t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "hostname = \"mx.test.example\"\ndata_dir = %q\nshutdown_timeout = \"20s\"\n[listen]\n", filepath.Join(in.dir, "data"))
+	ports := freePorts(in.t, len(mailListeners)+2)
+	in.ports = map[string]string{}
+	for i, k := range mailListeners {
+		in.ports[k] = ports[i]
+		fmt.Fprintf(&b, "%s = %q\n", k, in.ports[k])
+	}
+	fmt.Fprintf(&b, "https = %q\nhttp = \"\"\n", ports[len(mailListeners)])
+	if !strings.Contains(in.extra, "[dns]") {
+		// No resolver answers: remote mail stays queued (temporary
+		// failure) unless a test brings its own DNS.
+		fmt.Fprintf(&b, "[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n", ports[len(mailListeners)+1])
+	}
+	if !strings.Contains(in.extra, "[inbound]") {
+		// Tests that are not about the checks of port 25 send from this
+		// machine as anyone: trusted, as serve --dev trusts it.
+		b.WriteString("[inbound]\ntrusted_networks = [\"127.0.0.0/8\"]\n")
+	}
+	b.WriteString(in.extra)
+	if err := os.WriteFile(in.config, []byte(b.String()), 0o600); err != nil {
+		in.t.Fatal(err)
+	}
 }
 
 // admin runs a postel admin command and returns its stdout.
@@ -128,36 +150,93 @@ func (in *instance) tryAdmin(stdin string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// start runs postel serve and waits until its SMTP port answers.
+// start runs postel serve and waits until it says it is ready: every
+// listener bound. A port chosen free but taken by someone else before the
+// server bound it is the one failure not the server's: a config written by
+// newInstance gets new ports and the server another try.
 func (in *instance) start() {
 	in.t.Helper()
+	for try := 1; ; try++ {
+		err := in.tryStart()
+		if err == nil {
+			return
+		}
+		if try == 3 || !in.ownsCfg || !strings.Contains(in.stderr.String(), "address already in use") {
+			in.t.Fatalf("%v\n%s", err, in.stderr.String())
+		}
+		in.t.Logf("try %d: %v; again with other ports", try, err)
+		in.writeConfig()
+	}
+}
+
+// tryStart runs postel serve and waits for its ready line.
+func (in *instance) tryStart() error {
 	in.stderr = &testutil.SyncBuffer{}
+	log := newReadyWatch(in.stderr)
 	in.cmd = exec.Command(binary, "serve", "--config", in.config)
-	in.cmd.Stdout, in.cmd.Stderr = in.stderr, in.stderr
+	in.cmd.Stdout, in.cmd.Stderr = log, log
 	if err := in.cmd.Start(); err != nil {
 		in.t.Fatal(err)
 	}
 	in.running = true
 	in.exited = make(chan error, 1)
 	go func() { in.exited <- in.cmd.Wait() }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", in.ports["smtp"])
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case err := <-in.exited:
-			in.running = false
-			in.t.Fatalf("postel serve exited: %v\n%s", err, in.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			in.t.Fatalf("postel serve did not listen in time\n%s", in.stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	select {
+	case <-log.ready:
+		return nil
+	case err := <-in.exited:
+		in.running = false
+		return fmt.Errorf("postel serve exited before it was ready: %v", err)
+	case <-time.After(60 * time.Second):
+		return errors.New("postel serve did not say it was ready within a minute")
 	}
+}
+
+// readyWatch passes a server's output to buf and closes ready at the first
+// log line saying every listener is bound: msg=ready, or msg="postel
+// started", which serve logs once Start has bound them all.
+type readyWatch struct {
+	buf   *testutil.SyncBuffer
+	mu    sync.Mutex
+	line  []byte // the unfinished last line
+	seen  bool
+	ready chan struct{}
+}
+
+func newReadyWatch(buf *testutil.SyncBuffer) *readyWatch {
+	return &readyWatch{buf: buf, ready: make(chan struct{})}
+}
+
+func (w *readyWatch) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seen {
+		return len(p), nil
+	}
+	w.line = append(w.line, p...)
+	for {
+		i := bytes.IndexByte(w.line, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		if isReadyLine(string(w.line[:i])) {
+			w.seen, w.line = true, nil
+			close(w.ready)
+			return len(p), nil
+		}
+		w.line = w.line[i+1:]
+	}
+}
+
+// isReadyLine tells a log line (text or JSON) saying the server is ready.
+func isReadyLine(l string) bool {
+	for _, m := range []string{"msg=ready", `msg="postel started"`, `"msg":"ready"`, `"msg":"postel started"`} {
+		if _, rest, ok := strings.Cut(l, m); ok && (rest == "" || strings.ContainsRune(" ,}", rune(rest[0]))) {
+			return true
+		}
+	}
+	return false
 }
 
 // kill sends sig and waits for the process to end.
@@ -370,4 +449,34 @@ func (s *smtpConn) upgradeTLS() {
 // plain is the SASL PLAIN initial response (RFC 4616) in base64.
 func plain(user, pass string) string {
 	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+}
+
+// TestReadyWatch: the harness's wait for readiness notices the ready line
+// however the log is cut into writes, and nothing before it.
+func TestReadyWatch(t *testing.T) {
+	w := newReadyWatch(&testutil.SyncBuffer{})
+	for _, p := range []string{
+		"time=x level=INFO msg=listening listener=smtp addr=127.0.0.1:1\n",
+		"time=x level=INFO msg=\"postel ",
+		"startedish\" x=1\ntime=x level=INFO msg=readyz\n",
+		"time=x level=INFO msg=\"postel st",
+	} {
+		w.Write([]byte(p))
+		select {
+		case <-w.ready:
+			t.Fatalf("ready after %q", p)
+		default:
+		}
+	}
+	w.Write([]byte("arted\" hostname=mx\n"))
+	select {
+	case <-w.ready:
+	default:
+		t.Fatal("not ready after the postel started line")
+	}
+	for _, l := range []string{"time=x level=INFO msg=ready listeners=8", `{"time":"x","level":"INFO","msg":"ready"}`} {
+		if !isReadyLine(l) {
+			t.Errorf("isReadyLine(%q) = false", l)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -45,8 +46,12 @@ func TestIMAPCurl(t *testing.T) {
 	if !strings.Contains(msg, "Subject: first") {
 		t.Fatalf("curl over STARTTLS fetched %q", msg)
 	}
-	if out, err := exec.Command("curl", "-sSk", "--user", "alice@example.org:wrong password", "imaps://"+in.ports["imaps"]+"/").CombinedOutput(); err == nil {
-		t.Fatalf("wrong password accepted:\n%s", out)
+	// A wrong password: the server refuses the login (RFC 5530
+	// AUTHENTICATIONFAILED), and curl says so (exit 67, CURLE_LOGIN_DENIED),
+	// not some other failure.
+	out, err := exec.Command("curl", "-vsSk", "--user", "alice@example.org:wrong password", "imaps://"+in.ports["imaps"]+"/").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 67 || !regexp.MustCompile(`(?m)^< \S+ NO \[AUTHENTICATIONFAILED\]`).Match(out) {
+		t.Fatalf("wrong password: %v, want exit 67 after NO [AUTHENTICATIONFAILED]:\n%s", err, out)
 	}
 }
 

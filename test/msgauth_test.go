@@ -81,7 +81,7 @@ func TestMessageChecks(t *testing.T) {
 			t.Fatalf("swaks:\n%s", out)
 		}
 		msg := in.fetch(t, "INBOX", 1)
-		var ours, theirs int
+		var ours, theirs, spf, dmarc int
 		for _, v := range headerValues(msg, "Authentication-Results") {
 			id, results, err := authres.Parse(v)
 			if err != nil {
@@ -93,6 +93,7 @@ func TestMessageChecks(t *testing.T) {
 				for _, r := range results {
 					switch r := r.(type) {
 					case *authres.SPFResult:
+						spf++
 						if r.Value != authres.ResultPass {
 							t.Errorf("spf=%s", r.Value)
 						}
@@ -101,6 +102,7 @@ func TestMessageChecks(t *testing.T) {
 							t.Errorf("the forged dkim=pass survived: %q", v)
 						}
 					case *authres.DMARCResult:
+						dmarc++
 						if r.Value != authres.ResultPass || r.From != "good.example" {
 							t.Errorf("dmarc=%s header.from=%s", r.Value, r.From)
 						}
@@ -110,8 +112,8 @@ func TestMessageChecks(t *testing.T) {
 				theirs++
 			}
 		}
-		if ours != 1 || theirs != 1 {
-			t.Errorf("%d fields of ours, %d of the relay's, in\n%s", ours, theirs, msg)
+		if ours != 1 || theirs != 1 || spf != 1 || dmarc != 1 {
+			t.Errorf("%d fields of ours (%d spf, %d dmarc results), %d of the relay's, in\n%s", ours, spf, dmarc, theirs, msg)
 		}
 	})
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,8 @@ type receiver struct {
 	got       []string
 	stall     chan struct{} // closed: stop stalling
 	inDAT     chan struct{} // signalled when a DATA command arrives
+	gotDot    chan struct{} // signalled when the final dot has arrived
+	ended     []bool        // per connection accepted, in order: has it ended? Under mu.
 }
 
 func newReceiver(t *testing.T, afterBody bool) *receiver {
@@ -31,7 +34,7 @@ func newReceiver(t *testing.T, afterBody bool) *receiver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{t: t, l: l, afterBody: afterBody, stall: make(chan struct{}), inDAT: make(chan struct{}, 10)}
+	r := &receiver{t: t, l: l, afterBody: afterBody, stall: make(chan struct{}), inDAT: make(chan struct{}, 10), gotDot: make(chan struct{}, 10)}
 	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
@@ -39,14 +42,23 @@ func newReceiver(t *testing.T, afterBody bool) *receiver {
 			if err != nil {
 				return
 			}
-			go r.serve(c)
+			r.mu.Lock()
+			i := len(r.ended)
+			r.ended = append(r.ended, false)
+			r.mu.Unlock()
+			go r.serve(c, i)
 		}
 	}()
 	return r
 }
 
-func (r *receiver) serve(c net.Conn) {
-	defer c.Close()
+func (r *receiver) serve(c net.Conn, i int) {
+	defer func() {
+		c.Close()
+		r.mu.Lock()
+		r.ended[i] = true
+		r.mu.Unlock()
+	}()
 	c.SetDeadline(time.Now().Add(time.Minute))
 	br := bufio.NewReader(c)
 	say := func(s string) { fmt.Fprintf(c, "%s\r\n", s) }
@@ -77,6 +89,7 @@ func (r *receiver) serve(c net.Conn) {
 				}
 				msg.WriteString(l)
 			}
+			r.gotDot <- struct{}{}
 			if r.afterBody {
 				<-r.stall
 			}
@@ -91,6 +104,20 @@ func (r *receiver) serve(c net.Conn) {
 			say("250 ok")
 		}
 	}
+}
+
+// accepted is the number of connections accepted so far.
+func (r *receiver) accepted() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ended)
+}
+
+// endedFirst reports whether the first n connections accepted have ended.
+func (r *receiver) endedFirst(n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !slices.Contains(r.ended[:n], false)
 }
 
 func (r *receiver) messages() []string {
@@ -136,25 +163,31 @@ func queueCrash(t *testing.T, afterBody bool, want int) {
 	s.cmd("RCPT TO:<bob@remote.example>", "250")
 	s.cmd("DATA", "354")
 	s.cmd("From: alice@example.org\r\nTo: bob@remote.example\r\nSubject: survives a crash\r\n\r\nhello\r\n.", "250")
-	select {
-	case <-rx.inDAT:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the queue never started DATA")
-	}
+	// Killed when the remote is stalling: before its 354, or after it has
+	// read the final dot (and before its 250).
+	arrived := rx.inDAT
 	if afterBody {
-		time.Sleep(200 * time.Millisecond) // let the body and the dot arrive
+		arrived = rx.gotDot
+	}
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the queue never got that far in its delivery")
 	}
 	in.stop(syscall.SIGKILL)
+	killed := rx.accepted() // the connections of the killed server
 	close(rx.stall)
 	in.start()
+	// Done when the entry has left the queue (the new server's copy was
+	// accepted, and no further attempt can start) and the killed server's
+	// connections have ended (the remote took or dropped what they sent).
 	deadline := time.Now().Add(30 * time.Second)
-	for len(in.queue()) > 0 {
+	for len(in.queue()) > 0 || !rx.endedFirst(killed) {
 		if time.Now().After(deadline) {
-			t.Fatalf("still queued after the restart: %+v", in.queue())
+			t.Fatalf("after the restart: queue %+v, killed connections ended %v", in.queue(), rx.endedFirst(killed))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond) // a further duplicate would arrive now
 	got := rx.messages()
 	if len(got) != want {
 		t.Fatalf("remote accepted %d copies, want %d", len(got), want)

@@ -666,12 +666,13 @@ func TestLeaseExpiry(t *testing.T) {
 		t.Fatalf("claim: %v, %v", c, err)
 	}
 	q := e.queue()
+	claims := watchClaims(q)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- q.Run(ctx) }()
-	time.Sleep(500 * time.Millisecond) // the store keeps leases to the second
-	if len(f.messages()) != 0 {
-		t.Fatal("delivered while leased")
+	// Run's first claim comes while the dead worker's lease holds.
+	if n := claims.next(t); n != 0 {
+		t.Fatalf("Run's first claim took %d entries, still leased", n)
 	}
 	waitFor(t, 6*time.Second, "delivery after the lease", func() bool {
 		_, ok := e.entry(id)
@@ -693,10 +694,14 @@ func TestRunKick(t *testing.T) {
 	e.dns.Add("example.net. 300 IN A 127.0.0.2")
 	e.route("127.0.0.2", f.addr)
 	q := e.queue(func(c *Config) { c.PollInterval = time.Hour })
+	claims := watchClaims(q)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- q.Run(ctx) }()
-	time.Sleep(50 * time.Millisecond) // Run's first claim finds nothing
+	// Run's first claim finds nothing; then only Kick can wake it.
+	if n := claims.next(t); n != 0 {
+		t.Fatalf("Run's first claim took %d entries from an empty queue", n)
+	}
 	var ids []int64
 	for range 5 {
 		ids = append(ids, e.enqueue("alice@example.org", rcpts("bob@example.net"), testMessage))

@@ -186,6 +186,42 @@ func (e *env) runOnce(q *Queue) int {
 	return len(entries)
 }
 
+// claimWatch is a store that reports each ClaimQueue Run makes.
+type claimWatch struct {
+	store.Store
+	claimed chan int // the number of entries each claim returned
+}
+
+// watchClaims makes q's claims observable; call before q.Run.
+func watchClaims(q *Queue) *claimWatch {
+	w := &claimWatch{Store: q.st, claimed: make(chan int, 1000)}
+	q.st = w
+	return w
+}
+
+func (w *claimWatch) ClaimQueue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.QueueEntry, error) {
+	entries, err := w.Store.ClaimQueue(ctx, now, lease, limit)
+	if err == nil {
+		select {
+		case w.claimed <- len(entries):
+		default: // only the first claims matter to the tests
+		}
+	}
+	return entries, err
+}
+
+// next waits for the next claim and returns how many entries it took.
+func (w *claimWatch) next(t testing.TB) int {
+	t.Helper()
+	select {
+	case n := <-w.claimed:
+		return n
+	case <-time.After(10 * time.Second):
+		t.Fatal("no claim within 10 seconds")
+		return 0
+	}
+}
+
 // entry returns the queue entry id; ok is false when it is gone.
 func (e *env) entry(id int64) (store.QueueEntry, bool) {
 	e.t.Helper()
@@ -284,6 +320,7 @@ type fakeMX struct {
 
 	mu       sync.Mutex
 	conns    int
+	closed   int // connections the server has closed
 	rcptN    int
 	rcpt     func(n int, to string) error // n counts RCPT commands from 1
 	data     func() error
@@ -335,12 +372,36 @@ type countingListener struct {
 
 func (l *countingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err == nil {
-		l.f.mu.Lock()
-		l.f.conns++
-		l.f.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	l.f.mu.Lock()
+	l.f.conns++
+	l.f.mu.Unlock()
+	return &countedConn{Conn: c, f: l.f}, nil
+}
+
+// countedConn counts its closing in its fakeMX.
+type countedConn struct {
+	net.Conn
+	f    *fakeMX
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() {
+		c.f.mu.Lock()
+		c.f.closed++
+		c.f.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// closedConnections is the number of connections the server has closed.
+func (f *fakeMX) closedConnections() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
 }
 
 func (f *fakeMX) messages() []fakeMsg {

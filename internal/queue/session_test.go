@@ -144,7 +144,7 @@ func TestStalePooledSession(t *testing.T) {
 	q := e.queue()
 	e.enqueue("alice@example.org", rcpts("bob@example.net"), testMessage)
 	e.runOnce(q)
-	time.Sleep(500 * time.Millisecond) // the server times the idle connection out
+	waitFor(t, 10*time.Second, "the server to time the pooled connection out", func() bool { return f.closedConnections() == 1 })
 	id := e.enqueue("alice@example.org", rcpts("carol@example.net"), testMessage)
 	e.runOnce(q)
 	if _, ok := e.entry(id); ok || len(f.messages()) != 2 {
@@ -155,34 +155,58 @@ func TestStalePooledSession(t *testing.T) {
 	}
 }
 
-// Idle connections expire; closeAll quits them.
+// Idle connections expire: prune closes those idle for longer than
+// IdleTimeout and keeps the others; closeAll quits the rest.
 func TestPoolExpiry(t *testing.T) {
 	e := newEnv(t)
 	f := newFakeMX(t, nil)
 	e.dns.Add("example.net. 300 IN A 127.0.0.2")
 	e.route("127.0.0.2", f.addr)
-	q := e.queue(func(c *Config) { c.IdleTimeout = 100 * time.Millisecond })
+	q := e.queue(func(c *Config) { c.IdleTimeout = time.Minute })
+	idleHosts := func() int {
+		q.pool.mu.Lock()
+		defer q.pool.mu.Unlock()
+		return len(q.pool.idle)
+	}
 	e.enqueue("alice@example.org", rcpts("bob@example.net"), testMessage)
 	e.runOnce(q)
-	q.pool.mu.Lock()
-	n := len(q.pool.idle)
-	q.pool.mu.Unlock()
-	if n != 1 {
+	if n := idleHosts(); n != 1 {
 		t.Fatalf("%d idle hosts after a delivery", n)
 	}
-	time.Sleep(150 * time.Millisecond)
 	q.pool.prune()
-	q.pool.closeAll()
-	q.pool.mu.Lock()
-	n = len(q.pool.idle)
-	q.pool.mu.Unlock()
-	if n != 0 {
-		t.Errorf("%d idle hosts after expiry", n)
+	if n := idleHosts(); n != 1 {
+		t.Fatalf("a fresh idle session was pruned: %d idle hosts", n)
 	}
+	e.enqueue("alice@example.org", rcpts("bob@example.net"), testMessage)
+	e.runOnce(q)
+	if c := f.connections(); c != 1 {
+		t.Fatalf("%d connections, want 1 (the idle one reused)", c)
+	}
+	// Make the pooled session idle for longer than IdleTimeout.
+	q.pool.mu.Lock()
+	for _, list := range q.pool.idle {
+		for _, s := range list {
+			s.idleSince = s.idleSince.Add(-2 * time.Minute)
+		}
+	}
+	q.pool.mu.Unlock()
+	q.pool.prune()
+	if n := idleHosts(); n != 0 {
+		t.Fatalf("%d idle hosts after expiry", n)
+	}
+	waitFor(t, 10*time.Second, "the expired session to end", func() bool { return f.closedConnections() == 1 })
 	e.enqueue("alice@example.org", rcpts("bob@example.net"), testMessage)
 	e.runOnce(q)
 	if c := f.connections(); c != 2 {
 		t.Errorf("%d connections, want 2 (the first expired)", c)
+	}
+	q.pool.closeAll()
+	if n := idleHosts(); n != 0 {
+		t.Fatalf("%d idle hosts after closeAll", n)
+	}
+	waitFor(t, 10*time.Second, "closeAll to end the last session", func() bool { return f.closedConnections() == 2 })
+	if n := len(f.messages()); n != 3 {
+		t.Errorf("%d messages received, want 3", n)
 	}
 }
 

@@ -242,8 +242,10 @@ func TestLimiterRate(t *testing.T) {
 		}
 		r()
 	}
-	if d := time.Since(start); d < 190*time.Millisecond || d > time.Second {
-		t.Errorf("3 transactions at 600/min took %v, want about 200ms", d)
+	// The rate is a floor on the time taken; no ceiling is checked, which
+	// a loaded machine could break.
+	if d := time.Since(start); d < 190*time.Millisecond {
+		t.Errorf("3 transactions at 600/min took %v, want at least 200ms", d)
 	}
 	// Forgetting idle domains keeps the map bounded.
 	for i := range maxIdleDomains + 10 {

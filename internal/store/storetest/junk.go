@@ -109,8 +109,8 @@ func testReputation(t *testing.T, st store.Store) {
 		t.Fatalf("reputation = %+v", r)
 	}
 	must(t, js.TrainSender(ctx, a.ID, "bob@example.com", true))
-	if r, _ = js.Reputation(ctx, a.ID, "bob@example.com"); r.Spam != 3 || r.Last != store.MarkSpam {
-		t.Fatalf("after another spam mark: %+v", r)
+	if r, err = js.Reputation(ctx, a.ID, "bob@example.com"); err != nil || r.Spam != 3 || r.Last != store.MarkSpam {
+		t.Fatalf("after another spam mark: %+v, %v", r, err)
 	}
 	all, err := js.Reputations(ctx, a.ID)
 	must(t, err)
@@ -125,13 +125,13 @@ func testReputation(t *testing.T, st store.Store) {
 
 	must(t, js.ClearReputation(ctx, a.ID, "BOB@example.com"))
 	wantErr(t, js.ClearReputation(ctx, a.ID, "bob@example.com"), store.ErrNotFound)
-	if r, _ = js.Reputation(ctx, a.ID, "bob@example.com"); r != (store.SenderReputation{}) {
-		t.Fatalf("after ClearReputation: %+v", r)
+	if r, err = js.Reputation(ctx, a.ID, "bob@example.com"); err != nil || r != (store.SenderReputation{}) {
+		t.Fatalf("after ClearReputation: %+v, %v", r, err)
 	}
 	// Training starts again from nothing.
 	must(t, js.TrainSender(ctx, a.ID, "bob@example.com", false))
-	if r, _ = js.Reputation(ctx, a.ID, "bob@example.com"); r.Spam != 0 || r.Ham != 1 || r.Last != store.MarkHam {
-		t.Fatalf("after clearing and training again: %+v", r)
+	if r, err = js.Reputation(ctx, a.ID, "bob@example.com"); err != nil || r.Spam != 0 || r.Ham != 1 || r.Last != store.MarkHam {
+		t.Fatalf("after clearing and training again: %+v, %v", r, err)
 	}
 }
 
@@ -160,16 +160,16 @@ func testJunkIsolation(t *testing.T, st store.Store) {
 	if got := ruleStrings(t, js, a.ID); !slices.Equal(got, []string{"block spam.example"}) {
 		t.Fatalf("alice's rules after bob's = %q", got)
 	}
-	if r, _ := js.Reputation(ctx, a.ID, "x@spam.example"); r.Spam != 1 || r.Ham != 0 {
-		t.Fatalf("alice's reputation after bob's training: %+v", r)
+	if r, err := js.Reputation(ctx, a.ID, "x@spam.example"); err != nil || r.Spam != 1 || r.Ham != 0 {
+		t.Fatalf("alice's reputation after bob's training: %+v, %v", r, err)
 	}
 
 	must(t, st.DeleteAccount(ctx, "alice@example.org"))
 	if got := ruleStrings(t, js, a.ID); len(got) != 0 {
 		t.Fatalf("deleted account still has rules %q", got)
 	}
-	if all, _ := js.Reputations(ctx, a.ID); len(all) != 0 {
-		t.Fatalf("deleted account still has reputations %+v", all)
+	if all, err := js.Reputations(ctx, a.ID); err != nil || len(all) != 0 {
+		t.Fatalf("deleted account still has reputations %+v, %v", all, err)
 	}
 	wantErr(t, js.TrainSender(ctx, a.ID, "x@spam.example", true), store.ErrNotFound)
 	wantErr(t, js.AddJunkRule(ctx, a.ID, store.JunkBlock, "spam.example"), store.ErrNotFound)
