@@ -102,19 +102,21 @@ func newInstance(t *testing.T, extra string) *instance {
 }
 
 // writeConfig writes the instance's config with new free ports: every
-// listener on loopback, HTTPS too, so that no instance ever tries a
-// privileged or fixed port, and no plain HTTP listener.
+// listener on loopback, HTTPS and the admin listener too, so that no
+// instance ever tries a privileged or fixed port, and no plain HTTP
+// listener.
 func (in *instance) writeConfig() {
 	in.t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "hostname = \"mx.test.example\"\ndata_dir = %q\nshutdown_timeout = \"20s\"\n[listen]\n", filepath.Join(in.dir, "data"))
-	ports := freePorts(in.t, len(mailListeners)+2)
+	ports := freePorts(in.t, len(mailListeners)+3)
 	in.ports = map[string]string{}
 	for i, k := range mailListeners {
 		in.ports[k] = ports[i]
 		fmt.Fprintf(&b, "%s = %q\n", k, in.ports[k])
 	}
-	fmt.Fprintf(&b, "https = %q\nhttp = \"\"\n", ports[len(mailListeners)])
+	in.ports["https"], in.ports["admin"] = ports[len(mailListeners)], ports[len(mailListeners)+2]
+	fmt.Fprintf(&b, "https = %q\nhttp = \"\"\nadmin = %q\n", in.ports["https"], in.ports["admin"])
 	if !strings.Contains(in.extra, "[dns]") {
 		// No resolver answers: remote mail stays queued (temporary
 		// failure) unless a test brings its own DNS.

@@ -83,7 +83,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{name: "serve", args: "[--dev] [--data-dir DIR]", short: "run the mail server", run: runServe},
+		{name: "serve", args: "[--dev] [--init] [--data-dir DIR]", short: "run the mail server", run: runServe},
 		{name: "version", short: "print the version, commit, Go version and build date", run: runVersion, plain: true},
 		{name: "init", args: "DOMAIN [--hostname H] [--account ADDRESS] [--password-stdin]", short: "write a config, create the data dir, the domain, its DKIM keys and a first account, and print the DNS records to publish", run: runInit},
 		{name: "reload", short: "make the running server read its config, certificates and DKIM keys again (as SIGHUP does)", run: runReload},
@@ -113,6 +113,7 @@ func init() {
 		{name: "queue retry", args: "ID", short: "try a queued message again now", run: runQueueRetry},
 		{name: "queue kick", short: "make the running server try every due message now", run: runQueueKick},
 		{name: "queue drop", args: "ID", short: "remove a message from the queue without a bounce", run: runQueueDrop},
+		{name: "trace", args: "ACCOUNT|IP|NETWORK...", short: "show what clients and the running server say in matching sessions, passwords and messages left out, until Ctrl-C", run: runTrace},
 		{name: "junk allow", args: "ACCOUNT PATTERN", short: "keep authenticated mail from an address or domain (with subdomains) out of Junk", run: runJunkAllow},
 		{name: "junk block", args: "ACCOUNT PATTERN", short: "put mail from an address or domain (with subdomains) in Junk", run: runJunkBlock},
 		{name: "junk unallow", args: "ACCOUNT PATTERN", short: "remove an allow rule", run: runJunkUnallow},

@@ -16,6 +16,7 @@ import (
 
 	"postel/internal/auth"
 	"postel/internal/config"
+	"postel/internal/metrics"
 	"postel/internal/server"
 	"postel/internal/store"
 	"postel/internal/store/sqlite"
@@ -28,7 +29,8 @@ const (
 )
 
 func runServe(e *env, args []string) error {
-	dev := e.flags.Bool("dev", false, "development mode: store under --data-dir (default ./data), a demo account, loopback ports 2525, 2587, 2465, 2143, 2993, 2110, 2995")
+	initDir := e.flags.Bool("init", false, "create data_dir when it does not exist (postel init does it too); without it, a missing data_dir is an error, so that a mistyped path does not start an empty server")
+	dev := e.flags.Bool("dev", false, "development mode: store under --data-dir (default ./data), a demo account, loopback ports 2525, 2587, 2465, 2143, 2993, 2110, 2995, admin (metrics) 2080")
 	if _, err := e.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -47,12 +49,21 @@ func runServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if !*dev {
+		// What a production server needs beyond valid values: the data
+		// dir, a real host name, a certificate matching its key.
+		if err := cfg.Check(config.CheckOptions{CreateDataDir: *initDir}); err != nil {
+			return err
+		}
+	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.Log.SlogLevel())
 	log := newLogger(cfg, level, e.stderr)
 	slog.SetDefault(log)
 
-	st, err := sqlite.Open(e.ctx, cfg.DataDir, sqlite.Options{Exclusive: true, Logger: log.With("component", "store")})
+	// One registry for the server's metrics, the store's commits included.
+	m := metrics.New()
+	st, err := sqlite.Open(e.ctx, cfg.DataDir, sqlite.Options{Exclusive: true, Logger: log.With("component", "store"), Metrics: m})
 	if err != nil {
 		return err
 	}
@@ -78,6 +89,7 @@ func runServe(e *env, args []string) error {
 		return err
 	}
 	srv.LogLevel = level
+	srv.Metrics = m
 	if !*dev || e.configPath != "" {
 		srv.ReadConfig = e.loadConfig
 	}
@@ -185,6 +197,7 @@ Postel is running in development mode (data in the --data-dir, loopback only).
   Submissions (implicit TLS) %s
   IMAP (STARTTLS) / IMAPS    %s / %s
   POP3 (STLS) / POP3S        %s / %s
+  Metrics and health         http://%s/metrics  /healthz  /readyz
 
   Account:  %s
   Password: %s
@@ -199,6 +212,6 @@ Read it over IMAP (here with curl; any mail client works, accepting the certific
   curl -sk --user '%s:%s' 'imaps://%s/INBOX;UID=1'
 
 Stop with Ctrl-C.
-`, port("smtp"), port("submission"), port("submissions"), port("imap"), port("imaps"), port("pop3"), port("pop3s"), devAccount, password, devAccount, port("smtp"), devAccount,
+`, port("smtp"), port("submission"), port("submissions"), port("imap"), port("imaps"), port("pop3"), port("pop3s"), port("admin"), devAccount, password, devAccount, port("smtp"), devAccount,
 		devAccount, password, port("imaps"))
 }

@@ -37,6 +37,7 @@ import (
 
 	"github.com/xdg-go/scram"
 
+	"postel/internal/metrics"
 	"postel/internal/store"
 )
 
@@ -78,6 +79,10 @@ const maxUsernameLen = 254
 // Throttle and sharing the password hash among sources as the Throttle's
 // config says. It is safe for concurrent use.
 type Authenticator struct {
+	// Metrics counts the logins by protocol and result (ok, failed,
+	// refused); nil for none. Set it before the first login.
+	Metrics *metrics.Metrics
+
 	accounts Accounts
 	th       *Throttle
 	sched    *hashScheduler
@@ -257,6 +262,7 @@ func (a *Authenticator) refuse(at attempt, username string, r refusal) error {
 		attrs = append(attrs, "retry_in", r.retryIn.Round(time.Second))
 	}
 	a.log.Info("auth refused", attrs...)
+	a.Metrics.Login(at.protocol, metrics.LoginRefused)
 	if r.limit == limitQueue {
 		return ErrBusy
 	}
@@ -269,6 +275,7 @@ func (a *Authenticator) fail(ctx context.Context, at attempt, res *reservation, 
 	delay, lockout := res.fail()
 	attrs := append(at.logAttrs(username), "reason", reason)
 	a.log.Info("auth failed", append(attrs, "delay", delay)...)
+	a.Metrics.Login(at.protocol, metrics.LoginFailed)
 	if lockout {
 		a.log.Warn("auth lockout started", append(at.logAttrs(username), "limit", limitLocked, "lockout", a.th.cfg.Lockout)...)
 	}
@@ -281,6 +288,7 @@ func (a *Authenticator) fail(ctx context.Context, at attempt, res *reservation, 
 func (a *Authenticator) succeed(at attempt, res *reservation, acct store.Account) Identity {
 	res.succeed()
 	a.log.Info("auth succeeded", append(at.logAttrs(acct.Address), "account", acct.ID)...)
+	a.Metrics.Login(at.protocol, metrics.LoginOK)
 	return Identity{AccountID: acct.ID, Address: acct.Address}
 }
 

@@ -77,6 +77,8 @@ type Listen struct {
 	HTTPS string `toml:"https" doc:"HTTPS: ACME tls-alpn-01 challenges, mail client autoconfiguration (Thunderbird autoconfig, Outlook autodiscover) and the MTA-STS policy of each local domain."`
 	// HTTP: ACME http-01 challenges when [acme] challenge = "http-01", and redirects to HTTPS; empty for none. Default: "".
 	HTTP string `toml:"http" doc:"HTTP: ACME http-01 challenges when [acme] challenge = \"http-01\", and redirects to HTTPS; empty for none."`
+	// Plain HTTP for the operator: Prometheus metrics (/metrics), liveness (/healthz) and readiness (/readyz: the store answers and every listener is bound). It has no authentication: keep it on a loopback address, or firewalled. Failing to bind it is logged, and the mail service runs without it. Default: "127.0.0.1:8025".
+	Admin string `toml:"admin" doc:"Plain HTTP for the operator: Prometheus metrics (/metrics), liveness (/healthz) and readiness (/readyz: the store answers and every listener is bound). It has no authentication: keep it on a loopback address, or firewalled. Failing to bind it is logged, and the mail service runs without it."`
 }
 
 // TLS names the certificate files.
@@ -256,6 +258,10 @@ type Log struct {
 	Level string `toml:"level" doc:"Lowest level logged: debug, info, warn or error."`
 	// Line format: text (key=value) or json. Default: "text".
 	Format string `toml:"format" doc:"Line format: text (key=value) or json."`
+	// Accounts whose sessions (SMTP submission, IMAP, POP3) are written to a protocol trace file each, trace_dir/ADDRESS.log: what the client and the server said, with passwords, authentication exchanges and message bodies left out. For a problem report; postel trace shows the same live. Default: [].
+	TraceAccounts []string `toml:"trace_accounts" doc:"Accounts whose sessions (SMTP submission, IMAP, POP3) are written to a protocol trace file each, trace_dir/ADDRESS.log: what the client and the server said, with passwords, authentication exchanges and message bodies left out. For a problem report; postel trace shows the same live."`
+	// Directory of the trace files of trace_accounts, relative to data_dir unless absolute. Default: "traces".
+	TraceDir string `toml:"trace_dir" doc:"Directory of the trace files of trace_accounts, relative to data_dir unless absolute."`
 }
 
 // SlogLevel returns Level as a slog.Level; Level must be valid (see Validate).
@@ -288,6 +294,7 @@ func Default() *Config {
 			POP3:        ":110",
 			POP3S:       ":995",
 			HTTPS:       ":443",
+			Admin:       "127.0.0.1:8025",
 		},
 		ACME: ACME{
 			DirectoryURL: "https://acme-v02.api.letsencrypt.org/directory",
@@ -356,7 +363,7 @@ func Default() *Config {
 			HashPerSource:           2,
 			HashQueue:               1000,
 		},
-		Log:             Log{Level: "info", Format: "text"},
+		Log:             Log{Level: "info", Format: "text", TraceAccounts: []string{}, TraceDir: "traces"},
 		ShutdownTimeout: Duration(30 * time.Second),
 	}
 }
@@ -377,6 +384,7 @@ func Dev(dir string) *Config {
 		POP3:        "127.0.0.1:2110",
 		POP3S:       "127.0.0.1:2995",
 		HTTPS:       "127.0.0.1:2443",
+		Admin:       "127.0.0.1:2080",
 	}
 	c.Auth.AllowPlaintextLoopback = true
 	// Mail sent to the dev server from this machine is not checked:

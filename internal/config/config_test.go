@@ -31,6 +31,7 @@ pop3 = ""
 pop3s = "0.0.0.0:9950"
 https = ":8443"
 http = ":8080"
+admin = "[::1]:9100"
 
 [tls]
 cert_file = "/etc/ssl/mx1.pem"
@@ -119,6 +120,8 @@ hash_queue = 50
 [log]
 level = "debug"
 format = "json"
+trace_accounts = ["alice@example.org", "bob@example.net"]
+trace_dir = "/var/log/postel/traces"
 `
 
 func fullConfig() Config {
@@ -133,6 +136,7 @@ func fullConfig() Config {
 			POP3S:       "0.0.0.0:9950",
 			HTTPS:       ":8443",
 			HTTP:        ":8080",
+			Admin:       "[::1]:9100",
 		},
 		ACME: ACME{
 			DirectoryURL: "https://acme.example.net/dir",
@@ -206,7 +210,8 @@ func fullConfig() Config {
 			HashPerSource:           1,
 			HashQueue:               50,
 		},
-		Log:             Log{Level: "debug", Format: "json"},
+		Log: Log{Level: "debug", Format: "json", TraceAccounts: []string{"alice@example.org", "bob@example.net"},
+			TraceDir: "/var/log/postel/traces"},
 		ShutdownTimeout: Duration(time.Minute),
 	}
 }
@@ -222,7 +227,7 @@ func TestDefault(t *testing.T) {
 		DataDir:  "/var/lib/postel",
 		Listen: Listen{
 			SMTP: ":25", Submission: ":587", Submissions: ":465",
-			IMAP: ":143", IMAPS: ":993", POP3: ":110", POP3S: ":995", HTTPS: ":443",
+			IMAP: ":143", IMAPS: ":993", POP3: ":110", POP3S: ":995", HTTPS: ":443", Admin: "127.0.0.1:8025",
 		},
 		ACME: ACME{
 			DirectoryURL: "https://acme-v02.api.letsencrypt.org/directory",
@@ -292,7 +297,7 @@ func TestDefault(t *testing.T) {
 			HashPerSource:           2,
 			HashQueue:               1000,
 		},
-		Log:             Log{Level: "info", Format: "text"},
+		Log:             Log{Level: "info", Format: "text", TraceAccounts: []string{}, TraceDir: "traces"},
 		ShutdownTimeout: Duration(30 * time.Second),
 	}
 	if !reflect.DeepEqual(*c, want) {
@@ -316,7 +321,7 @@ func TestDev(t *testing.T) {
 	want.Listen = Listen{
 		SMTP: "127.0.0.1:2525", Submission: "127.0.0.1:2587", Submissions: "127.0.0.1:2465",
 		IMAP: "127.0.0.1:2143", IMAPS: "127.0.0.1:2993", POP3: "127.0.0.1:2110", POP3S: "127.0.0.1:2995",
-		HTTPS: "127.0.0.1:2443",
+		HTTPS: "127.0.0.1:2443", Admin: "127.0.0.1:2080",
 	}
 	want.Auth.AllowPlaintextLoopback = true
 	want.Inbound.TrustedNetworks = []string{"127.0.0.0/8", "::1/128"}

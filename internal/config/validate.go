@@ -39,6 +39,7 @@ func (c *Config) Validate() error {
 		{"listen.pop3s", c.Listen.POP3S},
 		{"listen.https", c.Listen.HTTPS},
 		{"listen.http", c.Listen.HTTP},
+		{"listen.admin", c.Listen.Admin},
 	} {
 		if l.addr == "" {
 			continue
@@ -215,6 +216,14 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		add("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	for _, a := range c.Log.TraceAccounts {
+		if local, domain, ok := strings.Cut(a, "@"); !ok || local == "" || domain == "" || strings.ContainsAny(a, " \t\r\n/\\") {
+			add("log.trace_accounts", "%q is not an account address", a)
+		}
+	}
+	if len(c.Log.TraceAccounts) > 0 && c.Log.TraceDir == "" {
+		add("log.trace_dir", "empty, with log.trace_accounts set")
 	}
 	return errors.Join(errs...)
 }

@@ -84,6 +84,58 @@ func (c *Client) Call(ctx context.Context, command string, args, result any) err
 	return nil
 }
 
+// ErrStreamEnded is returned by Stream when the server closed the
+// connection without a final response: it is stopping.
+var ErrStreamEnded = errors.New("control: the server ended the stream (stopping?)")
+
+// Stream runs a streaming command (a Server's Streams) with args and
+// passes each event to each, until the server ends the stream (nil, or
+// the command's *Error), each fails (its error), or ctx ends (ctx's
+// error): then the connection is closed, which tells the server to stop.
+// The Client is not usable after it.
+func (c *Client) Stream(ctx context.Context, command string, args any, each func(event json.RawMessage) error) error {
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	req, err := json.Marshal(Request{Command: command, Args: raw})
+	if err != nil {
+		return err
+	}
+	defer c.c.Close()
+	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := c.c.Write(append(req, '\n')); err != nil {
+		return c.failed(ctx, err)
+	}
+	for {
+		line, err := readLine(c.r)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+				return ErrStreamEnded
+			}
+			return fmt.Errorf("control: %w", err)
+		}
+		var resp Response
+		if err := json.Unmarshal(line, &resp); err != nil {
+			return fmt.Errorf("control: malformed response: %w", err)
+		}
+		switch {
+		case resp.Error != nil:
+			return resp.Error
+		case resp.Event != nil:
+			if err := each(resp.Event); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+}
+
 // failed words an I/O error of a call.
 func (c *Client) failed(ctx context.Context, err error) error {
 	if ctx.Err() != nil {

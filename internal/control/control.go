@@ -12,6 +12,17 @@
 //	response: {"result":{...}}
 //	      or: {"error":{"kind":"not_found","message":"no account alice@example.org"}}
 //
+// A streaming command (Server.Streams: "trace") answers with any number of
+// event lines before its final response, and is the connection's last:
+//
+//	request:  {"command":"trace","args":{"targets":["alice@example.org"]}}
+//	events:   {"event":{...}}
+//	response: {"result":null}, or an error as above
+//
+// The client ends the stream by closing the connection (or sending
+// anything); the server ends it when the command returns or the server
+// closes, then closes the connection.
+//
 // Who may connect: the socket lives in the data directory (mode 0700) and
 // has mode 0600; on Linux the server also reads the peer's credentials
 // (SO_PEERCRED) and answers any user other than its own with an error
@@ -44,8 +55,10 @@ type Request struct {
 	Args    json.RawMessage `json:"args,omitempty"`
 }
 
-// Response is the server's answer to a Request: a result, or an error.
+// Response is the server's answer to a Request: a result, or an error;
+// before them, a streaming command's events.
 type Response struct {
+	Event  json.RawMessage `json:"event,omitempty"`
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  *Error          `json:"error,omitempty"`
 }

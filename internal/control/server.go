@@ -80,10 +80,19 @@ func Listen(dir string) (*net.UnixListener, error) {
 	return l, nil
 }
 
-// Server serves control connections: each request goes to Handler.
+// StreamFunc runs a streaming command: it calls send for each event (any
+// JSON-encodable value) until ctx ends (the client went away, or the
+// server closes) or it has nothing more to say. An error of send means
+// the client is gone. Its error is the final response, as for Handler;
+// the end of ctx is not an error.
+type StreamFunc func(ctx context.Context, args json.RawMessage, send func(event any) error) error
+
+// Server serves control connections: each request goes to Handler, or to
+// Streams when it names a streaming command.
 type Server struct {
 	Handler Handler
-	Log     *slog.Logger // nil: discard
+	Streams map[string]StreamFunc // by command name; nil for none
+	Log     *slog.Logger          // nil: discard
 
 	// uid is the only user served: the server's own. Tests change it.
 	uid atomic.Int64
@@ -233,6 +242,10 @@ func (s *Server) serveConn(c net.Conn) {
 			s.respond(c, w, Response{Error: &Error{Kind: KindProtocol, Message: "control: malformed request"}})
 			return
 		}
+		if f, ok := s.Streams[req.Command]; ok {
+			s.stream(c, r, w, log, req, f)
+			return
+		}
 		if !s.respond(c, w, s.run(log, req)) {
 			return
 		}
@@ -255,6 +268,57 @@ func (s *Server) run(log *slog.Logger, req Request) Response {
 	}
 	log.Error("admin command failed", "command", req.Command, "duration", d, "err", err)
 	return Response{Error: &Error{Kind: KindInternal, Message: err.Error()}}
+}
+
+// stream runs a streaming command until it returns, the client closes or
+// sends anything, or the server closes; the connection ends after it.
+func (s *Server) stream(c net.Conn, r *bufio.Reader, w *bufio.Writer, log *slog.Logger, req Request, f StreamFunc) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	// The client says nothing during a stream: whatever it sends, or its
+	// close, ends it.
+	c.SetReadDeadline(time.Time{})
+	hungUp := make(chan struct{})
+	go func() {
+		defer close(hungUp)
+		r.ReadByte()
+		cancel()
+	}()
+	defer func() {
+		c.SetReadDeadline(time.Unix(1, 0))
+		<-hungUp
+	}()
+	send := func(event any) error {
+		b, err := json.Marshal(event)
+		if err != nil {
+			return err
+		}
+		if !s.respond(c, w, Response{Event: b}) {
+			cancel()
+			return errors.New("control: the client went away")
+		}
+		return nil
+	}
+	start := time.Now()
+	log.Info("admin stream started", "command", req.Command)
+	err := f(ctx, req.Args, send)
+	d := time.Since(start).Round(time.Millisecond)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = nil // the client or the server ended it
+	}
+	if err == nil {
+		log.Info("admin stream ended", "command", req.Command, "duration", d)
+		s.respond(c, w, Response{Result: json.RawMessage("null")})
+		return
+	}
+	var k interface{ ErrorKind() string }
+	if errors.As(err, &k) {
+		log.Info("admin stream refused", "command", req.Command, "reason", err.Error())
+		s.respond(c, w, Response{Error: &Error{Kind: k.ErrorKind(), Message: err.Error()}})
+		return
+	}
+	log.Error("admin stream failed", "command", req.Command, "err", err)
+	s.respond(c, w, Response{Error: &Error{Kind: KindInternal, Message: err.Error()}})
 }
 
 // respond writes one response line; false when the connection failed.

@@ -128,6 +128,7 @@ func (s *session) loggedIn(id auth.Identity) error {
 	s.user = id
 	s.state = stateAuth
 	s.conn.Authenticated()
+	s.trace.Login(id.Address)
 	s.log = s.log.With("account", id.Address)
 	s.watchAccount(id)
 	return okCode("CAPABILITY "+s.capabilities(), "Logged in")

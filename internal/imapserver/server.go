@@ -32,8 +32,10 @@ import (
 	"time"
 
 	"postel/internal/auth"
+	"postel/internal/metrics"
 	"postel/internal/netserve"
 	"postel/internal/store"
+	"postel/internal/trace"
 )
 
 // Config holds the limits of a Server. A zero field takes its default.
@@ -61,6 +63,10 @@ type Config struct {
 	// copied into or out of the \Junk mailbox, and the $Junk and
 	// $NotJunk keywords (see junktrain.go). Nil: no training.
 	Trainer Trainer
+	// Metrics counts connections and their bytes; nil for none.
+	Metrics *metrics.Metrics
+	// Trace gives protocol traces of the sessions it wants; nil for none.
+	Trace *trace.Hub
 }
 
 func (c Config) withDefaults() Config {
@@ -122,9 +128,11 @@ func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.C
 		writeTimeout: writeTimeout,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	admission := netserve.NewAdmission(s.cfg.Limits)
+	admission.Observe(cfg.Metrics.Service(metrics.ServiceIMAP))
 	s.svc = netserve.Service{
 		Log:       s.log,
-		Admission: netserve.NewAdmission(s.cfg.Limits),
+		Admission: admission,
 		TLS:       tlsConfig,
 		Refusal:   func(reason string) string { return "* BYE " + reason },
 		NewSession: func(c *netserve.Conn, id string, ip netip.Addr, implicitTLS bool) netserve.Session {

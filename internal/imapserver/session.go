@@ -17,8 +17,10 @@ import (
 
 	"postel/internal/auth"
 	"postel/internal/imap"
+	"postel/internal/metrics"
 	"postel/internal/netserve"
 	"postel/internal/store"
+	"postel/internal/trace"
 )
 
 // session is one client connection, from greeting to logout.
@@ -76,6 +78,8 @@ type session struct {
 	// (revoke); stopWatch ends the watch of the account (accountwatch.go).
 	revoked   atomic.Pointer[string]
 	stopWatch func()
+
+	trace *trace.Session // nil when no trace may want the session
 }
 
 // state is a session state of RFC 9051 §3.
@@ -99,6 +103,7 @@ func newSession(srv *Server, c *netserve.Conn, id string, remote netip.Addr, imp
 		started:     time.Now(),
 		implicitTLS: implicitTLS,
 		stop:        make(chan struct{}),
+		trace:       srv.cfg.Trace.Start(metrics.ServiceIMAP, id, remote, newIMAPRedactor),
 	}
 }
 
@@ -141,6 +146,7 @@ func (s *session) serve() {
 			s.interrupted()
 			return
 		}
+		s.trace.Sync(s.br.Buffered())
 		cmd, err := s.r.ReadCommand(s.continueLiteral, s.appendSink)
 		if err != nil {
 			s.discardSpools()
@@ -169,6 +175,7 @@ func (s *session) end() {
 		s.sel.close()
 	}
 	s.conn.Close()
+	s.trace.End()
 	s.log.Info("connection closed", "duration", time.Since(s.started).Round(time.Millisecond))
 }
 
@@ -184,10 +191,15 @@ func (s *session) handshake() error {
 }
 
 // setupIO builds the reader and writer of commands and responses on r and
-// w, for the plain connection, after STARTTLS and after COMPRESS.
+// w, for the plain connection, after STARTTLS and after COMPRESS. The
+// protocol trace sees what goes through them, above TLS and compression;
+// its streams start again here (the old reader holds nothing: STARTTLS
+// discards it), and what still goes through the old reader (COMPRESS
+// reads the compressed octets through it) is no longer traced.
 func (s *session) setupIO(r io.Reader, w io.Writer) {
-	s.br = bufio.NewReaderSize(r, 4096)
-	s.cw = &countWriter{w: w}
+	s.trace.Restart(0)
+	s.br = bufio.NewReaderSize(s.trace.Reader(r), 4096)
+	s.cw = &countWriter{w: s.trace.Writer(w)}
 	s.bw = bufio.NewWriterSize(s.cw, 4<<10)
 	s.r = imap.NewReader(s.br, imap.ReaderOptions{MaxAppend: s.srv.cfg.AppendLimit, UTF8: s.utf8})
 	s.w = imap.NewWriter(s.bw)

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"postel/internal/metrics"
 )
 
 // Refusal says why a connection was not admitted.
@@ -61,6 +63,7 @@ const LimitEvicted = "max_unauth"
 type Admission struct {
 	lim  Limits
 	rate *RateLimiter
+	m    *metrics.Service // nil: nothing counted
 
 	mu          sync.Mutex
 	total       int
@@ -89,6 +92,11 @@ func NewAdmission(l Limits) *Admission {
 	return &Admission{lim: l, rate: NewRateLimiter(l.ConnRate), byIP: map[netip.Addr]int{}}
 }
 
+// Observe makes the Admission count its service's connections (accepted,
+// refused by a limit, evicted, open) and, through its Tickets, their
+// bytes. It is called before the first Admit.
+func (a *Admission) Observe(m *metrics.Service) { a.m = m }
+
 // Limits returns the limits in force, defaults filled in.
 func (a *Admission) Limits() Limits { return a.lim }
 
@@ -110,6 +118,15 @@ func Source(ip netip.Addr) netip.Addr {
 // released; it must not block) and it no longer counts. Every admitted
 // connection must be Released.
 func (a *Admission) Admit(ip netip.Addr, evict func()) (*Ticket, Refusal) {
+	t, r := a.admit(ip, evict)
+	if r != Admitted {
+		a.m.Refused(r.String())
+	}
+	return t, r
+}
+
+// admit is Admit but for the counting of refusals.
+func (a *Admission) admit(ip netip.Addr, evict func()) (*Ticket, Refusal) {
 	t := &Ticket{a: a, src: Source(ip), exempt: a.lim.Exempts(ip), evict: evict}
 	if !a.lim.RateExempt(ip) && !a.rate.Allow(ip) {
 		return nil, TooFast
@@ -133,12 +150,16 @@ func (a *Admission) Admit(ip netip.Addr, evict func()) (*Ticket, Refusal) {
 	a.total++
 	a.byIP[t.src]++
 	t.counted = true
+	a.m.Accepted()
 	if !t.exempt {
 		a.push(t)
 	}
 	a.mu.Unlock()
-	if victim != nil && victim.evict != nil {
-		victim.evict()
+	if victim != nil {
+		a.m.Evicted()
+		if victim.evict != nil {
+			victim.evict()
+		}
 	}
 	return t, Admitted
 }
@@ -160,6 +181,7 @@ func (a *Admission) uncount(t *Ticket) {
 		return
 	}
 	t.counted = false
+	a.m.Closed()
 	a.total--
 	if a.byIP[t.src]--; a.byIP[t.src] <= 0 {
 		delete(a.byIP, t.src)
@@ -275,6 +297,14 @@ func (t *Ticket) SetUnauth(on bool) {
 func (t *Ticket) Busy(busy bool) {
 	if t != nil {
 		t.busy.Store(busy)
+	}
+}
+
+// CountIO counts octets read from (in) and written to (out) the
+// connection in its service's metrics (Admission.Observe).
+func (t *Ticket) CountIO(in, out int) {
+	if t != nil {
+		t.a.m.Bytes(in, out)
 	}
 }
 

@@ -32,6 +32,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.Ticket.Busy(true)
+		c.Ticket.CountIO(n, 0)
 	}
 	return n, err
 }
@@ -42,7 +43,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 		d = min(d, evictedWriteTimeout)
 	}
 	c.Conn.SetWriteDeadline(time.Now().Add(d))
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	c.Ticket.CountIO(0, n)
+	return n, err
 }
 
 // ReadBy sets the deadline of the reads to come and reports whether the

@@ -215,6 +215,7 @@ func (s *session) loggedIn(id auth.Identity) error {
 	}
 	s.acct, s.drop, s.state = id, drop, stateTransaction
 	s.conn.Authenticated()
+	s.trace.Login(id.Address)
 	s.log = s.log.With("account", id.Address)
 	s.watchAccount(id)
 	count, size := drop.stat()

@@ -47,8 +47,10 @@ import (
 	"time"
 
 	"postel/internal/auth"
+	"postel/internal/metrics"
 	"postel/internal/netserve"
 	"postel/internal/store"
+	"postel/internal/trace"
 )
 
 // Config holds the limits of a Server. A zero field takes its default.
@@ -70,6 +72,10 @@ type Config struct {
 	// in the wrong state, failed logins) a session gets before it is
 	// closed. Default 10.
 	MaxCommandErrors int
+	// Metrics counts connections and their bytes; nil for none.
+	Metrics *metrics.Metrics
+	// Trace gives protocol traces of the sessions it wants; nil for none.
+	Trace *trace.Hub
 }
 
 func (c Config) withDefaults() Config {
@@ -132,9 +138,11 @@ func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.C
 		locked:       map[int64]struct{}{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	admission := netserve.NewAdmission(s.cfg.Limits)
+	admission.Observe(cfg.Metrics.Service(metrics.ServicePOP3))
 	s.svc = netserve.Service{
 		Log:       s.log,
-		Admission: netserve.NewAdmission(s.cfg.Limits),
+		Admission: admission,
 		TLS:       tlsConfig,
 		Refusal:   func(reason string) string { return "-ERR [" + codeSysTemp + "] " + reason },
 		NewSession: func(c *netserve.Conn, id string, ip netip.Addr, implicitTLS bool) netserve.Session {

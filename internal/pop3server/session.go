@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"postel/internal/auth"
+	"postel/internal/metrics"
 	"postel/internal/netserve"
+	"postel/internal/trace"
 )
 
 // session is one client connection, from greeting to QUIT.
@@ -59,6 +61,8 @@ type session struct {
 	// (accountwatch.go).
 	revoked   atomic.Pointer[reply]
 	stopWatch func()
+
+	trace *trace.Session // nil when no trace may want the session
 }
 
 func newSession(srv *Server, c *netserve.Conn, id string, remote netip.Addr, implicitTLS bool) *session {
@@ -71,6 +75,7 @@ func newSession(srv *Server, c *netserve.Conn, id string, remote netip.Addr, imp
 		remote:      remote,
 		started:     time.Now(),
 		implicitTLS: implicitTLS,
+		trace:       srv.cfg.Trace.Start(metrics.ServicePOP3, id, remote, newPOP3Redactor),
 	}
 }
 
@@ -101,6 +106,7 @@ func (s *session) serve() {
 			s.interrupted()
 			return
 		}
+		s.trace.Sync(s.br.Buffered())
 		line, err := s.readLine(maxCommandLine)
 		if err != nil {
 			s.readFailed(err)
@@ -126,6 +132,7 @@ func (s *session) end() {
 		s.srv.unlock(s.acct.AccountID)
 	}
 	s.conn.Close()
+	s.trace.End()
 	s.log.Info("connection closed", "duration", time.Since(s.started).Round(time.Millisecond))
 }
 
@@ -143,10 +150,13 @@ func (s *session) handshake() error {
 }
 
 // setupIO builds the reader of commands and the writer of replies on s.nc,
-// for the plain connection and again after STLS.
+// for the plain connection and again after STLS. The protocol trace sees
+// what goes through them, above TLS; its streams start again here (STLS
+// drops what the old reader held).
 func (s *session) setupIO() {
-	s.br = bufio.NewReaderSize(s.nc, maxSASLLine)
-	s.cw = &countWriter{w: s.nc}
+	s.trace.Restart(0)
+	s.br = bufio.NewReaderSize(s.trace.Reader(s.nc), maxSASLLine)
+	s.cw = &countWriter{w: s.trace.Writer(s.nc)}
 	s.bw = bufio.NewWriterSize(s.cw, 32<<10)
 }
 

@@ -6,10 +6,15 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"postel/internal/metrics"
 )
 
 // Config tunes a Queue. A zero field takes its default.
 type Config struct {
+	// Metrics counts the outcomes of the mail log (sent, deferred,
+	// bounced, and the DSNs delivered or queued); nil for none.
+	Metrics *metrics.Metrics
 	// Hostname is this host's name: sent in EHLO, compared with MX hosts
 	// (RFC 5321 §5.1), the Reporting-MTA of DSNs and the domain of their
 	// MAILER-DAEMON sender. Default "localhost".

@@ -36,6 +36,7 @@ import (
 	"postel/internal/deliver"
 	"postel/internal/dkim"
 	"postel/internal/dns"
+	"postel/internal/maillog"
 	"postel/internal/store"
 )
 
@@ -255,11 +256,17 @@ func (q *Queue) finish(ctx context.Context, log *slog.Logger, e *store.QueueEntr
 			r.Attempts++
 			r.LastReply = o.reply.String()
 		}
-		rlog := log.With("rcpt", r.Address, "attempts", r.Attempts, "reply", r.LastReply)
+		// The mail log's line names the entry itself (queue_id), so it
+		// starts from the queue's log, not from log, which names it too.
+		rlog := q.log.With("attempts", r.Attempts)
+		mail := func(result string, rep reply) {
+			maillog.Record(rlog, q.cfg.Metrics, maillog.Entry{QueueID: e.ID, From: e.From, To: r.Address, Size: e.Size,
+				Result: result, MX: rep.mta, Code: rep.code, Reply: rep.text1(), Delay: now.Sub(e.Created)})
+		}
 		switch {
 		case o.attempted && o.reply.code < 300:
 			r.Status = "delivered"
-			rlog.Info("delivered")
+			mail(maillog.Sent, o.reply)
 			if o.relayed && notifies(&r, "SUCCESS") {
 				reports[actionRelayed] = append(reports[actionRelayed], dsnRcpt{rcpt: r, action: actionRelayed, reply: o.reply})
 			}
@@ -274,10 +281,9 @@ func (q *Queue) finish(ctx context.Context, log *slog.Logger, e *store.QueueEntr
 					}
 				}
 				rep = replyExpired(last)
-				rlog.Info("bounced: lifetime expired", "age", age.Round(time.Second))
-			} else {
-				rlog.Info("bounced")
+				rlog = rlog.With("expired", true)
 			}
+			mail(maillog.Bounced, rep)
 			r.Status = "failed"
 			if notifies(&r, "FAILURE") {
 				failedAt[r.Address] = len(rcpts)
@@ -285,7 +291,7 @@ func (q *Queue) finish(ctx context.Context, log *slog.Logger, e *store.QueueEntr
 			}
 		default:
 			if o.attempted {
-				rlog.Info("deferred")
+				mail(maillog.Deferred, o.reply)
 			}
 			if warn && o.attempted && notifies(&r, "DELAY") {
 				reports[actionDelayed] = append(reports[actionDelayed], dsnRcpt{rcpt: r, action: actionDelayed, reply: o.reply})
@@ -380,15 +386,31 @@ func (q *Queue) sendDSN(ctx context.Context, e *store.QueueEntry, action string,
 	default:
 		return err
 	}
-	_, err = deliver.Deliver(ctx, q.st, in)
+	delivered, err := deliver.Deliver(ctx, q.st, in)
 	if errors.Is(err, store.ErrQuota) {
 		q.log.Warn("DSN dropped: sender over quota", "queue_id", e.ID, "sender", e.From)
 		return nil
 	}
-	if err == nil && len(in.Remote) > 0 {
+	if err != nil {
+		return err
+	}
+	// The DSN is a message of its own: its outcomes go to the mail log.
+	log := q.log.With("dsn_for", e.ID)
+	size := int64(len(in.Prefix)) + spool.Size()
+	for _, a := range in.Local {
+		maillog.Record(log, q.cfg.Metrics, maillog.Entry{To: a.Address, Size: size, Result: maillog.Delivered, Mailbox: "INBOX"})
+	}
+	if len(in.Remote) > 0 {
+		var queueID int64
+		if len(delivered) > 0 {
+			queueID = delivered[0].QueueID
+		}
+		for _, rc := range in.Remote {
+			maillog.Record(log, q.cfg.Metrics, maillog.Entry{QueueID: queueID, To: rc.Address, Size: size, Result: maillog.Queued})
+		}
 		q.Kick()
 	}
-	return err
+	return nil
 }
 
 // MaySend reports whether account accountID may submit mail for n more

@@ -128,6 +128,12 @@ func (r reply) diagnostic() string {
 	return strings.TrimSpace(strconv.Itoa(r.code) + " " + r.status + " " + r.text)
 }
 
+// text1 is the reply's enhanced status code and text, as the mail log
+// shows it beside the code.
+func (r reply) text1() string {
+	return strings.TrimSpace(r.status + " " + r.text)
+}
+
 // String is the form kept in QueueRcpt.LastReply: "MTA said: CODE STATUS
 // TEXT" for a remote reply, "CODE STATUS TEXT" for one of ours.
 func (r reply) String() string {

@@ -24,6 +24,7 @@ func (s *Server) startControl() error {
 	s.controlPath = l.Addr().String()
 	s.control = &control.Server{
 		Handler: admin.New(s.st, admin.Options{DataDir: s.cfg.DataDir, Kick: s.queue.Kick, Reload: s.ReloadConfig}),
+		Streams: map[string]control.StreamFunc{"trace": s.streamTrace},
 		Log:     s.log.With("component", "control"),
 	}
 	s.controlDone = make(chan struct{})

@@ -11,7 +11,7 @@ import (
 
 // liveKeys are the configuration keys Reload applies to the running
 // server; a change of any other key waits for the next start.
-var liveKeys = []string{"log.level"}
+var liveKeys = []string{"log.level", "log.trace_accounts", "log.trace_dir"}
 
 // ReloadConfig reads the configuration again (ReadConfig) and applies it
 // with Reload: SIGHUP and postel reload. A configuration that does not
@@ -31,10 +31,11 @@ func (s *Server) ReloadConfig(ctx context.Context) error {
 // Reload applies cfg to the running server, open sessions untouched: it
 // reads the certificates again (the operator's files, and the names of
 // the local domains for ACME: domains added since get certificates), the
-// DKIM keys under data_dir/dkim (for signing and ARC sealing), and sets
-// the log level. Every other key whose value changed is named in the log:
-// it takes effect at the next start. Each part that fails keeps what was
-// in use and is reported.
+// DKIM keys under data_dir/dkim (for signing and ARC sealing), sets the
+// log level and which accounts' sessions go to trace files ([log]
+// trace_accounts, trace_dir). Every other key whose value changed is named
+// in the log: it takes effect at the next start. Each part that fails
+// keeps what was in use and is reported.
 func (s *Server) Reload(cfg *config.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -51,6 +52,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	if s.LogLevel != nil {
 		s.LogLevel.Set(cfg.Log.SlogLevel())
+	}
+	if err := s.reloadTraceFiles(cfg.Log); err != nil {
+		errs = append(errs, fmt.Errorf("trace files: %w", err))
 	}
 	var later []string
 	for _, k := range config.Diff(s.cfg, cfg) {

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"postel/internal/auth"
@@ -25,6 +26,7 @@ import (
 	"postel/internal/dns"
 	"postel/internal/imapserver"
 	"postel/internal/junk"
+	"postel/internal/metrics"
 	"postel/internal/msgauth"
 	"postel/internal/msgauth/arc"
 	"postel/internal/netserve"
@@ -33,6 +35,7 @@ import (
 	"postel/internal/smtpserver"
 	"postel/internal/srs"
 	"postel/internal/store"
+	"postel/internal/trace"
 )
 
 // Server is a running Postel: every configured listener, serving.
@@ -52,6 +55,18 @@ type Server struct {
 	queueDone chan struct{}
 
 	signer *dkim.Signer // the DKIM keys, reloaded by Reload
+
+	// Metrics, when set before Start, is where the server counts (the
+	// store opened with the same one measures its commits); else Start
+	// makes one. The admin listener serves it.
+	Metrics    *metrics.Metrics
+	trace      *trace.Hub    // the protocol traces (postel trace, trace files)
+	traceFiles *trace.Files  // [log] trace_accounts; nil for none (guarded by mu)
+	traceLog   config.Log    // the [log] whose trace keys traceFiles follows (guarded by mu)
+	admin      *http.Server  // listen.admin; nil when not served
+	adminDone  chan struct{} // closed when the admin listener has stopped
+	started    atomic.Bool   // Start bound every listener
+	stopping   atomic.Bool   // Shutdown began
 
 	// LogLevel, when set before Start, is the level of the server's log:
 	// Reload sets it from the new config's log.level.
@@ -98,6 +113,7 @@ func New(cfg *config.Config, st store.Store, log *slog.Logger) (*Server, error) 
 		log:       log,
 		certs:     mgr,
 		tls:       mgr.TLSConfig(),
+		trace:     trace.NewHub(),
 		listeners: map[string]net.Listener{},
 		errs:      make(chan error, 8),
 	}
@@ -130,8 +146,18 @@ type listener struct {
 
 // Start opens every configured listener and serves them. Listeners of
 // protocols not built yet are accepted in the config and logged as such.
-func (s *Server) Start() error {
+func (s *Server) Start() (err error) {
 	c := s.cfg
+	s.observe()
+	// The admin listener comes first: /readyz tells the start apart.
+	s.startAdmin()
+	defer func() {
+		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s.stopAdmin(ctx)
+		}
+	}()
 	throttle := auth.NewThrottle(auth.ThrottleConfig{
 		Window:          time.Duration(c.Auth.ThrottleWindow),
 		BaseDelay:       time.Duration(c.Auth.ThrottleBaseDelay),
@@ -144,6 +170,7 @@ func (s *Server) Start() error {
 		HashQueue:       c.Auth.HashQueue,
 	})
 	authn := auth.NewAuthenticator(s.st, throttle, s.log.With("component", "auth"))
+	authn.Metrics = s.Metrics
 	res, err := dns.New(dns.Config{Servers: c.DNS.Servers, Timeout: time.Duration(c.DNS.Timeout), Attempts: c.DNS.Attempts})
 	if err != nil {
 		return err
@@ -196,6 +223,8 @@ func (s *Server) Start() error {
 		HideSubmissionClient:   c.SMTP.HideSubmissionClient,
 		Outbound:               s.queue,
 		Inbound:                inbound,
+		Metrics:                s.Metrics,
+		Trace:                  s.trace,
 	}
 	mx := smtpserver.New(smtpserver.ModeMX, scfg, s.st, router, authn, s.tls, s.log)
 	sub := smtpserver.New(smtpserver.ModeSubmission, scfg, s.st, router, authn, s.tls, s.log)
@@ -208,6 +237,8 @@ func (s *Server) Start() error {
 		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
 		MaxCommandErrors:       c.IMAP.MaxCommandErrors,
 		Trainer:                junkFilter,
+		Metrics:                s.Metrics,
+		Trace:                  s.trace,
 	}, s.st, authn, s.tls, s.log)
 	s.pop3 = pop3server.New(pop3server.Config{
 		Hostname:               c.Hostname,
@@ -215,8 +246,15 @@ func (s *Server) Start() error {
 		IdleTimeout:            time.Duration(c.POP3.IdleTimeout),
 		AllowPlaintextLoopback: c.Auth.AllowPlaintextLoopback,
 		MaxCommandErrors:       c.POP3.MaxCommandErrors,
+		Metrics:                s.Metrics,
+		Trace:                  s.trace,
 	}, s.st, authn, s.tls, s.log)
 
+	if err := s.startTraceFiles(c.Log); err != nil {
+		s.stopQueue()
+		<-s.queueDone
+		return err
+	}
 	// The control socket is up before the mail listeners: once a client
 	// can connect, so can the admin commands.
 	if err := s.startControl(); err != nil {
@@ -269,6 +307,7 @@ func (s *Server) Start() error {
 			}
 		}(l, ln)
 	}
+	s.started.Store(true)
 	return nil
 }
 
@@ -302,17 +341,22 @@ func (s *Server) Listeners() []Listener {
 // Errors reports listeners that stopped on their own.
 func (s *Server) Errors() <-chan error { return s.errs }
 
+// closeListeners closes the mail and web listeners; the admin listener
+// stays until stopAdmin, so that /readyz answers while the server drains.
 func (s *Server) closeListeners() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, l := range s.listeners {
-		l.Close()
+	for k, l := range s.listeners {
+		if k != "admin" {
+			l.Close()
+		}
 	}
 }
 
 // Shutdown stops accepting, lets transactions in flight finish until ctx
 // ends, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
 	// Admin commands from now on work on the store directly, as when no
 	// server runs; those under way are cancelled (a write already sent
 	// to the store still commits).
@@ -352,6 +396,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		errs = append(errs, ctx.Err())
 	}
+	s.stopTraceFiles()
+	s.stopAdmin(ctx)
 	return errors.Join(errs...)
 }
 
@@ -450,6 +496,7 @@ func (s *Server) startQueue(res dns.Resolver, signer *dkim.Signer) error {
 		PerAccountDailyLimit: c.Queue.PerAccountDailyLimit,
 		Port:                 c.Queue.Port,
 		AllowPrivate:         c.Queue.AllowPrivateDestinations,
+		Metrics:              s.Metrics,
 	}, s.st, res, signer, s.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopQueue, s.queueDone = cancel, make(chan struct{})

@@ -1,6 +1,7 @@
 package smtpserver
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"postel/internal/msgauth"
 	"postel/internal/netserve"
+	"postel/internal/trace"
 )
 
 // maxRefusing bounds the goroutines writing "421" to refused connections;
@@ -110,6 +112,11 @@ func (s *Server) admit(nc net.Conn) net.Conn {
 		c.setTop(c)
 	}
 	c.log.Info("connection accepted", "remote", raw.RemoteAddr().String(), "local", raw.LocalAddr().String(), "tls", implicitTLS)
+	if s.mode == ModeMX {
+		c.trace = s.cfg.Trace.StartNoLogin(s.mode.service(), id, ip, newSMTPRedactor)
+	} else {
+		c.trace = s.cfg.Trace.Start(s.mode.service(), id, ip, newSMTPRedactor)
+	}
 	return out
 }
 
@@ -163,6 +170,7 @@ type conn struct {
 	remote netip.Addr
 	log    *slog.Logger
 	ticket *netserve.Ticket
+	trace  *trace.Session // nil when no trace may want it
 
 	errors          atomic.Int32 // refused commands so far
 	closeAfterWrite atomic.Bool  // close once the next reply is written
@@ -182,6 +190,7 @@ type conn struct {
 	dataBy      time.Time       // the deadline of the message data being received; zero outside
 	bdat        bool            // the data comes in BDAT chunks, which go-smtp reads apart from Data
 	evicted     bool            // the Admission dropped the connection for a newer one
+	traceBR     *bufio.Reader   // go-smtp's reader, whose buffered input the trace waits out
 }
 
 // sayTimeout bounds the writing of a last reply outside go-smtp (timeouts,
@@ -196,6 +205,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.ticket.Busy(true)
+		c.ticket.CountIO(n, 0)
 	}
 	var ne net.Error
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
@@ -212,6 +222,7 @@ func (c *conn) Write(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	n, err := c.Conn.Write(p)
+	c.ticket.CountIO(0, n)
 	if c.closeAfterWrite.Load() {
 		c.Close()
 	}
@@ -292,7 +303,9 @@ func (c *conn) say(top net.Conn, e *smtp.SMTPError) {
 		top = c.Conn
 	}
 	top.SetWriteDeadline(time.Now().Add(sayTimeout))
-	fmt.Fprintf(top, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+	line := fmt.Sprintf("%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+	io.WriteString(top, line)
+	c.trace.Server([]byte(line))
 }
 
 // checkEarlyTalker waits Limits.GreetDelay before port 25's greeting and
@@ -360,6 +373,7 @@ func (c *conn) Close() error {
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() {
 		c.srv.release(c)
+		c.trace.End()
 		c.log.Info("connection closed")
 	})
 	return err
@@ -437,8 +451,10 @@ func (c *conn) goodbye(top net.Conn) {
 		top = c.Conn // plain: no early-talker wait, no closeAfterWrite
 	}
 	if top != nil {
+		const bye = "421 4.3.2 Service shutting down, try again later\r\n"
 		top.SetWriteDeadline(time.Now().Add(refuseTimeout))
-		io.WriteString(top, "421 4.3.2 Service shutting down, try again later\r\n")
+		io.WriteString(top, bye)
+		c.trace.Server([]byte(bye))
 	}
 	c.log.Info("closing for shutdown")
 	c.Close()

@@ -14,8 +14,10 @@ import (
 
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-smtp"
 
 	"postel/internal/deliver"
+	"postel/internal/maillog"
 	"postel/internal/netserve"
 	"postel/internal/store"
 )
@@ -30,7 +32,34 @@ const maxHeaderBytes = 256 << 10
 //
 // DataTimeout bounds the whole transfer, not each read: a client sending a
 // byte a second is cut when it passes (conn.startData).
+//
+// The mail log gets one line per recipient: delivered (with the mailbox)
+// or queued (with the queue id), or refused with the reply the client got.
 func (s *session) Data(r io.Reader) error {
+	// The transaction as it is before the data: on BDAT's goroutine,
+	// Logout may clear the session once the data has failed.
+	rcpts, from, since := s.rcpts, s.from, s.mailAt
+	s.refusal.Store(nil)
+	err := s.data(r)
+	var e *smtp.SMTPError
+	if errors.As(err, &e) && e.Code >= 400 {
+		reason := "message data not received"
+		if p := s.refusal.Load(); p != nil {
+			reason = *p
+		}
+		var delay time.Duration
+		if !since.IsZero() {
+			delay = time.Since(since)
+		}
+		for _, to := range rcpts {
+			maillog.Record(s.log, s.srv.cfg.Metrics, maillog.Entry{From: from, To: to, Result: maillog.Refused,
+				Code: e.Code, Reply: replyText(e), Reason: reason, Delay: delay})
+		}
+	}
+	return err
+}
+
+func (s *session) data(r io.Reader) error {
 	_, bdat := r.(*io.PipeReader)
 	s.c.startData(s.srv.cfg.DataTimeout, bdat)
 	src := s.dataSource(r)
@@ -111,8 +140,18 @@ func (s *session) Data(r io.Reader) error {
 	if queueID != 0 && s.srv.cfg.Outbound != nil {
 		s.srv.cfg.Outbound.Kick()
 	}
-	s.log.Info("delivered", "id", id, "message_id", msgID, "size", int64(len(in.Prefix))+spool.Size(),
-		"from", s.from, "rcpts", s.rcpts, "local", len(s.local), "remote", len(s.remote), "queue_id", queueID)
+	s.srv.metrics.Received()
+	size := int64(len(in.Prefix)) + spool.Size()
+	for _, a := range s.local {
+		mailbox := filing[a.ID].Mailbox
+		if mailbox == "" {
+			mailbox = "INBOX"
+		}
+		s.mailLog(maillog.Entry{ID: id, MessageID: msgID, To: a.Address, Size: size, Result: maillog.Delivered, Mailbox: mailbox})
+	}
+	for _, rc := range s.remote {
+		s.mailLog(maillog.Entry{ID: id, QueueID: queueID, MessageID: msgID, To: rc.Address, Size: size, Result: maillog.Queued})
+	}
 	return queuedReply(id)
 }
 

@@ -37,8 +37,10 @@ import (
 
 	"postel/internal/auth"
 	"postel/internal/deliver"
+	"postel/internal/metrics"
 	"postel/internal/netserve"
 	"postel/internal/store"
+	"postel/internal/trace"
 )
 
 // Mode selects the policy of a Server.
@@ -59,6 +61,14 @@ func (m Mode) String() string {
 		return "submission"
 	}
 	return "mx"
+}
+
+// service is the mode's name in metrics and traces: "smtp" for the MX.
+func (m Mode) service() string {
+	if m == ModeSubmission {
+		return metrics.ServiceSubmission
+	}
+	return metrics.ServiceSMTP
 }
 
 // Config holds the limits of a Server. A zero field takes its default.
@@ -106,6 +116,11 @@ type Config struct {
 	// Inbound checks who sent mail to the MX and forwards it well
 	// (ModeMX only); the zero value checks nothing.
 	Inbound Inbound
+	// Metrics counts connections, bytes, messages received and the
+	// outcomes of the mail log; nil for none.
+	Metrics *metrics.Metrics
+	// Trace gives protocol traces of the sessions it wants; nil for none.
+	Trace *trace.Hub
 }
 
 // Outbound is what the SMTP server needs from the outbound queue.
@@ -166,6 +181,8 @@ type Server struct {
 	admission *netserve.Admission
 	refusing  int // goroutines writing a refusal, bounded by maxRefusing
 
+	metrics *metrics.Service // this mode's counters; nil for none
+
 	// Port 25's per-source rates (Limits.RcptRate, Limits.MessageRate).
 	rcptRate, msgRate *netserve.RateLimiter
 }
@@ -188,6 +205,8 @@ func New(mode Mode, cfg Config, st store.Store, router *deliver.Router, authn *a
 		conns:  map[*conn]struct{}{},
 	}
 	s.admission = netserve.NewAdmission(s.cfg.Limits)
+	s.metrics = cfg.Metrics.Service(mode.service())
+	s.admission.Observe(s.metrics)
 	s.rcptRate = netserve.NewRateLimiter(s.cfg.Limits.RcptRate)
 	s.msgRate = netserve.NewRateLimiter(s.cfg.Limits.MessageRate)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -268,6 +287,7 @@ func (s *Server) newSession(sc *smtp.Conn) (smtp.Session, error) {
 	if st, ok := sc.TLSConnectionState(); ok {
 		sess.tls = &st
 	}
+	c.startTrace(sc, sess.tls != nil)
 	if s.mode == ModeSubmission {
 		return &submissionSession{sess}, nil
 	}

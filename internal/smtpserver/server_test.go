@@ -770,7 +770,7 @@ func TestLogs(t *testing.T) {
 	c.Quit()
 	waitFor(t, "connection closed line", func() bool { return strings.Contains(h.logs.String(), "connection closed") })
 	logs := h.logs.String()
-	for _, want := range []string{"msg=\"connection accepted\"", "msg=rejected", "reason=\"no such user\"", "msg=delivered",
+	for _, want := range []string{"msg=\"connection accepted\"", "msg=rejected", "reason=\"no such user\"", "result=delivered",
 		"message_id=<logged@example.org>", "msg=authenticated"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %s:\n%s", want, logs)

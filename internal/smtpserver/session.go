@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -16,6 +18,7 @@ import (
 
 	"postel/internal/auth"
 	"postel/internal/deliver"
+	"postel/internal/maillog"
 	"postel/internal/msgauth"
 	"postel/internal/store"
 )
@@ -43,6 +46,12 @@ type session struct {
 	remote    []store.QueueRcpt
 	remoteSet map[string]bool // lower-cased remote addresses
 	fwdDomain string          // MX: the domain of the first alias forwarding to remote addresses
+	mailAt    time.Time       // when MAIL came: the mail log's delays count from it
+
+	// refusal is why the last command was refused, for the mail log's
+	// lines of a refused message; atomic, since BDAT's Data runs on a
+	// goroutine of its own while the connection's reads commands.
+	refusal atomic.Pointer[string]
 
 	// The checks of the MX (inbound.go), set in Mail.
 	trusted bool            // the client is in a trusted network
@@ -64,12 +73,14 @@ func (s *session) clear() {
 	s.local, s.localIDs = nil, map[int64]bool{}
 	s.remote, s.remoteSet, s.fwdDomain = nil, map[string]bool{}, ""
 	s.trusted, s.client = false, nil
+	s.mailAt = time.Time{}
 }
 
 // reject logs a refused command (the client's fault) and returns its reply;
 // after Config.MaxErrors refusals the reply is 421 and the connection closes.
 func (s *session) reject(e *smtp.SMTPError, reason string, args ...any) error {
 	s.log.Info("rejected", append([]any{"code", e.Code, "reason", reason}, args...)...)
+	s.refusal.Store(&reason)
 	if s.c.fail() {
 		s.log.Info("too many errors, closing", "errors", s.c.errors.Load())
 		return errTooManyErrors
@@ -80,7 +91,37 @@ func (s *session) reject(e *smtp.SMTPError, reason string, args ...any) error {
 // internal logs a server fault in detail; the client only learns to retry.
 func (s *session) internal(what string, err error) error {
 	s.log.Error(what, "err", err)
+	reason := "server error: " + what
+	s.refusal.Store(&reason)
 	return errInternal
+}
+
+// mailLog writes the mail log's line of an outcome for one recipient of
+// the transaction (internal/maillog), and counts it.
+func (s *session) mailLog(e maillog.Entry) {
+	e.From = s.from
+	if !s.mailAt.IsZero() {
+		e.Delay = time.Since(s.mailAt)
+	}
+	maillog.Record(s.log, s.srv.cfg.Metrics, e)
+}
+
+// refuseRcpt refuses a recipient (reject) and logs the outcome for it in
+// the mail log, with the reply the client gets.
+func (s *session) refuseRcpt(to string, e *smtp.SMTPError, reason string, args ...any) error {
+	err := s.reject(e, reason, args...)
+	got := e
+	errors.As(err, &got)
+	s.mailLog(maillog.Entry{To: to, Result: maillog.Refused, Code: got.Code, Reply: replyText(got), Reason: reason})
+	return err
+}
+
+// replyText is a reply's text with its enhanced status code, as sent.
+func replyText(e *smtp.SMTPError) string {
+	if e.EnhancedCode == smtp.NoEnhancedCode || e.EnhancedCode == (smtp.EnhancedCode{}) {
+		return e.Message
+	}
+	return fmt.Sprintf("%d.%d.%d %s", e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
 }
 
 // Reset ends the transaction (RSET, a new EHLO, or after the reply to the
@@ -88,6 +129,7 @@ func (s *session) internal(what string, err error) error {
 func (s *session) Reset() {
 	s.clear()
 	s.c.end()
+	s.c.syncTrace()
 }
 
 // Logout ends the session (connection closing, or STARTTLS starting a new
@@ -145,6 +187,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return errShuttingDown
 	}
 	s.helo, s.from, s.opts = s.sc.Hostname(), from, *opts
+	s.mailAt = time.Now()
 	if ib := &s.srv.cfg.Inbound; s.srv.mode == ModeMX && ib.Checker != nil {
 		s.trusted = ib.isTrusted(s.c.remote)
 		if !s.trusted {
@@ -162,47 +205,53 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return errTimeout
 	}
 	if s.srv.mode == ModeMX && !s.srv.cfg.Limits.RateExempt(s.c.remote) && !s.srv.rcptRate.Allow(s.c.remote) {
-		return s.reject(errRcptRate, "recipient rate", "limit", "rcpt_rate", "remote", s.c.remote.String(),
+		return s.refuseRcpt(to, errRcptRate, "recipient rate", "limit", "rcpt_rate", "remote", s.c.remote.String(),
 			"per_minute", s.srv.cfg.Limits.RcptRate, "rcpt", to)
+	}
+	internal := func(what string, err error) error {
+		s.internal(what, err)
+		s.mailLog(maillog.Entry{To: to, Result: maillog.Refused, Code: errInternal.Code, Reply: replyText(errInternal),
+			Reason: "server error: " + what})
+		return errInternal
 	}
 	route, err := s.srv.router.Resolve(ctx, to)
 	switch {
 	case err == nil:
 	case errors.Is(err, deliver.ErrBadAddress):
-		return s.reject(errBadAddress, "malformed recipient", "rcpt", to)
+		return s.refuseRcpt(to, errBadAddress, "malformed recipient", "rcpt", to)
 	case errors.Is(err, deliver.ErrNotLocal):
 		if s.srv.mode == ModeMX {
-			return s.reject(errRelayDenied, "relay denied", "rcpt", to)
+			return s.refuseRcpt(to, errRelayDenied, "relay denied", "rcpt", to)
 		}
 		route = deliver.Route{Remote: []string{to}}
 	case errors.Is(err, deliver.ErrNoSuchUser):
-		return s.reject(errNoSuchUser, "no such user", "rcpt", to)
+		return s.refuseRcpt(to, errNoSuchUser, "no such user", "rcpt", to)
 	default:
-		return s.internal("resolving recipient", err)
+		return internal("resolving recipient", err)
 	}
 	if route.SRS && s.from != "" {
 		// An SRS address is where bounces of forwarded mail come back:
 		// relaying anything else to the original sender would make us
 		// an open relay to every address we ever forwarded from.
-		return s.reject(errSRSBounceOnly, "SRS address, not a bounce", "rcpt", to, "from", s.from)
+		return s.refuseRcpt(to, errSRSBounceOnly, "SRS address, not a bounce", "rcpt", to, "from", s.from)
 	}
 	for _, a := range route.Local {
 		full, err := s.overQuota(ctx, a)
 		if err != nil {
-			return s.internal("checking quota", err)
+			return internal("checking quota", err)
 		}
 		if full {
-			return s.reject(errQuotaFull, "over quota", "rcpt", to, "account", a.Address)
+			return s.refuseRcpt(to, errQuotaFull, "over quota", "rcpt", to, "account", a.Address)
 		}
 	}
 
 	if fresh := s.newRemotes(route.Remote); fresh > 0 && s.id != nil && s.srv.cfg.Outbound != nil {
 		ok, err := s.srv.cfg.Outbound.MaySend(ctx, s.id.AccountID, len(s.remote)+fresh)
 		if err != nil {
-			return s.internal("checking the sending limit", err)
+			return internal("checking the sending limit", err)
 		}
 		if !ok {
-			return s.reject(errDailyLimit, "daily sending limit", "rcpt", to)
+			return s.refuseRcpt(to, errDailyLimit, "daily sending limit", "rcpt", to)
 		}
 	}
 	for _, a := range route.Local {
@@ -299,6 +348,7 @@ func (s submissionSession) Auth(mech string) (sasl.Server, error) {
 	srv, err := s.srv.authn.NewServer(s.srv.ctx, mech, "smtp", s.c.remote, func(id auth.Identity) {
 		sess.id = &id
 		sess.c.authenticated()
+		sess.c.trace.Login(id.Address)
 		sess.log.Info("authenticated", "user", id.Address, "mechanism", mech)
 	})
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"postel/internal/metrics"
 	"postel/internal/store"
 )
 
@@ -42,6 +43,9 @@ type Options struct {
 	// ReadConns is the size of the read pool (default 2×GOMAXPROCS, at least 4).
 	ReadConns int
 	Logger    *slog.Logger
+	// Metrics counts the group commits (time, writes per commit); nil
+	// for none.
+	Metrics *metrics.Metrics
 }
 
 // Store is the SQLite implementation of store.Store and store.JunkStore.
@@ -53,6 +57,8 @@ type Store struct {
 	hub   *store.Hub
 	log   *slog.Logger
 	lock  *os.File
+
+	metrics *metrics.Metrics // nil: commits are not measured
 
 	ops      chan *op
 	quit     chan struct{}
@@ -95,6 +101,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		maxBatch: opts.MaxBatch,
+		metrics:  opts.Metrics,
 
 		maxReputations: store.MaxReputations,
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"postel/internal/store"
 )
@@ -107,9 +108,15 @@ func (s *Store) runBatch(batch []*op, gcDone []int64) []int64 {
 }
 
 // commit runs batch in one transaction, setting errs, and reports whether
-// it committed and which blobs it deleted.
+// it committed and which blobs it deleted. A commit is measured
+// (Options.Metrics: its time and how many writes it held) with two clock
+// reads and two atomic histogram updates, nothing that waits.
 func (s *Store) commit(batch []*op, errs []error, gcDone []int64) (gc []int64, committed bool) {
 	ctx := context.Background()
+	var start time.Time
+	if s.metrics != nil {
+		start = time.Now()
+	}
 	var linked []int64
 	failAll := func(err error) {
 		s.removeBlobs(linked)
@@ -158,6 +165,9 @@ func (s *Store) commit(batch []*op, errs []error, gcDone []int64) (gc []int64, c
 	if err := tx.Commit(); err != nil {
 		failAll(fmt.Errorf("sqlite: commit: %w", err))
 		return nil, false
+	}
+	if s.metrics != nil {
+		s.metrics.Commit(len(batch), time.Since(start))
 	}
 	// Committed: the deleted blobs' files can go; then tell subscribers.
 	s.removeBlobs(gc)
