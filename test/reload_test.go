@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bufio"
 	"crypto/tls"
 	"fmt"
 	"math/big"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Reload without restart (issue 11, part 2): SIGHUP and postel reload read
@@ -98,10 +100,12 @@ func TestReloadCertificates(t *testing.T) {
 
 // TestReloadConfig: SIGHUP reads the config again: a new log.level
 // applies at once, to sessions already open too (the debug line of a
-// NOOP), and a changed key that cannot change live is named in the log as
-// applied at the next start; log.level is not.
+// NOOP), so do new connection limits (a lowered per-source limit refuses
+// the next connection while the open session goes on), and a changed key
+// that cannot change live is named in the log as applied at the next
+// start; log.level and the limits are not.
 func TestReloadConfig(t *testing.T) {
-	in := newInstance(t, "[log]\nlevel = \"info\"\n[limits]\nmax_connections = 500\n")
+	in := newInstance(t, "[log]\nlevel = \"info\"\n[smtp]\nmax_recipients = 50\n[limits]\nmax_connections_per_source = 20\n")
 	in.setup()
 	in.start()
 	old := openIMAPSession(t, in.ports["imaps"], &tls.Config{InsecureSkipVerify: true})
@@ -113,16 +117,30 @@ func TestReloadConfig(t *testing.T) {
 	}
 
 	in.editConfig(t, `level = "info"`, `level = "debug"`)
-	in.editConfig(t, "max_connections = 500", "max_connections = 600")
+	in.editConfig(t, "max_recipients = 50", "max_recipients = 60")
+	in.editConfig(t, "max_connections_per_source = 20", "max_connections_per_source = 1")
 	mark := in.logLen()
 	if err := in.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	in.waitLogLine(t, mark, "msg=reloaded")
 	later := in.logLines(mark, `msg="reload: changed in the configuration, applied at the next start"`)
-	if len(later) != 1 || !strings.Contains(later[0], "keys=[limits.max_connections]") || !strings.Contains(later[0], "level=WARN") {
+	if len(later) != 1 || !strings.Contains(later[0], "keys=[smtp.max_recipients]") || !strings.Contains(later[0], "level=WARN") {
 		t.Fatalf("the keys that wait for a restart, logged: %q", later)
 	}
+	// The open session holds this address's one connection now allowed:
+	// a second one is refused (over implicit TLS the refusal comes before
+	// the handshake, which then fails), and the log names the limit.
+	c, err := tls.Dial("tcp", in.ports["imaps"], &tls.Config{InsecureSkipVerify: true})
+	if err == nil {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		greeting, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if !strings.HasPrefix(greeting, "* BYE ") {
+			t.Errorf("a second connection after lowering max_connections_per_source to 1: %q", greeting)
+		}
+	}
+	in.waitLogLine(t, mark, "limit=max_conns_per_ip")
 	if err := old.Noop().Wait(); err != nil {
 		t.Fatal(err)
 	}

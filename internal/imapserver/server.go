@@ -109,7 +109,8 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	svc netserve.Service
+	svc       netserve.Service
+	admission *netserve.Admission // svc's, whose limits SetLimits changes
 }
 
 // New returns a Server. tlsConfig may be nil: then there is no STARTTLS,
@@ -129,6 +130,7 @@ func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.C
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	admission := netserve.NewAdmission(s.cfg.Limits)
+	s.admission = admission
 	admission.Observe(cfg.Metrics.Service(metrics.ServiceIMAP))
 	s.svc = netserve.Service{
 		Log:       s.log,
@@ -167,3 +169,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	return err
 }
+
+// SetLimits puts new connection limits in force (a reload): for the
+// connections admitted from now on, and the deadlines of those open.
+func (s *Server) SetLimits(l netserve.Limits) { s.admission.SetLimits(l) }

@@ -182,7 +182,7 @@ func (s *session) end() {
 // handshake runs the TLS handshake over s.nc, bounded by Limits.UnauthTimeout.
 func (s *session) handshake() error {
 	tc := tls.Server(s.nc, s.srv.tls)
-	s.conn.ReadBy(time.Now().Add(s.srv.cfg.Limits.UnauthTimeout))
+	s.conn.ReadBy(time.Now().Add(s.srv.admission.Limits().UnauthTimeout))
 	if err := tc.HandshakeContext(s.ctx()); err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func (s *session) flush() error {
 func (s *session) readDeadline() time.Time {
 	d := time.Now().Add(s.srv.cfg.IdleTimeout)
 	if s.state == stateNotAuth {
-		if login := s.started.Add(s.srv.cfg.Limits.UnauthTimeout); login.Before(d) {
+		if login := s.started.Add(s.srv.admission.Limits().UnauthTimeout); login.Before(d) {
 			d = login
 		}
 	}

@@ -61,7 +61,7 @@ const LimitEvicted = "max_unauth"
 // unauthenticated connections exactly while counted, not exempt, and not
 // marked authenticated.
 type Admission struct {
-	lim  Limits
+	lim  atomic.Pointer[Limits] // SetLimits replaces it
 	rate *RateLimiter
 	m    *metrics.Service // nil: nothing counted
 
@@ -89,7 +89,18 @@ type Ticket struct {
 // NewAdmission applies l (its zero fields take their defaults).
 func NewAdmission(l Limits) *Admission {
 	l = l.WithDefaults()
-	return &Admission{lim: l, rate: NewRateLimiter(l.ConnRate), byIP: map[netip.Addr]int{}}
+	a := &Admission{rate: NewRateLimiter(l.ConnRate), byIP: map[netip.Addr]int{}}
+	a.lim.Store(&l)
+	return a
+}
+
+// SetLimits puts l in force (its zero fields take their defaults): for
+// the connections admitted from now on, and for the deadlines of those
+// open (a reload). Connections over a lowered limit are not dropped.
+func (a *Admission) SetLimits(l Limits) {
+	l = l.WithDefaults()
+	a.lim.Store(&l)
+	a.rate.SetRate(l.ConnRate)
 }
 
 // Observe makes the Admission count its service's connections (accepted,
@@ -97,8 +108,9 @@ func NewAdmission(l Limits) *Admission {
 // bytes. It is called before the first Admit.
 func (a *Admission) Observe(m *metrics.Service) { a.m = m }
 
-// Limits returns the limits in force, defaults filled in.
-func (a *Admission) Limits() Limits { return a.lim }
+// Limits returns the limits in force, defaults filled in; the caller must
+// not change them (SetLimits replaces them whole).
+func (a *Admission) Limits() *Limits { return a.lim.Load() }
 
 // Source is what the per-source limits count: the address, or for IPv6
 // its /64.
@@ -127,17 +139,18 @@ func (a *Admission) Admit(ip netip.Addr, evict func()) (*Ticket, Refusal) {
 
 // admit is Admit but for the counting of refusals.
 func (a *Admission) admit(ip netip.Addr, evict func()) (*Ticket, Refusal) {
-	t := &Ticket{a: a, src: Source(ip), exempt: a.lim.Exempts(ip), evict: evict}
-	if !a.lim.RateExempt(ip) && !a.rate.Allow(ip) {
+	lim := a.lim.Load()
+	t := &Ticket{a: a, src: Source(ip), exempt: lim.Exempts(ip), evict: evict}
+	if !lim.RateExempt(ip) && !a.rate.Allow(ip) {
 		return nil, TooFast
 	}
 	a.mu.Lock()
-	if !t.exempt && a.byIP[t.src] >= a.lim.MaxConnsPerIP {
+	if !t.exempt && a.byIP[t.src] >= lim.MaxConnsPerIP {
 		a.mu.Unlock()
 		return nil, TooManyFromIP
 	}
 	var victim *Ticket
-	if full, budget := a.total >= a.lim.MaxConns, !t.exempt && a.unauth >= a.lim.MaxUnauth; full || budget {
+	if full, budget := a.total >= lim.MaxConns, !t.exempt && a.unauth >= lim.MaxUnauth; full || budget {
 		if victim = a.oldestIdle(); victim == nil {
 			a.mu.Unlock()
 			if full {

@@ -34,6 +34,14 @@ func NewRateLimiter(perMinute int) *RateLimiter {
 	return &RateLimiter{perMinute: float64(perMinute), buckets: map[netip.Addr]bucket{}, now: time.Now}
 }
 
+// SetRate changes the rate; buckets fuller than the new rate are cut to
+// it at their next use.
+func (r *RateLimiter) SetRate(perMinute int) {
+	r.mu.Lock()
+	r.perMinute = float64(perMinute)
+	r.mu.Unlock()
+}
+
 // Allow takes a token of ip's source and reports whether there was one.
 func (r *RateLimiter) Allow(ip netip.Addr) bool {
 	src := Source(ip)

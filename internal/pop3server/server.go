@@ -115,7 +115,8 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	svc netserve.Service
+	svc       netserve.Service
+	admission *netserve.Admission // svc's, whose limits SetLimits changes
 
 	mu     sync.Mutex
 	locked map[int64]struct{} // accounts whose maildrop a session holds
@@ -139,6 +140,7 @@ func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.C
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	admission := netserve.NewAdmission(s.cfg.Limits)
+	s.admission = admission
 	admission.Observe(cfg.Metrics.Service(metrics.ServicePOP3))
 	s.svc = netserve.Service{
 		Log:       s.log,
@@ -196,3 +198,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	return err
 }
+
+// SetLimits puts new connection limits in force (a reload): for the
+// connections admitted from now on, and the deadlines of those open.
+func (s *Server) SetLimits(l netserve.Limits) { s.admission.SetLimits(l) }

@@ -139,7 +139,7 @@ func (s *session) end() {
 // handshake runs the TLS handshake over s.nc, bounded by Limits.UnauthTimeout.
 func (s *session) handshake() error {
 	tc := tls.Server(s.nc, s.srv.tls)
-	if s.conn.ReadBy(time.Now().Add(s.srv.cfg.Limits.UnauthTimeout)) {
+	if s.conn.ReadBy(time.Now().Add(s.srv.admission.Limits().UnauthTimeout)) {
 		return errShutdown
 	}
 	if err := tc.HandshakeContext(s.ctx()); err != nil {
@@ -180,7 +180,7 @@ func (s *session) written() int64 { return s.cw.n + int64(s.bw.Buffered()) }
 func (s *session) readDeadline() time.Time {
 	d := time.Now().Add(s.srv.cfg.IdleTimeout)
 	if s.state == stateAuthorization {
-		if login := s.started.Add(s.srv.cfg.Limits.UnauthTimeout); login.Before(d) {
+		if login := s.started.Add(s.srv.admission.Limits().UnauthTimeout); login.Before(d) {
 			d = login
 		}
 	}

@@ -5,13 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"postel/internal/config"
 )
 
 // liveKeys are the configuration keys Reload applies to the running
-// server; a change of any other key waits for the next start.
-var liveKeys = []string{"log.level", "log.trace_accounts", "log.trace_dir"}
+// server, and livePrefixes the tables it applies whole; a change of any
+// other key waits for the next start.
+var (
+	liveKeys     = []string{"log.level", "log.trace_accounts", "log.trace_dir"}
+	livePrefixes = []string{"limits."}
+)
+
+// live reports whether Reload applies key.
+func live(key string) bool {
+	return slices.Contains(liveKeys, key) || slices.ContainsFunc(livePrefixes, func(p string) bool { return strings.HasPrefix(key, p) })
+}
 
 // ReloadConfig reads the configuration again (ReadConfig) and applies it
 // with Reload: SIGHUP and postel reload. A configuration that does not
@@ -32,8 +42,9 @@ func (s *Server) ReloadConfig(ctx context.Context) error {
 // reads the certificates again (the operator's files, and the names of
 // the local domains for ACME: domains added since get certificates), the
 // DKIM keys under data_dir/dkim (for signing and ARC sealing), sets the
-// log level and which accounts' sessions go to trace files ([log]
-// trace_accounts, trace_dir). Every other key whose value changed is named
+// log level, which accounts' sessions go to trace files ([log]
+// trace_accounts, trace_dir) and the connection limits ([limits]: for
+// new connections and the deadlines of open ones; none is dropped). Every other key whose value changed is named
 // in the log: it takes effect at the next start. Each part that fails
 // keeps what was in use and is reported.
 func (s *Server) Reload(cfg *config.Config) error {
@@ -56,9 +67,18 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if err := s.reloadTraceFiles(cfg.Log); err != nil {
 		errs = append(errs, fmt.Errorf("trace files: %w", err))
 	}
+	if limits, err := connLimits(cfg.Limits); err != nil {
+		errs = append(errs, fmt.Errorf("limits: %w", err))
+	} else {
+		for _, srv := range s.smtp {
+			srv.SetLimits(limits)
+		}
+		s.imap.SetLimits(limits)
+		s.pop3.SetLimits(limits)
+	}
 	var later []string
 	for _, k := range config.Diff(s.cfg, cfg) {
-		if !slices.Contains(liveKeys, k) {
+		if !live(k) {
 			later = append(later, k)
 		}
 	}

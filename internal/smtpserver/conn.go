@@ -97,8 +97,8 @@ func (s *Server) admit(nc net.Conn) net.Conn {
 		nc.Close()
 		return nil
 	}
-	if s.mode == ModeMX && !implicitTLS && s.cfg.Limits.GreetDelay > 0 && !s.cfg.Limits.RateExempt(ip) {
-		c.greetDelay = s.cfg.Limits.GreetDelay
+	if s.mode == ModeMX && !implicitTLS && s.admission.Limits().GreetDelay > 0 && !s.admission.Limits().RateExempt(ip) {
+		c.greetDelay = s.admission.Limits().GreetDelay
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
@@ -255,7 +255,7 @@ func (c *conn) readDeadline(t time.Time) time.Time {
 	case !c.dataBy.IsZero():
 		earlier(c.dataBy)
 	case c.unauth:
-		earlier(c.unauthSince.Add(c.srv.cfg.Limits.UnauthTimeout))
+		earlier(c.unauthSince.Add(c.srv.admission.Limits().UnauthTimeout))
 	}
 	return t
 }
@@ -267,7 +267,7 @@ func (c *conn) readDeadline(t time.Time) time.Time {
 func (c *conn) readTimedOut() {
 	c.mu.Lock()
 	evicted, inData, bdat, top := c.evicted, !c.dataBy.IsZero(), c.bdat, c.top
-	unauthOver := c.unauth && !time.Now().Before(c.unauthSince.Add(c.srv.cfg.Limits.UnauthTimeout))
+	unauthOver := c.unauth && !time.Now().Before(c.unauthSince.Add(c.srv.admission.Limits().UnauthTimeout))
 	c.mu.Unlock()
 	switch {
 	case evicted:
@@ -283,7 +283,7 @@ func (c *conn) readTimedOut() {
 		c.log.Info("timed out", "limit", "data_timeout", "remote", c.remote.String(), "after", c.srv.cfg.DataTimeout)
 		c.say(top, errDataTimeout)
 	case unauthOver:
-		c.log.Info("timed out", "limit", "unauth_timeout", "remote", c.remote.String(), "after", c.srv.cfg.Limits.UnauthTimeout)
+		c.log.Info("timed out", "limit", "unauth_timeout", "remote", c.remote.String(), "after", c.srv.admission.Limits().UnauthTimeout)
 		c.say(top, errTimeout)
 	default:
 		c.log.Info("timed out", "limit", "read_timeout", "remote", c.remote.String(), "after", c.srv.cfg.ReadTimeout)

@@ -305,3 +305,13 @@ func (e errorLog) Printf(format string, v ...any) {
 func (e errorLog) Println(v ...any) {
 	e.log.Warn("smtp: " + fmt.Sprintln(v...))
 }
+
+// SetLimits puts new connection limits in force (a reload): for the
+// connections admitted from now on, the deadlines of those open, and the
+// per-source RCPT and message rates.
+func (s *Server) SetLimits(l netserve.Limits) {
+	s.admission.SetLimits(l)
+	l = *s.admission.Limits()
+	s.rcptRate.SetRate(l.RcptRate)
+	s.msgRate.SetRate(l.MessageRate)
+}

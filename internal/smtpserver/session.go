@@ -156,9 +156,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		// What came of a line cut at its deadline (conn.readTimedOut).
 		return errTimeout
 	}
-	if s.srv.mode == ModeMX && !s.srv.cfg.Limits.RateExempt(s.c.remote) && !s.srv.msgRate.Allow(s.c.remote) {
+	if s.srv.mode == ModeMX && !s.srv.admission.Limits().RateExempt(s.c.remote) && !s.srv.msgRate.Allow(s.c.remote) {
 		return s.reject(errMessageRate, "message rate", "limit", "message_rate", "remote", s.c.remote.String(),
-			"per_minute", s.srv.cfg.Limits.MessageRate)
+			"per_minute", s.srv.admission.Limits().MessageRate)
 	}
 	if opts.RequireTLS && s.tls == nil {
 		return s.reject(errTLSRequired, "REQUIRETLS without TLS")
@@ -204,9 +204,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if s.c.closed.Load() {
 		return errTimeout
 	}
-	if s.srv.mode == ModeMX && !s.srv.cfg.Limits.RateExempt(s.c.remote) && !s.srv.rcptRate.Allow(s.c.remote) {
+	if s.srv.mode == ModeMX && !s.srv.admission.Limits().RateExempt(s.c.remote) && !s.srv.rcptRate.Allow(s.c.remote) {
 		return s.refuseRcpt(to, errRcptRate, "recipient rate", "limit", "rcpt_rate", "remote", s.c.remote.String(),
-			"per_minute", s.srv.cfg.Limits.RcptRate, "rcpt", to)
+			"per_minute", s.srv.admission.Limits().RcptRate, "rcpt", to)
 	}
 	internal := func(what string, err error) error {
 		s.internal(what, err)
