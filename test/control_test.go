@@ -407,6 +407,22 @@ func (in *instance) serveNotified(t *testing.T, args ...string) *net.UnixConn {
 		if msg != "READY=1" {
 			t.Fatalf("the server sent %q, want READY=1\n%s", msg, in.stderr.String())
 		}
+		// The ready line, logged before READY=1, has the bound addresses;
+		// it may still be on its way through the pipe from the process.
+		deadline := time.Now().Add(10 * time.Second)
+		for len(in.ports) == 0 {
+			for _, line := range strings.Split(in.stderr.String(), "\n") {
+				if isReadyLine(line) {
+					for k, addr := range readyListeners(line) {
+						in.ports[k] = addr
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("READY=1 but no ready line in the log:\n%s", in.stderr.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	case err := <-in.exited:
 		in.running = false
 		t.Fatalf("postel serve exited before it was ready: %v\n%s", err, in.stderr.String())

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,26 +103,25 @@ func newInstance(t *testing.T, extra string) *instance {
 	return in
 }
 
-// writeConfig writes the instance's config with new free ports: every
-// listener on loopback, HTTPS and the admin listener too, so that no
-// instance ever tries a privileged or fixed port, and no plain HTTP
-// listener.
+// writeConfig writes the instance's config: every listener on loopback
+// port 0, HTTPS and the admin listener too, so that the server takes free
+// ports itself (never a privileged or fixed one, never racing another
+// process for a port chosen in advance) and reports them in its ready
+// line, which start reads into ports; no plain HTTP listener.
 func (in *instance) writeConfig() {
 	in.t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "hostname = \"mx.test.example\"\ndata_dir = %q\nshutdown_timeout = \"20s\"\n[listen]\n", filepath.Join(in.dir, "data"))
-	ports := freePorts(in.t, len(mailListeners)+3)
 	in.ports = map[string]string{}
-	for i, k := range mailListeners {
-		in.ports[k] = ports[i]
-		fmt.Fprintf(&b, "%s = %q\n", k, in.ports[k])
+	for _, k := range append(slices.Clone(mailListeners), "https", "admin") {
+		fmt.Fprintf(&b, "%s = \"127.0.0.1:0\"\n", k)
 	}
-	in.ports["https"], in.ports["admin"] = ports[len(mailListeners)], ports[len(mailListeners)+2]
-	fmt.Fprintf(&b, "https = %q\nhttp = \"\"\nadmin = %q\n", in.ports["https"], in.ports["admin"])
+	b.WriteString("http = \"\"\n")
+	deadDNS := freePorts(in.t, 1)[0] // nothing answers there
 	if !strings.Contains(in.extra, "[dns]") {
 		// No resolver answers: remote mail stays queued (temporary
 		// failure) unless a test brings its own DNS.
-		fmt.Fprintf(&b, "[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n", ports[len(mailListeners)+1])
+		fmt.Fprintf(&b, "[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n", deadDNS)
 	}
 	if !strings.Contains(in.extra, "[inbound]") {
 		// Tests that are not about the checks of port 25 send from this
@@ -185,6 +186,10 @@ func (in *instance) tryStart() error {
 	go func() { in.exited <- in.cmd.Wait() }()
 	select {
 	case <-log.ready:
+		// The addresses the server bound, as its ready line says.
+		for k, addr := range readyListeners(log.readyLine) {
+			in.ports[k] = addr
+		}
 		return nil
 	case err := <-in.exited:
 		in.running = false
@@ -198,11 +203,12 @@ func (in *instance) tryStart() error {
 // log line saying every listener is bound: msg=ready, or msg="postel
 // started", which serve logs once Start has bound them all.
 type readyWatch struct {
-	buf   *testutil.SyncBuffer
-	mu    sync.Mutex
-	line  []byte // the unfinished last line
-	seen  bool
-	ready chan struct{}
+	buf       *testutil.SyncBuffer
+	mu        sync.Mutex
+	line      []byte // the unfinished last line
+	seen      bool
+	readyLine string // the ready line, once seen (read after ready is closed)
+	ready     chan struct{}
 }
 
 func newReadyWatch(buf *testutil.SyncBuffer) *readyWatch {
@@ -223,7 +229,7 @@ func (w *readyWatch) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 		if isReadyLine(string(w.line[:i])) {
-			w.seen, w.line = true, nil
+			w.seen, w.readyLine, w.line = true, string(w.line[:i]), nil
 			close(w.ready)
 			return len(p), nil
 		}
@@ -239,6 +245,27 @@ func isReadyLine(l string) bool {
 		}
 	}
 	return false
+}
+
+// readyListeners reads the bound addresses from a ready line: listen.KEY=ADDR
+// in text form, "listen":{"KEY":"ADDR"} in JSON.
+func readyListeners(line string) map[string]string {
+	out := map[string]string{}
+	if strings.HasPrefix(line, "{") {
+		var v struct{ Listen map[string]string }
+		if json.Unmarshal([]byte(line), &v) == nil {
+			return v.Listen
+		}
+		return out
+	}
+	for _, f := range strings.Fields(line) {
+		if kv, ok := strings.CutPrefix(f, "listen."); ok {
+			if k, addr, ok := strings.Cut(kv, "="); ok {
+				out[k] = addr
+			}
+		}
+	}
+	return out
 }
 
 // kill sends sig and waits for the process to end.

@@ -267,6 +267,9 @@ func listenLine(key string) *regexp.Regexp {
 // harness keeps the mail listeners' in ports, not the HTTPS one).
 func (in *instance) listenAddr(t *testing.T, key string) string {
 	t.Helper()
+	if a := in.ports[key]; a != "" {
+		return a // bound by the running server
+	}
 	data, err := os.ReadFile(in.config)
 	if err != nil {
 		t.Fatal(err)

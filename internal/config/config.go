@@ -29,8 +29,8 @@ type Config struct {
 	Hostname string `toml:"hostname" doc:"Name of this server: used in the SMTP greeting, in Received header fields and as the name of the self-signed certificate. A fully qualified domain name in ASCII (A-label) form; it is folded to lower case."`
 	// Directory holding the database, message files, the queue and the self-signed certificate. Default: "/var/lib/postel".
 	DataDir string `toml:"data_dir" doc:"Directory holding the database, message files, the queue and the self-signed certificate."`
-	// Addresses the servers listen on, as host:port. An empty host listens on every interface; an empty address disables that listener.
-	Listen Listen `toml:"listen" doc:"Addresses the servers listen on, as host:port. An empty host listens on every interface; an empty address disables that listener."`
+	// Addresses the servers listen on, as host:port. An empty host listens on every interface; an empty address disables that listener; port 0 takes any free port, which the server's ready log line reports (for tests).
+	Listen Listen `toml:"listen" doc:"Addresses the servers listen on, as host:port. An empty host listens on every interface; an empty address disables that listener; port 0 takes any free port, which the server's ready log line reports (for tests)."`
 	// TLS certificate used by every listener, for implicit TLS and STARTTLS alike.
 	TLS TLS `toml:"tls" doc:"TLS certificate used by every listener, for implicit TLS and STARTTLS alike."`
 	// Certificates from an ACME certificate authority (RFC 8555, e.g. Let's Encrypt) for hostname and the mta-sts. and autoconfig. names of every local domain, renewed before they expire, kept in data_dir/acme. Takes the place of [tls] cert_file and key_file.

@@ -369,8 +369,8 @@ func TestValidateErrors(t *testing.T) {
 		{"hostname unicode", func(c *Config) { c.Hostname = "bücher.example" }, "xn-- form"},
 		{"data_dir", func(c *Config) { c.DataDir = "" }, "data_dir: empty"},
 		{"listen no port", func(c *Config) { c.Listen.SMTP = "25" }, `listen.smtp: "25" is not host:port`},
-		{"listen port range", func(c *Config) { c.Listen.IMAP = ":65536" }, "listen.imap: \":65536\": port must be a number from 1 to 65535"},
-		{"listen port zero", func(c *Config) { c.Listen.POP3 = "127.0.0.1:0" }, "listen.pop3: \"127.0.0.1:0\": port must be"},
+		{"listen port range", func(c *Config) { c.Listen.IMAP = ":65536" }, "listen.imap: \":65536\": port must be a number from 0 (any free port) to 65535"},
+		{"listen port negative", func(c *Config) { c.Listen.POP3 = "127.0.0.1:-1" }, "listen.pop3: \"127.0.0.1:-1\": port must be"},
 		{"listen port name", func(c *Config) { c.Listen.IMAPS = ":imaps" }, "listen.imaps: \":imaps\": port must be"},
 		{"listen bad host", func(c *Config) { c.Listen.Submission = "bad host:587" }, `listen.submission: "bad host:587": host is neither`},
 		{"listen zone", func(c *Config) { c.Listen.Submissions = "[fe80::1%eth0]:465" }, "listen.submissions: \"[fe80::1%eth0]:465\": zoned"},
@@ -478,6 +478,13 @@ func TestValidateAccepts(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("listen %q: %v", addr, err)
 		}
+	}
+	// Port 0 (any free port) on every listener at once: no two share one.
+	c := Default()
+	c.Hostname = "localhost"
+	c.Listen = Listen{SMTP: "127.0.0.1:0", Submission: "127.0.0.1:0", IMAPS: "127.0.0.1:0", HTTPS: "127.0.0.1:0", Admin: "127.0.0.1:0"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("every listener on port 0: %v", err)
 	}
 }
 

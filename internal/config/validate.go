@@ -49,6 +49,9 @@ func (c *Config) Validate() error {
 			add(l.key, "%v", err)
 			continue
 		}
+		if strings.HasSuffix(norm, ":0") {
+			continue // each gets a port of its own
+		}
 		if other, ok := seen[norm]; ok {
 			add(l.key, "address %q is also used by %s", l.addr, other)
 			continue
@@ -235,9 +238,11 @@ func checkListen(addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%q is not host:port (use \":25\" for every interface, \"127.0.0.1:25\" or \"[::1]:25\")", addr)
 	}
+	// Port 0 lets the system choose a free port, which the ready line
+	// reports: for tests, which then never race another process for it.
 	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("%q: port must be a number from 1 to 65535", addr)
+	if err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("%q: port must be a number from 0 (any free port) to 65535", addr)
 	}
 	switch ip, err := netip.ParseAddr(host); {
 	case host == "":

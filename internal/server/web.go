@@ -16,9 +16,9 @@ func (s *Server) serveHTTPS(ln net.Listener) error {
 		Hostname: c.Hostname,
 		Domains:  domainNames(s.st),
 		Ports: web.Ports{
-			IMAPS: web.ListenPort(c.Listen.IMAPS), IMAP: web.ListenPort(c.Listen.IMAP),
-			POP3S: web.ListenPort(c.Listen.POP3S), POP3: web.ListenPort(c.Listen.POP3),
-			Submissions: web.ListenPort(c.Listen.Submissions), Submission: web.ListenPort(c.Listen.Submission),
+			IMAPS: s.port("imaps"), IMAP: s.port("imap"),
+			POP3S: s.port("pop3s"), POP3: s.port("pop3"),
+			Submissions: s.port("submissions"), Submission: s.port("submission"),
 		},
 		Log: s.log.With("service", "https"),
 	})
@@ -31,7 +31,7 @@ func (s *Server) serveHTTPS(ln net.Listener) error {
 // serveHTTP serves listen.http: ACME http-01 challenges, and redirects
 // everything else to HTTPS.
 func (s *Server) serveHTTP(ln net.Listener) error {
-	hs := web.NewServer(s.certs.HTTPHandler(web.Redirect(web.ListenPort(s.cfg.Listen.HTTPS))), s.log.With("service", "http"))
+	hs := web.NewServer(s.certs.HTTPHandler(web.Redirect(s.port("https"))), s.log.With("service", "http"))
 	s.addWeb(hs)
 	return hs.Serve(ln)
 }
@@ -40,4 +40,13 @@ func (s *Server) addWeb(hs *http.Server) {
 	s.mu.Lock()
 	s.web = append(s.web, hs)
 	s.mu.Unlock()
+}
+
+// port is the port a listener is bound to (listen.X may say 0: any free
+// port), 0 when it is not served.
+func (s *Server) port(key string) int {
+	if a, ok := s.Addr(key).(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
 }
