@@ -12,6 +12,7 @@ import (
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
+	"postel/internal/dns"
 	"postel/internal/message"
 )
 
@@ -96,7 +97,7 @@ func (c *Checker) checkDKIM(ctx context.Context, hdr []byte, fields []message.Fi
 	opts := &msgdkim.VerifyOptions{
 		MaxVerifications: c.maxSigs,
 		LookupTXT: func(name string) ([]string, error) {
-			return spfResolver{c.res}.LookupTXT(ctx, name)
+			return dns.NetResolver(c.res).LookupTXT(ctx, name)
 		},
 	}
 	verifs, err := msgdkim.VerifyWithOptions(io.MultiReader(bytes.NewReader(hdr), body), opts)

@@ -211,7 +211,7 @@ func (ck *checker) spf(f *Finding) {
 	sender := "postmaster@" + ck.domain
 	check := func(ip net.IP) (spf.Result, error) {
 		return spf.CheckHostWithSender(ip, strings.TrimSuffix(ck.host, "."), sender,
-			spf.WithContext(ck.ctx), spf.WithResolver(spfResolver{ck.r}))
+			spf.WithContext(ck.ctx), spf.WithResolver(dns.NetResolver(ck.r)))
 	}
 	for _, ip := range ips {
 		res, err := check(ip)
@@ -514,58 +514,4 @@ func (ck *checker) caa(f *Finding) {
 	default:
 		f.Status, f.Note = Wrong, want+" may not issue"+inherited+": this server's ACME certificates will be refused"
 	}
-}
-
-// spfResolver adapts a Resolver to spf.DNSResolver, which tells answers
-// apart by *net.DNSError: IsNotFound for NXDOMAIN and NODATA (void lookups,
-// RFC 7208 §4.6.4), temporary for the rest.
-type spfResolver struct{ r Resolver }
-
-func (a spfResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	txt, err := a.r.LookupTXT(ctx, name)
-	return txt, netError(name, err)
-}
-
-func (a spfResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
-	mxs, err := a.r.LookupMX(ctx, name)
-	if err != nil {
-		return nil, netError(name, err)
-	}
-	var out []*net.MX
-	for _, m := range mxs {
-		if m.Host != "." { // RFC 7505 null MX: no host
-			out = append(out, m)
-		}
-	}
-	return out, nil
-}
-
-func (a spfResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
-	ips, err := a.r.LookupIP(ctx, host)
-	if err != nil {
-		return nil, netError(host, err)
-	}
-	out := make([]net.IPAddr, len(ips))
-	for i, ip := range ips {
-		out[i] = net.IPAddr{IP: ip}
-	}
-	return out, nil
-}
-
-func (a spfResolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
-	ip := net.ParseIP(addr)
-	if ip == nil {
-		return nil, &net.DNSError{Err: "not an IP address", Name: addr, IsNotFound: true}
-	}
-	names, err := a.r.LookupAddr(ctx, ip)
-	return names, netError(addr, err)
-}
-
-// netError turns an error of our resolver into the *net.DNSError the spf
-// library understands.
-func netError(name string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &net.DNSError{Err: err.Error(), Name: name, IsNotFound: dns.IsNotFound(err), IsTemporary: !dns.IsNotFound(err)}
 }
