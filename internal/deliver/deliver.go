@@ -59,7 +59,7 @@ type copyGroup struct {
 // parsed and stored each once, sharing the body file. When it returns nil
 // the message is durable; the QueueID is on the first element. The caller
 // still owns the spool and discards it on error.
-func Deliver(ctx context.Context, st store.Store, in Incoming) ([]store.Delivered, error) {
+func Deliver(ctx context.Context, st store.Ingest, in Incoming) ([]store.Delivered, error) {
 	if len(in.Local) == 0 && len(in.Remote) == 0 {
 		return nil, fmt.Errorf("%w: delivery without recipients", store.ErrInvalid)
 	}
@@ -85,12 +85,11 @@ func Deliver(ctx context.Context, st store.Store, in Incoming) ([]store.Delivere
 	}
 	ds := make([]*store.Delivery, len(groups))
 	for i, g := range groups {
-		prefix := withHeader(in.Prefix, g.header)
-		meta, err := parse(in.Spool, prefix)
+		d, err := Prepare(in.Spool, withHeader(in.Prefix, g.header), g.targets)
 		if err != nil {
 			return nil, err
 		}
-		ds[i] = &store.Delivery{Spool: in.Spool, Prefix: prefix, Meta: meta, Targets: g.targets}
+		ds[i] = d
 	}
 	if len(in.Remote) > 0 {
 		rcpts := make([]store.QueueRcpt, len(in.Remote))
@@ -126,9 +125,19 @@ func Deliver(ctx context.Context, st store.Store, in Incoming) ([]store.Delivere
 	return out, nil
 }
 
-// parse parses prefix followed by the spooled body once: the metadata and
-// the searchable text that feeds the store's full-text index (IMAP SEARCH
-// TEXT and BODY).
+// Prepare makes the store.Delivery of one message for targets: prefix
+// followed by the finished spool, parsed once for its metadata and the
+// searchable text that feeds the store's full-text index (IMAP SEARCH TEXT
+// and BODY). It is the one parse of every way a message enters a mailbox:
+// SMTP (Deliver), IMAP APPEND, imports.
+func Prepare(spool store.Spool, prefix []byte, targets []store.Target) (*store.Delivery, error) {
+	meta, err := parse(spool, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Delivery{Spool: spool, Prefix: prefix, Meta: meta, Targets: targets}, nil
+}
+
 func parse(spool store.Spool, prefix []byte) (store.MessageMeta, error) {
 	body, err := spool.Open()
 	if err != nil {

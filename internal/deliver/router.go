@@ -27,9 +27,16 @@ var (
 // alias, at most this many levels deep.
 const maxAliasDepth = 10
 
+// Recipients is what the Router reads of the store's directory.
+type Recipients interface {
+	HasDomain(ctx context.Context, name string) (bool, error)
+	Account(ctx context.Context, address string) (store.Account, error)
+	Alias(ctx context.Context, address string) (store.Alias, error)
+}
+
 // Router resolves recipient addresses against the store.
 type Router struct {
-	st store.Store
+	st Recipients
 	// SRS, when set, routes the SRS addresses it made (mail forwarded by
 	// an alias had its envelope sender rewritten into one, so bounces come
 	// back to it) to the original sender.
@@ -37,7 +44,7 @@ type Router struct {
 }
 
 // NewRouter returns a Router over st.
-func NewRouter(st store.Store) *Router {
+func NewRouter(st Recipients) *Router {
 	return &Router{st: st}
 }
 

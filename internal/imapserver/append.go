@@ -8,14 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"postel/internal/deliver"
 	"postel/internal/imap"
-	"postel/internal/message"
 	"postel/internal/store"
 )
-
-// maxIndexText bounds the text of one message given to the full-text
-// index (message.ExtractText).
-const maxIndexText = 1 << 20
 
 // appendSink receives an APPEND message literal as it arrives (the
 // parser's AppendSink): into a store spool, never memory. It refuses
@@ -31,7 +27,7 @@ func (s *session) appendSink(size int64, binary bool) (io.Writer, error) {
 		s.log.Error("APPEND: reading the account", "err", err)
 		return nil, &imap.ParseError{Status: "NO", Code: codeServerBug, Text: noInternal.Text}
 	}
-	if acct.QuotaBytes > 0 && acct.UsedBytes+s.appendBytes > acct.QuotaBytes {
+	if !acct.Fits(s.appendBytes) {
 		return nil, &imap.ParseError{Status: "NO", Code: codeOverQuota, Text: noOverQuota.Text}
 	}
 	sp, err := s.srv.st.NewSpool()
@@ -107,27 +103,11 @@ func (s *session) prepareAppend(m *imap.AppendMessage, mailbox string) (*store.D
 	if err := sp.Finish(); err != nil {
 		return nil, err
 	}
-	ra, err := sp.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer ra.Close()
-	parsed, err := message.Parse(ra, sp.Size(), message.DefaultLimits())
-	if err != nil {
-		return nil, err
-	}
-	meta, err := parsed.Meta()
-	if err != nil {
-		return nil, err
-	}
-	if meta.HeadersText, meta.BodyText, err = message.ExtractText(ra, parsed.Root, maxIndexText); err != nil {
-		return nil, err
-	}
 	date := m.Date
 	if date.IsZero() {
 		date = time.Now()
 	}
-	return &store.Delivery{Spool: sp, Meta: meta, Targets: []store.Target{{
+	return deliver.Prepare(sp, nil, []store.Target{{
 		AccountID: s.user.AccountID, Mailbox: mailbox, Flags: flags, InternalDate: date,
-	}}}, nil
+	}})
 }

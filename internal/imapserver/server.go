@@ -92,11 +92,20 @@ const writeTimeout = 5 * time.Minute
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("imapserver: server closed")
 
+// Store is what IMAP sessions use of the store: the account's mailboxes
+// and messages, the ingest path (APPEND) and the feed of changes.
+type Store interface {
+	store.Mailboxes
+	store.Messages
+	store.Ingest
+	store.AccountFeed
+}
+
 // Server is the IMAP service; it may Serve several listeners (143 and 993
 // share one Server).
 type Server struct {
 	cfg   Config
-	st    store.Store
+	st    Store
 	authn *auth.Authenticator
 	tls   *tls.Config
 	log   *slog.Logger
@@ -116,7 +125,7 @@ type Server struct {
 // New returns a Server. tlsConfig may be nil: then there is no STARTTLS,
 // and no login unless AllowPlaintextLoopback lets loopback clients in. A
 // nil log discards.
-func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *Server {
+func New(cfg Config, st Store, authn *auth.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -98,11 +98,22 @@ const writeTimeout = 5 * time.Minute
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("pop3server: server closed")
 
+// Store is what POP3 sessions use of the store: the INBOX, its messages,
+// and the feed that ends a session whose account goes.
+type Store interface {
+	Mailbox(ctx context.Context, accountID int64, name string) (store.Mailbox, error)
+	Messages(ctx context.Context, accountID, mailboxID int64, changedSince uint64) ([]store.Message, error)
+	OpenMessage(ctx context.Context, accountID, mailboxID int64, uid uint32) (store.MessageReader, error)
+	StoreFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op store.FlagOp, flags []string, unchangedSince uint64) ([]store.FlagChange, error)
+	Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]store.Expunged, error)
+	store.AccountFeed
+}
+
 // Server is the POP3 service; it may Serve several listeners (110 and 995
 // share one Server, and so share the maildrop locks).
 type Server struct {
 	cfg   Config
-	st    store.Store
+	st    Store
 	authn *auth.Authenticator
 	tls   *tls.Config
 	log   *slog.Logger
@@ -125,7 +136,7 @@ type Server struct {
 // New returns a Server. tlsConfig may be nil: then there is no STLS, and no
 // login unless AllowPlaintextLoopback lets loopback clients in. A nil log
 // discards.
-func New(cfg Config, st store.Store, authn *auth.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *Server {
+func New(cfg Config, st Store, authn *auth.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -35,7 +35,7 @@ type dropMsg struct {
 }
 
 // loadMaildrop reads the INBOX of an account.
-func loadMaildrop(ctx context.Context, st store.Store, accountID int64) (*maildrop, error) {
+func loadMaildrop(ctx context.Context, st Store, accountID int64) (*maildrop, error) {
 	mb, err := st.Mailbox(ctx, accountID, "INBOX")
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -662,8 +663,9 @@ func TestLeaseExpiry(t *testing.T) {
 	e.route("127.0.0.2", f.addr)
 	id := e.enqueue("alice@example.org", rcpts("bob@example.net"), testMessage)
 	// The dead worker: claims and never updates.
-	if c, err := e.st.ClaimQueue(e.ctx, time.Now(), 3*time.Second, 10); err != nil || len(c) != 1 {
-		t.Fatalf("claim: %v, %v", c, err)
+	dead, err := e.st.ClaimQueue(e.ctx, "dead worker", time.Now(), 3*time.Second, 10)
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("claim: %v, %v", dead, err)
 	}
 	q := e.queue()
 	claims := watchClaims(q)
@@ -684,6 +686,12 @@ func TestLeaseExpiry(t *testing.T) {
 	}
 	if n := len(f.messages()); n != 1 {
 		t.Errorf("%d deliveries", n)
+	}
+	// The dead worker wakes up: its lease is gone, its record is refused.
+	rc := dead[0].Recipients
+	rc[0].Status = "failed"
+	if err := e.st.UpdateQueue(e.ctx, id, dead[0].LeaseOwner, rc, time.Now()); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("late update by the dead worker: %v", err)
 	}
 }
 

@@ -176,7 +176,7 @@ func rcpts(addrs ...string) []store.QueueRcpt {
 // synchronously, as a worker would. It returns how many it processed.
 func (e *env) runOnce(q *Queue) int {
 	e.t.Helper()
-	entries, err := e.st.ClaimQueue(e.ctx, time.Now().Add(time.Hour), q.cfg.Lease, 100)
+	entries, err := e.st.ClaimQueue(e.ctx, "runOnce", time.Now().Add(time.Hour), q.cfg.Lease, 100)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func (e *env) runOnce(q *Queue) int {
 
 // claimWatch is a store that reports each ClaimQueue Run makes.
 type claimWatch struct {
-	store.Store
+	Store
 	claimed chan int // the number of entries each claim returned
 }
 
@@ -199,8 +199,8 @@ func watchClaims(q *Queue) *claimWatch {
 	return w
 }
 
-func (w *claimWatch) ClaimQueue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.QueueEntry, error) {
-	entries, err := w.Store.ClaimQueue(ctx, now, lease, limit)
+func (w *claimWatch) ClaimQueue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]store.QueueEntry, error) {
+	entries, err := w.Store.ClaimQueue(ctx, owner, now, lease, limit)
 	if err == nil {
 		select {
 		case w.claimed <- len(entries):

@@ -13,9 +13,12 @@
 //     accepted the message or refused it for good and the DSN (when one is
 //     due) is stored; an entry leaves the store only when no recipient is
 //     pending (store.UpdateQueue).
-//   - An entry is worked on only under a lease (store.ClaimQueue); an
-//     attempt ends before the lease does, so that no other worker takes the
-//     entry while this one still sends it. A worker that dies loses the
+//   - An entry is worked on only under a lease (store.ClaimQueue) whose
+//     owner token is new for every claim; an attempt ends before the lease
+//     does, so that no other worker takes the entry while this one still
+//     sends it, and should one overrun its lease anyway, the store refuses
+//     its record (store.ErrLeaseLost) once another worker (of this node or
+//     another) has claimed the entry. A worker that dies loses the
 //     entry when the lease runs out: the message is then sent again, at
 //     least once, possibly twice when the remote had already accepted it.
 //   - No DSN goes to the null reverse-path, and DSNs are sent from it: a
@@ -25,12 +28,17 @@ package queue
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"postel/internal/deliver"
@@ -46,10 +54,21 @@ const maxParallelDomains = 4
 // storeTimeout bounds the store updates after an attempt.
 const storeTimeout = time.Minute
 
+// Store is what the queue uses of the store: the outbound queue, the
+// directory (its router, for DSNs to local senders) and the ingest path
+// (DSNs).
+type Store interface {
+	store.Outbound
+	store.Ingest
+	deliver.Recipients
+}
+
 // Queue delivers the store's outbound queue.
 type Queue struct {
 	cfg    Config
-	st     store.Store
+	st     Store
+	owner  string        // this Queue's part of every lease owner token
+	claims atomic.Uint64 // numbers the claims: each has its own token
 	res    dns.Resolver
 	signer *dkim.Signer
 	log    *slog.Logger
@@ -62,7 +81,7 @@ type Queue struct {
 
 // New returns a Queue over st, resolving with res and signing with signer
 // (nil: mail goes unsigned).
-func New(cfg Config, st store.Store, res dns.Resolver, signer *dkim.Signer, log *slog.Logger) *Queue {
+func New(cfg Config, st Store, res dns.Resolver, signer *dkim.Signer, log *slog.Logger) *Queue {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -71,6 +90,7 @@ func New(cfg Config, st store.Store, res dns.Resolver, signer *dkim.Signer, log 
 	return &Queue{
 		cfg:    cfg,
 		st:     st,
+		owner:  leaseOwner(),
 		res:    res,
 		signer: signer,
 		log:    log,
@@ -80,6 +100,16 @@ func New(cfg Config, st store.Store, res dns.Resolver, signer *dkim.Signer, log 
 		limits: newLimiter(cfg.PerDomainConcurrency, cfg.PerDomainRate),
 		kick:   make(chan struct{}, 1),
 	}
+}
+
+// leaseOwner names this process among every node's queue workers: the
+// host, the process and a random part (a restarted process on the same
+// host has another).
+func leaseOwner() string {
+	host, _ := os.Hostname()
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 // Kick wakes the workers: mail was just queued.
@@ -105,7 +135,8 @@ func (q *Queue) Run(ctx context.Context) error {
 	for {
 		if more && busy < q.cfg.Workers {
 			want := q.cfg.Workers - busy
-			entries, err := q.st.ClaimQueue(ctx, time.Now(), q.cfg.Lease, want)
+			owner := fmt.Sprintf("%s#%d", q.owner, q.claims.Add(1))
+			entries, err := q.st.ClaimQueue(ctx, owner, time.Now(), q.cfg.Lease, want)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -326,7 +357,12 @@ func (q *Queue) finish(ctx context.Context, log *slog.Logger, e *store.QueueEntr
 			}
 		}
 	}
-	if err := q.st.UpdateQueue(ctx, e.ID, rcpts, next); err != nil && !errors.Is(err, store.ErrNotFound) {
+	switch err := q.st.UpdateQueue(ctx, e.ID, e.LeaseOwner, rcpts, next); {
+	case errors.Is(err, store.ErrLeaseLost):
+		// Deleted by an operator, or the lease ran out and another
+		// worker has the entry now: its record is the one that counts.
+		log.Warn("attempt not recorded: lease lost", "err", err)
+	case err != nil:
 		log.Error("recording attempt", "err", err)
 	}
 }

@@ -254,7 +254,7 @@ func (s *session) filing(ctx context.Context, res *msgauth.Result, hdr []byte) (
 
 // junkMailbox is the name of the account's mailbox with the \Junk role
 // (RFC 6154), whatever the user renamed it to; INBOX when there is none.
-func junkMailbox(ctx context.Context, st store.Store, accountID int64) (string, error) {
+func junkMailbox(ctx context.Context, st Store, accountID int64) (string, error) {
 	boxes, err := st.ListMailboxes(ctx, accountID)
 	if err != nil {
 		return "", err

@@ -158,12 +158,21 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Store is what SMTP sessions use of the store: the ingest path, the
+// local domains and the accounts' mailboxes (the junk filing).
+type Store interface {
+	store.Ingest
+	AccountByID(ctx context.Context, id int64) (store.Account, error)
+	ListDomains(ctx context.Context) ([]store.Domain, error)
+	ListMailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, error)
+}
+
 // Server is one SMTP service (MX or submission); it may Serve several
 // listeners (587 and 465 share one submission Server).
 type Server struct {
 	mode   Mode
 	cfg    Config
-	st     store.Store
+	st     Store
 	router *deliver.Router
 	authn  *auth.Authenticator
 	tls    *tls.Config
@@ -189,7 +198,7 @@ type Server struct {
 
 // New returns a Server. tlsConfig may be nil (no STARTTLS, and no AUTH
 // unless AllowPlaintextLoopback); authn is needed only in ModeSubmission.
-func New(mode Mode, cfg Config, st store.Store, router *deliver.Router, authn *auth.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *Server {
+func New(mode Mode, cfg Config, st Store, router *deliver.Router, authn *auth.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

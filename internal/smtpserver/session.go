@@ -1,7 +1,6 @@
 package smtpserver
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -236,11 +235,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return s.refuseRcpt(to, errSRSBounceOnly, "SRS address, not a bounce", "rcpt", to, "from", s.from)
 	}
 	for _, a := range route.Local {
-		full, err := s.overQuota(ctx, a)
-		if err != nil {
-			return internal("checking quota", err)
-		}
-		if full {
+		if s.overQuota(a) {
 			return s.refuseRcpt(to, errQuotaFull, "over quota", "rcpt", to, "account", a.Address)
 		}
 	}
@@ -304,20 +299,10 @@ func queueRcpt(to, addr string, opts *smtp.RcptOptions) store.QueueRcpt {
 }
 
 // overQuota reports whether account a cannot take the announced message
-// (MAIL SIZE=, RFC 1870) or any more mail.
-func (s *session) overQuota(ctx context.Context, a store.Account) (bool, error) {
-	if a.QuotaBytes <= 0 {
-		return false, nil
-	}
-	boxes, err := s.srv.st.ListMailboxes(ctx, a.ID)
-	if err != nil {
-		return false, err
-	}
-	used := s.opts.Size
-	for _, b := range boxes {
-		used += b.Size
-	}
-	return used >= a.QuotaBytes, nil
+// (MAIL SIZE=, RFC 1870) or any more mail (a message has at least one
+// octet).
+func (s *session) overQuota(a store.Account) bool {
+	return !a.Fits(max(s.opts.Size, 1))
 }
 
 // AuthMechanisms lists the SASL mechanisms offered in EHLO: none without

@@ -31,6 +31,8 @@ var (
 	ErrInvalid  = errors.New("store: invalid argument")
 	ErrQuota    = errors.New("store: quota exceeded")
 	ErrInUse    = errors.New("store: in use")
+	// ErrLeaseLost: the caller does not hold the queue entry's lease.
+	ErrLeaseLost = errors.New("store: queue lease lost")
 )
 
 // Special-use roles (RFC 6154) of the mailboxes every account gets.
@@ -90,6 +92,14 @@ type Account struct {
 	// unlocked it (AuthEpochs.BumpAuthEpoch). A server sees it move at the
 	// account's next login attempt, even when another process changed it.
 	AuthEpoch int64
+}
+
+// Fits reports whether the account's quota takes size more bytes: the
+// one quota rule, applied by the store when it commits a delivery and by
+// the protocols before they accept the bytes (SMTP RCPT and SIZE=, IMAP
+// APPEND before its literal).
+func (a Account) Fits(size int64) bool {
+	return a.QuotaBytes <= 0 || a.UsedBytes+size <= a.QuotaBytes
 }
 
 // Alias maps one address (or "@domain" for a catch-all) to targets: local
@@ -186,6 +196,7 @@ type QueueEntry struct {
 	Created     time.Time
 	NextAttempt time.Time
 	Attempts    int
+	LeaseOwner  string    // who holds the lease ("" when none)
 	LeaseUntil  time.Time // zero when not leased
 	// Prefix is sent before the body instead of Delivery.Prefix: the
 	// Received field without Return-Path, which only the final delivery
@@ -372,9 +383,13 @@ type AuthEpochs interface {
 	BumpAuthEpoch(ctx context.Context, address string) (int64, error)
 }
 
-// Store is the interface every store implementation provides.
-type Store interface {
-	// Domains.
+// The store's roles. Each consumer takes only the roles it uses (or
+// declares its own smaller interface); Store is every role together, what an
+// implementation provides and what the conformance suite
+// (internal/store/storetest) checks.
+
+// Directory holds domains, accounts and aliases: who receives mail here.
+type Directory interface {
 	AddDomain(ctx context.Context, name string) error
 	DeleteDomain(ctx context.Context, name string) error // ErrInUse while accounts exist
 	ListDomains(ctx context.Context) ([]Domain, error)
@@ -400,21 +415,33 @@ type Store interface {
 	DeleteAlias(ctx context.Context, address, target string) error // target "" removes all
 	Alias(ctx context.Context, address string) (Alias, error)      // ErrNotFound when none
 	ListAliases(ctx context.Context) ([]Alias, error)
+}
 
-	// Mailboxes.
+// Mailboxes holds the mailboxes of each account.
+type Mailboxes interface {
 	CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (Mailbox, error)
 	RenameMailbox(ctx context.Context, accountID int64, from, to string) error
 	DeleteMailbox(ctx context.Context, accountID int64, name string) error
 	Mailbox(ctx context.Context, accountID int64, name string) (Mailbox, error)
 	ListMailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
 	SetSubscribed(ctx context.Context, accountID int64, name string, on bool) error
+}
 
-	// Messages.
+// Ingest is the one way a message enters the store, whoever brings it
+// (SMTP delivery, IMAP APPEND, a bounce, an import): a body spooled once,
+// then one transaction for every local copy and the outbound queue entry.
+// The callers build Deliveries through internal/deliver, which holds the
+// one header parse and the one quota rule.
+type Ingest interface {
 	NewSpool() (Spool, error)
 	Deliver(ctx context.Context, d *Delivery) ([]Delivered, error)
 	// DeliverAll stores several deliveries atomically: all or none
 	// (MULTIAPPEND, RFC 3502).
 	DeliverAll(ctx context.Context, ds []*Delivery) ([][]Delivered, error)
+}
+
+// Messages reads and changes the messages of a mailbox.
+type Messages interface {
 	// Messages lists a mailbox in UID order, without Meta; changedSince > 0
 	// keeps only messages with a greater MODSEQ.
 	Messages(ctx context.Context, accountID, mailboxID int64, changedSince uint64) ([]Message, error)
@@ -444,29 +471,50 @@ type Store interface {
 	SearchText(ctx context.Context, accountID, mailboxID int64, terms []string, withHeaders bool) (uids []uint32, ok bool, err error)
 	// Usage is the account's storage use (QUOTA, RFC 9208).
 	Usage(ctx context.Context, accountID int64) (bytes, messages int64, err error)
+}
 
-	// Outbound queue.
+// Outbound is the queue of mail for remote recipients, shared by every
+// worker of every node: an entry is worked on only under a lease that
+// names its owner, and only the owner may record the attempt.
+type Outbound interface {
 	Queue(ctx context.Context) ([]QueueEntry, error)
 	QueueEntry(ctx context.Context, id int64) (QueueEntry, error)
 	OpenQueued(ctx context.Context, id int64) (MessageReader, error)
 	// ClaimQueue leases up to limit entries that are due (NextAttempt <=
-	// now) and not leased, for lease; a worker that dies loses its
-	// entries when the lease runs out, and another takes them.
-	ClaimQueue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]QueueEntry, error)
-	// UpdateQueue records an attempt: the recipients' Status, Attempts and
-	// LastReply (matched by Address), the entry's Attempts+1 and its
-	// NextAttempt, and releases the lease. When no recipient is pending any
-	// more, the entry is deleted and its body released.
-	UpdateQueue(ctx context.Context, id int64, rcpts []QueueRcpt, nextAttempt time.Time) error
+	// now) and not leased (or whose lease ran out) to owner, until
+	// now+lease; the entries come back with LeaseOwner and LeaseUntil set.
+	// A worker that dies loses its entries when the lease runs out, and
+	// another takes them.
+	ClaimQueue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]QueueEntry, error)
+	// UpdateQueue records an attempt by the lease's owner: the recipients'
+	// Status, Attempts and LastReply (matched by Address), the entry's
+	// Attempts+1 and its NextAttempt, and releases the lease. When no
+	// recipient is pending any more, the entry is deleted and its body
+	// released. ErrLeaseLost when owner does not hold the entry's lease
+	// (it ran out and another worker claimed it, or an operator deleted
+	// the entry): nothing is changed.
+	UpdateQueue(ctx context.Context, id int64, owner string, rcpts []QueueRcpt, nextAttempt time.Time) error
 	// DeleteQueued drops an entry (operator); RetryQueued makes it due now.
 	DeleteQueued(ctx context.Context, id int64) error
 	RetryQueued(ctx context.Context, id int64) error
 	// SentToday counts the recipients an account queued since a time (the
 	// per-account sending limit).
 	SentToday(ctx context.Context, accountID int64, since time.Time) (int, error)
+}
 
-	// Changes.
+// Feed follows the committed changes of an account, whoever made them
+// (this process, an admin command, another node).
+type Feed interface {
 	Subscribe(accountID int64) Subscription
+}
 
+// Store is every role: what an implementation provides.
+type Store interface {
+	Directory
+	Mailboxes
+	Ingest
+	Messages
+	Outbound
+	Feed
 	Close() error
 }

@@ -33,7 +33,13 @@ func (e AccountEnd) String() string {
 // block); end is not called once stop has returned. A failed
 // read (other than ErrNotFound) leaves the session alone until the next
 // ChangeAccount: a passing database error must not log everyone out.
-func WatchAccount(st Store, accountID int64, end func(AccountEnd)) (stop func()) {
+// AccountFeed is what WatchAccount reads: the feed and the account.
+type AccountFeed interface {
+	Feed
+	AccountByID(ctx context.Context, id int64) (Account, error)
+}
+
+func WatchAccount(st AccountFeed, accountID int64, end func(AccountEnd)) (stop func()) {
 	sub := st.Subscribe(accountID)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -161,7 +161,7 @@ func (w *wtx) targetMailbox(accountID int64, name string, size int64) (slot, err
 	} else if err != nil {
 		return mb, err
 	}
-	if quota > 0 && used+size > quota {
+	if !(store.Account{QuotaBytes: quota, UsedBytes: used}).Fits(size) {
 		return mb, fmt.Errorf("%w: account %d", store.ErrQuota, accountID)
 	}
 	return mb, nil

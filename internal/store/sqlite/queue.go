@@ -51,7 +51,7 @@ func (w *wtx) enqueue(q *store.QueueEntry, blobID, bodySize int64, now time.Time
 }
 
 const queueCols = `id, account_id, mail_from, size, dsn_ret, dsn_envid, requiretls, smtputf8, body8bit,
-	created, next_attempt, attempts, lease_until, prefix`
+	created, next_attempt, attempts, lease_owner, lease_until, prefix`
 
 type rowScanner interface{ Scan(...any) error }
 
@@ -59,7 +59,7 @@ func scanQueueEntry(row rowScanner) (store.QueueEntry, error) {
 	var e store.QueueEntry
 	var created, next, lease int64
 	err := row.Scan(&e.ID, &e.AccountID, &e.From, &e.Size, &e.DSNRet, &e.DSNEnvID, &e.RequireTLS, &e.SMTPUTF8, &e.Body8Bit,
-		&created, &next, &e.Attempts, &lease, &e.Prefix)
+		&created, &next, &e.Attempts, &e.LeaseOwner, &lease, &e.Prefix)
 	e.Created, e.NextAttempt = time.Unix(created, 0), time.Unix(next, 0)
 	if lease != 0 {
 		e.LeaseUntil = time.Unix(lease, 0)
@@ -156,9 +156,9 @@ func (s *Store) OpenQueued(ctx context.Context, id int64) (store.MessageReader, 
 
 // ClaimQueue implements store.Store. The lease is taken in the write
 // transaction, so two workers (or nodes) never hold the same entry.
-func (s *Store) ClaimQueue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.QueueEntry, error) {
-	if limit <= 0 || lease <= 0 {
-		return nil, fmt.Errorf("%w: claim of %d entries for %v", store.ErrInvalid, limit, lease)
+func (s *Store) ClaimQueue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]store.QueueEntry, error) {
+	if limit <= 0 || lease <= 0 || owner == "" {
+		return nil, fmt.Errorf("%w: claim of %d entries for %v by %q", store.ErrInvalid, limit, lease, owner)
 	}
 	var out []store.QueueEntry
 	err := s.write(ctx, func(w *wtx) error {
@@ -170,27 +170,33 @@ func (s *Store) ClaimQueue(ctx context.Context, now time.Time, lease time.Durati
 		}
 		until := now.Add(lease)
 		for i := range out {
-			if _, err := w.tx.ExecContext(w.ctx, `UPDATE queue SET lease_until = ? WHERE id = ?`, until.Unix(), out[i].ID); err != nil {
+			if _, err := w.tx.ExecContext(w.ctx, `UPDATE queue SET lease_owner = ?, lease_until = ? WHERE id = ?`,
+				owner, until.Unix(), out[i].ID); err != nil {
 				return err
 			}
-			out[i].LeaseUntil = time.Unix(until.Unix(), 0)
+			out[i].LeaseOwner, out[i].LeaseUntil = owner, time.Unix(until.Unix(), 0)
 		}
 		return nil
 	})
 	return out, err
 }
 
-// UpdateQueue implements store.Store.
-func (s *Store) UpdateQueue(ctx context.Context, id int64, rcpts []store.QueueRcpt, nextAttempt time.Time) error {
+// UpdateQueue implements store.Store. The owner is checked in the write
+// transaction that records the attempt: a worker whose lease another took
+// changes nothing.
+func (s *Store) UpdateQueue(ctx context.Context, id int64, owner string, rcpts []store.QueueRcpt, nextAttempt time.Time) error {
+	if owner == "" {
+		return fmt.Errorf("%w: queue update without a lease owner", store.ErrInvalid)
+	}
 	return s.write(ctx, func(w *wtx) error {
 		now := time.Now().Unix()
-		res, err := w.tx.ExecContext(w.ctx, `UPDATE queue SET attempts = attempts + 1, next_attempt = ?, lease_until = 0 WHERE id = ?`,
-			nextAttempt.Unix(), id)
+		res, err := w.tx.ExecContext(w.ctx, `UPDATE queue SET attempts = attempts + 1, next_attempt = ?, lease_owner = '', lease_until = 0
+			WHERE id = ? AND lease_owner = ?`, nextAttempt.Unix(), id, owner)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: queue entry %d", store.ErrNotFound, id)
+			return fmt.Errorf("%w: queue entry %d is not leased to %s", store.ErrLeaseLost, id, owner)
 		}
 		for _, r := range rcpts {
 			switch r.Status {

@@ -170,6 +170,11 @@ CREATE INDEX junk_reputation_updated ON junk_reputation(account_id, updated);
 	`
 ALTER TABLE accounts ADD COLUMN auth_epoch INTEGER NOT NULL DEFAULT 0;
 `,
+	// 7: queue leases name their owner: only the worker holding the lease
+	// may record an attempt (UpdateQueue).
+	`
+ALTER TABLE queue ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // migrate brings the schema to the newest version.

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -284,60 +283,3 @@ func TestReputationBound(t *testing.T) {
 	}
 }
 
-// TestJunkMigration: a database made before the junk tables gets them,
-// and what it held stays.
-func TestJunkMigration(t *testing.T) {
-	dir := t.TempDir()
-	st := open(t, dir, true)
-	a := storetest.Account(t, st, "alice@example.org")
-	st.Close()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "postel.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Version 4: no junk tables, nor anything later.
-	for _, q := range []string{`DROP TABLE junk_rules`, `DROP TABLE junk_reputation`,
-		`ALTER TABLE accounts DROP COLUMN auth_epoch`, `DELETE FROM schema_version WHERE version >= 5`} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-	st = open(t, dir, true)
-	defer st.Close()
-	if err := st.AddJunkRule(context.Background(), a.ID, store.JunkBlock, "spam.example"); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := st.Account(context.Background(), "alice@example.org"); err != nil || got.ID != a.ID {
-		t.Fatalf("account after migration: %+v, %v", got, err)
-	}
-}
-
-// TestAuthEpochMigration: a database made before accounts.auth_epoch gets
-// it, every account at epoch 0, and what it held stays.
-func TestAuthEpochMigration(t *testing.T) {
-	dir := t.TempDir()
-	st := open(t, dir, true)
-	a := storetest.Account(t, st, "alice@example.org")
-	st.Close()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "postel.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{`ALTER TABLE accounts DROP COLUMN auth_epoch`, `DELETE FROM schema_version WHERE version = 6`} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-	st = open(t, dir, true)
-	defer st.Close()
-	ctx := context.Background()
-	got, err := st.Account(ctx, "alice@example.org")
-	if err != nil || got.ID != a.ID || got.AuthEpoch != 0 || got.Credentials != a.Credentials {
-		t.Fatalf("account after migration: %+v, %v", got, err)
-	}
-	if e, err := st.BumpAuthEpoch(ctx, "alice@example.org"); err != nil || e != 1 {
-		t.Fatalf("BumpAuthEpoch after migration = %d, %v; want 1", e, err)
-	}
-}

@@ -776,37 +776,53 @@ func testQueueLifecycle(t *testing.T, st store.Store) {
 	if n, err := st.SentToday(ctx, a.ID, now.Add(time.Hour)); err != nil || n != 0 {
 		t.Fatalf("SentToday(future) = %d, %v", n, err)
 	}
-	got, err := st.ClaimQueue(ctx, now, time.Minute, 10)
+	got, err := st.ClaimQueue(ctx, "A", now, time.Minute, 10)
 	must(t, err)
-	if len(got) != 2 || got[0].ID != id1 || len(got[0].Recipients) != 2 || got[0].LeaseUntil.IsZero() {
+	if len(got) != 2 || got[0].ID != id1 || len(got[0].Recipients) != 2 || got[0].LeaseUntil.IsZero() || got[0].LeaseOwner != "A" {
 		t.Fatalf("ClaimQueue = %+v", got)
 	}
+	if _, err := st.ClaimQueue(ctx, "", now, time.Minute, 10); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("claim without an owner: %v", err)
+	}
 	// Leased entries are not handed out again until the lease runs out.
-	if again, err := st.ClaimQueue(ctx, now, time.Minute, 10); err != nil || len(again) != 0 {
+	if again, err := st.ClaimQueue(ctx, "B", now, time.Minute, 10); err != nil || len(again) != 0 {
 		t.Fatalf("claimed twice: %+v, %v", again, err)
 	}
-	if after, err := st.ClaimQueue(ctx, now.Add(2*time.Minute), time.Minute, 1); err != nil || len(after) != 1 || after[0].ID != id1 {
-		t.Fatalf("after the lease: %+v, %v", after, err)
+	after, err := st.ClaimQueue(ctx, "B", now.Add(2*time.Minute), time.Minute, 1)
+	must(t, err)
+	if len(after) != 1 || after[0].ID != id1 || after[0].LeaseOwner != "B" {
+		t.Fatalf("after the lease: %+v", after)
+	}
+	// A's lease ran out and B holds the entry: A's record changes nothing.
+	rc := slices.Clone(got[0].Recipients)
+	rc[0].Status, rc[0].Attempts, rc[0].LastReply = "failed", 1, "550 A says no"
+	rc[1].Status = "failed"
+	wantErr(t, st.UpdateQueue(ctx, id1, "A", rc, now), store.ErrLeaseLost)
+	wantErr(t, st.UpdateQueue(ctx, id1, "", rc, now), store.ErrInvalid)
+	if e, err := st.QueueEntry(ctx, id1); err != nil || e.Attempts != 0 || e.LeaseOwner != "B" || e.Recipients[0].Status != "pending" {
+		t.Fatalf("after the lost lease's update: %+v, %v", e, err)
 	}
 	// One recipient delivered, one deferred: the entry stays, due later.
-	rc := got[0].Recipients
+	rc = after[0].Recipients
 	rc[0].Status, rc[0].Attempts, rc[0].LastReply = "delivered", 1, "250 2.0.0 ok"
 	rc[1].Status, rc[1].Attempts, rc[1].LastReply = "pending", 1, "451 4.3.0 try later"
 	next := now.Add(10 * time.Minute)
-	must(t, st.UpdateQueue(ctx, id1, rc, next))
+	must(t, st.UpdateQueue(ctx, id1, "B", rc, next))
 	e, err := st.QueueEntry(ctx, id1)
 	must(t, err)
-	if e.Attempts != 1 || !e.LeaseUntil.IsZero() || e.NextAttempt.Unix() != next.Unix() ||
+	if e.Attempts != 1 || !e.LeaseUntil.IsZero() || e.LeaseOwner != "" || e.NextAttempt.Unix() != next.Unix() ||
 		e.Recipients[0].Status != "delivered" || e.Recipients[1].LastReply != "451 4.3.0 try later" {
 		t.Fatalf("after update: %+v", e)
 	}
+	// The update released the lease: B cannot record a second time.
+	wantErr(t, st.UpdateQueue(ctx, id1, "B", rc, next), store.ErrLeaseLost)
 	// At +3m entry 2's lease has run out (it is claimable again); entry 1
 	// is not due before +10m.
-	if due, err := st.ClaimQueue(ctx, now.Add(3*time.Minute), time.Minute, 10); err != nil || len(due) != 1 || due[0].ID != id2 {
+	if due, err := st.ClaimQueue(ctx, "C", now.Add(3*time.Minute), time.Minute, 10); err != nil || len(due) != 1 || due[0].ID != id2 {
 		t.Fatalf("claimed at +3m: %+v, %v", due, err)
 	}
 	must(t, st.RetryQueued(ctx, id1))
-	due, err := st.ClaimQueue(ctx, time.Now().Add(time.Second), time.Minute, 10)
+	due, err := st.ClaimQueue(ctx, "D", time.Now().Add(time.Second), time.Minute, 10)
 	must(t, err)
 	if len(due) != 1 || due[0].ID != id1 {
 		t.Fatalf("after retry: %+v", due)
@@ -814,14 +830,16 @@ func testQueueLifecycle(t *testing.T, st store.Store) {
 	// The last pending recipient fails: the entry is gone.
 	rc = due[0].Recipients
 	rc[1].Status = "failed"
-	must(t, st.UpdateQueue(ctx, id1, rc[1:], time.Now()))
+	must(t, st.UpdateQueue(ctx, id1, "D", rc[1:], time.Now()))
 	_, err = st.QueueEntry(ctx, id1)
 	wantErr(t, err, store.ErrNotFound)
 	_, err = st.OpenQueued(ctx, id1)
 	wantErr(t, err, store.ErrNotFound)
-	wantErr(t, st.UpdateQueue(ctx, id1, nil, time.Now()), store.ErrNotFound)
-	wantErr(t, st.UpdateQueue(ctx, id2, []store.QueueRcpt{{Address: "c@two.example", Status: "bogus"}}, time.Now()), store.ErrInvalid)
+	wantErr(t, st.UpdateQueue(ctx, id1, "D", nil, time.Now()), store.ErrLeaseLost)
+	wantErr(t, st.UpdateQueue(ctx, id2, "C", []store.QueueRcpt{{Address: "c@two.example", Status: "bogus"}}, time.Now()), store.ErrInvalid)
+	// An operator's delete ends C's lease too.
 	must(t, st.DeleteQueued(ctx, id2))
+	wantErr(t, st.UpdateQueue(ctx, id2, "C", nil, time.Now()), store.ErrLeaseLost)
 	wantErr(t, st.DeleteQueued(ctx, id2), store.ErrNotFound)
 	wantErr(t, st.RetryQueued(ctx, id2), store.ErrNotFound)
 	if q, err := st.Queue(ctx); err != nil || len(q) != 0 {
