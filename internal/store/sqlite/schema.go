@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -175,7 +176,25 @@ ALTER TABLE accounts ADD COLUMN auth_epoch INTEGER NOT NULL DEFAULT 0;
 	`
 ALTER TABLE queue ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
 `,
+	// 8: the durable change feed (feed.go): every committed change, in
+	// commit order, for any process to follow; kept an hour.
+	`
+CREATE TABLE changes (
+	seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+	account_id INTEGER NOT NULL,
+	mailbox_id INTEGER NOT NULL,
+	kind       INTEGER NOT NULL,
+	modseq     INTEGER NOT NULL,
+	uids       BLOB NOT NULL,
+	created    INTEGER NOT NULL
+);
+CREATE INDEX changes_created ON changes(created);
+`,
 }
+
+// ErrSchemaTooNew: the data dir was written by a newer postel, whose
+// schema this one does not know; it is refused, never touched.
+var ErrSchemaTooNew = errors.New("sqlite: schema too new")
 
 // migrate brings the schema to the newest version.
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -188,7 +207,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	if have > len(migrations) {
-		return fmt.Errorf("sqlite: schema version %d is newer than this program knows (%d)", have, len(migrations))
+		return fmt.Errorf("%w: the database is at schema version %d, this postel knows versions up to %d: "+
+			"it was written by a newer postel; run that version or a later one (nothing was changed)",
+			ErrSchemaTooNew, have, len(migrations))
 	}
 	for v := have + 1; v <= len(migrations); v++ {
 		tx, err := db.BeginTx(ctx, nil)

@@ -24,7 +24,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -60,10 +62,17 @@ type Store struct {
 
 	metrics *metrics.Metrics // nil: commits are not measured
 
-	ops      chan *op
-	quit     chan struct{}
-	done     chan struct{}
-	maxBatch int
+	ops  chan *op
+	quit chan struct{}
+	done chan struct{}
+	// The change feed (feed.go): own are the rows the writer publishes
+	// itself, which the follower skips; followDone is closed when the
+	// follower has stopped.
+	feedMu     sync.Mutex
+	own        []ownRange
+	followDone chan struct{}
+	lastPrune  time.Time // writer only
+	maxBatch   int
 	// maxReputations is store.MaxReputations; tests lower it.
 	maxReputations int
 }
@@ -94,14 +103,15 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		}
 	}
 	s := &Store{
-		dir:      dir,
-		hub:      store.NewHub(),
-		log:      opts.Logger,
-		ops:      make(chan *op, opts.MaxBatch),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
-		maxBatch: opts.MaxBatch,
-		metrics:  opts.Metrics,
+		dir:        dir,
+		hub:        store.NewHub(),
+		log:        opts.Logger,
+		ops:        make(chan *op, opts.MaxBatch),
+		quit:       make(chan struct{}),
+		done:       make(chan struct{}),
+		maxBatch:   opts.MaxBatch,
+		followDone: make(chan struct{}),
+		metrics:    opts.Metrics,
 
 		maxReputations: store.MaxReputations,
 	}
@@ -136,7 +146,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s.wdb.SetConnMaxLifetime(0)
 	s.wdb.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, s.wdb); err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("%s: %w", path, err))
 	}
 	// SQLite creates the -wal and -shm files with the database's mode.
 	if err := os.Chmod(path, 0o600); err != nil {
@@ -153,7 +163,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 			return fail(err)
 		}
 	}
+	last, err := s.lastChange(ctx)
+	if err != nil {
+		return fail(err)
+	}
 	go s.writer()
+	go s.follow(last)
 	return s, nil
 }
 
@@ -216,6 +231,7 @@ func (s *Store) Close() error {
 	}
 	close(s.quit)
 	<-s.done
+	<-s.followDone
 	return s.closeDBs()
 }
 

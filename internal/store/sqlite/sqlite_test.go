@@ -282,4 +282,3 @@ func TestReputationBound(t *testing.T) {
 		t.Fatalf("alice's reputations after training a known sender = %s", got)
 	}
 }
-

@@ -157,19 +157,34 @@ func (s *Store) commit(batch []*op, errs []error, gcDone []int64) (gc []int64, c
 		tx.Rollback()
 		return nil, false
 	}
+	now := time.Now()
+	fw := &wtx{ctx: ctx, tx: tx, s: s}
+	lo, hi, err := insertChanges(fw, changes, now)
+	if err != nil {
+		tx.Rollback()
+		failAll(err)
+		return nil, false
+	}
+	s.claimOwn(lo, hi)
+	if err := s.pruneChanges(fw, now); err != nil {
+		s.log.Error("store: pruning the change feed", "err", err)
+	}
 	if err := s.blobs.Sync(linked); err != nil {
 		tx.Rollback()
+		s.dropOwn(lo, hi)
 		failAll(fmt.Errorf("sqlite: fsync: %w", err))
 		return nil, false
 	}
 	if err := tx.Commit(); err != nil {
+		s.dropOwn(lo, hi)
 		failAll(fmt.Errorf("sqlite: commit: %w", err))
 		return nil, false
 	}
 	if s.metrics != nil {
 		s.metrics.Commit(len(batch), time.Since(start))
 	}
-	// Committed: the deleted blobs' files can go; then tell subscribers.
+	// Committed: the deleted blobs' files can go; then tell subscribers
+	// (the feed's follower skips these rows).
 	s.removeBlobs(gc)
 	s.hub.Publish(changes)
 	return gc, true
