@@ -39,7 +39,7 @@ func (e *env) call(name string, args, result any) error {
 	}
 	if serverHolds(dir) {
 		fmt.Fprintf(e.stderr, "postel: warning: a server holds %s but its control socket does not answer; "+
-			"working on the store directly (open sessions see the change late)\n", dir)
+			"working on the store directly (open sessions see the change through the store's feed)\n", dir)
 	}
 	// Beside a server that is starting or stopping, SQLite's locking
 	// keeps concurrent writes safe; only the server cleans up after
