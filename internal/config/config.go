@@ -29,6 +29,8 @@ type Config struct {
 	Hostname string `toml:"hostname" doc:"Name of this server: used in the SMTP greeting, in Received header fields and as the name of the self-signed certificate. A fully qualified domain name in ASCII (A-label) form; it is folded to lower case."`
 	// Directory holding the database, message files, the queue and the self-signed certificate. Default: "/var/lib/postel".
 	DataDir string `toml:"data_dir" doc:"Directory holding the database, message files, the queue and the self-signed certificate."`
+	// Where accounts, mailboxes, messages and the queue are kept: the embedded SQLite database in data_dir (one machine), or PostgreSQL, which several Postel nodes can share.
+	Store Store `toml:"store" doc:"Where accounts, mailboxes, messages and the queue are kept: the embedded SQLite database in data_dir (one machine), or PostgreSQL, which several Postel nodes can share."`
 	// Addresses the servers listen on, as host:port. An empty host listens on every interface; an empty address disables that listener; port 0 takes any free port, which the server's ready log line reports (for tests).
 	Listen Listen `toml:"listen" doc:"Addresses the servers listen on, as host:port. An empty host listens on every interface; an empty address disables that listener; port 0 takes any free port, which the server's ready log line reports (for tests)."`
 	// TLS certificate used by every listener, for implicit TLS and STARTTLS alike.
@@ -55,6 +57,16 @@ type Config struct {
 	Log Log `toml:"log" doc:"Logging to standard error."`
 	// How long a shutdown (SIGTERM or SIGINT) waits for sessions and transactions in flight before closing them. Default: "30s".
 	ShutdownTimeout Duration `toml:"shutdown_timeout" doc:"How long a shutdown (SIGTERM or SIGINT) waits for sessions and transactions in flight before closing them."`
+}
+
+// Store selects and tunes the store.
+type Store struct {
+	// "sqlite": the embedded database in data_dir; "postgres": the PostgreSQL database of dsn, shared by every node that names it (message bodies are kept in it too, so any node serves any message; data_dir still holds spools, certificates and keys). Default: "sqlite".
+	Driver string `toml:"driver" doc:"\"sqlite\": the embedded database in data_dir; \"postgres\": the PostgreSQL database of dsn, shared by every node that names it (message bodies are kept in it too, so any node serves any message; data_dir still holds spools, certificates and keys)."`
+	// PostgreSQL connection string (driver = "postgres"), as a URL ("postgres://user:password@host:5432/postel?sslmode=verify-full") or key=value pairs. Keep the password out of a world-readable file: the config is read by the server's user only, or use a .pgpass file. Default: "".
+	DSN string `toml:"dsn" doc:"PostgreSQL connection string (driver = \"postgres\"), as a URL (\"postgres://user:password@host:5432/postel?sslmode=verify-full\") or key=value pairs. Keep the password out of a world-readable file: the config is read by the server's user only, or use a .pgpass file."`
+	// Most PostgreSQL connections one node opens (driver = "postgres"). Default: 16.
+	MaxConns int `toml:"max_conns" doc:"Most PostgreSQL connections one node opens (driver = \"postgres\")."`
 }
 
 // Listen holds the listening addresses, one per protocol and port.
@@ -285,6 +297,7 @@ func Default() *Config {
 	return &Config{
 		Hostname: strings.ToLower(host),
 		DataDir:  "/var/lib/postel",
+		Store:    Store{Driver: "sqlite", MaxConns: 16},
 		Listen: Listen{
 			SMTP:        ":25",
 			Submission:  ":587",

@@ -21,6 +21,11 @@ hostname = "MX1.Example.NET"
 data_dir = "/srv/postel"
 shutdown_timeout = "1m"
 
+[store]
+driver = "postgres"
+dsn = "postgres://postel@db.example.net/postel"
+max_conns = 32
+
 [listen]
 smtp = "192.0.2.1:25"
 submission = "[2001:db8::1]:587"
@@ -128,6 +133,7 @@ func fullConfig() Config {
 	return Config{
 		Hostname: "mx1.example.net",
 		DataDir:  "/srv/postel",
+		Store:    Store{Driver: "postgres", DSN: "postgres://postel@db.example.net/postel", MaxConns: 32},
 		Listen: Listen{
 			SMTP:        "192.0.2.1:25",
 			Submission:  "[2001:db8::1]:587",
@@ -225,6 +231,7 @@ func TestDefault(t *testing.T) {
 	want := Config{
 		Hostname: strings.ToLower(host),
 		DataDir:  "/var/lib/postel",
+		Store:    Store{Driver: "sqlite", MaxConns: 16},
 		Listen: Listen{
 			SMTP: ":25", Submission: ":587", Submissions: ":465",
 			IMAP: ":143", IMAPS: ":993", POP3: ":110", POP3S: ":995", HTTPS: ":443", Admin: "127.0.0.1:8025",
@@ -368,6 +375,10 @@ func TestValidateErrors(t *testing.T) {
 		{"hostname IP", func(c *Config) { c.Hostname = "192.0.2.1" }, "hostname: \"192.0.2.1\" is an IP address"},
 		{"hostname unicode", func(c *Config) { c.Hostname = "bücher.example" }, "xn-- form"},
 		{"data_dir", func(c *Config) { c.DataDir = "" }, "data_dir: empty"},
+		{"store driver", func(c *Config) { c.Store.Driver = "mysql" }, `store.driver: "mysql" is none of "sqlite", "postgres"`},
+		{"postgres without dsn", func(c *Config) { c.Store.Driver = "postgres" }, `store.dsn: empty; driver "postgres" needs one`},
+		{"dsn with sqlite", func(c *Config) { c.Store.DSN = "postgres://x/y" }, `store.dsn: set, but driver is "sqlite"`},
+		{"store max_conns", func(c *Config) { c.Store.MaxConns = 0 }, "store.max_conns: 0 is outside 1..1000"},
 		{"listen no port", func(c *Config) { c.Listen.SMTP = "25" }, `listen.smtp: "25" is not host:port`},
 		{"listen port range", func(c *Config) { c.Listen.IMAP = ":65536" }, "listen.imap: \":65536\": port must be a number from 0 (any free port) to 65535"},
 		{"listen port negative", func(c *Config) { c.Listen.POP3 = "127.0.0.1:-1" }, "listen.pop3: \"127.0.0.1:-1\": port must be"},

@@ -27,6 +27,21 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		add("data_dir", "empty")
 	}
+	switch c.Store.Driver {
+	case "sqlite":
+		if c.Store.DSN != "" {
+			add("store.dsn", `set, but driver is "sqlite"; set driver = "postgres" to use it`)
+		}
+	case "postgres":
+		if c.Store.DSN == "" {
+			add("store.dsn", `empty; driver "postgres" needs one, e.g. "postgres://postel@db.example.org/postel"`)
+		}
+	default:
+		add("store.driver", `%q is none of "sqlite", "postgres"`, c.Store.Driver)
+	}
+	if c.Store.MaxConns < 1 || c.Store.MaxConns > 1000 {
+		add("store.max_conns", "%d is outside 1..1000", c.Store.MaxConns)
+	}
 
 	seen := make(map[string]string)
 	for _, l := range []struct{ key, addr string }{
