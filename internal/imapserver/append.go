@@ -23,7 +23,10 @@ func (s *session) appendSink(size int64, binary bool) (io.Writer, error) {
 	}
 	s.appendBytes += size
 	acct, err := s.srv.st.AccountByID(s.ctx(), s.user.AccountID)
-	if err != nil {
+	if errors.Is(err, store.ErrUnavailable) {
+		s.log.Warn("APPEND: reading the account: store unavailable", "err", err)
+		return nil, &imap.ParseError{Status: "NO", Code: codeUnavailable, Text: noStoreDown.Text}
+	} else if err != nil {
 		s.log.Error("APPEND: reading the account", "err", err)
 		return nil, &imap.ParseError{Status: "NO", Code: codeServerBug, Text: noInternal.Text}
 	}

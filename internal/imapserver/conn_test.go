@@ -328,3 +328,43 @@ func TestListWorkBounded(t *testing.T) {
 		t.Fatalf("LIST INBOX: %q", resp)
 	}
 }
+
+// downStore is a store whose database cannot be reached for the calls that
+// read mailboxes and accounts.
+type downStore struct{ store.Store }
+
+var errDown = fmt.Errorf("%w: dial tcp 127.0.0.1:5432: connection refused", store.ErrUnavailable)
+
+func (downStore) ListMailboxes(context.Context, int64) ([]store.Mailbox, error) { return nil, errDown }
+func (downStore) AccountByID(context.Context, int64) (store.Account, error) {
+	return store.Account{}, errDown
+}
+
+// TestStoreUnavailable: while the store cannot be reached, commands get
+// NO [UNAVAILABLE] (RFC 5530 §3), a temporary failure, not [SERVERBUG];
+// APPEND is refused before its literal.
+func TestStoreUnavailable(t *testing.T) {
+	h := newHarness(t)
+	logs := &testutil.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	srv := New(Config{AllowPlaintextLoopback: true}, downStore{h.st}, auth.NewAuthenticator(h.st, nil, nil), nil, log)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Shutdown(context.Background())
+	r := h.dial(l.Addr().String())
+	r.send(`L LOGIN alice@example.org "` + alicePass + `"`)
+	r.until("L ")
+	if got := r.cmd(`LIST "" *`); got[len(got)-1] != "T NO [UNAVAILABLE] Mail store unavailable, try again later" {
+		t.Fatalf("LIST: %q", got)
+	}
+	r.send("A APPEND INBOX {5}")
+	if got := r.line(); got != "A NO [UNAVAILABLE] Mail store unavailable, try again later" {
+		t.Fatalf("APPEND: %q", got)
+	}
+	if got := r.cmd("NOOP"); got[0] != "T OK NOOP completed" {
+		t.Fatalf("NOOP: %q", got)
+	}
+}

@@ -55,6 +55,7 @@ const (
 // Refusals used in several places.
 var (
 	noInternal   = no(codeServerBug, "Internal server error, try again later")
+	noStoreDown  = no(codeUnavailable, "Mail store unavailable, try again later")
 	noReadOnly   = no(codeReadOnly, "Mailbox is selected read-only")
 	noNoMailbox  = no(codeNonExistent, "No such mailbox")
 	noTryCreate  = no(codeTryCreate, "No such mailbox")

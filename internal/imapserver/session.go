@@ -444,6 +444,10 @@ func (s *session) toResponse(cmd *imap.Command, err error) *response {
 		return r
 	case errors.Is(err, context.Canceled):
 		return no(codeUnavailable, "Server shutting down")
+	case errors.Is(err, store.ErrUnavailable):
+		// RFC 5530 §3: UNAVAILABLE, a temporary failure of a subsystem.
+		s.log.Warn("command failed: store unavailable", "command", cmd.Name, "err", err)
+		return noStoreDown
 	}
 	s.log.Error("command failed", "command", cmd.Name, "err", err)
 	return noInternal

@@ -31,6 +31,11 @@ var (
 	ErrInvalid  = errors.New("store: invalid argument")
 	ErrQuota    = errors.New("store: quota exceeded")
 	ErrInUse    = errors.New("store: in use")
+	// ErrUnavailable: the store cannot be reached now (its database is
+	// down or unreachable); the operation may succeed later, and
+	// protocols answer with a temporary failure (451 4.3.0,
+	// NO [UNAVAILABLE], -ERR [SYS/TEMP]).
+	ErrUnavailable = errors.New("store: unavailable")
 	// ErrLeaseLost: the caller does not hold the queue entry's lease.
 	ErrLeaseLost = errors.New("store: queue lease lost")
 )
