@@ -12,7 +12,7 @@ import (
 )
 
 // MaxSearchText bounds the text of one message kept for full-text search.
-const MaxSearchText = 1 << 20
+const MaxSearchText = message.MaxSearchText
 
 // Incoming is one accepted message and where it goes.
 type Incoming struct {

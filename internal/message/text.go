@@ -16,6 +16,11 @@ import (
 // on bad content: what cannot be decoded is kept as it is or skipped. Only
 // I/O errors are reported.
 
+// MaxSearchText bounds the text of one message kept for full-text search:
+// the limit of ExtractText wherever the index is fed (delivery, and the
+// store's backfill of messages stored before the index existed).
+const MaxSearchText = 1 << 20
+
 // Bounds of text extraction.
 const (
 	// maxTextDepth bounds how deeply ExtractText descends into parts,

@@ -204,15 +204,19 @@ func (s *session) cmdUTF8(args string) error {
 // loggedIn locks and loads the maildrop of the account that authenticated,
 // and enters the TRANSACTION state.
 func (s *session) loggedIn(id auth.Identity) error {
-	if !s.srv.lock(id.AccountID) {
+	release, err := s.srv.cfg.Locks.Lock(s.ctx(), id.AccountID)
+	if errors.Is(err, ErrInUse) {
 		s.log.Info("maildrop in use", "account", id.Address)
 		return &reply{code: codeInUse, text: "Maildrop is in use by another session"}
+	} else if err != nil {
+		return fmt.Errorf("locking the maildrop: %w", err)
 	}
 	drop, err := loadMaildrop(s.ctx(), s.srv.st, id.AccountID)
 	if err != nil {
-		s.srv.unlock(id.AccountID)
+		release()
 		return fmt.Errorf("loading the maildrop: %w", err)
 	}
+	s.release = release
 	s.acct, s.drop, s.state = id, drop, stateTransaction
 	s.conn.Authenticated()
 	s.trace.Login(id.Address)

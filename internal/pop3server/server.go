@@ -14,14 +14,13 @@
 //     state, RFC 1939 §6), and then in one store.Expunge: atomically, and
 //     announced to IMAP sessions by the store after its commit. A dropped
 //     connection, a timeout or a shutdown deletes nothing.
-//   - One session at a time holds an account's maildrop (a lock in the
-//     Server, keyed by account ID); a second login gets "-ERR [IN-USE]"
-//     (RFC 2449 §8.1.1), the usual answer of POP3 servers: two sessions
-//     deleting from one maildrop would each number messages the other
-//     removed. The lock is in-process, which suffices while one process
-//     owns the store (the SQLite store is opened exclusively); it is taken
-//     after authentication, so it tells nothing to someone without the
-//     password, and given back when the session ends in any way.
+//   - One session at a time holds an account's maildrop (Config.Locks:
+//     in this process by default, or leases in the store that every node
+//     sees); a second login gets "-ERR [IN-USE]" (RFC 2449 §8.1.1), the
+//     usual answer of POP3 servers: two sessions deleting from one
+//     maildrop would each number messages the other removed. The lock is
+//     taken after authentication, so it tells nothing to someone without
+//     the password, and given back when the session ends in any way.
 //   - Only the session's goroutine writes to its connection, and never
 //     while holding the Server's lock, which guards only the registries.
 //   - Every read has a deadline (Limits.UnauthTimeout before login, IdleTimeout
@@ -43,7 +42,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"postel/internal/auth"
@@ -76,6 +74,9 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Trace gives protocol traces of the sessions it wants; nil for none.
 	Trace *trace.Hub
+	// Locks hold the maildrops; nil: NewProcessLocks (one node). Nodes
+	// sharing a store use NewStoreLocks.
+	Locks MaildropLocks
 }
 
 func (c Config) withDefaults() Config {
@@ -83,6 +84,9 @@ func (c Config) withDefaults() Config {
 		c.Hostname = "localhost"
 	}
 	c.Limits = c.Limits.WithDefaults()
+	if c.Locks == nil {
+		c.Locks = NewProcessLocks()
+	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 10 * time.Minute
 	}
@@ -128,9 +132,6 @@ type Server struct {
 
 	svc       netserve.Service
 	admission *netserve.Admission // svc's, whose limits SetLimits changes
-
-	mu     sync.Mutex
-	locked map[int64]struct{} // accounts whose maildrop a session holds
 }
 
 // New returns a Server. tlsConfig may be nil: then there is no STLS, and no
@@ -147,7 +148,6 @@ func New(cfg Config, st Store, authn *auth.Authenticator, tlsConfig *tls.Config,
 		tls:          tlsConfig,
 		log:          log.With("service", "pop3"),
 		writeTimeout: writeTimeout,
-		locked:       map[int64]struct{}{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	admission := netserve.NewAdmission(s.cfg.Limits)
@@ -178,25 +178,6 @@ type handle struct{ *session }
 func (h handle) Serve()       { h.serve() }
 func (h handle) Interrupt()   { h.conn.Interrupt() }
 func (h handle) Close() error { return h.conn.Close() }
-
-// lock takes the maildrop of an account for a session; false when another
-// session holds it.
-func (s *Server) lock(accountID int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, held := s.locked[accountID]; held {
-		return false
-	}
-	s.locked[accountID] = struct{}{}
-	return true
-}
-
-// unlock gives an account's maildrop back.
-func (s *Server) unlock(accountID int64) {
-	s.mu.Lock()
-	delete(s.locked, accountID)
-	s.mu.Unlock()
-}
 
 // Shutdown stops accepting connections and ends every session: one waiting
 // for a command gets "-ERR [SYS/TEMP] Server shutting down" at once, one

@@ -61,6 +61,7 @@ type session struct {
 	// (accountwatch.go).
 	revoked   atomic.Pointer[reply]
 	stopWatch func()
+	release   func() // gives the maildrop lock back; nil until it is taken
 
 	trace *trace.Session // nil when no trace may want the session
 }
@@ -128,8 +129,8 @@ func (s *session) end() {
 	if s.stopWatch != nil {
 		s.stopWatch()
 	}
-	if s.drop != nil {
-		s.srv.unlock(s.acct.AccountID)
+	if s.release != nil {
+		s.release()
 	}
 	s.conn.Close()
 	s.trace.End()

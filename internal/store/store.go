@@ -507,6 +507,16 @@ type Outbound interface {
 	SentToday(ctx context.Context, accountID int64, since time.Time) (int, error)
 }
 
+// Leases are named locks that expire, shared by every process and node on
+// the store: a POP3 maildrop held by one session, a job one node runs.
+type Leases interface {
+	// AcquireLease takes name for owner until now+ttl, or renews it when
+	// owner holds it already; ErrInUse while another owner's lease runs.
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) error
+	// ReleaseLease gives name up; nothing happens unless owner holds it.
+	ReleaseLease(ctx context.Context, name, owner string) error
+}
+
 // Feed follows the committed changes of an account, whoever made them
 // (this process, an admin command, another node).
 type Feed interface {

@@ -112,7 +112,7 @@ func TestFeedRowsCommitted(t *testing.T) {
 }
 
 func TestUIDListCoding(t *testing.T) {
-	for _, uids := range [][]uint32{nil, {1}, {1, 2, 3}, {7, 3, 1 << 32 - 1, 1}} {
+	for _, uids := range [][]uint32{nil, {1}, {1, 2, 3}, {7, 3, 1<<32 - 1, 1}} {
 		got, err := decodeUIDs(encodeUIDs(uids))
 		if err != nil || !slices.Equal(got, uids) {
 			t.Errorf("%v -> %v, %v", uids, got, err)

@@ -190,6 +190,26 @@ CREATE TABLE changes (
 );
 CREATE INDEX changes_created ON changes(created);
 `,
+	// 9: one-time backfills (backfill.go) of data older migrations brought
+	// empty for the messages stored before them: "fts" indexes the bodies
+	// messages_fts (2) never saw, "refs" fills hdr_inreplyto and
+	// hdr_references (4). A task is recorded only when the database is
+	// older than its migration (applied in another second than migration
+	// 1) and holds blobs; it covers the blob IDs up to upto, and done is
+	// how far it got. The serving process runs the tasks and deletes each
+	// row when finished.
+	`
+CREATE TABLE backfill (
+	task TEXT PRIMARY KEY,
+	done INTEGER NOT NULL DEFAULT 0,
+	upto INTEGER NOT NULL
+);
+INSERT INTO backfill (task, upto)
+	SELECT t.task, (SELECT MAX(id) FROM blobs)
+	FROM (SELECT 'fts' AS task, 2 AS version UNION ALL SELECT 'refs', 4) t
+	WHERE (SELECT MAX(id) FROM blobs) IS NOT NULL
+	AND (SELECT applied FROM schema_version WHERE version = t.version) != (SELECT applied FROM schema_version WHERE version = 1);
+`,
 }
 
 // ErrSchemaTooNew: the data dir was written by a newer postel, whose

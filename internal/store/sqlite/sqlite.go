@@ -12,6 +12,10 @@
 //     beside the writer).
 //   - Every query that takes an account ID joins on it, so one account can
 //     never read or change another's mailboxes.
+//   - What a migration brings empty for the messages stored before it (the
+//     full-text index, the threading fields) is filled by a backfill task
+//     (backfill.go) the serving process runs after Open; each chunk
+//     commits with the task's progress, so a crash resumes it.
 package sqlite
 
 import (
@@ -48,6 +52,11 @@ type Options struct {
 	// Metrics counts the group commits (time, writes per commit); nil
 	// for none.
 	Metrics *metrics.Metrics
+
+	// Tests: the backfill's batch size, and a hook called after each
+	// batch that stops the backfill when it returns false.
+	backfillBatch int
+	backfillHook  func(task string, done int64) bool
 }
 
 // Store is the SQLite implementation of store.Store and store.JunkStore.
@@ -73,6 +82,10 @@ type Store struct {
 	followDone chan struct{}
 	lastPrune  time.Time // writer only
 	maxBatch   int
+	// backfillDone is closed when the backfill (backfill.go) has stopped.
+	backfillDone  chan struct{}
+	backfillBatch int
+	backfillHook  func(task string, done int64) bool
 	// maxReputations is store.MaxReputations; tests lower it.
 	maxReputations int
 }
@@ -90,6 +103,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if opts.backfillBatch <= 0 {
+		opts.backfillBatch = backfillBatch
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -112,6 +128,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		maxBatch:   opts.MaxBatch,
 		followDone: make(chan struct{}),
 		metrics:    opts.Metrics,
+
+		backfillDone:  make(chan struct{}),
+		backfillBatch: opts.backfillBatch,
+		backfillHook:  opts.backfillHook,
 
 		maxReputations: store.MaxReputations,
 	}
@@ -169,6 +189,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	go s.writer()
 	go s.follow(last)
+	if opts.Exclusive {
+		go s.backfill()
+	} else {
+		close(s.backfillDone)
+	}
 	return s, nil
 }
 
@@ -230,6 +255,7 @@ func (s *Store) Close() error {
 	default:
 	}
 	close(s.quit)
+	<-s.backfillDone
 	<-s.done
 	<-s.followDone
 	return s.closeDBs()

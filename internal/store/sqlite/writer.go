@@ -55,7 +55,19 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 	case <-s.quit:
 		return ErrClosed
 	}
-	return <-o.err
+	select {
+	case err := <-o.err:
+		return err
+	case <-s.done:
+		// The writer has stopped: it answered o, or never took it (sent
+		// as Close began).
+		select {
+		case err := <-o.err:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
 }
 
 // writer is the one goroutine that writes. It takes every write waiting at
