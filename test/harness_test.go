@@ -27,6 +27,7 @@ import (
 	"postel/internal/store"
 	"postel/internal/store/sqlite"
 	"postel/internal/testutil"
+	"postel/internal/testutil/pgtest"
 )
 
 var binary string
@@ -43,7 +44,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building postel:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.RunMain(m) // m.Run, then stop the shared PostgreSQL if a test started it
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -10,8 +10,8 @@ import (
 	"syscall"
 
 	"postel/internal/admin"
+	"postel/internal/config"
 	"postel/internal/control"
-	"postel/internal/store/sqlite"
 )
 
 // call runs the admin command name (internal/admin) with args and decodes
@@ -32,19 +32,26 @@ func (e *env) call(name string, args, result any) error {
 	if !errors.Is(err, control.ErrNoServer) {
 		return err
 	}
-	if reads(name) {
-		if _, err := os.Stat(filepath.Join(dir, "postel.db")); err != nil {
-			return fmt.Errorf("no Postel data in %s (no postel.db there): is --data-dir or the config's data_dir right?", dir)
-		}
-	}
 	if serverHolds(dir) {
 		fmt.Fprintf(e.stderr, "postel: warning: a server holds %s but its control socket does not answer; "+
 			"working on the store directly (open sessions see the change through the store's feed)\n", dir)
 	}
-	// Beside a server that is starting or stopping, SQLite's locking
+	// Beside a server that is starting or stopping, the store's locking
 	// keeps concurrent writes safe; only the server cleans up after
-	// crashes.
-	st, err := sqlite.Open(e.ctx, dir, sqlite.Options{})
+	// crashes. The config says which store; without one (--data-dir of
+	// a serve --dev), it is SQLite in the data dir.
+	cfg := config.Dev(dir)
+	if e.dataDir == "" || e.configPath != "" {
+		if cfg, err = e.loadConfig(); err != nil {
+			return err
+		}
+	}
+	if reads(name) && cfg.Store.Driver == "sqlite" {
+		if _, err := os.Stat(filepath.Join(dir, "postel.db")); err != nil {
+			return fmt.Errorf("no Postel data in %s (no postel.db there): is --data-dir or the config's data_dir right?", dir)
+		}
+	}
+	st, err := openStore(e.ctx, cfg, false, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"postel/internal/metrics"
 	"postel/internal/server"
 	"postel/internal/store"
-	"postel/internal/store/sqlite"
 )
 
 // The demo domain and account of dev mode.
@@ -63,7 +62,7 @@ func runServe(e *env, args []string) error {
 
 	// One registry for the server's metrics, the store's commits included.
 	m := metrics.New()
-	st, err := sqlite.Open(e.ctx, cfg.DataDir, sqlite.Options{Exclusive: true, Logger: log.With("component", "store"), Metrics: m})
+	st, err := openStore(e.ctx, cfg, true, log.With("component", "store"), m)
 	if err != nil {
 		return err
 	}

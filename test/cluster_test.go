@@ -1,0 +1,365 @@
+package test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"postel/internal/dns/dnstest"
+	"postel/internal/testutil/pgtest"
+)
+
+// Several Postel nodes on one PostgreSQL database ([store] driver =
+// "postgres"): each node is a postel serve process with its own data dir
+// (spools, certificates, keys) and the same DSN, as an operator runs them
+// behind DNS or a load balancer.
+
+// newNode is an instance on the PostgreSQL database dsn.
+func newNode(t *testing.T, dsn, extra string) *instance {
+	return newInstance(t, fmt.Sprintf("[store]\ndriver = \"postgres\"\ndsn = %q\n", dsn)+extra)
+}
+
+// idleWatch is an IMAP client on a node, IDLE in INBOX, that reports each
+// EXISTS the server sends.
+type idleWatch struct {
+	*imapclient.Client
+	exists chan uint32
+}
+
+func watchInbox(t *testing.T, in *instance) *idleWatch {
+	t.Helper()
+	w := &idleWatch{exists: make(chan uint32, 100)}
+	c, err := imapclient.DialTLS(in.ports["imaps"], &imapclient.Options{
+		TLSConfig: &tls.Config{InsecureSkipVerify: true},
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					w.exists <- *d.NumMessages
+				}
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login("alice@example.org", alicePassword).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Idle(); err != nil {
+		t.Fatal(err)
+	}
+	w.Client = c
+	return w
+}
+
+// TestClusterIdleAcrossNodes: a message delivered through node A reaches
+// an IMAP IDLE session on node B (LISTEN/NOTIFY, then the durable feed).
+func TestClusterIdleAcrossNodes(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	a, b := newNode(t, dsn, ""), newNode(t, dsn, "")
+	a.setup()
+	a.start()
+	b.start()
+	w := watchInbox(t, b)
+	for i, subject := range []string{"first", "second", "third"} {
+		start := time.Now()
+		a.deliverSMTP(t, subject)
+		select {
+		case n := <-w.exists:
+			t.Logf("EXISTS %d on node B %v after node A's 250", n, time.Since(start).Round(time.Millisecond))
+			if n != uint32(i+1) {
+				t.Fatalf("EXISTS %d, want %d", n, i+1)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("node B's IDLE saw no EXISTS for message %d", i+1)
+		}
+	}
+}
+
+// TestClusterConcurrentAppend: APPENDs through both nodes at once into one
+// mailbox get unique UIDs, ascending in the order of their commits.
+func TestClusterConcurrentAppend(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	a, b := newNode(t, dsn, ""), newNode(t, dsn, "")
+	a.setup()
+	a.start()
+	b.start()
+	const perClient = 15
+	var mu sync.Mutex
+	var uids []imap.UID
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for _, node := range []*instance{a, b, a, b} {
+		c, err := node.imapAs(t, "alice@example.org", alicePassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perClient {
+				msg := fmt.Sprintf("Subject: append %d via %s\r\n\r\nbody\r\n", i, node.ports["imaps"])
+				cmd := c.Append("INBOX", int64(len(msg)), nil)
+				cmd.Write([]byte(msg))
+				cmd.Close()
+				data, err := cmd.Wait()
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				uids = append(uids, data.UID)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("APPEND: %v", err)
+	}
+	slices.Sort(uids)
+	if len(slices.Compact(slices.Clone(uids))) != 4*perClient {
+		t.Fatalf("APPENDUIDs not unique: %v", uids)
+	}
+	// Every node lists the same messages, in ascending UID order.
+	for _, node := range []*instance{a, b} {
+		c, err := node.imapAs(t, "alice@example.org", alicePassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := c.Fetch(mustRange(1, 4*perClient), &imap.FetchOptions{UID: true}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []imap.UID
+		for _, m := range msgs {
+			got = append(got, m.UID)
+		}
+		if !slices.Equal(got, uids) {
+			t.Fatalf("node %s lists UIDs %v, want %v", node.ports["imaps"], got, uids)
+		}
+	}
+}
+
+func mustRange(lo, hi uint32) imap.SeqSet {
+	var s imap.SeqSet
+	s.AddRange(lo, hi)
+	return s
+}
+
+// clusterMX is a remote MX that counts the messages it takes by Subject;
+// hold makes it keep the DATA of the connections it is given unanswered.
+type clusterMX struct {
+	l    net.Listener
+	mu   sync.Mutex
+	got  map[string]int
+	hold bool
+	held chan net.Conn // connections whose final DATA reply is held
+	any  chan struct{} // one per message taken
+}
+
+func newClusterMX(t *testing.T) *clusterMX {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	m := &clusterMX{l: l, got: map[string]int{}, held: make(chan net.Conn, 10), any: make(chan struct{}, 1000)}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go m.serve(c)
+		}
+	}()
+	return m
+}
+
+func (m *clusterMX) serve(c net.Conn) {
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	br := bufio.NewReader(c)
+	say := func(s string) { fmt.Fprintf(c, "%s\r\n", s) }
+	say("220 mx.remote.example ESMTP")
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			c.Close()
+			return
+		}
+		cmd := strings.ToUpper(strings.TrimSpace(line))
+		switch {
+		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
+			say("250 mx.remote.example")
+		case strings.HasPrefix(cmd, "DATA"):
+			say("354 go ahead")
+			subject := ""
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					c.Close()
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+				if s, ok := strings.CutPrefix(l, "Subject: "); ok && subject == "" {
+					subject = strings.TrimSpace(s)
+				}
+			}
+			m.mu.Lock()
+			hold := m.hold
+			m.mu.Unlock()
+			if hold {
+				m.held <- c // never answered: the sender dies waiting
+				return
+			}
+			say("250 2.0.0 accepted")
+			m.mu.Lock()
+			m.got[subject]++
+			m.mu.Unlock()
+			m.any <- struct{}{}
+		case strings.HasPrefix(cmd, "QUIT"):
+			say("221 bye")
+			c.Close()
+			return
+		default:
+			say("250 ok")
+		}
+	}
+}
+
+func (m *clusterMX) counts() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.got)
+}
+
+// clusterQueueConfig points a node's queue at the MX of remote.example.
+func clusterQueueConfig(t *testing.T, mx *clusterMX, extra string) string {
+	dns := dnstest.New(t)
+	_, port, _ := net.SplitHostPort(mx.l.Addr().String())
+	dns.Add("remote.example. 300 IN MX 10 mx.remote.example.", "mx.remote.example. 300 IN A 127.0.0.1")
+	return fmt.Sprintf("[dns]\nservers = [%q]\n[queue]\nallow_private_destinations = true\nport = %s\npoll_interval = \"1s\"\n%s", dns.Addr, port, extra)
+}
+
+// submit sends one message from alice to bob@remote.example through a
+// node's submission port.
+func submit(t *testing.T, in *instance, subject string) {
+	t.Helper()
+	s := dialSMTP(t, in.ports["submission"], false)
+	s.cmd("EHLO client.example", "250")
+	s.cmd("STARTTLS", "220")
+	s.upgradeTLS()
+	s.cmd("EHLO client.example", "250")
+	s.cmd("AUTH PLAIN "+plain("alice@example.org", alicePassword), "235")
+	s.cmd("MAIL FROM:<alice@example.org>", "250")
+	s.cmd("RCPT TO:<bob@remote.example>", "250")
+	s.cmd("DATA", "354")
+	s.cmd("From: alice@example.org\r\nTo: bob@remote.example\r\nSubject: "+subject+"\r\n\r\nhello\r\n.", "250")
+	s.cmd("QUIT", "221")
+}
+
+// TestClusterQueueOnce: one queue for both nodes: what is submitted
+// through either is sent once, by one of them.
+func TestClusterQueueOnce(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	mx := newClusterMX(t)
+	cfg := clusterQueueConfig(t, mx, "")
+	a, b := newNode(t, dsn, cfg), newNode(t, dsn, cfg)
+	a.setup()
+	a.start()
+	b.start()
+	const n = 20
+	for i := range n {
+		node := a
+		if i%2 == 1 {
+			node = b
+		}
+		submit(t, node, fmt.Sprintf("msg-%d", i))
+	}
+	deadline := time.After(2 * time.Minute)
+	for range n {
+		select {
+		case <-mx.any:
+		case <-deadline:
+			t.Fatalf("delivered %v of %d", mx.counts(), n)
+		}
+	}
+	// Both nodes poll every second: give them a few more rounds to send
+	// anything twice.
+	for range 3 {
+		a.admin("", "queue", "kick")
+		b.admin("", "queue", "kick")
+		time.Sleep(time.Second)
+	}
+	got := mx.counts()
+	for i := range n {
+		if c := got[fmt.Sprintf("msg-%d", i)]; c != 1 {
+			t.Errorf("msg-%d sent %d times", i, c)
+		}
+	}
+	if len(got) != n {
+		t.Errorf("the MX got %v", got)
+	}
+	if out := a.admin("", "queue", "list"); strings.TrimSpace(out) != "" && !strings.Contains(out, "empty") {
+		t.Errorf("queue not empty: %s", out)
+	}
+}
+
+// TestClusterNodeKilled: node A dies (SIGKILL) while it sends a message;
+// node B takes the entry once A's lease has run out and sends it.
+func TestClusterNodeKilled(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	mx := newClusterMX(t)
+	cfg := clusterQueueConfig(t, mx, "lease = \"5s\"\n")
+	a, b := newNode(t, dsn, cfg), newNode(t, dsn, cfg)
+	a.setup()
+	a.start()
+	mx.mu.Lock()
+	mx.hold = true
+	mx.mu.Unlock()
+	submit(t, a, "orphaned")
+	var held net.Conn
+	select {
+	case held = <-mx.held:
+	case <-time.After(time.Minute):
+		t.Fatal("node A never sent the message")
+	}
+	mx.mu.Lock()
+	mx.hold = false
+	mx.mu.Unlock()
+	b.start()
+	a.stop(syscall.SIGKILL)
+	held.Close()
+	start := time.Now()
+	select {
+	case <-mx.any:
+		t.Logf("node B sent it %v after node A died", time.Since(start).Round(time.Millisecond))
+	case <-time.After(time.Minute):
+		t.Fatalf("node B never sent the message; its log:\n%s", b.stderr.String())
+	}
+	if got := mx.counts(); got["orphaned"] != 1 {
+		t.Fatalf("the MX got %v", got)
+	}
+}
