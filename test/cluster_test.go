@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -361,5 +362,160 @@ func TestClusterNodeKilled(t *testing.T) {
 	}
 	if got := mx.counts(); got["orphaned"] != 1 {
 		t.Fatalf("the MX got %v", got)
+	}
+}
+
+// readyz is the status of a node's /readyz.
+func readyz(t *testing.T, in *instance) int {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(obsAdminURL(t, in) + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// trySMTP delivers one message to alice through a node's MX and returns
+// the reply to its DATA (or to the first command refused), "" when the
+// connection failed.
+func trySMTP(addr, subject string) string {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	read := func() string {
+		var last string
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return ""
+			}
+			last = strings.TrimRight(l, "\r\n")
+			if len(last) < 4 || last[3] != '-' {
+				return last
+			}
+		}
+	}
+	if r := read(); !strings.HasPrefix(r, "220") {
+		return r
+	}
+	for _, cmd := range []string{"EHLO client.example", "MAIL FROM:<x@remote.example>", "RCPT TO:<alice@example.org>", "DATA"} {
+		fmt.Fprintf(c, "%s\r\n", cmd)
+		if r := read(); !strings.HasPrefix(r, "2") && !strings.HasPrefix(r, "3") {
+			return r
+		}
+	}
+	fmt.Fprintf(c, "From: x@remote.example\r\nTo: alice@example.org\r\nSubject: %s\r\n\r\nload\r\n.\r\n", subject)
+	r := read()
+	fmt.Fprintf(c, "QUIT\r\n")
+	return r
+}
+
+// TestClusterDatabaseDown: PostgreSQL stops for ten seconds while both
+// nodes take mail. Meanwhile they answer with temporary failures (451)
+// and /readyz says they are not ready; once it is back they serve again
+// by themselves, and every message acknowledged with 250, before, during
+// or after, is in the mailbox, once.
+func TestClusterDatabaseDown(t *testing.T) {
+	pg := pgtest.Start(t)
+	dsn := pg.NewDatabase(t)
+	a, b := newNode(t, dsn, ""), newNode(t, dsn, "")
+	a.setup()
+	a.start()
+	b.start()
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	replies := map[string]int{} // reply class -> count
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w, node := range []*instance{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				subject := fmt.Sprintf("load-%d-%d", w, i)
+				r := trySMTP(node.ports["smtp"], subject)
+				mu.Lock()
+				if strings.HasPrefix(r, "250") {
+					acked[subject] = true
+				}
+				if len(r) >= 3 {
+					replies[r[:3]]++
+				} else {
+					replies["no reply"]++
+				}
+				mu.Unlock()
+				if !strings.HasPrefix(r, "250") {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	ackedNow := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
+	obsWait(t, "mail accepted before the outage", func() bool { return ackedNow() >= 20 })
+
+	pg.Stop(t)
+	down := time.Now()
+	obsWait(t, "node A not ready", func() bool { return readyz(t, a) == http.StatusServiceUnavailable })
+	obsWait(t, "node B not ready", func() bool { return readyz(t, b) == http.StatusServiceUnavailable })
+	if d := 10*time.Second - time.Since(down); d > 0 {
+		time.Sleep(d) // the outage lasts ten seconds: a duration under test, not a wait for an event
+	}
+	before := ackedNow()
+	pg.StartAgain(t)
+	back := time.Now()
+	obsWait(t, "node A ready again", func() bool { return readyz(t, a) == http.StatusOK })
+	obsWait(t, "node B ready again", func() bool { return readyz(t, b) == http.StatusOK })
+	obsWait(t, "mail accepted after the outage", func() bool { return ackedNow() >= before+20 })
+	t.Logf("both nodes serve again %v after PostgreSQL came back", time.Since(back).Round(time.Millisecond))
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	t.Logf("replies: %v; %d acknowledged", replies, len(acked))
+	if replies["451"] == 0 {
+		t.Errorf("no 451 during the outage: %v", replies)
+	}
+	for r := range replies {
+		if strings.HasPrefix(r, "5") {
+			t.Errorf("a permanent failure during the outage: %v", replies)
+		}
+	}
+	mu.Unlock()
+
+	// Every acknowledged message is there, once, seen from either node.
+	c, err := b.imapAs(t, "alice@example.org", alicePassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, m := range msgs {
+		seen[m.Envelope.Subject]++
+	}
+	for s := range acked {
+		if seen[s] != 1 {
+			t.Errorf("%s acknowledged, in the mailbox %d times", s, seen[s])
+		}
 	}
 }
