@@ -517,6 +517,51 @@ type Leases interface {
 	ReleaseLease(ctx context.Context, name, owner string) error
 }
 
+// LoginFailures counts failed logins per source (a client IP or IPv6 /64,
+// as internal/auth keys it) on every node of the store, so that a source
+// cannot try MaxFailures passwords on each node. BumpAuthEpoch (an unlock)
+// and SetCredentials forget every failure against the account.
+type LoginFailures interface {
+	// AddLoginFailure records one failure of source against account
+	// (its key, maybe "") at a time; rows older than a day go.
+	AddLoginFailure(ctx context.Context, source, account string, at time.Time) error
+	// CountLoginFailures counts source's failures since a time.
+	CountLoginFailures(ctx context.Context, source string, since time.Time) (int, error)
+	// ForgetLoginFailures forgets source's failures against account (a
+	// success).
+	ForgetLoginFailures(ctx context.Context, source, account string) error
+}
+
+// Importer takes another store's contents as they are, identities kept, so
+// that clients find nothing changed (postel store copy): UIDVALIDITY, UIDs,
+// MODSEQs, flags and dates. Every method can be run again after an
+// interruption: what is there already is skipped, never doubled.
+type Importer interface {
+	// ImportAccount creates the account as given (address, credentials,
+	// quota, disabled, auth epoch, created), without default mailboxes,
+	// and returns its ID here; an account of that address already there
+	// is returned as it is.
+	ImportAccount(ctx context.Context, a Account) (id int64, err error)
+	// ImportMailbox creates the mailbox with its UIDVALIDITY, UIDNEXT,
+	// HIGHESTMODSEQ, role and subscription, and returns its ID here; one
+	// of that name already there with the same UIDVALIDITY is returned,
+	// with another UIDVALIDITY it is ErrExists. The account's next new
+	// mailbox gets a UIDVALIDITY above every imported one.
+	ImportMailbox(ctx context.Context, accountID int64, mb Mailbox) (id int64, err error)
+	// ImportMessage stores one message of the mailbox with m's UID,
+	// MODSEQ, flags, internal and save dates, the body and metadata of d
+	// (d.Targets is ignored); ErrExists when the UID is there already.
+	// It does not count against the quota and announces nothing.
+	ImportMessage(ctx context.Context, accountID, mailboxID int64, m Message, d *Delivery) error
+	// ImportExpunged records removals with their MODSEQ (QRESYNC), each
+	// once.
+	ImportExpunged(ctx context.Context, accountID, mailboxID int64, gone []Expunged) error
+	// ImportQueueEntry stores an outbound entry under its ID e.ID, with
+	// its recipients' states, attempts and next attempt, the body of
+	// spool; ErrExists when that ID is there already.
+	ImportQueueEntry(ctx context.Context, e QueueEntry, spool Spool) error
+}
+
 // Feed follows the committed changes of an account, whoever made them
 // (this process, an admin command, another node).
 type Feed interface {
