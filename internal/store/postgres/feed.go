@@ -15,14 +15,23 @@ import (
 )
 
 // The change feed. Every write's changes become rows of the changes table,
-// inserted last in the write's transaction, which also NOTIFYs
-// feedChannel. The writing Store publishes its own changes to its hub right
-// after the commit (a session sees its own APPEND at once) and remembers
-// their seq numbers, which its follower skips. The follower of every Store
-// reads the rows past the highest seq it saw when a notification arrives
-// (a dedicated LISTEN connection), every feedPoll in any case (the
-// notification of a node that died before sending it, or lost while our
-// connection was down), and after it reconnects.
+// inserted last in the write's transaction. The writing Store publishes its
+// own changes to its hub right after the commit (a session sees its own
+// APPEND at once) and remembers their seq numbers, which its follower
+// skips; then its notifier sends a NOTIFY on feedChannel, one for every
+// burst of commits. The follower of every Store reads the rows past the
+// highest seq it saw when a notification arrives (a dedicated LISTEN
+// connection), every feedPoll in any case (the notification of a node that
+// died between its commit and its NOTIFY, or lost while our connection was
+// down), and after it reconnects.
+//
+// The NOTIFY is not sent inside the writes' transactions: PostgreSQL
+// serializes the commits of all notifying transactions of the cluster
+// (PreCommit_Notify takes a lock on "database 0" held until after the
+// commit record is flushed), so every write would wait for every other's
+// fsync, one at a time, and group commit would be lost. A NOTIFY alone
+// writes no WAL: the lock is held for microseconds. It carries no data:
+// it only says "look now"; the rows are the truth.
 //
 // Sequence numbers are taken at INSERT, not at COMMIT, so a row can become
 // visible after rows with larger seq: the follower cannot just read past
@@ -52,6 +61,33 @@ import (
 
 // feedChannel is the NOTIFY channel of the change feed.
 const feedChannel = "postel_changes"
+
+// poke asks the notifier to NOTIFY the other nodes.
+func (s *Store) poke() {
+	select {
+	case s.feed.poke <- struct{}{}:
+	default:
+	}
+}
+
+// notifier sends one NOTIFY for every burst of pokes (commits), outside
+// the writes' transactions.
+func (s *Store) notifier() {
+	defer close(s.feed.notifierDone)
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.feed.poke:
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.opTimeout)
+		_, err := s.pool.Exec(ctx, `SELECT pg_notify('`+feedChannel+`', '')`)
+		cancel()
+		if err != nil && s.ctx.Err() == nil {
+			s.log.Debug("store: NOTIFY failed; the other nodes will poll", "err", err)
+		}
+	}
+}
 
 // feedPoll is how often the follower looks without being told.
 const feedPoll = time.Second
@@ -92,6 +128,9 @@ type feedState struct {
 
 	done chan struct{} // closed when the follower has stopped
 
+	poke         chan struct{}
+	notifierDone chan struct{}
+
 	// The follower's own, touched only by its goroutine.
 	hi        int64              // highest seq seen
 	gaps      map[int64]*gapSet  // seq not seen below hi -> its set
@@ -111,6 +150,8 @@ type gapSet struct {
 func (f *feedState) init() {
 	f.own = map[int64]struct{}{}
 	f.done = make(chan struct{})
+	f.poke = make(chan struct{}, 1)
+	f.notifierDone = make(chan struct{})
 	f.gaps = map[int64]*gapSet{}
 	f.sets = map[string]*gapSet{}
 }
@@ -146,8 +187,7 @@ func (f *feedState) takeOwn(seq int64) bool {
 }
 
 // insertChanges records changes in w's transaction, after asking for the
-// transaction's ID (see the argument above) and with a NOTIFY sent at
-// commit; it returns the rows' seq.
+// transaction's ID (see the argument above); it returns the rows' seq.
 func (s *Store) insertChanges(w *wtx, changes []store.Change, now time.Time) ([]int64, error) {
 	if len(changes) == 0 {
 		return nil, nil
@@ -160,7 +200,7 @@ func (s *Store) insertChanges(w *wtx, changes []store.Change, now time.Time) ([]
 	for i, c := range changes {
 		acct[i], mbox[i], kind[i], modseq[i], uids[i] = c.AccountID, c.MailboxID, int32(c.Kind), int64(c.ModSeq), encodeUIDs(c.UIDs)
 	}
-	rows, err := w.tx.Query(w.ctx, `WITH x AS MATERIALIZED (SELECT pg_current_xact_id(), pg_notify('`+feedChannel+`', '')),
+	rows, err := w.tx.Query(w.ctx, `WITH x AS MATERIALIZED (SELECT pg_current_xact_id()),
 		ins AS (INSERT INTO changes (account_id, mailbox_id, kind, modseq, uids, created)
 			SELECT c.a, c.m, c.k, c.q, c.u, $6 FROM x,
 				unnest($1::bigint[], $2::bigint[], $3::integer[], $4::bigint[], $5::bytea[]) WITH ORDINALITY AS c(a, m, k, q, u, o)
@@ -202,6 +242,7 @@ func (s *Store) startFeed(ctx context.Context) error {
 		}
 	}
 	go s.follow()
+	go s.notifier()
 	return nil
 }
 
@@ -318,6 +359,9 @@ func (s *Store) catchUp() {
 	case err == nil && f.failing:
 		s.log.Info("store: reading the change feed again")
 		f.failing = false
+	}
+	if fn := s.afterLook.Load(); fn != nil && err == nil {
+		(*fn)(len(f.gaps))
 	}
 }
 

@@ -110,7 +110,10 @@ type Store struct {
 	maxReputations int
 	// beforeCommit, when set (tests), runs after the changes rows are
 	// written and before COMMIT; an error rolls the write back.
-	beforeCommit func(changes []store.Change) error
+	beforeCommit atomic.Pointer[func(changes []store.Change) error]
+	// afterLook, when set (tests), is told after each look of the
+	// follower how many gaps it waits for.
+	afterLook atomic.Pointer[func(gaps int)]
 }
 
 var (
@@ -210,6 +213,7 @@ func (s *Store) Close() error {
 	s.feed.writers.Unlock()
 	s.cancel()
 	<-s.feed.done
+	<-s.feed.notifierDone
 	s.pool.Close()
 	if s.spoolDir != "" {
 		return os.RemoveAll(s.spoolDir)

@@ -94,8 +94,8 @@ func (s *Store) writeOnce(ctx context.Context, fn func(w *wtx) error) (err error
 	// The follower must skip these rows: marked before the commit, so that
 	// it never reads them unmarked.
 	s.feed.claimOwn(seqs)
-	if s.beforeCommit != nil {
-		if err := s.beforeCommit(w.changes); err != nil {
+	if hook := s.beforeCommit.Load(); hook != nil {
+		if err := (*hook)(w.changes); err != nil {
 			s.feed.dropOwn(seqs)
 			return err
 		}
@@ -110,6 +110,9 @@ func (s *Store) writeOnce(ctx context.Context, fn func(w *wtx) error) (err error
 		s.metrics.Commit(1, time.Since(start))
 	}
 	s.hub.Publish(w.changes)
+	if len(seqs) > 0 {
+		s.poke()
+	}
 	return nil
 }
 
