@@ -130,10 +130,24 @@ func (s *Store) CreateAccount(ctx context.Context, address string, cred store.Cr
 	return s.AccountByID(ctx, id)
 }
 
-// SetCredentials implements store.Store; it moves the AuthEpoch on.
+// SetCredentials implements store.Store; it moves the AuthEpoch on and
+// forgets the failed logins against the account (store.LoginFailures).
 func (s *Store) SetCredentials(ctx context.Context, address string, cred store.Credentials) error {
-	return s.updateAccount(ctx, address, `UPDATE accounts SET password_hash = $2, scram_sha256 = $3, auth_epoch = auth_epoch + 1 WHERE address = $1`,
-		cred.PasswordHash, cred.SCRAMSHA256)
+	addr, err := store.CanonicalAddress(address, false)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(w *wtx) error {
+		tag, err := w.tx.Exec(w.ctx, `UPDATE accounts SET password_hash = $2, scram_sha256 = $3, auth_epoch = auth_epoch + 1 WHERE address = $1`,
+			addr, cred.PasswordHash, cred.SCRAMSHA256)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: account %s", store.ErrNotFound, addr)
+		}
+		return w.forgetAccountFailures(addr)
+	})
 }
 
 // BumpAuthEpoch implements store.AuthEpochs.
@@ -145,7 +159,10 @@ func (s *Store) BumpAuthEpoch(ctx context.Context, address string) (int64, error
 	var epoch int64
 	err = s.write(ctx, func(w *wtx) error {
 		err := w.tx.QueryRow(w.ctx, `UPDATE accounts SET auth_epoch = auth_epoch + 1 WHERE address = $1 RETURNING auth_epoch`, addr).Scan(&epoch)
-		return notFound(err, "account", addr)
+		if err != nil {
+			return notFound(err, "account", addr)
+		}
+		return w.forgetAccountFailures(addr)
 	})
 	return epoch, err
 }

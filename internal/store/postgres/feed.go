@@ -506,8 +506,9 @@ func (f *feedState) trimGaps() {
 	}
 }
 
-// janitor prunes the feed and deletes released blobs, once a minute (on
-// every node: the statements are idempotent).
+// janitor prunes the feed, deletes released blobs and forgets old failed
+// logins and leases, once a minute (on every node: the statements are
+// idempotent).
 func (s *Store) janitor() {
 	f := &s.feed
 	now := time.Now()
@@ -522,6 +523,9 @@ func (s *Store) janitor() {
 	}
 	if err := s.deleteReleasedBlobs(ctx, now.Add(-blobGrace)); err != nil && s.ctx.Err() == nil {
 		s.log.Error("store: deleting released blobs", "err", err)
+	}
+	if err := s.pruneShared(ctx, now); err != nil && s.ctx.Err() == nil {
+		s.log.Error("store: pruning failed logins and leases", "err", err)
 	}
 }
 

@@ -199,6 +199,25 @@ CREATE TABLE blob_text (
 CREATE INDEX blob_text_headers ON blob_text USING gin (headers gin_trgm_ops);
 CREATE INDEX blob_text_body ON blob_text USING gin (body gin_trgm_ops);
 `,
+	// 3: what the nodes of a cluster share beside the mail: named leases
+	// (store.Leases: POP3 maildrops), timed by the database's clock, not
+	// the nodes'; and failed logins per source (store.LoginFailures), at
+	// in Unix nanoseconds, kept a day.
+	`
+CREATE TABLE leases (
+	name    text PRIMARY KEY,
+	owner   text NOT NULL,
+	expires timestamptz NOT NULL
+);
+CREATE TABLE login_failures (
+	source  text NOT NULL,
+	account text NOT NULL,
+	at      bigint NOT NULL
+);
+CREATE INDEX login_failures_source ON login_failures(source, at);
+CREATE INDEX login_failures_account ON login_failures(account);
+CREATE INDEX login_failures_at ON login_failures(at);
+`,
 }
 
 // ErrSchemaTooNew: the database was written by a newer postel, whose
