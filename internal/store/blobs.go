@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 )
@@ -22,11 +23,18 @@ type Blobs interface {
 	Open(id int64) (Blob, error)
 	// Remove deletes a blob; a missing one is not an error.
 	Remove(id int64) error
-	// Clean removes what an interrupted run left: spools, and blobs with
-	// IDs above lastID, the highest ID ever committed. Only at start, while
-	// no delivery runs. It returns how many it removed.
-	Clean(lastID int64) (int, error)
+	// Clean removes what an interrupted run left: every spool, and each
+	// blob whose ID lies in one of intents and that committed reports as
+	// not committed. Intents are the ranges of IDs a store reserved, in a
+	// commit of their own, before putting blobs under them; a store that
+	// keeps no files (or reserves no IDs) passes none. Only at start, and
+	// with the store's write lock held so that no put is under way. It
+	// returns how many it removed.
+	Clean(intents []IDRange, committed func(id int64) (bool, error)) (int, error)
 }
+
+// IDRange is the blob IDs from Lo up to, not including, Hi.
+type IDRange struct{ Lo, Hi int64 }
 
 // Blob is one stored body.
 type Blob interface {
@@ -41,12 +49,13 @@ type Blob interface {
 //	msg/NNNNNN/ID     committed bodies, sharded by ID/ShardSize
 //
 // A body becomes a blob by a hard link from its spool into msg/, made
-// inside the transaction that inserts the blob row; the store commits only
-// after Sync has made the linked files and their directory entries durable.
+// inside the transaction that inserts the blob row, under an ID the store
+// reserved (an intent) in an earlier commit; the store commits only after
+// Sync has made the linked files and their directory entries durable.
 // Spools are not fsynced one by one: Sync does it once for a whole batch
 // (group commit), which is what lets throughput grow with concurrency. A
-// crash before the commit leaves files with IDs above the last committed
-// one: Clean removes them.
+// crash before the commit leaves files in an intent with no row: Clean
+// removes them.
 type FileBlobs struct {
 	dir string
 
@@ -181,8 +190,10 @@ func (b *FileBlobs) Remove(id int64) error {
 	return err
 }
 
-// Clean implements Blobs: every file in tmp/, and blob files above lastID.
-func (b *FileBlobs) Clean(lastID int64) (int, error) {
+// Clean implements Blobs: every file in tmp/, and the files in intents
+// that committed does not claim. Only the shard directories that intents
+// reach are read.
+func (b *FileBlobs) Clean(intents []IDRange, committed func(id int64) (bool, error)) (int, error) {
 	n := 0
 	tmp := filepath.Join(b.dir, "tmp")
 	ents, err := os.ReadDir(tmp)
@@ -195,13 +206,33 @@ func (b *FileBlobs) Clean(lastID int64) (int, error) {
 		}
 		n++
 	}
+	var rs []IDRange
+	for _, r := range intents {
+		if r.Lo < r.Hi {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return n, nil
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Lo < rs[j].Lo })
+	// in reports whether some range holds an ID in [lo, hi).
+	in := func(lo, hi int64) bool {
+		i := sort.Search(len(rs), func(i int) bool { return rs[i].Hi > lo })
+		for ; i < len(rs) && rs[i].Lo < hi; i++ {
+			if rs[i].Hi > lo {
+				return true
+			}
+		}
+		return false
+	}
 	shards, err := os.ReadDir(filepath.Join(b.dir, "msg"))
 	if err != nil {
 		return n, err
 	}
 	for _, s := range shards {
 		shard, err := strconv.ParseInt(s.Name(), 10, 64)
-		if err != nil || !s.IsDir() || shard < lastID/ShardSize {
+		if err != nil || !s.IsDir() || !in(shard*ShardSize, (shard+1)*ShardSize) {
 			continue
 		}
 		dir := filepath.Join(b.dir, "msg", s.Name())
@@ -211,7 +242,14 @@ func (b *FileBlobs) Clean(lastID int64) (int, error) {
 		}
 		for _, f := range files {
 			id, err := strconv.ParseInt(f.Name(), 10, 64)
-			if err != nil || id <= lastID {
+			if err != nil || !in(id, id+1) {
+				continue
+			}
+			ok, err := committed(id)
+			if err != nil {
+				return n, err
+			}
+			if ok {
 				continue
 			}
 			if err := os.Remove(filepath.Join(dir, f.Name())); err != nil {

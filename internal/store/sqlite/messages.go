@@ -34,7 +34,7 @@ func (s *Store) DeliverAll(ctx context.Context, ds []*store.Delivery) ([][]store
 		prepared[i] = p
 	}
 	var out [][]store.Delivered
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.writeBlobs(ctx, len(prepared), func(w *wtx) error {
 		out = make([][]store.Delivered, len(prepared))
 		for i, p := range prepared {
 			var err error
@@ -99,12 +99,12 @@ func (w *wtx) deliver(d *delivery) ([]store.Delivered, error) {
 	now := time.Now()
 	bodySize := d.Spool.Size()
 	size := int64(len(d.Prefix)) + bodySize
-	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO blobs (size, created) VALUES (?, ?)`, bodySize, now.Unix())
+	// The ID is reserved under a committed intent (intents.go).
+	blobID, err := w.newBlobID()
 	if err != nil {
 		return nil, err
 	}
-	blobID, err := res.LastInsertId()
-	if err != nil {
+	if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO blobs (id, size, created) VALUES (?, ?, ?)`, blobID, bodySize, now.Unix()); err != nil {
 		return nil, err
 	}
 	if err := w.putBlob(d.Spool, blobID); err != nil {

@@ -210,6 +210,20 @@ INSERT INTO backfill (task, upto)
 	WHERE (SELECT MAX(id) FROM blobs) IS NOT NULL
 	AND (SELECT applied FROM schema_version WHERE version = t.version) != (SELECT applied FROM schema_version WHERE version = 1);
 `,
+	// 10: blob intents (intents.go): the ranges [lo, hi) of blob IDs a
+	// writer reserved, each committed before a file under one of its IDs
+	// is linked. No file is linked at or above MAX(hi); a row with lo = hi
+	// only keeps that mark, here above every ID used so far.
+	`
+CREATE TABLE blob_intents (
+	lo INTEGER PRIMARY KEY,
+	hi INTEGER NOT NULL,
+	CHECK (lo <= hi)
+);
+INSERT INTO blob_intents (lo, hi)
+	SELECT n, n FROM (SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'blobs'), 0),
+		COALESCE((SELECT MAX(id) FROM blobs), 0)) + 1 AS n);
+`,
 }
 
 // ErrSchemaTooNew: the data dir was written by a newer postel, whose

@@ -8,6 +8,10 @@
 //     savepoint, so one failing write does not fail the others.
 //   - Body files are linked and their directories fsynced before the commit
 //     that makes them visible; changes are published only after the commit.
+//   - A body file is linked only under a blob ID of a range committed to
+//     blob_intents before (intents.go), never at or above the highest one;
+//     an exclusive Open removes the files of those IDs that have no blobs
+//     row, so a crash leaves no orphan and no row without its file.
 //   - Reads use a separate pool of read-only connections (WAL lets them run
 //     beside the writer).
 //   - Every query that takes an account ID joins on it, so one account can
@@ -57,6 +61,8 @@ type Options struct {
 	// batch that stops the backfill when it returns false.
 	backfillBatch int
 	backfillHook  func(task string, done int64) bool
+	// Tests: how many blob IDs a reservation takes.
+	blobReserve int64
 }
 
 // Store is the SQLite implementation of store.Store and store.JunkStore.
@@ -86,6 +92,10 @@ type Store struct {
 	backfillDone  chan struct{}
 	backfillBatch int
 	backfillHook  func(task string, done int64) bool
+	// The writer's reserved blob IDs (intents.go) and how many a
+	// reservation takes.
+	ids     idRange
+	reserve int64
 	// maxReputations is store.MaxReputations; tests lower it.
 	maxReputations int
 }
@@ -106,6 +116,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	if opts.backfillBatch <= 0 {
 		opts.backfillBatch = backfillBatch
+	}
+	if opts.blobReserve <= 0 {
+		opts.blobReserve = defaultReserve
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -132,6 +145,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		backfillDone:  make(chan struct{}),
 		backfillBatch: opts.backfillBatch,
 		backfillHook:  opts.backfillHook,
+		reserve:       opts.blobReserve,
 
 		maxReputations: store.MaxReputations,
 	}
@@ -197,15 +211,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// clean removes spools and blob files an interrupted run left, and the
-// files of blobs deleted before a crash.
+// clean removes spools and blob files an interrupted run left (from the
+// blob intents), and the files of blobs deleted before a crash.
 func (s *Store) clean(ctx context.Context) error {
-	var last int64
-	err := s.wdb.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'blobs'), 0)`).Scan(&last)
-	if err != nil {
-		return err
-	}
-	n, err := s.blobs.Clean(last)
+	n, err := s.cleanIntents(ctx)
 	if err != nil {
 		return err
 	}

@@ -14,10 +14,12 @@ import (
 var ErrClosed = errors.New("sqlite: store closed")
 
 // op is one write: fn runs on the writer goroutine inside the shared
-// transaction, under its own savepoint.
+// transaction, under its own savepoint. blobs is how many new blob IDs it
+// may take (intents.go).
 type op struct {
-	fn  func(w *wtx) error
-	err chan error
+	fn    func(w *wtx) error
+	blobs int
+	err   chan error
 }
 
 // wtx is what one write sees and collects during a batch.
@@ -28,6 +30,7 @@ type wtx struct {
 	linked  []int64        // blobs put, synced before the commit, removed if the write fails
 	gc      []int64        // blob files to remove after the commit
 	changes []store.Change // published after the commit
+	blobs   int            // blob IDs this write may still take
 }
 
 // putBlob makes spool the body of blob id, inside this write.
@@ -42,7 +45,12 @@ func (w *wtx) putBlob(sp store.Spool, id int64) error {
 // write runs fn on the writer and waits for its commit. It waits even when
 // ctx ends first: the write may already be committed.
 func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
-	o := &op{fn: fn, err: make(chan error, 1)}
+	return s.writeBlobs(ctx, 0, fn)
+}
+
+// writeBlobs is write for a fn that creates up to blobs new blobs.
+func (s *Store) writeBlobs(ctx context.Context, blobs int, fn func(w *wtx) error) error {
+	o := &op{fn: fn, blobs: blobs, err: make(chan error, 1)}
 	select {
 	case <-s.quit:
 		return ErrClosed
@@ -131,14 +139,18 @@ func (s *Store) commit(batch []*op, errs []error, gcDone []int64) (gc []int64, c
 	}
 	var linked []int64
 	failAll := func(err error) {
-		s.removeBlobs(linked)
+		s.removeLinked(linked)
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
 			}
 		}
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	need := 0
+	for _, o := range batch {
+		need += o.blobs
+	}
+	tx, err := s.begin(ctx, need)
 	if err != nil {
 		failAll(fmt.Errorf("sqlite: begin: %w", err))
 		return nil, false
@@ -149,10 +161,10 @@ func (s *Store) commit(batch []*op, errs []error, gcDone []int64) (gc []int64, c
 	var changes []store.Change
 	ok := 0
 	for i, o := range batch {
-		w := &wtx{ctx: ctx, tx: tx, s: s}
+		w := &wtx{ctx: ctx, tx: tx, s: s, blobs: o.blobs}
 		if err := runOp(tx, o.fn, w); err != nil {
 			errs[i] = err
-			s.removeBlobs(w.linked)
+			s.removeLinked(w.linked)
 			if errors.Is(err, errBrokenTx) {
 				tx.Rollback()
 				failAll(err)
@@ -195,9 +207,11 @@ func (s *Store) commit(batch []*op, errs []error, gcDone []int64) (gc []int64, c
 	if s.metrics != nil {
 		s.metrics.Commit(len(batch), time.Since(start))
 	}
-	// Committed: the deleted blobs' files can go; then tell subscribers
-	// (the feed's follower skips these rows).
-	s.removeBlobs(gc)
+	// Committed: the deleted blobs' files can go (their blob_gc rows with
+	// them, in the next commit; a file that stays keeps its row for the
+	// next start); then tell subscribers (the feed's follower skips these
+	// rows).
+	gc = s.removeBlobs(gc)
 	s.hub.Publish(changes)
 	return gc, true
 }
@@ -226,11 +240,24 @@ func runOp(tx *sql.Tx, fn func(w *wtx) error, w *wtx) (err error) {
 	return fn(w)
 }
 
-func (s *Store) removeBlobs(ids []int64) {
+// removeBlobs removes blob files and returns the IDs it removed.
+func (s *Store) removeBlobs(ids []int64) []int64 {
+	var removed []int64
 	for _, id := range ids {
 		if err := s.blobs.Remove(id); err != nil {
 			s.log.Error("store: removing blob file", "blob", id, "err", err)
+			continue
 		}
+		removed = append(removed, id)
+	}
+	return removed
+}
+
+// removeLinked removes the files a failed write linked; one that stays
+// keeps its reserved range for the next start's clean-up.
+func (s *Store) removeLinked(ids []int64) {
+	if len(s.removeBlobs(ids)) < len(ids) {
+		s.ids.dirty = true
 	}
 }
 
