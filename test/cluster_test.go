@@ -519,3 +519,52 @@ func TestClusterDatabaseDown(t *testing.T) {
 		}
 	}
 }
+
+// pop3Login logs alice in over POP3S and returns the connection and the
+// reply to PASS.
+func pop3Login(t *testing.T, addr string) (*tls.Conn, *bufio.Reader, string) {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	line := func() string {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("POP3: %v", err)
+		}
+		return strings.TrimRight(l, "\r\n")
+	}
+	line() // greeting
+	fmt.Fprintf(c, "USER alice@example.org\r\n")
+	line()
+	fmt.Fprintf(c, "PASS %s\r\n", alicePassword)
+	return c, br, line()
+}
+
+// TestClusterPOP3Maildrop: one POP3 session at a time holds a maildrop,
+// whichever node it is on; it is free for any node once the session ends.
+func TestClusterPOP3Maildrop(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	a, b := newNode(t, dsn, ""), newNode(t, dsn, "")
+	a.setup()
+	a.start()
+	b.start()
+	ca, _, r := pop3Login(t, a.ports["pop3s"])
+	if !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("login on node A: %q", r)
+	}
+	if _, _, r := pop3Login(t, b.ports["pop3s"]); !strings.HasPrefix(r, "-ERR [IN-USE]") {
+		t.Fatalf("login on node B while A's session holds the maildrop: %q", r)
+	}
+	fmt.Fprintf(ca, "QUIT\r\n")
+	ca.Close()
+	// The release follows the session's end on node A: wait for it.
+	obsWait(t, "the maildrop free on node B", func() bool {
+		_, _, r := pop3Login(t, b.ports["pop3s"])
+		return strings.HasPrefix(r, "+OK")
+	})
+}

@@ -180,6 +180,9 @@ func (a *Authenticator) check(ctx context.Context, at attempt, authzid, username
 	if r, refused, against := a.th.blocked(src, acctKey); refused && !against {
 		return Identity{}, a.refuse(at, username, r)
 	}
+	if r, refused := a.sharedBlocked(ctx, src); refused {
+		return Identity{}, a.refuse(at, username, r)
+	}
 
 	var acct store.Account
 	var reason string
@@ -234,7 +237,7 @@ func (a *Authenticator) check(ctx context.Context, at attempt, authzid, username
 	if reason != "" {
 		return a.fail(ctx, at, res, username, reason)
 	}
-	return a.succeed(at, res, acct), nil
+	return a.succeed(ctx, at, res, acct), nil
 }
 
 // verify checks password against an encoded argon2id hash, computing the
@@ -273,6 +276,7 @@ func (a *Authenticator) refuse(at attempt, username string, r refusal) error {
 // ErrAuthFailed.
 func (a *Authenticator) fail(ctx context.Context, at attempt, res *reservation, username, reason string) (Identity, error) {
 	delay, lockout := res.fail()
+	a.sharedFail(ctx, res.src, res.acct)
 	attrs := append(at.logAttrs(username), "reason", reason)
 	a.log.Info("auth failed", append(attrs, "delay", delay)...)
 	a.Metrics.Login(at.protocol, metrics.LoginFailed)
@@ -285,8 +289,9 @@ func (a *Authenticator) fail(ctx context.Context, at attempt, res *reservation, 
 
 // succeed ends the reservation as a success, which forgives the source's
 // failures against this account only, and logs it.
-func (a *Authenticator) succeed(at attempt, res *reservation, acct store.Account) Identity {
+func (a *Authenticator) succeed(ctx context.Context, at attempt, res *reservation, acct store.Account) Identity {
 	res.succeed()
+	a.sharedSucceed(ctx, res.src, res.acct)
 	a.log.Info("auth succeeded", append(at.logAttrs(acct.Address), "account", acct.ID)...)
 	a.Metrics.Login(at.protocol, metrics.LoginOK)
 	return Identity{AccountID: acct.ID, Address: acct.Address}

@@ -310,7 +310,7 @@ func (s *scramServer) final(msg []byte) ([]byte, bool, error) {
 		// Cannot happen: nobody knows the keys of fake credentials.
 		return s.fail(res, "proof accepted without real credentials")
 	}
-	s.id = s.a.succeed(s.at, res, s.acct)
+	s.id = s.a.succeed(s.ctx, s.at, res, s.acct)
 	s.state = scramAck
 	return []byte(s2), false, nil
 }
@@ -334,6 +334,10 @@ func (s *scramServer) lookup(username string) (scram.StoredCredentials, error) {
 	}
 	s.src, s.acctKey = sourceKey(s.at.remote), accountKey(user)
 	if r, refused, against := s.a.th.blocked(s.src, s.acctKey); refused && !against {
+		s.lookupErr = s.a.refuse(s.at, username, r)
+		return scram.StoredCredentials{}, s.lookupErr
+	}
+	if r, refused := s.a.sharedBlocked(s.ctx, s.src); refused {
 		s.lookupErr = s.a.refuse(s.at, username, r)
 		return scram.StoredCredentials{}, s.lookupErr
 	}

@@ -43,6 +43,10 @@ type ThrottleConfig struct {
 	// among equals; past HashQueue the attempt of the source with the most
 	// outstanding attempts is refused with ErrBusy.
 	HashConcurrency, HashPerSource, HashQueue int
+
+	// Shared, when set, shares failure counts of sources with the other
+	// nodes of the store (see shared.go); nil: this process counts alone.
+	Shared store.LoginFailures
 }
 
 // DefaultThrottleConfig returns the defaults: Window 15m, BaseDelay 250ms,
@@ -125,6 +129,10 @@ const (
 //     forgotten when its store.Account.AuthEpoch moves (a password change
 //     or postel user unlock, maybe in another process), at the next
 //     attempt that loads the account (sync).
+//   - With ThrottleConfig.Shared (nodes on one store), each source's
+//     failures are also counted in the store, and a source whose failures
+//     on every node reach MaxFailures within Window is refused on all of
+//     them (shared.go).
 //
 // Its memory is bounded: entries expire once their count and lockout are
 // over, and at most 100,000 keys are tracked, the least recently used
@@ -212,6 +220,7 @@ const (
 	limitLocked   = "source locked out"    // MaxFailures reached: Lockout
 	limitFailures = "source failure limit" // failures plus attempts in progress at MaxFailures
 	limitQueue    = "hash queue full"      // HashQueue attempts wait for a hash
+	limitShared   = "source failure limit on every node"
 )
 
 // blocked reports whether the source src may not try a password now, and

@@ -158,7 +158,25 @@ func (s *Server) Start() (err error) {
 			s.stopAdmin(ctx)
 		}
 	}()
+	// Nodes sharing a store (PostgreSQL) share what must hold across
+	// them: the failed logins of each source, and the POP3 maildrops.
+	// On the embedded store one process serves; memory is enough.
+	var shared store.LoginFailures
+	var pop3Locks pop3server.MaildropLocks
+	if c.Store.Driver == "postgres" {
+		if lf, ok := s.st.(store.LoginFailures); ok {
+			shared = lf
+		} else {
+			s.log.Warn("the store shares no failed-login counts: each node throttles alone")
+		}
+		if l, ok := s.st.(store.Leases); ok {
+			pop3Locks = pop3server.NewStoreLocks(l, time.Minute, s.log.With("component", "pop3"))
+		} else {
+			s.log.Warn("the store has no leases: each node holds POP3 maildrops alone")
+		}
+	}
 	throttle := auth.NewThrottle(auth.ThrottleConfig{
+		Shared:          shared,
 		Window:          time.Duration(c.Auth.ThrottleWindow),
 		BaseDelay:       time.Duration(c.Auth.ThrottleBaseDelay),
 		MaxDelay:        time.Duration(c.Auth.ThrottleMaxDelay),
@@ -248,6 +266,7 @@ func (s *Server) Start() (err error) {
 		MaxCommandErrors:       c.POP3.MaxCommandErrors,
 		Metrics:                s.Metrics,
 		Trace:                  s.trace,
+		Locks:                  pop3Locks,
 	}, s.st, authn, s.tls, s.log)
 
 	if err := s.startTraceFiles(c.Log); err != nil {

@@ -129,8 +129,21 @@ func (s *Store) CreateAccount(ctx context.Context, address string, cred store.Cr
 
 // SetCredentials implements store.Store; it moves the AuthEpoch on.
 func (s *Store) SetCredentials(ctx context.Context, address string, cred store.Credentials) error {
-	return s.updateAccount(ctx, address, `UPDATE accounts SET password_hash = ?, scram_sha256 = ?, auth_epoch = auth_epoch + 1 WHERE address = ?`,
-		cred.PasswordHash, cred.SCRAMSHA256)
+	addr, err := store.CanonicalAddress(address, false)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(w *wtx) error {
+		res, err := w.tx.ExecContext(w.ctx, `UPDATE accounts SET password_hash = ?, scram_sha256 = ?, auth_epoch = auth_epoch + 1 WHERE address = ?`,
+			cred.PasswordHash, cred.SCRAMSHA256, addr)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: account %s", store.ErrNotFound, addr)
+		}
+		return w.forgetAccountFailures(addr)
+	})
 }
 
 var _ store.AuthEpochs = (*Store)(nil)
@@ -146,8 +159,10 @@ func (s *Store) BumpAuthEpoch(ctx context.Context, address string) (int64, error
 		err := w.tx.QueryRowContext(w.ctx, `UPDATE accounts SET auth_epoch = auth_epoch + 1 WHERE address = ? RETURNING auth_epoch`, addr).Scan(&epoch)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: account %s", store.ErrNotFound, addr)
+		} else if err != nil {
+			return err
 		}
-		return err
+		return w.forgetAccountFailures(addr)
 	})
 	return epoch, err
 }

@@ -224,6 +224,25 @@ INSERT INTO blob_intents (lo, hi)
 	SELECT n, n FROM (SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'blobs'), 0),
 		COALESCE((SELECT MAX(id) FROM blobs), 0)) + 1 AS n);
 `,
+	// 11: named leases (store.Leases: POP3 maildrops) with their expiry in
+	// Unix nanoseconds, and failed logins per source (store.LoginFailures),
+	// kept a day: what the processes of one data dir share, as the nodes
+	// of a PostgreSQL store do.
+	`
+CREATE TABLE leases (
+	name    TEXT PRIMARY KEY,
+	owner   TEXT NOT NULL,
+	expires INTEGER NOT NULL
+);
+CREATE TABLE login_failures (
+	source  TEXT NOT NULL,
+	account TEXT NOT NULL,
+	at      INTEGER NOT NULL
+);
+CREATE INDEX login_failures_source ON login_failures(source, at);
+CREATE INDEX login_failures_account ON login_failures(account);
+CREATE INDEX login_failures_at ON login_failures(at);
+`,
 }
 
 // ErrSchemaTooNew: the data dir was written by a newer postel, whose

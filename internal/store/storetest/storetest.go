@@ -49,6 +49,8 @@ func Run(t *testing.T, open Opener) {
 		{"AuthEpoch", testAuthEpoch},
 		{"AccountChanges", testAccountChanges},
 		{"WatchAccount", testWatchAccount},
+		{"Leases", testLeases},
+		{"LoginFailures", testLoginFailures},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
