@@ -27,7 +27,7 @@ import (
 // behind DNS or a load balancer.
 
 // newNode is an instance on the PostgreSQL database dsn.
-func newNode(t *testing.T, dsn, extra string) *instance {
+func newNode(t testing.TB, dsn, extra string) *instance {
 	return newInstance(t, fmt.Sprintf("[store]\ndriver = \"postgres\"\ndsn = %q\n", dsn)+extra)
 }
 

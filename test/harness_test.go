@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 
 // instance is one configured postel: its config, data dir and ports.
 type instance struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	config  string
 	extra   string            // the test's part of the config
@@ -69,7 +69,7 @@ var mailListeners = []string{"smtp", "submission", "submissions", "imap", "imaps
 // freePorts returns n distinct loopback addresses nobody listens on right
 // now: all are held open until all are chosen, so the kernel cannot hand
 // out one twice.
-func freePorts(t *testing.T, n int) []string {
+func freePorts(t testing.TB, n int) []string {
 	var out []string
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -83,7 +83,7 @@ func freePorts(t *testing.T, n int) []string {
 }
 
 // newInstance writes a config for a fresh data dir; extra is appended to it.
-func newInstance(t *testing.T, extra string) *instance {
+func newInstance(t testing.TB, extra string) *instance {
 	in := &instance{t: t, dir: t.TempDir(), extra: extra, ownsCfg: true}
 	in.config = filepath.Join(in.dir, "postel.toml")
 	// The data dir exists, as an operator's would: serve does not create
@@ -384,12 +384,12 @@ func (in *instance) queue() []store.QueueEntry {
 
 // smtpConn is a raw SMTP dialogue for tests that need exact control.
 type smtpConn struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }
 
-func dialSMTP(t *testing.T, addr string, implicitTLS bool) *smtpConn {
+func dialSMTP(t testing.TB, addr string, implicitTLS bool) *smtpConn {
 	t.Helper()
 	var c net.Conn
 	var err error
