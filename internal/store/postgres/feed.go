@@ -109,8 +109,8 @@ const feedGapMax = 10 * time.Minute
 // feedMaxGaps bounds the gaps kept.
 const feedMaxGaps = 100000
 
-// janitorEvery is how often the follower prunes the feed and deletes
-// released blobs.
+// janitorEvery is how often the follower prunes the feed, deletes released
+// blobs and forgets old failed logins and leases.
 const janitorEvery = time.Minute
 
 // blobGrace is how long a blob no message uses any more is kept, for the
