@@ -290,7 +290,9 @@ type Change struct {
 // mailbox (highest MODSEQ, no UIDs), so a consumer must be able to re-read
 // a mailbox's state from the store.
 type Subscription interface {
-	// Ready is signalled when changes are waiting.
+	// Ready is signalled when changes are waiting. It may fire with
+	// nothing waiting (a signal left from changes already taken): Next
+	// then returns none.
 	Ready() <-chan struct{}
 	// Next returns and clears the waiting changes.
 	Next() []Change
