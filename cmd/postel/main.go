@@ -120,6 +120,7 @@ func init() {
 		{name: "junk unblock", args: "ACCOUNT PATTERN", short: "remove a block rule", run: runJunkUnblock},
 		{name: "junk list", args: "ACCOUNT [--json]", short: "list an account's junk rules and the senders its user moved into or out of Junk", run: runJunkList},
 		{name: "junk forget", args: "ACCOUNT SENDER", short: "forget what the user's moves taught about a sender", run: runJunkForget},
+		{name: "store copy", args: "--to DSN [--force]", short: "copy the store (SQLite) into a PostgreSQL database with UIDs, MODSEQs and queue IDs kept, and verify; the server must be stopped", run: runStoreCopy},
 	}
 }
 
@@ -174,7 +175,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: postel %s %s\n\n%s.\n", cmd.name, cmd.args, upperFirst(cmd.short))
-		if cmd.group() != "serve" && !cmd.plain && cmd.name != "config check" {
+		if cmd.group() != "serve" && !cmd.plain && cmd.name != "config check" && cmd.group() != "store" {
 			fmt.Fprintf(stderr, "\nWhen a server runs on the data directory, the command runs in it, through its\ncontrol socket (DIR/control.sock), and takes effect in open sessions at once.\n")
 		}
 		fmt.Fprintf(stderr, "\nFlags:\n")
