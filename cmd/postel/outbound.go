@@ -29,7 +29,10 @@ func (e *env) dkimRecords(args []string, name string) error {
 	if err := e.call(name, admin.DomainArgs{Domain: pos[0]}, &keys); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "; Publish these TXT records for %s; a running server signs with new keys after a restart.\n", keys.Domain)
+	fmt.Fprintf(e.stdout, "; Publish these TXT records for %s; a running server signs with new keys after postel reload or a restart.\n", keys.Domain)
+	if keys.Shared {
+		fmt.Fprintln(e.stdout, "; The keys are in the store too: every node of it takes them at its next postel reload or start.")
+	}
 	for _, r := range keys.Records {
 		fmt.Fprintln(e.stdout, r.Zone)
 	}

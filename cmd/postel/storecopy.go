@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"postel/internal/config"
+	"postel/internal/sharedfiles"
 	"postel/internal/store/postgres"
 	"postel/internal/storecopy"
 )
@@ -75,9 +77,15 @@ func runStoreCopy(e *env, args []string) error {
 	}
 	defer dst.Close()
 
+	// The DKIM keys and the SRS secret go into the store too, when it
+	// carries them, for every node to take at its start.
+	files, err := sharedfiles.Local(dir)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stderr, "copying the %s store of %s into %s\n", cfg.Store.Driver, dir, redactDSN(*to))
 	bar := newProgressBar(e.stderr)
-	rep, err := storecopy.Copy(ctx, src, dst, storecopy.Options{Progress: bar.update})
+	rep, err := storecopy.Copy(ctx, src, dst, storecopy.Options{Progress: bar.update, Files: files})
 	bar.end()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -108,14 +116,46 @@ func runStoreCopy(e *env, args []string) error {
 		fmt.Fprintln(w, "(with your password in place of xxxxx, or in a .pgpass file)")
 	}
 	fmt.Fprintln(w)
-	nodeFilesNote(w, dir)
+	if rep.SharedFiles {
+		sharedFilesNote(w, dir, rep.Files)
+	} else {
+		nodeFilesNote(w, dir)
+	}
 	return nil
 }
 
-// nodeFilesNote says what else every node needs: the DKIM keys
-// (data_dir/dkim/DOMAIN/SELECTOR.key, internal/dkim) and the SRS secret
-// (data_dir/srs.key) are files in the data dir, not in the store; each node
-// signs outgoing mail and checks SRS addresses with them.
+// sharedFilesNote says that the data dir's secrets went into the store
+// (store.SharedFiles), where every node takes them at its start.
+func sharedFilesNote(w io.Writer, dir string, names []string) {
+	var domains []string
+	srsKey := false
+	for _, n := range names {
+		if n == "srs.key" {
+			srsKey = true
+		} else if d := strings.Split(n, "/"); len(d) == 3 && !slices.Contains(domains, d[1]) {
+			domains = append(domains, d[1])
+		}
+	}
+	var what []string
+	if len(domains) > 0 {
+		what = append(what, "the DKIM keys of "+strings.Join(domains, ", "))
+	} else {
+		fmt.Fprintf(w, "DKIM: no keys in %s.\n", filepath.Join(dir, "dkim"))
+	}
+	if srsKey {
+		what = append(what, "the SRS secret")
+	}
+	if len(what) > 0 {
+		fmt.Fprintf(w, "Copied into the store too: %s. Every node writes them into its data_dir at its start: nothing to copy by hand.\n",
+			strings.Join(what, " and "))
+	}
+}
+
+// nodeFilesNote says what else every node needs, when the target does not
+// carry them: the DKIM keys (data_dir/dkim/DOMAIN/SELECTOR.key,
+// internal/dkim) and the SRS secret (data_dir/srs.key) are files in the
+// data dir, not in the store; each node signs outgoing mail and checks SRS
+// addresses with them.
 func nodeFilesNote(w io.Writer, dir string) {
 	dkimDir := filepath.Join(dir, "dkim")
 	var domains []string

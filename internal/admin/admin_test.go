@@ -1,9 +1,14 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -300,6 +305,65 @@ func TestDKIM(t *testing.T) {
 	_, err = a.GenerateDKIM(ctx, "example.org")
 	if e := (*Error)(nil); !errors.As(err, &e) || e.Kind != KindExists || !strings.Contains(e.Text, "already has DKIM keys") {
 		t.Fatalf("GenerateDKIM again: %v", err)
+	}
+}
+
+// sharedStore is a store that carries the nodes' shared files
+// (store.SharedFiles), kept in memory, as the PostgreSQL store does.
+type sharedStore struct {
+	store.Store
+	files map[string][]byte
+}
+
+func (s *sharedStore) PutSharedFile(_ context.Context, name string, data []byte) error {
+	if err := store.CheckSharedFileName(name); err != nil {
+		return err
+	}
+	if have, ok := s.files[name]; ok && !bytes.Equal(have, data) {
+		return store.ErrExists
+	}
+	s.files[name] = bytes.Clone(data)
+	return nil
+}
+
+func (s *sharedStore) SharedFiles(context.Context) (map[string][]byte, error) {
+	return maps.Clone(s.files), nil
+}
+
+// TestDKIMShared: on a store the nodes share, gen puts the keys into the
+// store as well, byte for byte; on another node (another data dir) gen
+// refuses to make other keys for the domain and says how to get the
+// store's.
+func TestDKIMShared(t *testing.T) {
+	_, st, _ := newAdmin(t)
+	shared := &sharedStore{Store: st, files: map[string][]byte{}}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := New(shared, Options{DataDir: dirA})
+	gen, err := a.GenerateDKIM(ctx, "Example.org")
+	if err != nil || !gen.Shared || len(gen.Records) != 2 {
+		t.Fatalf("GenerateDKIM = %+v, %v", gen, err)
+	}
+	if len(shared.files) != 2 {
+		t.Fatalf("the store holds %v", slices.Sorted(maps.Keys(shared.files)))
+	}
+	for _, sel := range []string{"postel-ed25519", "postel-rsa"} {
+		local, err := os.ReadFile(filepath.Join(dirA, "dkim", "example.org", sel+".key"))
+		if err != nil || !bytes.Equal(local, shared.files["dkim/example.org/"+sel+".key"]) {
+			t.Fatalf("%s: the store's copy differs from the file (%v)", sel, err)
+		}
+	}
+	b := New(shared, Options{DataDir: dirB})
+	_, err = b.GenerateDKIM(ctx, "example.org")
+	if e := (*Error)(nil); !errors.As(err, &e) || e.Kind != KindExists || !strings.Contains(e.Text, "made on another node") ||
+		!strings.Contains(e.Text, "postel reload") {
+		t.Fatalf("GenerateDKIM on another node: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dirB, "dkim", "example.org")); err == nil {
+		t.Fatal("keys made on the other node")
+	}
+	// Another domain is made there, and shared.
+	if gen, err := b.GenerateDKIM(ctx, "example.net"); err != nil || !gen.Shared || len(shared.files) != 4 {
+		t.Fatalf("GenerateDKIM of another domain: %+v, %v; store %v", gen, err, slices.Sorted(maps.Keys(shared.files)))
 	}
 }
 

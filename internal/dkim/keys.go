@@ -198,6 +198,11 @@ func parseKey(data []byte) (crypto.Signer, error) {
 	return nil, fmt.Errorf("unsupported key type %T", k)
 }
 
+// DomainDir is the name of domain's directory under the keys' directory:
+// the domain in lower-case A-label form; an error for what is not a host
+// name.
+func DomainDir(domain string) (string, error) { return normalizeDomain(domain) }
+
 // normalizeDomain returns domain in lower-case A-label form, refusing what
 // is not a host name (so that it is also a safe directory name).
 func normalizeDomain(domain string) (string, error) {

@@ -41,7 +41,8 @@ func (s *Server) ReloadConfig(ctx context.Context) error {
 // Reload applies cfg to the running server, open sessions untouched: it
 // reads the certificates again (the operator's files, and the names of
 // the local domains for ACME: domains added since get certificates), the
-// DKIM keys under data_dir/dkim (for signing and ARC sealing), sets the
+// DKIM keys under data_dir/dkim (for signing and ARC sealing; on a store
+// the nodes share, first in step with the store: syncSharedFiles), sets the
 // log level, which accounts' sessions go to trace files ([log]
 // trace_accounts, trace_dir) and the connection limits ([limits]: for
 // new connections and the deadlines of open ones; none is dropped). Every other key whose value changed is named
@@ -53,6 +54,11 @@ func (s *Server) Reload(cfg *config.Config) error {
 	var errs []error
 	if err := s.certs.Reload(); err != nil {
 		errs = append(errs, fmt.Errorf("certificates: %w", err))
+	}
+	// Keys another node published since reach data_dir before the DKIM
+	// keys are read again; a conflict keeps this node's and is reported.
+	if err := s.syncSharedFiles(false); err != nil {
+		errs = append(errs, fmt.Errorf("shared files: %w", err))
 	}
 	if s.signer != nil {
 		if err := s.signer.Reload(); err != nil {

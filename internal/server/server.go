@@ -193,6 +193,10 @@ func (s *Server) Start() (err error) {
 	if err != nil {
 		return err
 	}
+	// The keys every node shares reach data_dir before they are loaded.
+	if err := s.syncSharedFiles(c.Inbound.SRS); err != nil {
+		return err
+	}
 	signer, err := dkim.LoadSigner(filepath.Join(c.DataDir, "dkim"))
 	if err != nil {
 		return err

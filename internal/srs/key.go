@@ -24,14 +24,22 @@ func LoadOrCreateKey(path string) ([]byte, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return key, err
 	}
-	key = make([]byte, KeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("srs: %w", err)
+	if key, err = NewKey(); err != nil {
+		return nil, err
 	}
 	if err := createKey(path, key); errors.Is(err, fs.ErrExist) {
 		return readKey(path) // made by someone else meanwhile
 	} else if err != nil {
 		return nil, fmt.Errorf("srs: creating %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// NewKey returns a new secret: KeySize random bytes.
+func NewKey() ([]byte, error) {
+	key := make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("srs: %w", err)
 	}
 	return key, nil
 }

@@ -240,3 +240,49 @@ func junkDomain(d string) (string, error) {
 	}
 	return d, nil
 }
+
+// MaxSharedFileSize bounds one file of store.SharedFiles (a DKIM key in
+// PEM is under 2 KiB, the SRS secret 32 bytes).
+const MaxSharedFileSize = 64 << 10
+
+// CheckSharedFileName checks the name of a file of SharedFiles: a path
+// relative to data_dir, slash-separated, naming one of the secrets the
+// nodes share and nothing else: "srs.key", or "dkim/DOMAIN/SELECTOR.key"
+// with DOMAIN a lower-case host name in A-label form (as internal/dkim
+// names its directories) and SELECTOR lower-case letters, digits and
+// hyphens, in dot-separated labels. So no name is absolute, climbs out
+// with "..", or reaches any other file of data_dir.
+func CheckSharedFileName(name string) error {
+	bad := fmt.Errorf("%w: shared file name %q", ErrInvalid, name)
+	if name == "srs.key" {
+		return nil
+	}
+	parts := strings.Split(name, "/")
+	if len(parts) != 3 || parts[0] != "dkim" {
+		return bad
+	}
+	sel, ok := strings.CutSuffix(parts[2], ".key")
+	if !ok || !hostLabels(parts[1], 253) || !strings.Contains(parts[1], ".") || !hostLabels(sel, 63) {
+		return bad
+	}
+	return nil
+}
+
+// hostLabels reports whether s is at most max octets of dot-separated
+// labels, each 1 to 63 of a-z, 0-9 and inner hyphens.
+func hostLabels(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}

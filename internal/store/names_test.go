@@ -49,3 +49,24 @@ func TestCanonicalJunkPattern(t *testing.T) {
 		t.Errorf("CanonicalSender = %q, %v", got, err)
 	}
 }
+
+// TestCheckSharedFileName: only the secrets the nodes share, never a path
+// out of data_dir or to another of its files.
+func TestCheckSharedFileName(t *testing.T) {
+	for _, name := range []string{"srs.key", "dkim/example.org/postel-rsa.key", "dkim/example.org/postel-ed25519.key",
+		"dkim/xn--bcher-kva.example/s1.2024.key", "dkim/a.b.c.example/x.key"} {
+		if err := CheckSharedFileName(name); err != nil {
+			t.Errorf("CheckSharedFileName(%q): %v", name, err)
+		}
+	}
+	for _, name := range []string{"", "/srs.key", "./srs.key", "srs.key/", "postel.db", "tls/key.pem", "acme/account.key",
+		"dkim", "dkim/example.org", "dkim/example.org/", "dkim/example.org/.key", "dkim/example.org/postel-rsa",
+		"dkim/example.org/postel-rsa.pem", "dkim/../srs.key", "dkim/example.org/../../postel.db", "dkim/../example.org/x.key",
+		"dkim/./x.key", "dkim/example..org/x.key", "dkim/Example.org/x.key", "dkim/localhost/x.key", "dkim/example.org/a/b.key",
+		"dkim/example.org/.tmp-123.key", "dkim/example.org/-x.key", "dkim/example.org/x..y.key", "/dkim/example.org/x.key",
+		"dkim//example.org/x.key", "dkim\\example.org\\x.key", "dkim/exämple.org/x.key", "dkim/example.org/x y.key"} {
+		if err := CheckSharedFileName(name); !errors.Is(err, ErrInvalid) {
+			t.Errorf("CheckSharedFileName(%q) = %v, want ErrInvalid", name, err)
+		}
+	}
+}

@@ -564,6 +564,25 @@ type Importer interface {
 	ImportQueueEntry(ctx context.Context, e QueueEntry, spool Spool) error
 }
 
+// SharedFiles holds the files of the data_dir that every node of a shared
+// store must hold alike, so that the operator copies none by hand: the DKIM
+// private keys (dkim/DOMAIN/SELECTOR.key, internal/dkim) and the SRS secret
+// (srs.key, internal/srs). internal/sharedfiles keeps the data_dir and the
+// store in step. Names are paths relative to data_dir, slash-separated,
+// as CheckSharedFileName allows. A stored file is never replaced: keys
+// already in use elsewhere must not change under a node. The PostgreSQL
+// store implements it; the SQLite store serves one machine and does not.
+type SharedFiles interface {
+	// PutSharedFile stores data under name: nil when stored, or when
+	// name holds the same bytes already; ErrExists when it holds other
+	// bytes (nothing is changed); ErrInvalid for a name
+	// CheckSharedFileName refuses, or data empty or larger than
+	// MaxSharedFileSize.
+	PutSharedFile(ctx context.Context, name string, data []byte) error
+	// SharedFiles returns every stored file by name.
+	SharedFiles(ctx context.Context) (map[string][]byte, error)
+}
+
 // Feed follows the committed changes of an account, whoever made them
 // (this process, an admin command, another node).
 type Feed interface {

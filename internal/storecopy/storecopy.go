@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"time"
 
@@ -79,6 +80,12 @@ type Options struct {
 	// of a BatchImporter takes (defaults 200 and 16 MiB).
 	BatchMessages int
 	BatchBytes    int64
+	// Files are the secrets of the source's data dir that every node
+	// must hold alike (sharedfiles.Local: the DKIM keys, srs.key), by
+	// their names under data_dir. When the target carries them
+	// (store.SharedFiles), Copy puts them there, and the nodes take them
+	// at their start; else they stay files to copy by hand.
+	Files map[string][]byte
 }
 
 // Report says what a copy found and did. The counts are the source's, as
@@ -98,6 +105,10 @@ type Report struct {
 	CopiedMessages int64
 	CopiedBytes    int64
 	CopiedQueue    int
+	// SharedFiles: the target carries the data dir's secrets
+	// (store.SharedFiles), and holds Options.Files, listed in Files.
+	SharedFiles bool
+	Files       []string
 	// JunkDatesKept: the target took the junk data as it is
 	// (JunkImporter); else rules and reputations are dated at the copy.
 	JunkDatesKept bool
@@ -177,7 +188,31 @@ func (c *copier) run(ctx context.Context) error {
 			return err
 		}
 	}
-	return c.queue(ctx)
+	if err := c.queue(ctx); err != nil {
+		return err
+	}
+	return c.files(ctx)
+}
+
+// files puts the data dir's secrets into a target that carries them. One
+// the target holds already with the same contents (an earlier run) is
+// nothing new; with other contents it is an error: the target's is in
+// use by a node, and is never replaced.
+func (c *copier) files(ctx context.Context) error {
+	sf, ok := c.to.(store.SharedFiles)
+	if !ok {
+		return nil
+	}
+	c.rep.SharedFiles = true
+	for _, name := range slices.Sorted(maps.Keys(c.opts.Files)) {
+		err := sf.PutSharedFile(ctx, name, c.opts.Files[name])
+		if errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("storecopy: the target holds another %s than the data dir's, which a node of it may use: not replaced", name)
+		} else if err != nil {
+			return fmt.Errorf("storecopy: putting %s into the target: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // plan lists the source's accounts and mailboxes, with the totals the

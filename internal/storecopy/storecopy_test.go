@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -555,4 +556,51 @@ func TestCopyJunkReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	want()
+}
+
+// TestCopyFiles: the data dir's secrets go into a target that carries
+// them (store.SharedFiles), verified; a second copy finds them there; one
+// the target holds with other contents is an error, never replaced; a
+// target that does not carry them is left alone, and the report says so.
+func TestCopyFiles(t *testing.T) {
+	src := openSource(t)
+	populate(t, src)
+	dst := openTarget(t)
+	files := map[string][]byte{
+		"srs.key":                             bytes.Repeat([]byte{7}, 32),
+		"dkim/example.org/postel-rsa.key":     []byte("rsa key"),
+		"dkim/example.org/postel-ed25519.key": []byte("ed25519 key"),
+	}
+	rep, err := Copy(bg, src, dst, Options{Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.SharedFiles || !slices.Equal(rep.Files, []string{"dkim/example.org/postel-ed25519.key", "dkim/example.org/postel-rsa.key", "srs.key"}) {
+		t.Fatalf("report: SharedFiles %v, Files %v", rep.SharedFiles, rep.Files)
+	}
+	got, err := dst.SharedFiles(bg)
+	must(t, err)
+	if !maps.EqualFunc(got, files, bytes.Equal) {
+		t.Fatalf("the target holds %q", got)
+	}
+	if rep, err := Copy(bg, src, dst, Options{Files: files}); err != nil || len(rep.Files) != 3 {
+		t.Fatalf("second copy: %v, %v", rep.Files, err)
+	}
+	other := maps.Clone(files)
+	other["srs.key"] = bytes.Repeat([]byte{8}, 32)
+	if _, err := Copy(bg, src, dst, Options{Files: other}); err == nil || !strings.Contains(err.Error(), "another srs.key") {
+		t.Fatalf("copy of another srs.key: %v", err)
+	}
+	if got, _ := dst.SharedFiles(bg); !bytes.Equal(got["srs.key"], files["srs.key"]) {
+		t.Fatal("the target's srs.key was replaced")
+	}
+
+	pg := openTarget(t)
+	rep, err = Copy(bg, src, junkReplayTarget{pg, pg, pg}, Options{Files: files})
+	if err != nil || rep.SharedFiles || len(rep.Files) != 0 {
+		t.Fatalf("copy into a target without SharedFiles: %+v, %v", rep, err)
+	}
+	if got, _ := pg.SharedFiles(bg); len(got) != 0 {
+		t.Fatalf("files put into a target that does not carry them: %q", got)
+	}
 }

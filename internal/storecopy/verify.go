@@ -49,7 +49,7 @@ func (d *diffs) err() error {
 // counts from the source.
 func (c *copier) verify(ctx context.Context) error {
 	d := &diffs{}
-	steps := []func(context.Context, *diffs) error{c.verifyDomains, c.verifyAliases, c.verifyAccounts, c.verifyQueue}
+	steps := []func(context.Context, *diffs) error{c.verifyDomains, c.verifyAliases, c.verifyAccounts, c.verifyQueue, c.verifyFiles}
 	for _, step := range steps {
 		if err := step(ctx, d); err != nil {
 			return fmt.Errorf("storecopy: verifying: %w", err)
@@ -57,6 +57,30 @@ func (c *copier) verify(ctx context.Context) error {
 	}
 	c.rep.Verified = d.n == 0
 	return d.err()
+}
+
+// verifyFiles checks that a target carrying the data dir's secrets holds
+// each of Options.Files, byte for byte.
+func (c *copier) verifyFiles(ctx context.Context, d *diffs) error {
+	sf, ok := c.to.(store.SharedFiles)
+	if !ok {
+		return nil
+	}
+	got, err := sf.SharedFiles(ctx)
+	if err != nil {
+		return err
+	}
+	c.rep.Files = nil
+	for _, name := range slices.Sorted(maps.Keys(c.opts.Files)) {
+		if have, ok := got[name]; !ok {
+			d.add("data dir file %s: missing in the target", name)
+		} else if string(have) != string(c.opts.Files[name]) {
+			d.add("data dir file %s: other contents in the target", name)
+		} else {
+			c.rep.Files = append(c.rep.Files, name)
+		}
+	}
+	return nil
 }
 
 func (c *copier) verifyDomains(ctx context.Context, d *diffs) error {

@@ -89,7 +89,8 @@ var ErrClosed = errors.New("postgres: store closed")
 
 // Store is the PostgreSQL implementation of store.Store, store.JunkStore,
 // store.AuthEpochs, store.Pinger, store.QueueStatser, and of what the
-// nodes of a cluster share: store.Leases and store.LoginFailures.
+// nodes of a cluster share: store.Leases, store.LoginFailures and
+// store.SharedFiles.
 type Store struct {
 	pool      *pgxpool.Pool
 	connCfg   *pgx.ConnConfig // for the feed's LISTEN connection

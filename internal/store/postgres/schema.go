@@ -218,6 +218,16 @@ CREATE INDEX login_failures_source ON login_failures(source, at);
 CREATE INDEX login_failures_account ON login_failures(account);
 CREATE INDEX login_failures_at ON login_failures(at);
 `,
+	// 4: the secrets of the data_dir that every node holds alike
+	// (store.SharedFiles: the DKIM keys, the SRS secret), by their path
+	// under data_dir; a row is never updated.
+	`
+CREATE TABLE shared_files (
+	name    text PRIMARY KEY,
+	data    bytea NOT NULL,
+	created timestamptz NOT NULL DEFAULT now()
+);
+`,
 }
 
 // ErrSchemaTooNew: the database was written by a newer postel, whose
