@@ -642,3 +642,15 @@ func isHex(c byte) bool {
 	_, ok := unhex(c)
 	return ok
 }
+
+// SearchText parses a served message (the server's prefix, then the body)
+// and returns its searchable text with the MaxSearchText limit: what the
+// stores index when they fill the text of messages stored before they
+// kept it. A delivery gets the same from its one parse (deliver.Prepare).
+func SearchText(r io.ReaderAt, size int64) (headers, body string, err error) {
+	parsed, err := Parse(r, size, DefaultLimits())
+	if err != nil {
+		return "", "", err
+	}
+	return ExtractText(r, parsed.Root, MaxSearchText)
+}

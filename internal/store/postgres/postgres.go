@@ -92,14 +92,17 @@ var ErrClosed = errors.New("postgres: store closed")
 // nodes of a cluster share: store.Leases, store.LoginFailures and
 // store.SharedFiles.
 type Store struct {
-	pool      *pgxpool.Pool
-	connCfg   *pgx.ConnConfig // for the feed's LISTEN connection
-	spools    *store.FileBlobs
-	spoolDir  string // removed at Close when the store made it
-	hub       *store.Hub
-	log       *slog.Logger
-	metrics   *metrics.Metrics
-	opTimeout time.Duration
+	pool *pgxpool.Pool
+	// backfillDone is closed when the pending backfills (backfill.go)
+	// are done or stopped by Close.
+	backfillDone chan struct{}
+	connCfg      *pgx.ConnConfig // for the feed's LISTEN connection
+	spools       *store.FileBlobs
+	spoolDir     string // removed at Close when the store made it
+	hub          *store.Hub
+	log          *slog.Logger
+	metrics      *metrics.Metrics
+	opTimeout    time.Duration
 
 	// ctx ends at Close: the follower and blob readers stop.
 	ctx    context.Context
@@ -154,6 +157,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "postel"
 	}
 	s := &Store{
+		backfillDone:   make(chan struct{}),
 		connCfg:        cfg.ConnConfig.Copy(),
 		hub:            store.NewHub(),
 		log:            opts.Logger,
@@ -201,6 +205,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err := s.startFeed(ctx); err != nil {
 		return fail(s.mapErr(ctx, err))
 	}
+	go s.runBackfills()
 	return s, nil
 }
 
@@ -214,6 +219,7 @@ func (s *Store) Close() error {
 	s.feed.writers.Lock()
 	s.feed.writers.Unlock()
 	s.cancel()
+	<-s.backfillDone
 	<-s.feed.done
 	<-s.feed.notifierDone
 	s.pool.Close()

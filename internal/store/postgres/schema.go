@@ -228,6 +228,17 @@ CREATE TABLE shared_files (
 	created timestamptz NOT NULL DEFAULT now()
 );
 `,
+	// 5: one-time backfills (backfill.go) of what a migration brought
+	// empty for the data stored before it: "text", the search text of
+	// bodies stored before migration 2, recorded only when such bodies
+	// exist.
+	`
+CREATE TABLE backfill (
+	task text PRIMARY KEY
+);
+INSERT INTO backfill (task) SELECT 'text' WHERE EXISTS (
+	SELECT 1 FROM blobs b WHERE b.refs > 0 AND NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.blob_id = b.id));
+`,
 }
 
 // ErrSchemaTooNew: the database was written by a newer postel, whose

@@ -190,11 +190,7 @@ func ftsCompute(ctx context.Context, s *Store, id int64) (any, int, error) {
 		return nil, 0, err
 	}
 	defer r.Close()
-	parsed, err := message.Parse(r, r.Size(), message.DefaultLimits())
-	if err != nil {
-		return nil, 0, err
-	}
-	headers, body, err := message.ExtractText(r, parsed.Root, message.MaxSearchText)
+	headers, body, err := message.SearchText(r, r.Size())
 	if err != nil {
 		return nil, 0, err
 	}
