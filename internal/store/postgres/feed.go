@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -198,7 +197,7 @@ func (s *Store) insertChanges(w *wtx, changes []store.Change, now time.Time) ([]
 	modseq := make([]int64, len(changes))
 	uids := make([][]byte, len(changes))
 	for i, c := range changes {
-		acct[i], mbox[i], kind[i], modseq[i], uids[i] = c.AccountID, c.MailboxID, int32(c.Kind), int64(c.ModSeq), encodeUIDs(c.UIDs)
+		acct[i], mbox[i], kind[i], modseq[i], uids[i] = c.AccountID, c.MailboxID, int32(c.Kind), int64(c.ModSeq), store.EncodeUIDs(c.UIDs)
 	}
 	rows, err := w.tx.Query(w.ctx, `WITH x AS MATERIALIZED (SELECT pg_current_xact_id()),
 		ins AS (INSERT INTO changes (account_id, mailbox_id, kind, modseq, uids, created)
@@ -465,7 +464,7 @@ func (s *Store) readFeedBatch(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		c.Kind, c.ModSeq = store.ChangeKind(kind), uint64(modseq)
-		if c.UIDs, err = decodeUIDs(uids); err != nil {
+		if c.UIDs, err = store.DecodeUIDs(uids); err != nil {
 			return 0, fmt.Errorf("change %d: %w", seq, err)
 		}
 		if seq > f.hi {
@@ -534,34 +533,4 @@ func (s *Store) janitor() {
 func (s *Store) deleteReleasedBlobs(ctx context.Context, before time.Time) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM blobs WHERE refs = 0 AND released < $1`, before.Unix())
 	return err
-}
-
-// encodeUIDs packs ascending-ish UIDs as varint deltas (zig-zag, so any
-// order survives): the SQLite store's encoding.
-func encodeUIDs(uids []uint32) []byte {
-	b := make([]byte, 0, len(uids)*2)
-	var prev int64
-	for _, u := range uids {
-		b = binary.AppendVarint(b, int64(u)-prev)
-		prev = int64(u)
-	}
-	return b
-}
-
-func decodeUIDs(b []byte) ([]uint32, error) {
-	var out []uint32
-	var prev int64
-	for len(b) > 0 {
-		d, n := binary.Varint(b)
-		if n <= 0 {
-			return nil, fmt.Errorf("postgres: malformed UID list")
-		}
-		b = b[n:]
-		prev += d
-		if prev <= 0 || prev > 1<<32-1 {
-			return nil, fmt.Errorf("postgres: UID %d out of range", prev)
-		}
-		out = append(out, uint32(prev))
-	}
-	return out, nil
 }

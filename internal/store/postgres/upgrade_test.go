@@ -818,7 +818,7 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 	for _, c := range d.Changes {
 		if err := w.insert("changes", map[string]any{
 			"seq": c.Seq, "account_id": c.AccountID, "mailbox_id": c.MailboxID, "kind": int32(c.Kind),
-			"modseq": int64(c.ModSeq), "uids": encodeUIDs(c.UIDs), "created": c.Created,
+			"modseq": int64(c.ModSeq), "uids": store.EncodeUIDs(c.UIDs), "created": c.Created,
 		}); err != nil {
 			return err
 		}

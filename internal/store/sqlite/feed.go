@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
@@ -35,7 +34,7 @@ func insertChanges(w *wtx, changes []store.Change, now time.Time) (lo, hi int64,
 	lo = 1
 	for i, c := range changes {
 		res, err := w.tx.ExecContext(w.ctx, `INSERT INTO changes (account_id, mailbox_id, kind, modseq, uids, created)
-			VALUES (?, ?, ?, ?, ?, ?)`, c.AccountID, c.MailboxID, int(c.Kind), int64(c.ModSeq), encodeUIDs(c.UIDs), now.Unix())
+			VALUES (?, ?, ?, ?, ?, ?)`, c.AccountID, c.MailboxID, int(c.Kind), int64(c.ModSeq), store.EncodeUIDs(c.UIDs), now.Unix())
 		if err != nil {
 			return 0, 0, fmt.Errorf("sqlite: recording a change: %w", err)
 		}
@@ -146,7 +145,7 @@ func (s *Store) readFeed(last int64) (int, int64, error) {
 		}
 		first = false
 		c.Kind, c.ModSeq = store.ChangeKind(kind), uint64(modseq)
-		if c.UIDs, err = decodeUIDs(uids); err != nil {
+		if c.UIDs, err = store.DecodeUIDs(uids); err != nil {
 			return 0, last, fmt.Errorf("change %d: %w", seq, err)
 		}
 		if !s.isOwn(seq) {
@@ -167,34 +166,4 @@ func (s *Store) lastChange(ctx context.Context) (int64, error) {
 	var last int64
 	err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&last)
 	return last, err
-}
-
-// encodeUIDs packs ascending-ish UIDs as varint deltas (zig-zag, so any
-// order survives).
-func encodeUIDs(uids []uint32) []byte {
-	b := make([]byte, 0, len(uids)*2)
-	var prev int64
-	for _, u := range uids {
-		b = binary.AppendVarint(b, int64(u)-prev)
-		prev = int64(u)
-	}
-	return b
-}
-
-func decodeUIDs(b []byte) ([]uint32, error) {
-	var out []uint32
-	var prev int64
-	for len(b) > 0 {
-		d, n := binary.Varint(b)
-		if n <= 0 {
-			return nil, fmt.Errorf("sqlite: malformed UID list")
-		}
-		b = b[n:]
-		prev += d
-		if prev <= 0 || prev > 1<<32-1 {
-			return nil, fmt.Errorf("sqlite: UID %d out of range", prev)
-		}
-		out = append(out, uint32(prev))
-	}
-	return out, nil
 }

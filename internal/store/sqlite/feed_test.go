@@ -110,18 +110,3 @@ func TestFeedRowsCommitted(t *testing.T) {
 		t.Fatalf("feed grew from %d to %d, want one row", before, after)
 	}
 }
-
-func TestUIDListCoding(t *testing.T) {
-	for _, uids := range [][]uint32{nil, {1}, {1, 2, 3}, {7, 3, 1<<32 - 1, 1}} {
-		got, err := decodeUIDs(encodeUIDs(uids))
-		if err != nil || !slices.Equal(got, uids) {
-			t.Errorf("%v -> %v, %v", uids, got, err)
-		}
-	}
-	// A truncated varint, UID 0, a negative UID.
-	for _, bad := range [][]byte{{0x80}, {0x00}, {0x01}} {
-		if _, err := decodeUIDs(bad); err == nil {
-			t.Errorf("decodeUIDs(%x) accepted", bad)
-		}
-	}
-}

@@ -33,7 +33,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -150,7 +149,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		maxReputations: store.MaxReputations,
 	}
 	if opts.Exclusive {
-		lock, err := lockDir(dir)
+		lock, err := store.LockDataDir(dir)
 		if err != nil {
 			return nil, err
 		}
@@ -238,22 +237,6 @@ func (s *Store) clean(ctx context.Context) error {
 		s.log.Info("store: removed files left by an interrupted run", "spools_and_orphans", n, "deleted_blobs", len(ids))
 	}
 	return nil
-}
-
-// lockDir takes an exclusive, non-blocking lock on dir/postel.lock.
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "postel.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("sqlite: %s is in use by another postel serve process", dir)
-		}
-		return nil, err
-	}
-	return f, nil
 }
 
 // Close stops the writer after the writes already queued, then closes.
