@@ -164,7 +164,7 @@ func (v *mailboxView) maxUID() uint32 {
 // the selected mailbox changed.
 func (v *mailboxView) poll() {
 	for _, c := range v.sub.Next() {
-		if c.MailboxID != v.id {
+		if c.MailboxID != v.id && c.Kind != store.ChangeResync {
 			continue
 		}
 		v.dirty = true

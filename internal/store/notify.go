@@ -45,6 +45,18 @@ func (h *Hub) Publish(changes []Change) {
 	}
 }
 
+// PublishResync tells every subscription to re-read its account
+// (ChangeResync): the changes published may not be all there were.
+func (h *Hub) PublishResync() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for account, subs := range h.subs {
+		for s := range subs {
+			s.add(Change{AccountID: account, Kind: ChangeResync})
+		}
+	}
+}
+
 type hubSub struct {
 	hub     *Hub
 	account int64
@@ -87,7 +99,13 @@ func merge(changes []Change) []Change {
 		}
 		m := &out[i]
 		m.ModSeq = max(m.ModSeq, c.ModSeq)
-		if m.Kind != c.Kind {
+		switch {
+		case m.Kind == c.Kind:
+		case c.MailboxID == 0:
+			// ChangeAccount and ChangeResync: re-reading everything
+			// covers the account too.
+			m.Kind = ChangeResync
+		default:
 			m.Kind = ChangeMailbox
 		}
 	}

@@ -39,3 +39,23 @@ func TestHubBounded(t *testing.T) {
 		t.Fatalf("Next again: %d", len(n))
 	}
 }
+
+// TestHubResync: PublishResync reaches every subscription of every account;
+// merged with an account's change, the resync stays (it covers it).
+func TestHubResync(t *testing.T) {
+	h := NewHub()
+	a, b := h.Subscribe(1), h.Subscribe(2)
+	defer a.Close()
+	defer b.Close()
+	h.PublishResync()
+	for i, sub := range []Subscription{a, b} {
+		got := sub.Next()
+		if len(got) != 1 || got[0].Kind != ChangeResync || got[0].AccountID != int64(i+1) {
+			t.Fatalf("subscription %d got %+v", i, got)
+		}
+	}
+	merged := merge([]Change{{AccountID: 1, Kind: ChangeAccount}, {AccountID: 1, Kind: ChangeResync}, {AccountID: 1, MailboxID: 3, Kind: ChangeFlags}})
+	if len(merged) != 2 || merged[0].Kind != ChangeResync || merged[1].MailboxID != 3 {
+		t.Fatalf("merged %+v", merged)
+	}
+}

@@ -273,7 +273,16 @@ const (
 	// (MailboxID 0). Sessions logged in to it re-read it and end when it
 	// is gone or disabled (WatchAccount).
 	ChangeAccount
+	// ChangeResync: changes may have been missed (this process could not
+	// follow the feed for longer than the store keeps it): re-read the
+	// account and every mailbox in view (MailboxID 0).
+	ChangeResync
 )
+
+// ResyncAfter is how long a follower may go without reading the change
+// feed before it tells every subscriber to re-read (ChangeResync): half
+// of what the stores keep, an hour.
+const ResyncAfter = 30 * time.Minute
 
 // Change is announced to subscribers after a commit.
 type Change struct {

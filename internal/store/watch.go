@@ -71,7 +71,7 @@ func WatchAccount(st AccountFeed, accountID int64, end func(AccountEnd)) (stop f
 				return
 			case <-sub.Ready():
 				for _, c := range sub.Next() {
-					if c.Kind == ChangeAccount {
+					if c.Kind == ChangeAccount || c.Kind == ChangeResync {
 						if ended() {
 							return
 						}

@@ -135,7 +135,8 @@ type feedState struct {
 	gaps      map[int64]*gapSet  // seq not seen below hi -> its set
 	sets      map[string]*gapSet // by snapshot
 	lastClean time.Time
-	failing   bool // the last look failed (logged once)
+	failing   bool      // the last look failed (logged once)
+	lastRead  time.Time // the last look that succeeded (store.ResyncAfter)
 }
 
 // gapSet is the gaps one read noticed, with its snapshot.
@@ -358,6 +359,15 @@ func (s *Store) catchUp() {
 	case err == nil && f.failing:
 		s.log.Info("store: reading the change feed again")
 		f.failing = false
+	}
+	if err == nil {
+		// A follower that could not read for long may have lost rows
+		// the janitors pruned meanwhile: every session re-reads.
+		if !f.lastRead.IsZero() && time.Since(f.lastRead) > store.ResyncAfter {
+			s.log.Warn("store: the change feed was unread for long: every session re-reads", "unread_for", time.Since(f.lastRead).Round(time.Second))
+			s.hub.PublishResync()
+		}
+		f.lastRead = time.Now()
 	}
 	if fn := s.afterLook.Load(); fn != nil && err == nil {
 		(*fn)(len(f.gaps))

@@ -97,6 +97,7 @@ func (s *Store) follow(last int64) {
 	defer close(s.followDone)
 	tick := time.NewTicker(feedPoll)
 	defer tick.Stop()
+	failing := false // logged once until a read succeeds again
 	for {
 		select {
 		case <-s.quit:
@@ -106,8 +107,15 @@ func (s *Store) follow(last int64) {
 		for {
 			n, next, err := s.readFeed(last)
 			if err != nil {
-				s.log.Error("store: reading the change feed", "err", err)
+				if !failing {
+					s.log.Error("store: reading the change feed", "err", err)
+				}
+				failing = true
 				break
+			}
+			if failing {
+				s.log.Info("store: reading the change feed again")
+				failing = false
 			}
 			last = next
 			if n < feedBatch {
@@ -141,7 +149,8 @@ func (s *Store) readFeed(last int64) (int, int64, error) {
 		if first && last > 0 && seq != last+1 {
 			// Rows this follower never saw were pruned (it was stopped for
 			// longer than feedKeep): sessions may have missed changes.
-			s.log.Warn("store: change feed gap", "after", last, "next", seq)
+			s.log.Warn("store: change feed gap: every session re-reads", "after", last, "next", seq)
+			s.hub.PublishResync()
 		}
 		first = false
 		c.Kind, c.ModSeq = store.ChangeKind(kind), uint64(modseq)

@@ -110,3 +110,34 @@ func TestFeedRowsCommitted(t *testing.T) {
 		t.Fatalf("feed grew from %d to %d, want one row", before, after)
 	}
 }
+
+// TestFeedGapResync: rows the follower never read that were pruned (it was
+// stopped longer than the feed keeps them) make every subscriber re-read.
+func TestFeedGapResync(t *testing.T) {
+	dir := t.TempDir()
+	srv := open(t, dir, true)
+	defer srv.Close()
+	ctx := context.Background()
+	a := storetest.Account(t, srv, "alice@example.org")
+	last, err := srv.lastChange(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := srv.Subscribe(a.ID)
+	defer sub.Close()
+	for _, s := range []string{"one", "two", "three"} {
+		storetest.Deliver(t, srv, "Subject: "+s+"\r\n\r\nx\r\n", a.ID)
+	}
+	sub.Next()
+	// The two rows after last go unread, pruned.
+	if _, err := srv.wdb.ExecContext(ctx, `DELETE FROM changes WHERE seq <= ?`, last+2); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := srv.readFeed(last); err != nil {
+		t.Fatal(err)
+	}
+	got := sub.Next()
+	if !slices.ContainsFunc(got, func(c store.Change) bool { return c.Kind == store.ChangeResync }) {
+		t.Fatalf("after a gap: %+v, want a ChangeResync", got)
+	}
+}
