@@ -70,8 +70,7 @@ func BenchmarkNodesDeliver(b *testing.B) {
 				for i := 0; pb.Next(); i++ {
 					s.cmd("MAIL FROM:<x@remote.example>", "250")
 					s.cmd("RCPT TO:<alice@example.org>", "250")
-					s.cmd("DATA", "354")
-					s.cmd(strings.TrimSuffix(benchMessage(i), "\r\n")+"\r\n.", "250")
+					s.data(benchMessage(i), "250")
 				}
 				s.cmd("QUIT", "221")
 			})
@@ -91,8 +90,7 @@ func BenchmarkNodesFetch(b *testing.B) {
 			for i := range stored {
 				s.cmd("MAIL FROM:<x@remote.example>", "250")
 				s.cmd("RCPT TO:<alice@example.org>", "250")
-				s.cmd("DATA", "354")
-				s.cmd(strings.TrimSuffix(benchMessage(i), "\r\n")+"\r\n.", "250")
+				s.data(benchMessage(i), "250")
 			}
 			s.cmd("QUIT", "221")
 			var next atomic.Int64

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -17,7 +16,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"postel/internal/dns/dnstest"
 	"postel/internal/testutil/pgtest"
 )
 
@@ -29,6 +27,16 @@ import (
 // newNode is an instance on the PostgreSQL database dsn.
 func newNode(t testing.TB, dsn, extra string) *instance {
 	return newInstance(t, fmt.Sprintf("[store]\ndriver = \"postgres\"\ndsn = %q\n", dsn)+extra)
+}
+
+// newNodes are two instances on a new database of the shared PostgreSQL,
+// its domain and alice made through node A; extra is appended to both
+// configs.
+func newNodes(t *testing.T, extra string) (a, b *instance) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	a, b = newNode(t, dsn, extra), newNode(t, dsn, extra)
+	a.setup()
+	return a, b
 }
 
 // idleWatch is an IMAP client on a node, IDLE in INBOX, that reports each
@@ -71,9 +79,7 @@ func watchInbox(t *testing.T, in *instance) *idleWatch {
 // TestClusterIdleAcrossNodes: a message delivered through node A reaches
 // an IMAP IDLE session on node B (LISTEN/NOTIFY, then the durable feed).
 func TestClusterIdleAcrossNodes(t *testing.T) {
-	dsn := pgtest.Shared(t).NewDatabase(t)
-	a, b := newNode(t, dsn, ""), newNode(t, dsn, "")
-	a.setup()
+	a, b := newNodes(t, "")
 	a.start()
 	b.start()
 	w := watchInbox(t, b)
@@ -95,9 +101,7 @@ func TestClusterIdleAcrossNodes(t *testing.T) {
 // TestClusterConcurrentAppend: APPENDs through both nodes at once into one
 // mailbox get unique UIDs, ascending in the order of their commits.
 func TestClusterConcurrentAppend(t *testing.T) {
-	dsn := pgtest.Shared(t).NewDatabase(t)
-	a, b := newNode(t, dsn, ""), newNode(t, dsn, "")
-	a.setup()
+	a, b := newNodes(t, "")
 	a.start()
 	b.start()
 	const perClient = 15
@@ -106,10 +110,7 @@ func TestClusterConcurrentAppend(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for _, node := range []*instance{a, b, a, b} {
-		c, err := node.imapAs(t, "alice@example.org", alicePassword)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := node.aliceIMAP(t)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -140,10 +141,7 @@ func TestClusterConcurrentAppend(t *testing.T) {
 	}
 	// Every node lists the same messages, in ascending UID order.
 	for _, node := range []*instance{a, b} {
-		c, err := node.imapAs(t, "alice@example.org", alicePassword)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := node.aliceIMAP(t)
 		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 			t.Fatal(err)
 		}
@@ -167,128 +165,12 @@ func mustRange(lo, hi uint32) imap.SeqSet {
 	return s
 }
 
-// clusterMX is a remote MX that counts the messages it takes by Subject;
-// hold makes it keep the DATA of the connections it is given unanswered.
-type clusterMX struct {
-	l    net.Listener
-	mu   sync.Mutex
-	got  map[string]int
-	hold bool
-	held chan net.Conn // connections whose final DATA reply is held
-	any  chan struct{} // one per message taken
-}
-
-func newClusterMX(t *testing.T) *clusterMX {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	m := &clusterMX{l: l, got: map[string]int{}, held: make(chan net.Conn, 10), any: make(chan struct{}, 1000)}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go m.serve(c)
-		}
-	}()
-	return m
-}
-
-func (m *clusterMX) serve(c net.Conn) {
-	c.SetDeadline(time.Now().Add(2 * time.Minute))
-	br := bufio.NewReader(c)
-	say := func(s string) { fmt.Fprintf(c, "%s\r\n", s) }
-	say("220 mx.remote.example ESMTP")
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			c.Close()
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
-			say("250 mx.remote.example")
-		case strings.HasPrefix(cmd, "DATA"):
-			say("354 go ahead")
-			subject := ""
-			for {
-				l, err := br.ReadString('\n')
-				if err != nil {
-					c.Close()
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				if s, ok := strings.CutPrefix(l, "Subject: "); ok && subject == "" {
-					subject = strings.TrimSpace(s)
-				}
-			}
-			m.mu.Lock()
-			hold := m.hold
-			m.mu.Unlock()
-			if hold {
-				m.held <- c // never answered: the sender dies waiting
-				return
-			}
-			say("250 2.0.0 accepted")
-			m.mu.Lock()
-			m.got[subject]++
-			m.mu.Unlock()
-			m.any <- struct{}{}
-		case strings.HasPrefix(cmd, "QUIT"):
-			say("221 bye")
-			c.Close()
-			return
-		default:
-			say("250 ok")
-		}
-	}
-}
-
-func (m *clusterMX) counts() map[string]int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return maps.Clone(m.got)
-}
-
-// clusterQueueConfig points a node's queue at the MX of remote.example.
-func clusterQueueConfig(t *testing.T, mx *clusterMX, extra string) string {
-	dns := dnstest.New(t)
-	_, port, _ := net.SplitHostPort(mx.l.Addr().String())
-	dns.Add("remote.example. 300 IN MX 10 mx.remote.example.", "mx.remote.example. 300 IN A 127.0.0.1")
-	return fmt.Sprintf("[dns]\nservers = [%q]\n[queue]\nallow_private_destinations = true\nport = %s\npoll_interval = \"1s\"\n%s", dns.Addr, port, extra)
-}
-
-// submit sends one message from alice to bob@remote.example through a
-// node's submission port.
-func submit(t *testing.T, in *instance, subject string) {
-	t.Helper()
-	s := dialSMTP(t, in.ports["submission"], false)
-	s.cmd("EHLO client.example", "250")
-	s.cmd("STARTTLS", "220")
-	s.upgradeTLS()
-	s.cmd("EHLO client.example", "250")
-	s.cmd("AUTH PLAIN "+plain("alice@example.org", alicePassword), "235")
-	s.cmd("MAIL FROM:<alice@example.org>", "250")
-	s.cmd("RCPT TO:<bob@remote.example>", "250")
-	s.cmd("DATA", "354")
-	s.cmd("From: alice@example.org\r\nTo: bob@remote.example\r\nSubject: "+subject+"\r\n\r\nhello\r\n.", "250")
-	s.cmd("QUIT", "221")
-}
-
 // TestClusterQueueOnce: one queue for both nodes: what is submitted
 // through either is sent once, by one of them.
 func TestClusterQueueOnce(t *testing.T) {
-	dsn := pgtest.Shared(t).NewDatabase(t)
-	mx := newClusterMX(t)
-	cfg := clusterQueueConfig(t, mx, "")
-	a, b := newNode(t, dsn, cfg), newNode(t, dsn, cfg)
-	a.setup()
+	mx := newFakeMX(t)
+	cfg := mx.config(t, "poll_interval = \"1s\"\n")
+	a, b := newNodes(t, cfg)
 	a.start()
 	b.start()
 	const n = 20
@@ -297,14 +179,14 @@ func TestClusterQueueOnce(t *testing.T) {
 		if i%2 == 1 {
 			node = b
 		}
-		submit(t, node, fmt.Sprintf("msg-%d", i))
+		node.submit(t, fmt.Sprintf("msg-%d", i))
 	}
 	deadline := time.After(2 * time.Minute)
 	for range n {
 		select {
-		case <-mx.any:
+		case <-mx.got:
 		case <-deadline:
-			t.Fatalf("delivered %v of %d", mx.counts(), n)
+			t.Fatalf("delivered %v of %d", mx.subjects(), n)
 		}
 	}
 	// Both nodes poll every second: give them a few more rounds to send
@@ -314,7 +196,7 @@ func TestClusterQueueOnce(t *testing.T) {
 		b.admin("", "queue", "kick")
 		time.Sleep(time.Second)
 	}
-	got := mx.counts()
+	got := mx.subjects()
 	for i := range n {
 		if c := got[fmt.Sprintf("msg-%d", i)]; c != 1 {
 			t.Errorf("msg-%d sent %d times", i, c)
@@ -331,36 +213,31 @@ func TestClusterQueueOnce(t *testing.T) {
 // TestClusterNodeKilled: node A dies (SIGKILL) while it sends a message;
 // node B takes the entry once A's lease has run out and sends it.
 func TestClusterNodeKilled(t *testing.T) {
-	dsn := pgtest.Shared(t).NewDatabase(t)
-	mx := newClusterMX(t)
-	cfg := clusterQueueConfig(t, mx, "lease = \"5s\"\n")
-	a, b := newNode(t, dsn, cfg), newNode(t, dsn, cfg)
-	a.setup()
+	mx := newFakeMX(t)
+	cfg := mx.config(t, "poll_interval = \"1s\"\nlease = \"5s\"\n")
+	a, b := newNodes(t, cfg)
 	a.start()
-	mx.mu.Lock()
-	mx.hold = true
-	mx.mu.Unlock()
-	submit(t, a, "orphaned")
-	var held net.Conn
+	// The MX has the whole message and never answers: node A dies
+	// waiting.
+	mx.holdData(holdAfterDot)
+	a.submit(t, "orphaned")
 	select {
-	case held = <-mx.held:
+	case <-mx.atDot:
 	case <-time.After(time.Minute):
 		t.Fatal("node A never sent the message")
 	}
-	mx.mu.Lock()
-	mx.hold = false
-	mx.mu.Unlock()
+	mx.holdData(holdNone)
 	b.start()
 	a.stop(syscall.SIGKILL)
-	held.Close()
+	mx.release(false)
 	start := time.Now()
 	select {
-	case <-mx.any:
+	case <-mx.got:
 		t.Logf("node B sent it %v after node A died", time.Since(start).Round(time.Millisecond))
 	case <-time.After(time.Minute):
 		t.Fatalf("node B never sent the message; its log:\n%s", b.stderr.String())
 	}
-	if got := mx.counts(); got["orphaned"] != 1 {
+	if got := mx.subjects(); got["orphaned"] != 1 {
 		t.Fatalf("the MX got %v", got)
 	}
 }
@@ -498,10 +375,7 @@ func TestClusterDatabaseDown(t *testing.T) {
 	mu.Unlock()
 
 	// Every acknowledged message is there, once, seen from either node.
-	c, err := b.imapAs(t, "alice@example.org", alicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := b.aliceIMAP(t)
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -522,14 +396,9 @@ func TestClusterDatabaseDown(t *testing.T) {
 
 // pop3Login logs alice in over POP3S and returns the connection and the
 // reply to PASS.
-func pop3Login(t *testing.T, addr string) (*tls.Conn, *bufio.Reader, string) {
+func pop3Login(t *testing.T, addr string) (net.Conn, *bufio.Reader, string) {
 	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c := dial(t, addr, true, 30*time.Second)
 	br := bufio.NewReader(c)
 	line := func() string {
 		l, err := br.ReadString('\n')
@@ -548,9 +417,7 @@ func pop3Login(t *testing.T, addr string) (*tls.Conn, *bufio.Reader, string) {
 // TestClusterPOP3Maildrop: one POP3 session at a time holds a maildrop,
 // whichever node it is on; it is free for any node once the session ends.
 func TestClusterPOP3Maildrop(t *testing.T) {
-	dsn := pgtest.Shared(t).NewDatabase(t)
-	a, b := newNode(t, dsn, ""), newNode(t, dsn, "")
-	a.setup()
+	a, b := newNodes(t, "")
 	a.start()
 	b.start()
 	ca, _, r := pop3Login(t, a.ports["pop3s"])

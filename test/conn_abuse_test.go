@@ -224,11 +224,7 @@ unauthenticated_timeout = "2s"
 		}
 	})
 	t.Run("SMTP DATA", func(t *testing.T) {
-		s := dialSMTP(t, in.ports["smtp"], false)
-		s.cmd("EHLO client.example", "250")
-		s.cmd("MAIL FROM:<x@remote.example>", "250")
-		s.cmd("RCPT TO:<alice@example.org>", "250")
-		s.cmd("DATA", "354")
+		s := in.dataToAlice(t)
 		trickle(s.c, "Subject: slow\r\n\r\n"+strings.Repeat("x", 40)+"\r\n.\r\n", 1, time.Second)
 		if got := cut(s.c, s.r); !strings.HasPrefix(got, "421 4.4.2 ") {
 			t.Fatalf("got %q", got)
@@ -237,60 +233,43 @@ unauthenticated_timeout = "2s"
 	t.Run("SMTP DATA, steady", func(t *testing.T) {
 		// 4 KiB every 300 ms: no read of 32 KiB waits 3 s, the whole
 		// does.
-		s := dialSMTP(t, in.ports["smtp"], false)
-		s.cmd("EHLO client.example", "250")
-		s.cmd("MAIL FROM:<x@remote.example>", "250")
-		s.cmd("RCPT TO:<alice@example.org>", "250")
-		s.cmd("DATA", "354")
+		s := in.dataToAlice(t)
 		trickle(s.c, "Subject: slow\r\n\r\n"+strings.Repeat(strings.Repeat("x", 78)+"\r\n", 1200)+".\r\n", 4<<10, 300*time.Millisecond)
 		if got := cut(s.c, s.r); !strings.HasPrefix(got, "421 4.4.2 ") {
 			t.Fatalf("got %q", got)
 		}
 	})
 	t.Run("SMTP dot CR", func(t *testing.T) {
-		s := dialSMTP(t, in.ports["smtp"], false)
-		s.cmd("EHLO client.example", "250")
-		s.cmd("MAIL FROM:<x@remote.example>", "250")
-		s.cmd("RCPT TO:<alice@example.org>", "250")
-		s.cmd("DATA", "354")
+		s := in.dataToAlice(t)
 		s.send("Subject: dot CR\r\n\r\nfirst\r\n.\rhidden\r\n")
 		if got := s.cmd(".", "550"); !strings.HasPrefix(got, "550 5.6.0 ") {
 			t.Fatalf("got %q", got)
 		}
 		s.cmd("NOOP", "250")
 	})
-	t.Run("IMAP command line", func(t *testing.T) {
-		c, err := net.Dial("tcp", in.ports["imap"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		r := bufio.NewReader(c)
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if g, _ := r.ReadString('\n'); !strings.HasPrefix(g, "* OK") {
-			t.Fatalf("greeting %q", g)
-		}
-		trickle(c, "a1 CAPABILITY\r\n", 1, time.Second)
-		if got := cut(c, r); got != "* BYE Login timeout\r\n" {
-			t.Fatalf("got %q", got)
-		}
-	})
-	t.Run("POP3 command line", func(t *testing.T) {
-		c, err := net.Dial("tcp", in.ports["pop3"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		r := bufio.NewReader(c)
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if g, _ := r.ReadString('\n'); !strings.HasPrefix(g, "+OK") {
-			t.Fatalf("greeting %q", g)
-		}
-		trickle(c, "USER alice@example.org\r\n", 1, time.Second)
-		if got := cut(c, r); got != "" { // RFC 1939 §3: closed without a word
-			t.Fatalf("got %q", got)
-		}
-	})
+	for _, c := range []struct {
+		name, listener, greeting, line, want string
+	}{
+		{"IMAP command line", "imap", "* OK", "a1 CAPABILITY\r\n", "* BYE Login timeout\r\n"},
+		{"POP3 command line", "pop3", "+OK", "USER alice@example.org\r\n", ""}, // RFC 1939 §3: closed without a word
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", in.ports[c.listener])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			r := bufio.NewReader(conn)
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if g, _ := r.ReadString('\n'); !strings.HasPrefix(g, c.greeting) {
+				t.Fatalf("greeting %q", g)
+			}
+			trickle(conn, c.line, 1, time.Second)
+			if got := cut(conn, r); got != c.want {
+				t.Fatalf("got %q", got)
+			}
+		})
+	}
 	if got := in.messages("INBOX"); len(got) != 0 {
 		t.Errorf("INBOX has %d messages, want none", len(got))
 	}

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +18,6 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"postel/internal/control"
-	"postel/internal/dns/dnstest"
 	"postel/internal/testutil"
 )
 
@@ -50,6 +47,43 @@ func (in *instance) imapAs(t *testing.T, user, password string) (*ctlIMAP, error
 		return nil, err
 	}
 	return &ctlIMAP{c, said}, nil
+}
+
+// aliceIMAP is a session of alice's; a failed login is fatal.
+func (in *instance) aliceIMAP(t *testing.T) *ctlIMAP {
+	t.Helper()
+	c, err := in.imapAs(t, "alice@example.org", alicePassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// projectsSessions opens two sessions of alice's, whose mailbox Projects
+// exists: one IDLE in Projects, the other with INBOX selected.
+func (in *instance) projectsSessions(t *testing.T) (idler, other *ctlIMAP) {
+	t.Helper()
+	idler = in.aliceIMAP(t)
+	idler.idleIn(t, "Projects")
+	other = in.aliceIMAP(t)
+	if _, err := other.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return idler, other
+}
+
+// lacksMailbox checks that LIST does not show mailbox.
+func (c *ctlIMAP) lacksMailbox(t *testing.T, mailbox string) {
+	t.Helper()
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list {
+		if m.Mailbox == mailbox {
+			t.Fatalf("LIST still shows %s: %+v", mailbox, list)
+		}
+	}
 }
 
 // idleIn selects mailbox and starts IDLE.
@@ -100,10 +134,7 @@ func TestControlUserDel(t *testing.T) {
 	in.setup()
 	in.admin("bob's password\n", "user", "add", "bob@example.org", "--password-stdin")
 	in.start()
-	alice, err := in.imapAs(t, "alice@example.org", alicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := in.aliceIMAP(t)
 	alice.idleIn(t, "INBOX")
 	bob, err := in.imapAs(t, "bob@example.org", "bob's password")
 	if err != nil {
@@ -129,10 +160,7 @@ func TestControlUserDisable(t *testing.T) {
 	in := newInstance(t, "")
 	in.setup()
 	in.start()
-	alice, err := in.imapAs(t, "alice@example.org", alicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := in.aliceIMAP(t)
 	alice.idleIn(t, "INBOX")
 	start := time.Now()
 	if out := in.admin("", "user", "disable", "alice@example.org"); out != "disabled alice@example.org\n" {
@@ -156,18 +184,7 @@ func TestControlMailboxDelete(t *testing.T) {
 	in.setup()
 	in.admin("", "mailbox", "create", "alice@example.org", "Projects")
 	in.start()
-	idler, err := in.imapAs(t, "alice@example.org", alicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idler.idleIn(t, "Projects")
-	other, err := in.imapAs(t, "alice@example.org", alicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	idler, other := in.projectsSessions(t)
 	start := time.Now()
 	if out := in.admin("", "mailbox", "delete", "alice@example.org", "Projects"); out != "deleted Projects of alice@example.org (0 messages)\n" {
 		t.Fatalf("mailbox delete printed %q", out)
@@ -176,15 +193,7 @@ func TestControlMailboxDelete(t *testing.T) {
 	if err := other.Noop().Wait(); err != nil {
 		t.Fatalf("the session with INBOX selected: %v", err)
 	}
-	list, err := other.List("", "*", nil).Collect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range list {
-		if m.Mailbox == "Projects" {
-			t.Fatalf("LIST still shows Projects: %+v", list)
-		}
-	}
+	other.lacksMailbox(t, "Projects")
 }
 
 // TestControlPasswd: after user passwd the next login needs the new
@@ -193,10 +202,7 @@ func TestControlPasswd(t *testing.T) {
 	in := newInstance(t, "")
 	in.setup()
 	in.start()
-	before, err := in.imapAs(t, "alice@example.org", alicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := in.aliceIMAP(t)
 	if out := in.admin("a brand new password\n", "user", "passwd", "alice@example.org", "--password-stdin"); out != "password set for alice@example.org\n" {
 		t.Fatalf("user passwd printed %q", out)
 	}
@@ -212,107 +218,17 @@ func TestControlPasswd(t *testing.T) {
 	}
 }
 
-// ctlMX is a remote MX that defers every recipient (451) until accept is
-// called, then takes the messages it is sent.
-type ctlMX struct {
-	l        net.Listener
-	mu       sync.Mutex
-	accept   bool
-	deferred chan struct{} // one per 451 given
-	got      chan string   // messages accepted
-}
-
-func newCtlMX(t *testing.T) *ctlMX {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	m := &ctlMX{l: l, deferred: make(chan struct{}, 16), got: make(chan string, 16)}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go m.serve(c)
-		}
-	}()
-	return m
-}
-
-func (m *ctlMX) serve(c net.Conn) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Minute))
-	br := bufio.NewReader(c)
-	say := func(s string) { fmt.Fprintf(c, "%s\r\n", s) }
-	say("220 mx.remote.example ESMTP")
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
-			say("250 mx.remote.example")
-		case strings.HasPrefix(cmd, "RCPT"):
-			m.mu.Lock()
-			ok := m.accept
-			m.mu.Unlock()
-			if ok {
-				say("250 2.1.5 ok")
-			} else {
-				say("451 4.3.0 not now")
-				m.deferred <- struct{}{}
-			}
-		case strings.HasPrefix(cmd, "DATA"):
-			say("354 go ahead")
-			var msg strings.Builder
-			for {
-				l, err := br.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				msg.WriteString(l)
-			}
-			say("250 2.0.0 accepted")
-			m.got <- msg.String()
-		case strings.HasPrefix(cmd, "QUIT"):
-			say("221 bye")
-			return
-		default:
-			say("250 ok")
-		}
-	}
-}
-
 // TestControlQueueRetry: queue retry through the running server starts
 // the attempt at once. The entry's next attempt is an hour away and the
 // queue polls every ten minutes, so only the server's queue being woken
 // by the command can deliver it within the wait.
 func TestControlQueueRetry(t *testing.T) {
-	dns := dnstest.New(t)
-	mx := newCtlMX(t)
-	_, port, _ := net.SplitHostPort(mx.l.Addr().String())
-	dns.Add("remote.example. 300 IN MX 10 mx.remote.example.", "mx.remote.example. 300 IN A 127.0.0.1")
-	in := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n[queue]\nallow_private_destinations = true\nport = %s\nretry_base = \"1h\"\npoll_interval = \"10m\"\n", dns.Addr, port))
+	mx := newFakeMX(t)
+	mx.answerRcpt("451 4.3.0 not now")
+	in := newInstance(t, mx.config(t, "retry_base = \"1h\"\npoll_interval = \"10m\"\n"))
 	in.setup()
 	in.start()
-	s := dialSMTP(t, in.ports["submission"], false)
-	s.cmd("EHLO client.example", "250")
-	s.cmd("STARTTLS", "220")
-	s.upgradeTLS()
-	s.cmd("EHLO client.example", "250")
-	s.cmd("AUTH PLAIN "+plain("alice@example.org", alicePassword), "235")
-	s.cmd("MAIL FROM:<alice@example.org>", "250")
-	s.cmd("RCPT TO:<bob@remote.example>", "250")
-	s.cmd("DATA", "354")
-	s.cmd("From: alice@example.org\r\nTo: bob@remote.example\r\nSubject: retried\r\n\r\nhello\r\n.", "250")
-	s.cmd("QUIT", "221")
+	in.submit(t, "retried")
 	select {
 	case <-mx.deferred:
 	case <-time.After(30 * time.Second):
@@ -338,9 +254,7 @@ func TestControlQueueRetry(t *testing.T) {
 	if next := time.Until(entries[0].NextAttempt); next < 50*time.Minute {
 		t.Fatalf("next attempt in %v, want about an hour (retry_base)", next)
 	}
-	mx.mu.Lock()
-	mx.accept = true
-	mx.mu.Unlock()
+	mx.answerRcpt("250 2.1.5 ok")
 	id := strconv.FormatInt(entries[0].ID, 10)
 	start := time.Now()
 	if out := in.admin("", "queue", "retry", id); out != "queue entry "+id+": trying now\n" {
@@ -541,13 +455,7 @@ func TestAdminHelp(t *testing.T) {
 		{[]string{"user", "del", "--help"}, 0, []string{"usage: postel user del ADDRESS", "-data-dir", "-config", "control socket"}, nil},
 		{[]string{"queue", "kick", "--help"}, 0, []string{"usage: postel queue kick"}, nil},
 	} {
-		out, err := exec.Command(binary, c.args...).CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
+		out, code := runPostel(t, "", c.args...)
 		if code != c.code {
 			t.Errorf("postel %v: exit %d, want %d\n%s", c.args, code, c.code, out)
 		}

@@ -41,18 +41,7 @@ func TestFeedDirectMailboxDelete(t *testing.T) {
 	in.setup()
 	in.admin("", "mailbox", "create", "alice@example.org", "Projects")
 	in.start()
-	idler, err := in.imapAs(t, "alice@example.org", alicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idler.idleIn(t, "Projects")
-	other, err := in.imapAs(t, "alice@example.org", alicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	idler, other := in.projectsSessions(t)
 	in.hideControl(t)
 	start := time.Now()
 	out := in.admin("", "mailbox", "delete", "alice@example.org", "Projects")
@@ -61,15 +50,7 @@ func TestFeedDirectMailboxDelete(t *testing.T) {
 	}
 	idler.ended(t, "* BYE Selected mailbox was deleted", start)
 	in.notThroughSocket(t, "mailbox delete")
-	list, err := other.List("", "*", nil).Collect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range list {
-		if m.Mailbox == "Projects" {
-			t.Fatalf("LIST still shows Projects: %+v", list)
-		}
-	}
+	other.lacksMailbox(t, "Projects")
 }
 
 // TestFeedDirectUserDel: user del run on the store beside the server ends
@@ -78,10 +59,7 @@ func TestFeedDirectUserDel(t *testing.T) {
 	in := newInstance(t, "")
 	in.setup()
 	in.start()
-	alice, err := in.imapAs(t, "alice@example.org", alicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := in.aliceIMAP(t)
 	alice.idleIn(t, "INBOX")
 	in.hideControl(t)
 	start := time.Now()

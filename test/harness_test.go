@@ -92,16 +92,22 @@ func newInstance(t testing.TB, extra string) *instance {
 		t.Fatal(err)
 	}
 	in.writeConfig()
-	t.Cleanup(func() {
+	in.killAtCleanup()
+	return in
+}
+
+// killAtCleanup has the test's end kill the server if it still runs, and
+// log what the server said if the test failed.
+func (in *instance) killAtCleanup() {
+	in.t.Cleanup(func() {
 		if in.running {
 			in.cmd.Process.Kill()
 			<-in.exited
 		}
-		if t.Failed() && in.stderr != nil {
-			t.Logf("server log:\n%s", in.stderr.String())
+		if in.t.Failed() && in.stderr != nil {
+			in.t.Logf("server log:\n%s", in.stderr.String())
 		}
 	})
-	return in
 }
 
 // writeConfig writes the instance's config: every listener on loopback
@@ -133,6 +139,26 @@ func (in *instance) writeConfig() {
 	if err := os.WriteFile(in.config, []byte(b.String()), 0o600); err != nil {
 		in.t.Fatal(err)
 	}
+}
+
+// runPostel runs the binary with stdin and returns its combined output and
+// exit status.
+func runPostel(t *testing.T, stdin string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), 0
+	case errors.As(err, &ee):
+		return out.String(), ee.ExitCode()
+	}
+	t.Fatalf("postel %s: %v", strings.Join(args, " "), err)
+	return "", -1
 }
 
 // admin runs a postel admin command and returns its stdout.
@@ -347,14 +373,22 @@ func (in *instance) state(mailbox string) string {
 	return out
 }
 
+// openStore opens the SQLite store beside the server, as admin commands
+// do; the caller closes it.
+func (in *instance) openStore() *sqlite.Store {
+	in.t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(in.dir, "data"), sqlite.Options{})
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	return st
+}
+
 // withAlice opens the store beside the server, as admin commands do.
 func (in *instance) withAlice(mailbox string, fn func(st *sqlite.Store, acct, mb int64)) {
 	in.t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(in.dir, "data"), sqlite.Options{})
-	if err != nil {
-		in.t.Fatal(err)
-	}
+	st := in.openStore()
 	defer st.Close()
 	a, err := st.Account(ctx, "alice@example.org")
 	if err != nil {
@@ -367,15 +401,12 @@ func (in *instance) withAlice(mailbox string, fn func(st *sqlite.Store, acct, mb
 	fn(st, a.ID, mb.ID)
 }
 
+// queue is the outbound queue of the SQLite store.
 func (in *instance) queue() []store.QueueEntry {
 	in.t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(in.dir, "data"), sqlite.Options{})
-	if err != nil {
-		in.t.Fatal(err)
-	}
+	st := in.openStore()
 	defer st.Close()
-	q, err := st.Queue(ctx)
+	q, err := st.Queue(context.Background())
 	if err != nil {
 		in.t.Fatal(err)
 	}
@@ -389,19 +420,30 @@ type smtpConn struct {
 	r *bufio.Reader
 }
 
-func dialSMTP(t testing.TB, addr string, implicitTLS bool) *smtpConn {
+// dial connects to addr, over TLS when implicitTLS (the certificate is
+// not checked); the connection has deadline for all it reads and writes
+// and is closed at the test's end.
+func dial(t testing.TB, addr string, implicitTLS bool, deadline time.Duration) net.Conn {
 	t.Helper()
 	var c net.Conn
 	var err error
+	d := &net.Dialer{Timeout: 30 * time.Second}
 	if implicitTLS {
-		c, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		c, err = tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
 	} else {
-		c, err = net.Dial("tcp", addr)
+		c, err = d.Dial("tcp", addr)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(deadline))
+	return c
+}
+
+func dialSMTP(t testing.TB, addr string, implicitTLS bool) *smtpConn {
+	t.Helper()
+	c := dial(t, addr, implicitTLS, 30*time.Second)
 	s := &smtpConn{t: t, c: c, r: bufio.NewReader(c)}
 	s.expect("220")
 	return s
@@ -445,6 +487,68 @@ func (s *smtpConn) send(raw string) {
 	}
 }
 
+// imapConn is a raw IMAP dialogue, for what imapclient cannot say (the
+// QRESYNC parameters of SELECT) or a test must see on the wire.
+type imapConn struct {
+	t testing.TB
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialIMAP(t testing.TB, addr string, implicitTLS bool) *imapConn {
+	t.Helper()
+	c := dial(t, addr, implicitTLS, 30*time.Second)
+	s := &imapConn{t: t, c: c, r: bufio.NewReader(c)}
+	if g := s.line(); !strings.HasPrefix(g, "* OK") {
+		t.Fatalf("IMAP greeting %q", g)
+	}
+	return s
+}
+
+// line reads one line, without its CRLF.
+func (s *imapConn) line() string {
+	s.t.Helper()
+	l, err := s.r.ReadString('\n')
+	if err != nil {
+		s.t.Fatalf("IMAP read: %v (%q)", err, l)
+	}
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+// until reads the lines up to the tagged response of tag, that one last.
+func (s *imapConn) until(tag string) []string {
+	s.t.Helper()
+	var out []string
+	for {
+		l := s.line()
+		out = append(out, l)
+		if strings.HasPrefix(l, tag+" ") {
+			return out
+		}
+	}
+}
+
+// cmd sends raw (a tagged command, or a literal's data; CRLF added) and
+// returns the tagged response of tag.
+func (s *imapConn) cmd(tag, raw string) string {
+	s.t.Helper()
+	fmt.Fprintf(s.c, "%s\r\n", raw)
+	lines := s.until(tag)
+	return lines[len(lines)-1]
+}
+
+// ok sends command under tag and returns the lines up to its tagged OK;
+// anything else is fatal.
+func (s *imapConn) ok(tag, command string) []string {
+	s.t.Helper()
+	fmt.Fprintf(s.c, "%s %s\r\n", tag, command)
+	lines := s.until(tag)
+	if !strings.HasPrefix(lines[len(lines)-1], tag+" OK") {
+		s.t.Fatalf("%s: %s", command, strings.Join(lines, "\n"))
+	}
+	return lines
+}
+
 func mustRun(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
@@ -479,6 +583,63 @@ func (s *smtpConn) upgradeTLS() {
 // plain is the SASL PLAIN initial response (RFC 4616) in base64.
 func plain(user, pass string) string {
 	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+}
+
+// data sends DATA and, after the 354, msg (a header and a body, CRLF line
+// ends) as RFC 5321 §4.5.2 has it: dot-stuffed, its last line ended, then
+// the lone dot. It returns the reply, which must be code.
+func (s *smtpConn) data(msg, code string) string {
+	s.t.Helper()
+	s.cmd("DATA", "354")
+	if !strings.HasSuffix(msg, "\r\n") {
+		msg += "\r\n"
+	}
+	if strings.HasPrefix(msg, ".") {
+		msg = "." + msg
+	}
+	s.send(strings.ReplaceAll(msg, "\r\n.", "\r\n..") + ".\r\n")
+	return s.expect(code)
+}
+
+// submitMail sends msg from alice to rcpts through the submission port:
+// EHLO, STARTTLS and EHLO again when starttls (else in plain text on
+// loopback, which the instance must allow), AUTH PLAIN, MAIL, a RCPT for
+// each, DATA; every reply a success.
+func (in *instance) submitMail(t testing.TB, starttls bool, msg string, rcpts ...string) {
+	t.Helper()
+	s := dialSMTP(t, in.ports["submission"], false)
+	s.cmd("EHLO client.example", "250")
+	if starttls {
+		s.cmd("STARTTLS", "220")
+		s.upgradeTLS()
+		s.cmd("EHLO client.example", "250")
+	}
+	s.cmd("AUTH PLAIN "+plain("alice@example.org", alicePassword), "235")
+	s.cmd("MAIL FROM:<alice@example.org>", "250")
+	for _, r := range rcpts {
+		s.cmd("RCPT TO:<"+r+">", "250")
+	}
+	s.data(msg, "250")
+	s.cmd("QUIT", "221")
+}
+
+// submit sends a message with subject from alice to bob@remote.example
+// through the submission port, over STARTTLS.
+func (in *instance) submit(t testing.TB, subject string) {
+	t.Helper()
+	in.submitMail(t, true, "From: alice@example.org\r\nTo: bob@remote.example\r\nSubject: "+subject+"\r\n\r\nhello\r\n", "bob@remote.example")
+}
+
+// dataToAlice opens a transaction on the MX from x@remote.example to
+// alice, up to the 354 to DATA: the message is the caller's to send.
+func (in *instance) dataToAlice(t testing.TB) *smtpConn {
+	t.Helper()
+	s := dialSMTP(t, in.ports["smtp"], false)
+	s.cmd("EHLO client.example", "250")
+	s.cmd("MAIL FROM:<x@remote.example>", "250")
+	s.cmd("RCPT TO:<alice@example.org>", "250")
+	s.cmd("DATA", "354")
+	return s
 }
 
 // TestReadyWatch: the harness's wait for readiness notices the ready line

@@ -18,8 +18,7 @@ func (in *instance) deliverSMTP(t *testing.T, subjects ...string) {
 	for _, subj := range subjects {
 		s.cmd("MAIL FROM:<x@remote.example>", "250")
 		s.cmd("RCPT TO:<alice@example.org>", "250")
-		s.cmd("DATA", "354")
-		s.cmd(fmt.Sprintf("From: x@remote.example\r\nTo: alice@example.org\r\nSubject: %s\r\n\r\nbody of %s\r\n.", subj, subj), "250")
+		s.data(fmt.Sprintf("From: x@remote.example\r\nTo: alice@example.org\r\nSubject: %s\r\n\r\nbody of %s\r\n", subj, subj), "250")
 	}
 	s.cmd("QUIT", "221")
 }
@@ -55,13 +54,15 @@ func TestIMAPCurl(t *testing.T) {
 	}
 }
 
-// TestIMAPPython drives the server with Python's imaplib.
-func TestIMAPPython(t *testing.T) {
-	in := newInstance(t, "")
-	in.setup()
-	in.start()
-	in.deliverSMTP(t, "one", "two", "three")
-	py := `
+// pythonIMAP runs script with Python's imaplib after a preamble that
+// connects m to the IMAPS port (the certificate unchecked) and logs alice
+// in; it returns what the script printed.
+func (in *instance) pythonIMAP(t *testing.T, script string) string {
+	t.Helper()
+	return mustRun(t, "python3", "-c", pyIMAPAlice+script, in.ports["imaps"], alicePassword)
+}
+
+const pyIMAPAlice = `
 import imaplib, ssl, sys
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
@@ -69,6 +70,15 @@ ctx.verify_mode = ssl.CERT_NONE
 host, port = sys.argv[1].rsplit(":", 1)
 m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx)
 m.login("alice@example.org", sys.argv[2])
+`
+
+// TestIMAPPython drives the server with Python's imaplib.
+func TestIMAPPython(t *testing.T) {
+	in := newInstance(t, "")
+	in.setup()
+	in.start()
+	in.deliverSMTP(t, "one", "two", "three")
+	py := `
 typ, data = m.select("INBOX")
 assert typ == "OK" and data == [b"3"], data
 typ, data = m.search(None, "SUBJECT", "two")
@@ -90,7 +100,7 @@ assert b"MESSAGES 2" in data[0], data
 m.logout()
 print("python imaplib ok")
 `
-	out := mustRun(t, "python3", "-c", py, in.ports["imaps"], alicePassword)
+	out := in.pythonIMAP(t, py)
 	if !strings.Contains(out, "python imaplib ok") {
 		t.Fatal(out)
 	}

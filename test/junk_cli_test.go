@@ -3,12 +3,9 @@ package test
 import (
 	"context"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-
-	"postel/internal/store/sqlite"
 )
 
 // TestJunkCommands drives postel junk: rules added, listed and removed,
@@ -119,10 +116,7 @@ func TestJunkCommands(t *testing.T) {
 func train(t *testing.T, in *instance, account, sender string, marks ...bool) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(in.dir, "data"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := in.openStore()
 	defer st.Close()
 	a, err := st.Account(ctx, account)
 	if err != nil {

@@ -128,13 +128,6 @@ func TestMessageChecks(t *testing.T) {
 		}
 		// The user takes it out of Junk with imaplib (UID MOVE, RFC 6851).
 		py := `
-import imaplib, ssl, sys
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-host, port = sys.argv[1].rsplit(":", 1)
-m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx)
-m.login("alice@example.org", sys.argv[2])
 typ, data = m.select("Junk")
 assert typ == "OK" and data == [b"1"], data
 typ, data = m.uid("MOVE", "1", "INBOX")
@@ -142,7 +135,7 @@ assert typ == "OK", (typ, data)
 m.logout()
 print("moved")
 `
-		if out := mustRun(t, "python3", "-c", py, in.ports["imaps"], alicePassword); !strings.Contains(out, "moved") {
+		if out := in.pythonIMAP(t, py); !strings.Contains(out, "moved") {
 			t.Fatal(out)
 		}
 		before := len(in.messages("INBOX"))

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -62,54 +61,11 @@ func obsLines(in *instance, parts ...string) []string {
 	return out
 }
 
-// obsIMAP is a raw IMAP dialogue.
-type obsIMAP struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
-
-func obsDialIMAP(t *testing.T, addr string) *obsIMAP {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	s := &obsIMAP{t: t, c: c, r: bufio.NewReader(c)}
-	if g := s.line(); !strings.HasPrefix(g, "* OK") {
-		t.Fatalf("IMAP greeting %q", g)
-	}
-	return s
-}
-
-func (s *obsIMAP) line() string {
-	s.t.Helper()
-	l, err := s.r.ReadString('\n')
-	if err != nil {
-		s.t.Fatalf("IMAP read: %v (%q)", err, l)
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-// cmd sends raw (a tagged command, CRLF added) and returns the tagged
-// response of tag.
-func (s *obsIMAP) cmd(tag, raw string) string {
-	s.t.Helper()
-	fmt.Fprintf(s.c, "%s\r\n", raw)
-	for {
-		if l := s.line(); strings.HasPrefix(l, tag+" ") {
-			return l
-		}
-	}
-}
-
 // obsLogin logs in over IMAP with password and returns the tagged
 // response.
 func obsLogin(t *testing.T, in *instance, password string) string {
 	t.Helper()
-	s := obsDialIMAP(t, in.ports["imap"])
+	s := dialIMAP(t, in.ports["imap"], false)
 	r := s.cmd("a", fmt.Sprintf("a LOGIN alice@example.org %q", password))
 	s.cmd("z", "z LOGOUT")
 	return r
@@ -122,9 +78,8 @@ func obsDeliver(t *testing.T, in *instance, rcpt, body string) string {
 	s.cmd("EHLO client.example", "250")
 	s.cmd("MAIL FROM:<sender@example.net>", "250")
 	s.cmd("RCPT TO:<"+rcpt+">", "250")
-	s.cmd("DATA", "354")
-	s.send("From: sender@example.net\r\nSubject: observed\r\n\r\n" + body + "\r\n.\r\n")
-	id := strings.TrimSpace(strings.TrimPrefix(s.expect("250"), "250 2.0.0 Ok: queued as "))
+	reply := s.data("From: sender@example.net\r\nSubject: observed\r\n\r\n"+body+"\r\n", "250")
+	id := strings.TrimSpace(strings.TrimPrefix(reply, "250 2.0.0 Ok: queued as "))
 	s.cmd("QUIT", "221")
 	return id
 }
@@ -133,17 +88,7 @@ func obsDeliver(t *testing.T, in *instance, rcpt, body string) string {
 // it), authenticated as alice, to rcpts.
 func obsSubmit(t *testing.T, in *instance, body string, rcpts ...string) {
 	t.Helper()
-	s := dialSMTP(t, in.ports["submission"], false)
-	s.cmd("EHLO client.example", "250")
-	s.cmd("AUTH PLAIN "+plain("alice@example.org", alicePassword), "235")
-	s.cmd("MAIL FROM:<alice@example.org>", "250")
-	for _, r := range rcpts {
-		s.cmd("RCPT TO:<"+r+">", "250")
-	}
-	s.cmd("DATA", "354")
-	s.send("From: alice@example.org\r\nSubject: submitted\r\n\r\n" + body + "\r\n.\r\n")
-	s.expect("250")
-	s.cmd("QUIT", "221")
+	in.submitMail(t, false, "From: alice@example.org\r\nSubject: submitted\r\n\r\n"+body+"\r\n", rcpts...)
 }
 
 // TestMetricsAfterTraffic: after known traffic (deliveries to the MX, a
@@ -265,7 +210,7 @@ func TestTraceLogin(t *testing.T) {
 	const smtpBody, imapBody = "smtp-body-that-stays-private", "imap-body-that-stays-private"
 	obsSubmit(t, in, smtpBody, "alice@example.org")
 
-	s := obsDialIMAP(t, in.ports["imap"])
+	s := dialIMAP(t, in.ports["imap"], false)
 	s.cmd("a", fmt.Sprintf("a LOGIN alice@example.org %q", alicePassword))
 	msg := "Subject: appended\r\n\r\n" + imapBody + "\r\n"
 	fmt.Fprintf(s.c, "b APPEND INBOX {%d}\r\n", len(msg))
@@ -277,12 +222,7 @@ func TestTraceLogin(t *testing.T) {
 	}
 	s.cmd("z", "z LOGOUT")
 
-	p, err := net.Dial("tcp", in.ports["pop3"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	p.SetDeadline(time.Now().Add(30 * time.Second))
+	p := dial(t, in.ports["pop3"], false, 30*time.Second)
 	pr := bufio.NewReader(p)
 	for _, c := range []string{"", "USER alice@example.org", "PASS " + alicePassword, "RETR 1"} {
 		if c != "" {
@@ -292,9 +232,13 @@ func TestTraceLogin(t *testing.T) {
 			t.Fatalf("POP3 %q: %q", c, l)
 		}
 	}
-	for l := ""; l != ".\r\n"; {
-		if l, err = pr.ReadString('\n'); err != nil {
+	for {
+		l, err := pr.ReadString('\n')
+		if err != nil {
 			t.Fatal(err)
+		}
+		if l == ".\r\n" {
+			break
 		}
 	}
 	fmt.Fprintf(p, "QUIT\r\n")
@@ -373,15 +317,8 @@ func TestTraceFile(t *testing.T) {
 // its reply); on the receiving one, the delivery into carol's INBOX.
 func TestMailLog(t *testing.T) {
 	zone := dnstest.New(t)
-	rx := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n", zone.Addr))
-	rx.admin("", "domain", "add", "example.net")
-	rx.admin("carol's password\n", "user", "add", "carol@example.net", "--password-stdin")
-	rx.start()
-	rxHost, rxPort, _ := net.SplitHostPort(rx.ports["smtp"])
-	zone.Add("example.net. 300 IN MX 10 mx.example.net.", "mx.example.net. 300 IN A "+rxHost)
-
-	tx := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n[queue]\nallow_private_destinations = true\nport = %s\npoll_interval = \"500ms\"\n"+
-		"[auth]\nallow_plaintext_loopback = true\n", zone.Addr, rxPort))
+	rx := carolsServer(t, zone, "")
+	tx := newInstance(t, queueTo(zone, "example.net", rx.ports["smtp"], "poll_interval = \"500ms\"\n")+"[auth]\nallow_plaintext_loopback = true\n")
 	tx.setup()
 	tx.start()
 

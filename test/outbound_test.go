@@ -5,7 +5,6 @@ import (
 
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -16,19 +15,25 @@ import (
 	"postel/internal/dns/dnstest"
 )
 
+// carolsServer starts a second Postel, for example.net, with the account
+// carol@example.net; it asks zone; extra is appended to its config.
+func carolsServer(t *testing.T, zone *dnstest.Server, extra string) *instance {
+	t.Helper()
+	rx := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n", zone.Addr)+extra)
+	rx.admin("", "domain", "add", "example.net")
+	rx.admin("carol's password\n", "user", "add", "carol@example.net", "--password-stdin")
+	rx.start()
+	return rx
+}
+
 // TestTwoInstances: a message submitted to one Postel is delivered by its
 // queue, found through DNS, to a second Postel's MX, and read there over
 // IMAP with curl; its DKIM signatures verify against the published keys.
 func TestTwoInstances(t *testing.T) {
 	zone := dnstest.New(t)
 	// The receiver checks what arrives on its MX, through the same DNS.
-	rx := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n[inbound]\ncheck_timeout = \"10s\"\n", zone.Addr))
-	rx.admin("", "domain", "add", "example.net")
-	rx.admin("carol's password\n", "user", "add", "carol@example.net", "--password-stdin")
-	rx.start()
-	_, rxPort, _ := net.SplitHostPort(rx.ports["smtp"])
-
-	tx := newInstance(t, fmt.Sprintf("[dns]\nservers = [%q]\n[queue]\nallow_private_destinations = true\nport = %s\npoll_interval = \"500ms\"\n", zone.Addr, rxPort))
+	rx := carolsServer(t, zone, "[inbound]\ncheck_timeout = \"10s\"\n")
+	tx := newInstance(t, queueTo(zone, "example.net", rx.ports["smtp"], "poll_interval = \"500ms\"\n"))
 	tx.setup()
 	out := tx.admin("", "dkim", "gen", "example.org")
 	var published int
@@ -41,8 +46,7 @@ func TestTwoInstances(t *testing.T) {
 	if published != 2 {
 		t.Fatalf("dkim gen printed %d records:\n%s", published, out)
 	}
-	zone.Add("example.net. 300 IN MX 10 mx.example.net.", "mx.example.net. 300 IN A 127.0.0.1",
-		`_dmarc.example.org. 300 IN TXT "v=DMARC1; p=reject"`)
+	zone.Add(`_dmarc.example.org. 300 IN TXT "v=DMARC1; p=reject"`)
 	tx.start()
 
 	mustRun(t, "swaks", "--server", tx.ports["submission"], "--tls", "--auth", "PLAIN", "--auth-user", "alice@example.org",

@@ -27,26 +27,6 @@ import (
 	"postel/internal/dns/dnstest"
 )
 
-// runPostel runs the binary with stdin and returns its combined output and
-// exit status.
-func runPostel(t *testing.T, stdin string, args ...string) (string, int) {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return out.String(), 0
-	case errors.As(err, &ee):
-		return out.String(), ee.ExitCode()
-	}
-	t.Fatalf("postel %s: %v", strings.Join(args, " "), err)
-	return "", -1
-}
-
 // zoneRecords returns the records of zone-file text (comments and blank
 // lines left out), each checked to parse as a DNS server reads it.
 func zoneRecords(t *testing.T, text string) []mdns.RR {
@@ -201,15 +181,7 @@ func TestQuickstart(t *testing.T) {
 
 	// Serve with that config: only its ports and resolver changed.
 	in := &instance{t: t, dir: dir, config: configPath}
-	t.Cleanup(func() {
-		if in.running {
-			in.cmd.Process.Kill()
-			<-in.exited
-		}
-		if t.Failed() && in.stderr != nil {
-			t.Logf("server log:\n%s", in.stderr.String())
-		}
-	})
+	in.killAtCleanup()
 	rewrite := func() {
 		ports := freePorts(t, len(mailListeners)+1)
 		in.ports = map[string]string{}

@@ -1,10 +1,8 @@
 package test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +13,6 @@ import (
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
 	"postel/internal/dkim"
-	"postel/internal/dns/dnstest"
 	"postel/internal/testutil/pgtest"
 )
 
@@ -26,68 +23,6 @@ import (
 // them there, keys made on one node reach the others at their reload or
 // start, and a node whose own key differs from the store's refuses to
 // start rather than sign with another key.
-
-// rawMX is a remote MX that keeps every message it takes, raw.
-type rawMX struct {
-	l    net.Listener
-	msgs chan string
-}
-
-func newRawMX(t *testing.T) *rawMX {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	m := &rawMX{l: l, msgs: make(chan string, 10)}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go m.serve(c)
-		}
-	}()
-	return m
-}
-
-func (m *rawMX) serve(c net.Conn) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Minute))
-	br := bufio.NewReader(c)
-	say := func(s string) { fmt.Fprintf(c, "%s\r\n", s) }
-	say("220 mx.remote.example ESMTP")
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "DATA"):
-			say("354 go ahead")
-			var msg strings.Builder
-			for {
-				l, err := br.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				msg.WriteString(strings.TrimPrefix(l, "."))
-			}
-			say("250 2.0.0 accepted")
-			m.msgs <- msg.String()
-		case strings.HasPrefix(cmd, "QUIT"):
-			say("221 bye")
-			return
-		default:
-			say("250 mx.remote.example")
-		}
-	}
-}
 
 // sharedNames are the files of the data dir the nodes share, as this test
 // makes them.
@@ -159,11 +94,8 @@ func dkimRecords(t *testing.T, in *instance, args ...string) map[string]string {
 // says so, and applies the rest.
 func TestSharedFiles(t *testing.T) {
 	dsn := pgtest.Shared(t).NewDatabase(t)
-	mx := newRawMX(t)
-	zone := dnstest.New(t)
-	_, port, _ := net.SplitHostPort(mx.l.Addr().String())
-	zone.Add("remote.example. 300 IN MX 10 mx.remote.example.", "mx.remote.example. 300 IN A 127.0.0.1")
-	cfg := fmt.Sprintf("[dns]\nservers = [%q]\n[queue]\nallow_private_destinations = true\nport = %s\npoll_interval = \"500ms\"\n", zone.Addr, port)
+	mx := newFakeMX(t)
+	cfg := mx.config(t, "poll_interval = \"500ms\"\n")
 	a, b := newNode(t, dsn, cfg), newNode(t, dsn, cfg)
 	a.setup()
 	// With no server running: made in A's data dir and put into the store.
@@ -194,10 +126,10 @@ func TestSharedFiles(t *testing.T) {
 	if err := a.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("node A: %v", err)
 	}
-	submit(t, b, "signed by node B")
+	b.submit(t, "signed by node B")
 	var msg string
 	select {
-	case msg = <-mx.msgs:
+	case msg = <-mx.got:
 	case <-time.After(time.Minute):
 		t.Fatalf("node B sent nothing; its log:\n%s", b.stderr.String())
 	}

@@ -2,7 +2,6 @@ package test
 
 import (
 	"bufio"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -28,19 +27,7 @@ type lineConn struct {
 
 func dialLines(t *testing.T, name, addr string, implicitTLS bool) *lineConn {
 	t.Helper()
-	var c net.Conn
-	var err error
-	d := &net.Dialer{Timeout: 30 * time.Second}
-	if implicitTLS {
-		c, err = tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
-	} else {
-		c, err = d.Dial("tcp", addr)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(60 * time.Second))
+	c := dial(t, addr, implicitTLS, 60*time.Second)
 	return &lineConn{t: t, name: name, c: c, r: bufio.NewReader(c)}
 }
 
@@ -93,11 +80,7 @@ func TestSIGTERMGoodbyes(t *testing.T) {
 	in := newInstance(t, "")
 	in.setup()
 	in.start()
-	s := dialSMTP(t, in.ports["smtp"], false)
-	s.cmd("EHLO client.example", "250")
-	s.cmd("MAIL FROM:<x@remote.example>", "250")
-	s.cmd("RCPT TO:<alice@example.org>", "250")
-	s.cmd("DATA", "354")
+	s := in.dataToAlice(t)
 	s.cmd("Subject: kept\r\n\r\nPOP3 deletes me without QUIT\r\n.", "250")
 	s.c.Close()
 

@@ -1,15 +1,12 @@
 package test
 
 import (
-	"bufio"
 	"crypto/tls"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -130,10 +127,10 @@ func TestStoreCopy(t *testing.T) {
 
 	// QRESYNC (RFC 7162 §3.2.5) with what the client knew: nothing
 	// vanished, nothing to fetch again.
-	raw := dialStoreCopyIMAP(t, in.ports["imaps"])
-	raw.cmd("a", fmt.Sprintf("LOGIN alice@example.org %q", alicePassword))
-	raw.cmd("b", "ENABLE QRESYNC")
-	lines := raw.cmd("c", fmt.Sprintf("SELECT INBOX (QRESYNC (%d %d))", before.uidValidity, before.highestModSeq))
+	raw := dialIMAP(t, in.ports["imaps"], true)
+	raw.ok("a", fmt.Sprintf("LOGIN alice@example.org %q", alicePassword))
+	raw.ok("b", "ENABLE QRESYNC")
+	lines := raw.ok("c", fmt.Sprintf("SELECT INBOX (QRESYNC (%d %d))", before.uidValidity, before.highestModSeq))
 	for _, l := range lines {
 		if strings.Contains(l, "VANISHED") || strings.Contains(l, "FETCH") {
 			t.Fatalf("QRESYNC SELECT after the copy reports changes:\n%s", strings.Join(lines, "\n"))
@@ -146,7 +143,7 @@ func TestStoreCopy(t *testing.T) {
 			t.Fatalf("QRESYNC SELECT lacks %q:\n%s", want, all)
 		}
 	}
-	raw.cmd("z", "LOGOUT")
+	raw.ok("z", "LOGOUT")
 
 	after := readInbox(t, in, nil)
 	if after.uidValidity != before.uidValidity || after.highestModSeq != before.highestModSeq || after.uidNext != before.uidNext ||
@@ -179,65 +176,9 @@ func TestStoreCopyUsage(t *testing.T) {
 		{[]string{"store", "copy", "--help"}, 0, "usage: postel store copy --to DSN"},
 		{[]string{"store", "copy"}, 2, "--to DSN is required"},
 	} {
-		out, err := exec.Command(binary, c.args...).CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
+		out, code := runPostel(t, "", c.args...)
 		if code != c.code || !strings.Contains(string(out), c.has) {
 			t.Errorf("postel %v: exit %d, want %d with %q:\n%s", c.args, code, c.code, c.has, out)
-		}
-	}
-}
-
-// storeCopyIMAP is a raw IMAP dialogue over TLS (imapclient has no
-// QRESYNC parameters for SELECT).
-type storeCopyIMAP struct {
-	t *testing.T
-	c *tls.Conn
-	r *bufio.Reader
-}
-
-func dialStoreCopyIMAP(t *testing.T, addr string) *storeCopyIMAP {
-	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	s := &storeCopyIMAP{t: t, c: c, r: bufio.NewReader(c)}
-	if g := s.line(); !strings.HasPrefix(g, "* OK") {
-		t.Fatalf("IMAP greeting %q", g)
-	}
-	return s
-}
-
-func (s *storeCopyIMAP) line() string {
-	s.t.Helper()
-	l, err := s.r.ReadString('\n')
-	if err != nil {
-		s.t.Fatalf("IMAP read: %v (%q)", err, l)
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-// cmd sends a command under tag and returns the lines up to its tagged
-// OK; anything else is fatal.
-func (s *storeCopyIMAP) cmd(tag, command string) []string {
-	s.t.Helper()
-	fmt.Fprintf(s.c, "%s %s\r\n", tag, command)
-	var out []string
-	for {
-		l := s.line()
-		out = append(out, l)
-		if strings.HasPrefix(l, tag+" ") {
-			if !strings.HasPrefix(l, tag+" OK") {
-				s.t.Fatalf("%s: %s", command, strings.Join(out, "\n"))
-			}
-			return out
 		}
 	}
 }
