@@ -1,56 +1,23 @@
 package test
 
 import (
-	"crypto/tls"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-
-	"postel/internal/testutil/pgtest"
 )
 
 // TestClusterFlagsAndExpunge: flag changes and expunges made through node
 // A reach an IMAP IDLE session on node B, as untagged FETCH FLAGS and
 // EXPUNGE (RFC 9051 §7.4.1, §7.5.2).
 func TestClusterFlagsAndExpunge(t *testing.T) {
-	dsn := pgtest.Shared(t).NewDatabase(t)
-	a, b := newNode(t, dsn, ""), newNode(t, dsn, "")
-	a.setup()
+	a, b := newNodes(t, "")
 	a.start()
 	b.start()
 	a.deliverSMTP(t, "one", "two", "three")
-
-	flags := make(chan []imap.Flag, 10)
-	expunged := make(chan uint32, 10)
-	watcher, err := imapclient.DialTLS(b.ports["imaps"], &imapclient.Options{
-		TLSConfig: &tls.Config{InsecureSkipVerify: true},
-		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-			Fetch: func(msg *imapclient.FetchMessageData) {
-				if buf, err := msg.Collect(); err == nil && buf.Flags != nil {
-					flags <- buf.Flags
-				}
-			},
-			Expunge: func(seq uint32) { expunged <- seq },
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watcher.Close()
-	if err := watcher.Login("alice@example.org", alicePassword).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := watcher.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	idle, err := watcher.Idle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
+	w := watchInbox(t, b)
+	flags, expunged := w.flags, w.expunged
 
 	actor, err := a.imapAs(t, "alice@example.org", alicePassword)
 	if err != nil {

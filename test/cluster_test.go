@@ -40,15 +40,17 @@ func newNodes(t *testing.T, extra string) (a, b *instance) {
 }
 
 // idleWatch is an IMAP client on a node, IDLE in INBOX, that reports each
-// EXISTS the server sends.
+// EXISTS, FETCH FLAGS and EXPUNGE the server sends.
 type idleWatch struct {
 	*imapclient.Client
-	exists chan uint32
+	exists   chan uint32
+	flags    chan []imap.Flag
+	expunged chan uint32 // sequence numbers
 }
 
 func watchInbox(t *testing.T, in *instance) *idleWatch {
 	t.Helper()
-	w := &idleWatch{exists: make(chan uint32, 100)}
+	w := &idleWatch{exists: make(chan uint32, 100), flags: make(chan []imap.Flag, 100), expunged: make(chan uint32, 100)}
 	c, err := imapclient.DialTLS(in.ports["imaps"], &imapclient.Options{
 		TLSConfig: &tls.Config{InsecureSkipVerify: true},
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
@@ -57,6 +59,12 @@ func watchInbox(t *testing.T, in *instance) *idleWatch {
 					w.exists <- *d.NumMessages
 				}
 			},
+			Fetch: func(msg *imapclient.FetchMessageData) {
+				if buf, err := msg.Collect(); err == nil && buf.Flags != nil {
+					w.flags <- buf.Flags
+				}
+			},
+			Expunge: func(seq uint32) { w.expunged <- seq },
 		},
 	})
 	if err != nil {
