@@ -24,15 +24,15 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 
 // DeliverAll implements store.Store: one transaction, so all or none.
 func (s *Store) DeliverAll(ctx context.Context, ds []*store.Delivery) ([][]store.Delivered, error) {
-	prepared := make([]*delivery, len(ds))
+	prepared := make([]*store.PreparedDelivery, len(ds))
 	var accounts []int64
 	for i, d := range ds {
-		p, err := prepareDelivery(d)
+		p, err := store.PrepareDelivery(d)
 		if err != nil {
 			return nil, err
 		}
 		prepared[i] = p
-		for _, t := range p.targets {
+		for _, t := range p.Targets {
 			accounts = append(accounts, t.AccountID)
 		}
 	}
@@ -60,48 +60,9 @@ func (s *Store) DeliverAll(ctx context.Context, ds []*store.Delivery) ([][]store
 	return out, nil
 }
 
-// delivery is a checked store.Delivery.
-type delivery struct {
-	*store.Delivery
-	targets []target
-}
-
-type target struct {
-	store.Target
-	bits     int
-	keywords string
-}
-
-func prepareDelivery(d *store.Delivery) (*delivery, error) {
-	if d.Spool == nil || (len(d.Targets) == 0 && d.Queue == nil) {
-		return nil, fmt.Errorf("%w: delivery without body or destination", store.ErrInvalid)
-	}
-	if d.Queue != nil && len(d.Queue.Recipients) == 0 {
-		return nil, fmt.Errorf("%w: queue entry without recipients", store.ErrInvalid)
-	}
-	p := &delivery{Delivery: d, targets: make([]target, len(d.Targets))}
-	for i, t := range d.Targets {
-		bits, kw, err := store.SplitFlags(t.Flags)
-		if err != nil {
-			return nil, err
-		}
-		if t.Mailbox == "" {
-			t.Mailbox = "INBOX"
-		}
-		if t.Mailbox, err = store.CanonicalMailbox(t.Mailbox); err != nil {
-			return nil, err
-		}
-		if t.InternalDate.IsZero() {
-			t.InternalDate = time.Now()
-		}
-		p.targets[i] = target{t, bits, strings.Join(kw, " ")}
-	}
-	return p, nil
-}
-
 // deliver stores one delivery inside a write that locked its accounts.
-func (w *wtx) deliver(d *delivery) ([]store.Delivered, error) {
-	refs := len(d.targets)
+func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
+	refs := len(d.Targets)
 	if d.Queue != nil {
 		refs++
 	}
@@ -111,8 +72,8 @@ func (w *wtx) deliver(d *delivery) ([]store.Delivered, error) {
 	}
 	size := int64(len(d.Prefix)) + bodySize
 	now := time.Now()
-	out := make([]store.Delivered, len(d.targets))
-	for i, t := range d.targets {
+	out := make([]store.Delivered, len(d.Targets))
+	for i, t := range d.Targets {
 		a, err := w.account(t.AccountID)
 		if err != nil {
 			return nil, fmt.Errorf("%w: mailbox %s of account %d", store.ErrNotFound, t.Mailbox, t.AccountID)
@@ -120,7 +81,7 @@ func (w *wtx) deliver(d *delivery) ([]store.Delivered, error) {
 		if !a.fits(size) {
 			return nil, fmt.Errorf("%w: account %d", store.ErrQuota, t.AccountID)
 		}
-		if out[i], err = w.insertMessage(t.AccountID, t.Mailbox, size, blobID, t.bits, t.keywords, t.InternalDate, now, d.Prefix, &d.Meta); err != nil {
+		if out[i], err = w.insertMessage(t.AccountID, t.Mailbox, size, blobID, t.Bits, t.Keywords, t.InternalDate, now, d.Prefix, &d.Meta); err != nil {
 			return nil, err
 		}
 	}
@@ -318,7 +279,7 @@ func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids
 				out = append(out, store.FlagChange{UID: r.uid, ModSeq: r.modseq, Flags: store.JoinFlags(r.bits, kw), Conflict: true})
 				continue
 			}
-			nb, nk := applyFlags(op, r.bits, kw, bits, kws)
+			nb, nk := store.ApplyFlags(op, r.bits, kw, bits, kws)
 			if nb == r.bits && slices.Equal(nk, kw) {
 				continue
 			}
@@ -360,31 +321,6 @@ func (w *wtx) nextModSeq(mailboxID int64) (uint64, error) {
 	var modseq uint64
 	err := w.tx.QueryRow(w.ctx, `UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq`, mailboxID).Scan(&modseq)
 	return modseq, notFound(err, "mailbox", mailboxID)
-}
-
-// applyFlags combines present flags with the requested ones.
-func applyFlags(op store.FlagOp, bits int, kw []string, reqBits int, reqKw []string) (int, []string) {
-	switch op {
-	case store.FlagsReplace:
-		return reqBits, reqKw
-	case store.FlagsAdd:
-		out := slices.Clone(kw)
-		for _, k := range reqKw {
-			if !slices.Contains(out, k) {
-				out = append(out, k)
-			}
-		}
-		slices.Sort(out)
-		return bits | reqBits, out
-	default:
-		var out []string
-		for _, k := range kw {
-			if !slices.Contains(reqKw, k) {
-				out = append(out, k)
-			}
-		}
-		return bits &^ reqBits, out
-	}
 }
 
 // Expunge implements store.Store.

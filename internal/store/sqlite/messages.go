@@ -25,9 +25,9 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 
 // DeliverAll implements store.Store: one write, so all or none.
 func (s *Store) DeliverAll(ctx context.Context, ds []*store.Delivery) ([][]store.Delivered, error) {
-	prepared := make([]*delivery, len(ds))
+	prepared := make([]*store.PreparedDelivery, len(ds))
 	for i, d := range ds {
-		p, err := prepareDelivery(d)
+		p, err := store.PrepareDelivery(d)
 		if err != nil {
 			return nil, err
 		}
@@ -54,48 +54,9 @@ func (s *Store) DeliverAll(ctx context.Context, ds []*store.Delivery) ([][]store
 	return out, nil
 }
 
-// delivery is a checked store.Delivery.
-type delivery struct {
-	*store.Delivery
-	targets []target
-}
-
-type target struct {
-	store.Target
-	bits     int
-	keywords string
-}
-
-func prepareDelivery(d *store.Delivery) (*delivery, error) {
-	if d.Spool == nil || (len(d.Targets) == 0 && d.Queue == nil) {
-		return nil, fmt.Errorf("%w: delivery without body or destination", store.ErrInvalid)
-	}
-	if d.Queue != nil && len(d.Queue.Recipients) == 0 {
-		return nil, fmt.Errorf("%w: queue entry without recipients", store.ErrInvalid)
-	}
-	p := &delivery{Delivery: d, targets: make([]target, len(d.Targets))}
-	for i, t := range d.Targets {
-		bits, kw, err := store.SplitFlags(t.Flags)
-		if err != nil {
-			return nil, err
-		}
-		if t.Mailbox == "" {
-			t.Mailbox = "INBOX"
-		}
-		if t.Mailbox, err = store.CanonicalMailbox(t.Mailbox); err != nil {
-			return nil, err
-		}
-		if t.InternalDate.IsZero() {
-			t.InternalDate = time.Now()
-		}
-		p.targets[i] = target{t, bits, strings.Join(kw, " ")}
-	}
-	return p, nil
-}
-
 // deliver stores one delivery inside a write.
-func (w *wtx) deliver(d *delivery) ([]store.Delivered, error) {
-	out := make([]store.Delivered, len(d.targets))
+func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
+	out := make([]store.Delivered, len(d.Targets))
 	now := time.Now()
 	bodySize := d.Spool.Size()
 	size := int64(len(d.Prefix)) + bodySize
@@ -116,12 +77,12 @@ func (w *wtx) deliver(d *delivery) ([]store.Delivered, error) {
 			return nil, err
 		}
 	}
-	for i, t := range d.targets {
+	for i, t := range d.Targets {
 		mb, err := w.targetMailbox(t.AccountID, t.Mailbox, size)
 		if err != nil {
 			return nil, err
 		}
-		msgID, err := w.insertMessage(mb, t.AccountID, size, blobID, t.bits, t.keywords, t.InternalDate, now, d.Prefix, &d.Meta)
+		msgID, err := w.insertMessage(mb, t.AccountID, size, blobID, t.Bits, t.Keywords, t.InternalDate, now, d.Prefix, &d.Meta)
 		if err != nil {
 			return nil, err
 		}
@@ -409,7 +370,7 @@ func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids
 				out = append(out, store.FlagChange{UID: r.uid, ModSeq: r.modseq, Flags: store.JoinFlags(r.bits, r.kw), Conflict: true})
 				continue
 			}
-			nb, nk := applyFlags(op, r.bits, r.kw, bits, kws)
+			nb, nk := store.ApplyFlags(op, r.bits, r.kw, bits, kws)
 			if nb == r.bits && slices.Equal(nk, r.kw) {
 				continue
 			}
@@ -433,31 +394,6 @@ func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids
 		return nil
 	})
 	return out, err
-}
-
-// applyFlags combines present flags with the requested ones.
-func applyFlags(op store.FlagOp, bits int, kw []string, reqBits int, reqKw []string) (int, []string) {
-	switch op {
-	case store.FlagsReplace:
-		return reqBits, reqKw
-	case store.FlagsAdd:
-		out := slices.Clone(kw)
-		for _, k := range reqKw {
-			if !slices.Contains(out, k) {
-				out = append(out, k)
-			}
-		}
-		slices.Sort(out)
-		return bits | reqBits, out
-	default:
-		var out []string
-		for _, k := range kw {
-			if !slices.Contains(reqKw, k) {
-				out = append(out, k)
-			}
-		}
-		return bits &^ reqBits, out
-	}
 }
 
 // Expunge implements store.Store.
