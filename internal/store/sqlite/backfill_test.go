@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"postel/internal/store"
+	"postel/internal/store/storetest"
 )
 
 // backfillState is the backfill row of task: done, upto, and whether it
@@ -88,9 +89,10 @@ func TestBackfillResumes(t *testing.T) {
 	if n := ftsRows(t, st); n != blobs {
 		t.Errorf("%d of %d blobs indexed", n, blobs)
 	}
-	gaps := map[string]bool{}
+	c := upgradeChecks(t, 1)
+	c.Gaps = nil // none: the backfill filled them
 	for _, a := range fixtureData.Accounts {
-		checkMailboxes(t, st, a, gaps)
+		storetest.CheckUpgradedMailboxes(t, st, fixtureData, a, c)
 	}
 }
 
@@ -155,7 +157,9 @@ func TestBackfillRefsOfCopies(t *testing.T) {
 		if a.ID == alice.ID {
 			continue // her Archive holds the copy now
 		}
-		checkMailboxes(t, st, a, map[string]bool{})
+		c := upgradeChecks(t, 3)
+		c.Gaps = nil
+		storetest.CheckUpgradedMailboxes(t, st, fixtureData, a, c)
 	}
 	if _, _, ok := backfillState(t, st, "refs"); ok {
 		t.Error("refs task still pending")

@@ -8,7 +8,9 @@ package sqlite
 //
 // and is never made again: it stands for the data directories in the field.
 // TestUpgradeFromEveryVersion opens a copy of each with today's code and
-// checks, through the store's API, everything fixtureData says it holds.
+// checks, through the store's API, everything fixtureData says it holds
+// (storetest.CheckUpgraded: the data and the checks the PostgreSQL store's
+// upgrade test shares), then what only this store keeps.
 //
 // Adding migration M+1: make the fixture of version M (the newest before
 // yours) with the command above, before or after writing the migration, and
@@ -24,16 +26,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,33 +73,14 @@ var fixtureSince = struct {
 // below the one given leaves missing for the messages stored before. The
 // test checks that each is still there (and logs it), so that whoever
 // fixes one must delete its line here, and the full check applies again.
+// The keys are those of storetest.UpgradeChecks.Gaps ("search", "threads").
 // The two it found ("fts": messages stored before migration 2 were not in
 // the full-text index; "threads": those stored before migration 4 had no
 // In-Reply-To and References) are filled by the backfill of migration 9.
 var knownGaps = map[string]int{}
 
-// openGaps are the known gaps that apply to a fixture of version v.
-func openGaps(t *testing.T, v int) map[string]bool {
-	out := map[string]bool{}
-	for gap, since := range knownGaps {
-		if v < since {
-			t.Logf("known upgrade gap %q applies to version %d (see knownGaps)", gap, v)
-			out[gap] = true
-		}
-	}
-	return out
-}
-
-// gapNote adds to a failure what a gap predicted.
-func gapNote(open bool, gap string) string {
-	if !open {
-		return ""
-	}
-	return fmt.Sprintf(" (as known gap %q predicts: if it is fixed, delete it from knownGaps)", gap)
-}
-
 // fixtureTime is when the fixtures' data was made: 2026-01-15T00:00:00Z.
-const fixtureTime = 1768435200
+const fixtureTime = storetest.UpgradeFixtureTime
 
 // The on-disk encoding of system flags in messages.sysflags, written out
 // here rather than taken from package store: a fixture keeps the encoding
@@ -108,337 +88,10 @@ const fixtureTime = 1768435200
 var fixtureFlagBits = map[string]int{`\Seen`: 1, `\Answered`: 2, `\Flagged`: 4, `\Deleted`: 8, `\Draft`: 16}
 
 // fixtureData is everything the fixtures hold, and so what the checks
-// expect: one table for both, so they cannot drift apart. The committed
-// fixtures were made from it: never change what is here, or they no longer
-// match. Data a new migration brings goes on top, written and expected only
-// from its version on (fixtureSince).
-var fixtureData = struct {
-	Domains  []string
-	Accounts []fixtureAccount
-	Aliases  []store.Alias // sorted as ListAliases returns them
-	Blobs    []fixtureBlob
-	Queue    []fixtureQueued
-}{
-	Domains: []string{"example.net", "example.org"},
-	Accounts: []fixtureAccount{{
-		ID: 1, Address: "alice@example.org",
-		Cred: store.Credentials{
-			PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$YWxpY2Utc2FsdA$QUxJQ0UtSEFTSC1BTElDRS1IQVNILUFMSUNFLUg",
-			SCRAMSHA256:  "YWxpY2Utc2NyYW0,4096,U1RPUkVELUtFWS1BTElDRQ,U0VSVkVSLUtFWS1BTElDRQ",
-		},
-		Quota: 10 << 20,
-		Mailboxes: []fixtureMailbox{
-			{ID: 1, Name: "INBOX", UIDValidity: 1768400001, UIDNext: 8, HighestModSeq: 12, Subscribed: true,
-				Messages: []fixtureMessage{
-					{ID: 1, UID: 1, ModSeq: 9, Flags: []string{`\Seen`}, Blob: 1, Internal: fixtureTime + 9*3600},
-					{ID: 2, UID: 2, ModSeq: 12, Flags: []string{`\Answered`, `\Seen`, "$label1"}, Blob: 2, Internal: fixtureTime + 9*3600 + 1200},
-					{ID: 5, UID: 5, ModSeq: 6, Blob: 4, Internal: fixtureTime + 10*3600},
-					{ID: 10, UID: 7, ModSeq: 8, Flags: []string{`\Flagged`, `\Seen`, "$important", "work"}, Blob: 5, Internal: fixtureTime + 11*3600},
-				},
-				Expunged: []store.Expunged{{UID: 3, ModSeq: 10}, {UID: 4, ModSeq: 11}, {UID: 6, ModSeq: 10}}},
-			{ID: 2, Name: "Sent", Role: store.RoleSent, UIDValidity: 1768400002, UIDNext: 2, HighestModSeq: 2, Subscribed: true,
-				Messages: []fixtureMessage{
-					{ID: 6, UID: 1, ModSeq: 2, Flags: []string{`\Seen`}, Blob: 6, Internal: fixtureTime + 9*3600 + 1800},
-				}},
-			{ID: 3, Name: "Drafts", Role: store.RoleDrafts, UIDValidity: 1768400003, UIDNext: 3, HighestModSeq: 4, Subscribed: true,
-				Messages: []fixtureMessage{
-					{ID: 8, UID: 2, ModSeq: 3, Flags: []string{`\Draft`, `\Seen`}, Blob: 7, Internal: fixtureTime + 12*3600},
-				},
-				Expunged: []store.Expunged{{UID: 1, ModSeq: 4}}},
-			{ID: 4, Name: "Trash", Role: store.RoleTrash, UIDValidity: 1768400004, UIDNext: 2, HighestModSeq: 3, Subscribed: true,
-				Messages: []fixtureMessage{
-					{ID: 9, UID: 1, ModSeq: 3, Flags: []string{`\Deleted`, `\Seen`}, Blob: 8, Internal: fixtureTime - 17*3600},
-				}},
-			{ID: 5, Name: "Junk", Role: store.RoleJunk, UIDValidity: 1768400005, UIDNext: 1, HighestModSeq: 1},
-			{ID: 6, Name: "Archive", Role: store.RoleArchive, UIDValidity: 1768400006, UIDNext: 1, HighestModSeq: 1, Subscribed: true},
-			{ID: 7, Name: "Projects/2026", UIDValidity: 1768400007, UIDNext: 4, HighestModSeq: 5, Subscribed: true,
-				Messages: []fixtureMessage{
-					// A copy of INBOX 1: the same body file.
-					{ID: 11, UID: 3, ModSeq: 5, Flags: []string{`\Seen`, "project"}, Blob: 1, Internal: fixtureTime + 9*3600},
-				},
-				Expunged: []store.Expunged{{UID: 1, ModSeq: 4}, {UID: 2, ModSeq: 4}}},
-		},
-		JunkRules: []store.JunkRule{
-			{Kind: store.JunkAllow, Pattern: "friend@elsewhere.example"},
-			{Kind: store.JunkBlock, Pattern: "spam.example"},
-		},
-		Reputations: []store.SenderReputation{
-			{Sender: "news@lists.example", Spam: 2, Ham: 1, Last: store.MarkSpam},
-		},
-	}, {
-		ID: 2, Address: "bob@example.org", Disabled: true,
-		Cred: store.Credentials{
-			PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$Ym9iLXNhbHQ$Qk9CLUhBU0gtQk9CLUhBU0gtQk9CLUhBU0gtQk9C",
-		},
-		Mailboxes: []fixtureMailbox{
-			{ID: 8, Name: "INBOX", UIDValidity: 1768400101, UIDNext: 2, HighestModSeq: 2, Subscribed: true,
-				Messages: []fixtureMessage{
-					{ID: 12, UID: 1, ModSeq: 2, Flags: []string{"$junk"}, Blob: 9, Internal: fixtureTime + 13*3600},
-				}},
-			{ID: 9, Name: "Sent", Role: store.RoleSent, UIDValidity: 1768400102, UIDNext: 1, HighestModSeq: 1, Subscribed: true},
-			{ID: 10, Name: "Drafts", Role: store.RoleDrafts, UIDValidity: 1768400103, UIDNext: 1, HighestModSeq: 1, Subscribed: true},
-			{ID: 11, Name: "Trash", Role: store.RoleTrash, UIDValidity: 1768400104, UIDNext: 1, HighestModSeq: 1, Subscribed: true},
-			{ID: 12, Name: "Junk", Role: store.RoleJunk, UIDValidity: 1768400105, UIDNext: 1, HighestModSeq: 1, Subscribed: true},
-			{ID: 13, Name: "Archive", Role: store.RoleArchive, UIDValidity: 1768400106, UIDNext: 1, HighestModSeq: 1},
-			{ID: 14, Name: "Projects/2026", UIDValidity: 1768400107, UIDNext: 1, HighestModSeq: 1},
-		},
-	}, {
-		ID: 3, Address: "carol@example.net", AuthEpoch: 2,
-		Cred: store.Credentials{
-			PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$Y2Fyb2wtc2FsdA$Q0FST0wtSEFTSC1DQVJPTC1IQVNILUNBUk9MLUg",
-			SCRAMSHA256:  "Y2Fyb2wtc2NyYW0,4096,U1RPUkVELUtFWS1DQVJPTA,U0VSVkVSLUtFWS1DQVJPTA",
-		},
-		Mailboxes: []fixtureMailbox{
-			{ID: 15, Name: "INBOX", UIDValidity: 1768400201, UIDNext: 3, HighestModSeq: 4, Subscribed: true,
-				Messages: []fixtureMessage{
-					{ID: 13, UID: 1, ModSeq: 4, Flags: []string{`\Answered`, `\Seen`, "$mdnsent"}, Blob: 10, Internal: fixtureTime + 14*3600},
-					{ID: 14, UID: 2, ModSeq: 3, Blob: 11, Internal: fixtureTime + 15*3600},
-				}},
-			{ID: 16, Name: "Sent", Role: store.RoleSent, UIDValidity: 1768400202, UIDNext: 1, HighestModSeq: 1, Subscribed: true},
-			{ID: 17, Name: "Drafts", Role: store.RoleDrafts, UIDValidity: 1768400203, UIDNext: 1, HighestModSeq: 1, Subscribed: true},
-			{ID: 18, Name: "Trash", Role: store.RoleTrash, UIDValidity: 1768400204, UIDNext: 1, HighestModSeq: 1},
-			{ID: 19, Name: "Junk", Role: store.RoleJunk, UIDValidity: 1768400205, UIDNext: 1, HighestModSeq: 1, Subscribed: true},
-			{ID: 20, Name: "Archive", Role: store.RoleArchive, UIDValidity: 1768400206, UIDNext: 1, HighestModSeq: 1, Subscribed: true},
-			{ID: 21, Name: "Projects/2026", UIDValidity: 1768400207, UIDNext: 1, HighestModSeq: 1, Subscribed: true},
-		},
-	}},
-	Aliases: []store.Alias{
-		{Address: "@example.net", Targets: []string{"carol@example.net"}},
-		{Address: "info@example.org", Targets: []string{"alice@example.org", "bob@example.org"}},
-		{Address: "postmaster@example.org", Targets: []string{"alice@example.org"}},
-		{Address: "team@example.org", Targets: []string{"dave@remote.example"}},
-	},
-	Blobs: []fixtureBlob{
-		{ID: 1, Word: "marmalade",
-			Prefix: "Return-Path: <bob@example.org>\r\nReceived: from mail.example.org by mx.example.org with ESMTPS id f1; Thu, 15 Jan 2026 09:00:00 +0000\r\n",
-			Body: crlf(`From: Bob <bob@example.org>
-To: Alice <alice@example.org>
-Subject: Lunch on Friday
-Date: Thu, 15 Jan 2026 08:59:00 +0000
-Message-ID: <lunch-1@example.org>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-
-Shall we try the marmalade place?
-`)},
-		{ID: 2, Word: "pineapple",
-			Prefix: "Return-Path: <carol@example.net>\r\nReceived: from mail.example.net by mx.example.org with ESMTPS id f2; Thu, 15 Jan 2026 09:20:00 +0000\r\n",
-			Body: crlf(`From: Carol <carol@example.net>
-To: alice@example.org
-Cc: Bob <bob@example.org>
-Subject: Re: Quarterly report
-Date: Thu, 15 Jan 2026 10:15:00 +0100
-Message-ID: <re-report@example.net>
-In-Reply-To: <report-1@example.org>
-References: <report-0@example.org> <report-1@example.org>
-
-Numbers look fine, except the pineapple budget.
-`)},
-		{ID: 3, Gone: true},
-		{ID: 4, Word: "zucchini",
-			Prefix: "Return-Path: <juergen@elsewhere.example>\r\nReceived: from mx.elsewhere.example by mx.example.org with ESMTPS id f4; Thu, 15 Jan 2026 10:00:00 +0000\r\n",
-			Body: crlf(`From: =?UTF-8?Q?J=C3=BCrgen?= <juergen@elsewhere.example>
-To: alice@example.org
-Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_M=C3=BCnchen?=
-Date: Wed, 14 Jan 2026 18:30:00 +0100
-Message-ID: <gruesse@elsewhere.example>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-Content-Transfer-Encoding: quoted-printable
-
-Sch=C3=B6ne Gr=C3=BC=C3=9Fe, und danke f=C3=BCr die Zucchini!
-`)},
-		{ID: 5, Word: "xylophone",
-			Prefix: "Return-Path: <dave@remote.example>\r\nReceived: from mx.remote.example by mx.example.org with ESMTPS id f5; Thu, 15 Jan 2026 11:00:00 +0000\r\n",
-			Body: crlf(`From: Dave <dave@remote.example>
-To: alice@example.org
-Subject: Slides
-Date: Tue, 13 Jan 2026 16:00:00 -0500
-Message-ID: <slides@remote.example>
-MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary="b1"
-
---b1
-Content-Type: text/plain; charset=us-ascii
-
-The xylophone slides are attached.
---b1
-Content-Type: application/pdf; name="slides.pdf"
-Content-Disposition: attachment; filename="slides.pdf"
-Content-Transfer-Encoding: base64
-
-JVBERi0xLjQKJcfsj6IKCg==
---b1--
-`)},
-		// Submitted by alice: her Sent copy and the queue entry share it.
-		{ID: 6, Word: "walnut",
-			Prefix: "Return-Path: <alice@example.org>\r\nReceived: from [192.0.2.10] by mx.example.org with ESMTPSA id s6; Thu, 15 Jan 2026 09:30:00 +0000\r\n",
-			Body: crlf(`From: Alice <alice@example.org>
-To: dave@remote.example, erin@other.example
-Bcc: archive@example.org
-Subject: Quarterly report
-Date: Thu, 15 Jan 2026 09:30:00 +0000
-Message-ID: <report-1@example.org>
-In-Reply-To: <report-0@example.org>
-References: <report-0@example.org>
-
-Attached in spirit: the walnut figures.
-`)},
-		// A draft by APPEND: no prefix, no Date, no Message-ID.
-		{ID: 7, Word: "quinoa",
-			Body: crlf(`From: Alice <alice@example.org>
-To: bob@example.org
-Subject: Draft: recipe
-
-Quinoa, two cups; water, four.
-`)},
-		{ID: 8, Word: "walrus",
-			Prefix: "Return-Path: <bounces@lists.example>\r\nReceived: from lists.example by mx.example.org with ESMTPS id f8; Mon, 12 Jan 2026 07:00:01 +0000\r\n",
-			Body: crlf(`From: News <news@lists.example>
-To: alice@example.org
-Subject: Weekly news
-Date: Mon, 12 Jan 2026 07:00:00 +0000
-Message-ID: <n-42@lists.example>
-List-Id: <weekly.lists.example>
-
-All about the walrus this week.
-`)},
-		{ID: 9, Word: "kangaroo",
-			Prefix: "Return-Path: <alice@example.org>\r\nReceived: from [192.0.2.10] by mx.example.org with ESMTPSA id s9; Thu, 15 Jan 2026 13:00:00 +0000\r\n",
-			Body: crlf(`From: Alice <alice@example.org>
-To: Bob <bob@example.org>
-Subject: Welcome back
-Date: Thu, 15 Jan 2026 13:00:00 +0000
-Message-ID: <welcome@example.org>
-
-The kangaroo says hello.
-`)},
-		// To the catch-all of example.net.
-		{ID: 10, Word: "hedgehog",
-			Prefix: "Return-Path: <buyer@shop.example>\r\nReceived: from mx.shop.example by mx.example.org with ESMTP id f10; Thu, 15 Jan 2026 14:00:00 +0000\r\n",
-			Body: crlf(`From: buyer@shop.example
-To: sales@example.net
-Subject: Pricing question
-Date: Thu, 15 Jan 2026 14:00:00 +0000
-Message-ID: <q-7@shop.example>
-
-How much for the hedgehog edition?
-`)},
-		{ID: 11, Word: "platypus",
-			Prefix: "Return-Path: <bob@example.org>\r\nReceived: from mail.example.org by mx.example.org with ESMTPS id f11; Thu, 15 Jan 2026 15:00:00 +0000\r\n",
-			Body: crlf(`From: Bob <bob@example.org>
-To: Carol <carol@example.net>
-Subject: Photos
-Date: Thu, 15 Jan 2026 15:00:00 +0000
-Message-ID: <photos@example.org>
-
-The platypus pictures, as promised.
-`)},
-		{ID: 12, Gone: true},
-	},
-	Queue: []fixtureQueued{{
-		ID: 3, AccountID: 1, From: "alice@example.org", Blob: 6,
-		Prefix:  "Received: from [192.0.2.10] by mx.example.org with ESMTPSA id s6; Thu, 15 Jan 2026 09:30:00 +0000\r\n",
-		DSNRet:  "HDRS",
-		DSNEnv:  "report-1",
-		Created: fixtureTime + 9*3600 + 1800, NextAttempt: fixtureTime + 10*3600, Attempts: 1,
-		// Leased when the server stopped for the upgrade.
-		LeaseOwner: "mx1.example.org/2", LeaseUntil: fixtureTime + 10*3600 + 300,
-		Recipients: []store.QueueRcpt{
-			{Address: "dave@remote.example", Notify: []string{"FAILURE", "DELAY"}, ORcpt: "rfc822;dave@remote.example",
-				Status: "pending", Attempts: 1, LastReply: "451 4.3.0 try again later", LastChange: time.Unix(fixtureTime+9*3600+1801, 0)},
-			{Address: "erin@other.example", Status: "delivered", Attempts: 1, LastReply: "250 2.0.0 ok",
-				LastChange: time.Unix(fixtureTime+9*3600+1802, 0)},
-		},
-	}},
-}
-
-type fixtureAccount struct {
-	ID        int64
-	Address   string
-	Cred      store.Credentials
-	Quota     int64
-	Disabled  bool
-	AuthEpoch int64 // from fixtureSince.authEpoch
-	// Mailboxes are the defaults (store.DefaultMailboxes) and one nested.
-	Mailboxes   []fixtureMailbox
-	JunkRules   []store.JunkRule         // from fixtureSince.junk; sorted by kind, pattern
-	Reputations []store.SenderReputation // from fixtureSince.junk; sorted by sender
-}
-
-type fixtureMailbox struct {
-	ID            int64
-	Name, Role    string
-	UIDValidity   uint32
-	UIDNext       uint32
-	HighestModSeq uint64
-	Subscribed    bool
-	Messages      []fixtureMessage // in UID order
-	Expunged      []store.Expunged // in UID order
-}
-
-type fixtureMessage struct {
-	ID     int64
-	UID    uint32
-	ModSeq uint64
-	// Flags as Message.Flags has them: system flags in store.JoinFlags
-	// order, then keywords, lower case and sorted.
-	Flags    []string
-	Blob     int64 // fixtureBlob.ID; a copy shares its original's
-	Internal int64 // Unix seconds; the save date is a minute later
-}
-
-// fixtureBlob is one message body file and the prefix of the messages
-// using it.
-type fixtureBlob struct {
-	ID     int64
-	Prefix string
-	Body   string
-	Word   string // found only in this body, for SearchText
-	Gone   bool   // expunged: its row was deleted and its file removed
-}
-
-type fixtureQueued struct {
-	ID, AccountID    int64
-	From             string
-	Blob             int64
-	Prefix           string
-	DSNRet, DSNEnv   string
-	Created          int64
-	NextAttempt      int64
-	Attempts         int
-	LeaseOwner       string // from fixtureSince.leaseOwner
-	LeaseUntil       int64
-	Recipients       []store.QueueRcpt // sorted by address
-	RequireTLS, UTF8 bool
-}
-
-func crlf(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
-
-func fixtureBlobByID(id int64) fixtureBlob {
-	for _, b := range fixtureData.Blobs {
-		if b.ID == id {
-			return b
-		}
-	}
-	panic(fmt.Sprintf("fixture has no blob %d", id))
-}
-
-// raw is the message as stored and read: prefix, then body.
-func (b fixtureBlob) raw() []byte { return []byte(b.Prefix + b.Body) }
-
-func (m fixtureMessage) size() int64 { return int64(len(fixtureBlobByID(m.Blob).raw())) }
-
-// usage is what the account's messages take: Usage and used_bytes.
-func (a fixtureAccount) usage() (bytes, messages int64) {
-	for _, mb := range a.Mailboxes {
-		for _, m := range mb.Messages {
-			bytes += m.size()
-			messages++
-		}
-	}
-	return bytes, messages
-}
+// expect: the data of both stores' fixtures (storetest.UpgradeData). The
+// committed fixtures were made from it: never change what is there, or
+// they no longer match.
+var fixtureData = storetest.UpgradeData()
 
 // fixtureMeta is what the delivery path (deliver.parse) stores for a
 // message: internal/message's metadata and searchable text of prefix and
@@ -558,7 +211,7 @@ func writeFixture(ctx context.Context, dir string, n int) error {
 	if n < 1 || n > len(migrations) {
 		return fmt.Errorf("no schema version %d: there are 1 to %d", n, len(migrations))
 	}
-	if err := checkFixtureData(); err != nil {
+	if err := fixtureData.Check(); err != nil {
 		return err
 	}
 	path := filepath.Join(dir, "postel.db")
@@ -655,7 +308,7 @@ func writeFixture(ctx context.Context, dir string, n int) error {
 // writeFixtureRows inserts fixtureData as the store of schema version n
 // would have stored it.
 func writeFixtureRows(w *fixtureWriter, n int) error {
-	d := &fixtureData
+	d := fixtureData
 	created := int64(fixtureTime - 30*86400)
 	for _, name := range d.Domains {
 		if err := w.insert("domains", map[string]any{"name": name, "created": created}); err != nil {
@@ -667,7 +320,7 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 			return err
 		}
 		if n >= fixtureSince.fts && !b.Gone {
-			meta, err := fixtureMeta(b.raw())
+			meta, err := fixtureMeta(b.Raw())
 			if err != nil {
 				return err
 			}
@@ -678,7 +331,7 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 		}
 	}
 	for _, a := range d.Accounts {
-		used, _ := a.usage()
+		used, _ := fixtureData.Usage(a)
 		var last uint32
 		for _, mb := range a.Mailboxes {
 			last = max(last, mb.UIDValidity)
@@ -731,7 +384,7 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 		}
 	}
 	for _, q := range d.Queue {
-		b := fixtureBlobByID(q.Blob)
+		b := fixtureData.Blob(q.Blob)
 		if err := w.insert("queue", map[string]any{
 			"id": q.ID, "account_id": q.AccountID, "mail_from": q.From, "blob_id": q.Blob, "prefix": []byte(q.Prefix),
 			"size": len(q.Prefix) + len(b.Body), "dsn_ret": q.DSNRet, "dsn_envid": q.DSNEnv,
@@ -778,9 +431,9 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 	return nil
 }
 
-func writeFixtureMessage(w *fixtureWriter, mailboxID int64, m fixtureMessage) error {
-	b := fixtureBlobByID(m.Blob)
-	meta, err := fixtureMeta(b.raw())
+func writeFixtureMessage(w *fixtureWriter, mailboxID int64, m storetest.UpgradeMessage) error {
+	b := fixtureData.Blob(m.Blob)
+	meta, err := fixtureMeta(b.Raw())
 	if err != nil {
 		return err
 	}
@@ -804,60 +457,11 @@ func writeFixtureMessage(w *fixtureWriter, mailboxID int64, m fixtureMessage) er
 	return w.insert("messages", map[string]any{
 		"id": m.ID, "mailbox_id": mailboxID, "uid": m.UID, "modseq": m.ModSeq, "sysflags": bits,
 		"keywords": strings.Join(keywords, " "), "internal_date": m.Internal, "save_date": m.Internal + 60,
-		"size": m.size(), "blob_id": m.Blob, "prefix": []byte(b.Prefix),
+		"size": fixtureData.Size(m), "blob_id": m.Blob, "prefix": []byte(b.Prefix),
 		"envelope": meta.Envelope, "structure": meta.Structure, "hdr_subject": meta.Subject, "hdr_from": meta.From,
 		"hdr_to": meta.To, "hdr_cc": meta.Cc, "hdr_bcc": meta.Bcc, "hdr_messageid": meta.MessageID, "hdr_date": date,
 		"hdr_inreplyto": meta.InReplyTo, "hdr_references": strings.Join(meta.References, " "),
 	})
-}
-
-// checkFixtureData checks that fixtureData is what the store could hold:
-// the default mailboxes, flags as the store keeps them, UIDs below UIDNext,
-// MODSEQs up to HIGHESTMODSEQ, each word in its body's text only.
-func checkFixtureData() error {
-	for _, a := range fixtureData.Accounts {
-		for _, def := range store.DefaultMailboxes {
-			i := slices.IndexFunc(a.Mailboxes, func(mb fixtureMailbox) bool { return mb.Name == def.Name })
-			if i < 0 || a.Mailboxes[i].Role != def.Role {
-				return fmt.Errorf("fixture: %s lacks default mailbox %s %s", a.Address, def.Name, def.Role)
-			}
-		}
-		for _, mb := range a.Mailboxes {
-			var uids []uint32
-			for _, m := range mb.Messages {
-				bits, kw, err := store.SplitFlags(m.Flags)
-				if err != nil || !slices.Equal(store.JoinFlags(bits, kw), m.Flags) {
-					return fmt.Errorf("fixture: %s %s UID %d: flags %q not as the store keeps them", a.Address, mb.Name, m.UID, m.Flags)
-				}
-				uids = append(uids, m.UID)
-				if m.UID >= mb.UIDNext || m.ModSeq > mb.HighestModSeq || m.ModSeq < 2 {
-					return fmt.Errorf("fixture: %s %s UID %d: UID or MODSEQ out of range", a.Address, mb.Name, m.UID)
-				}
-			}
-			for _, e := range mb.Expunged {
-				uids = append(uids, e.UID)
-				if e.UID >= mb.UIDNext || e.ModSeq > mb.HighestModSeq {
-					return fmt.Errorf("fixture: %s %s expunged UID %d out of range", a.Address, mb.Name, e.UID)
-				}
-			}
-			sorted := slices.Clone(uids)
-			slices.Sort(sorted)
-			if len(slices.Compact(sorted)) != len(uids) {
-				return fmt.Errorf("fixture: %s %s: a UID twice", a.Address, mb.Name)
-			}
-		}
-	}
-	for _, b := range fixtureData.Blobs {
-		if b.Gone {
-			continue
-		}
-		for _, o := range fixtureData.Blobs {
-			if strings.Contains(strings.ToLower(o.Prefix+o.Body), b.Word) != (o.ID == b.ID) {
-				return fmt.Errorf("fixture: word %q of blob %d in blob %d", b.Word, b.ID, o.ID)
-			}
-		}
-	}
-	return nil
 }
 
 // TestMakeSchemaFixture makes testdata/schema-vN for -make-fixture=N, and
@@ -1004,337 +608,25 @@ func checkUpgrade(t *testing.T, src string, v int) {
 		t.Errorf("schema_version after upgrade: %d (%d rows), want %d", version, count, len(migrations))
 	}
 
-	gaps := openGaps(t, v)
-	checkAccounts(t, st, v)
-	for _, a := range fixtureData.Accounts {
-		checkMailboxes(t, st, a, gaps)
-	}
-	checkQueue(t, st, v)
+	storetest.CheckUpgraded(t, st, fixtureData, upgradeChecks(t, v))
 	checkWritesAfterUpgrade(t, st)
 }
 
-func checkAccounts(t *testing.T, st *Store, v int) {
-	ctx := context.Background()
-	doms, err := st.ListDomains(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, d := range doms {
-		names = append(names, d.Name)
-		if d.Created.Unix() != fixtureTime-30*86400 {
-			t.Errorf("domain %s created %v", d.Name, d.Created)
-		}
-	}
-	if !slices.Equal(names, fixtureData.Domains) {
-		t.Errorf("domains %q, want %q", names, fixtureData.Domains)
-	}
-
-	want := slices.Clone(fixtureData.Accounts)
-	sort.Slice(want, func(i, j int) bool {
-		di, dj := store.DomainOf(want[i].Address), store.DomainOf(want[j].Address)
-		return di < dj || di == dj && want[i].Address < want[j].Address
-	})
-	list, err := st.ListAccounts(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != len(want) {
-		t.Fatalf("%d accounts, want %d", len(list), len(want))
-	}
-	for i, w := range want {
-		exp := store.Account{
-			ID: w.ID, Address: w.Address, Domain: store.DomainOf(w.Address), Credentials: w.Cred,
-			QuotaBytes: w.Quota, Disabled: w.Disabled, Created: time.Unix(fixtureTime-30*86400+w.ID*3600, 0),
-		}
-		exp.UsedBytes, _ = w.usage()
-		if v >= fixtureSince.authEpoch {
-			exp.AuthEpoch = w.AuthEpoch
-		}
-		byAddr, err := st.Account(ctx, w.Address)
-		if err != nil {
-			t.Fatal(err)
-		}
-		byID, err := st.AccountByID(ctx, w.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for how, got := range map[string]store.Account{"ListAccounts": list[i], "Account": byAddr, "AccountByID": byID} {
-			if !got.Created.Equal(exp.Created) {
-				t.Errorf("%s %s: created %v, want %v", how, w.Address, got.Created, exp.Created)
-			}
-			got.Created = exp.Created
-			if got != exp {
-				t.Errorf("%s %s:\n got %+v\nwant %+v", how, w.Address, got, exp)
-			}
-		}
-		used, msgs, err := st.Usage(ctx, w.ID)
-		if wb, wm := w.usage(); err != nil || used != wb || msgs != wm {
-			t.Errorf("Usage(%s) = %d bytes, %d messages, %v; want %d, %d", w.Address, used, msgs, err, wb, wm)
-		}
-
-		rules, err := st.JunkRules(ctx, w.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reps, err := st.Reputations(ctx, w.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var wantRules []store.JunkRule
-		var wantReps []store.SenderReputation
-		if v >= fixtureSince.junk {
-			wantRules, wantReps = w.JunkRules, w.Reputations
-		}
-		for i := range rules {
-			if rules[i].Created.Unix() != fixtureTime {
-				t.Errorf("%s: junk rule %s created %v", w.Address, rules[i].Pattern, rules[i].Created)
-			}
-			rules[i].Created = time.Time{}
-		}
-		for i := range reps {
-			if reps[i].Updated.UnixNano() != fixtureTime*int64(time.Second) {
-				t.Errorf("%s: reputation of %s updated %v", w.Address, reps[i].Sender, reps[i].Updated)
-			}
-			reps[i].Updated = time.Time{}
-		}
-		if !reflect.DeepEqual(rules, wantRules) || !reflect.DeepEqual(reps, wantReps) {
-			t.Errorf("%s: junk rules %+v, reputations %+v; want %+v, %+v", w.Address, rules, reps, wantRules, wantReps)
-		}
-	}
-
-	aliases, err := st.ListAliases(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(aliases, fixtureData.Aliases) {
-		t.Errorf("aliases %+v, want %+v", aliases, fixtureData.Aliases)
-	}
-	if al, err := st.Alias(ctx, "@EXAMPLE.net"); err != nil || !slices.Equal(al.Targets, []string{"carol@example.net"}) {
-		t.Errorf("catch-all alias: %+v, %v", al, err)
-	}
-}
-
-func checkMailboxes(t *testing.T, st *Store, a fixtureAccount, gaps map[string]bool) {
-	ctx := context.Background()
-	want := slices.Clone(a.Mailboxes)
-	slices.SortFunc(want, func(x, y fixtureMailbox) int { return strings.Compare(x.Name, y.Name) })
-	list, err := st.ListMailboxes(ctx, a.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != len(want) {
-		t.Fatalf("%s: %d mailboxes, want %d", a.Address, len(list), len(want))
-	}
-	for i, w := range want {
-		exp := store.Mailbox{
-			ID: w.ID, AccountID: a.ID, Name: w.Name, UIDValidity: w.UIDValidity, UIDNext: w.UIDNext,
-			HighestModSeq: w.HighestModSeq, SpecialUse: w.Role, Subscribed: w.Subscribed, Messages: len(w.Messages),
-		}
-		for _, m := range w.Messages {
-			if !slices.Contains(m.Flags, store.FlagSeen) {
-				exp.Unseen++
-			}
-			if slices.Contains(m.Flags, store.FlagDeleted) {
-				exp.Deleted++
-			}
-			exp.Size += m.size()
-		}
-		if list[i] != exp {
-			t.Errorf("%s: ListMailboxes[%d]:\n got %+v\nwant %+v", a.Address, i, list[i], exp)
-		}
-		if got, err := st.Mailbox(ctx, a.ID, w.Name); err != nil || got != exp {
-			t.Errorf("%s: Mailbox(%s):\n got %+v, %v\nwant %+v", a.Address, w.Name, got, err, exp)
-		}
-		checkMessages(t, st, a, w, gaps)
-	}
-}
-
-func checkMessages(t *testing.T, st *Store, a fixtureAccount, mb fixtureMailbox, gaps map[string]bool) {
-	ctx := context.Background()
-	where := a.Address + " " + mb.Name
-	msgs, err := st.Messages(ctx, a.ID, mb.ID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(msgs) != len(mb.Messages) {
-		t.Fatalf("%s: %d messages, want %d", where, len(msgs), len(mb.Messages))
-	}
-	for i, w := range mb.Messages {
-		got := msgs[i]
-		if got.ID != w.ID || got.MailboxID != mb.ID || got.UID != w.UID || got.ModSeq != w.ModSeq || got.Size != w.size() ||
-			!slices.Equal(got.Flags, w.Flags) ||
-			got.InternalDate.Unix() != w.Internal || got.SaveDate.Unix() != w.Internal+60 {
-			t.Errorf("%s: message %d:\n got id %d mailbox %d UID %d MODSEQ %d size %d flags %q dates %d %d\nwant id %d mailbox %d UID %d MODSEQ %d size %d flags %q dates %d %d",
-				where, i, got.ID, got.MailboxID, got.UID, got.ModSeq, got.Size, got.Flags, got.InternalDate.Unix(), got.SaveDate.Unix(),
-				w.ID, mb.ID, w.UID, w.ModSeq, w.size(), w.Flags, w.Internal, w.Internal+60)
-		}
-	}
-	// CONDSTORE: the messages changed since a MODSEQ.
-	for _, since := range []uint64{1, mb.HighestModSeq / 2, mb.HighestModSeq} {
-		got, err := st.Messages(ctx, a.ID, mb.ID, since)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var gotUIDs, wantUIDs []uint32
-		for _, m := range got {
-			gotUIDs = append(gotUIDs, m.UID)
-		}
-		for _, m := range mb.Messages {
-			if m.ModSeq > since {
-				wantUIDs = append(wantUIDs, m.UID)
-			}
-		}
-		if !slices.Equal(gotUIDs, wantUIDs) {
-			t.Errorf("%s: changed since %d: UIDs %v, want %v", where, since, gotUIDs, wantUIDs)
-		}
-	}
-	// QRESYNC: what was expunged.
-	exp, err := st.ExpungedSince(ctx, a.ID, mb.ID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(exp, mb.Expunged) {
-		t.Errorf("%s: ExpungedSince(0) = %v, want %v", where, exp, mb.Expunged)
-	}
-	if exp, err := st.ExpungedSince(ctx, a.ID, mb.ID, mb.HighestModSeq); err != nil || len(exp) != 0 {
-		t.Errorf("%s: ExpungedSince(HIGHESTMODSEQ) = %v, %v", where, exp, err)
-	}
-
-	metas, err := st.MessageMetas(ctx, a.ID, mb.ID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(metas) != len(mb.Messages) {
-		t.Errorf("%s: %d metas, want %d", where, len(metas), len(mb.Messages))
-	}
-	words := map[string][]uint32{}
-	for _, w := range mb.Messages {
-		b := fixtureBlobByID(w.Blob)
-		words[b.Word] = append(words[b.Word], w.UID)
-		one, err := st.MessageMetas(ctx, a.ID, mb.ID, []uint32{w.UID})
-		if err != nil || len(one) != 1 {
-			t.Errorf("%s UID %d: MessageMetas of one: %d, %v", where, w.UID, len(one), err)
-		}
-		checkMeta(t, fmt.Sprintf("%s UID %d", where, w.UID), metas[w.UID], b.raw(), gaps["threads"])
-
-		r, err := st.OpenMessage(ctx, a.ID, mb.ID, w.UID)
-		if err != nil {
-			t.Errorf("%s UID %d: OpenMessage: %v", where, w.UID, err)
-			continue
-		}
-		got, err := io.ReadAll(r)
-		size := r.Size()
-		r.Close()
-		if err != nil || !bytes.Equal(got, b.raw()) || size != int64(len(got)) {
-			t.Errorf("%s UID %d: read %d bytes (Size %d), %v; differs from the %d written", where, w.UID, len(got), size, err, len(b.raw()))
-		}
-	}
-
-	// Full-text search finds each body's word.
-	ftsGap := gaps["fts"]
-	for word, uids := range words {
-		want := uids
-		if ftsGap {
-			want = nil
-		}
-		for _, withHeaders := range []bool{false, true} {
-			got, ok, err := st.SearchText(ctx, a.ID, mb.ID, []string{strings.ToUpper(word)}, withHeaders)
-			if err != nil || !ok || !slices.Equal(got, want) {
-				t.Errorf("%s: SearchText(%q, headers %v) = %v, %v, %v; want %v%s", where, word, withHeaders, got, ok, err, want, gapNote(ftsGap, "fts"))
-			}
-		}
-	}
-}
-
-// checkMeta compares stored metadata with what internal/message makes of
-// the same bytes today. The serialized envelope and structure are
-// compared decoded: what matters is that today's FETCH reads them so.
-func checkMeta(t *testing.T, where string, got store.MessageMeta, raw []byte, threadsGap bool) {
-	want, err := fixtureMeta(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if threadsGap {
-		want.InReplyTo, want.References = "", nil
-	}
-	if got.Subject != want.Subject || got.From != want.From || got.To != want.To || got.Cc != want.Cc || got.Bcc != want.Bcc ||
-		got.MessageID != want.MessageID || !got.Date.Equal(want.Date) || got.InReplyTo != want.InReplyTo ||
-		!slices.Equal(got.References, want.References) {
-		t.Errorf("%s: header fields\n got %q %q %q %q %q %q %v %q %q\nwant %q %q %q %q %q %q %v %q %q%s", where,
-			got.Subject, got.From, got.To, got.Cc, got.Bcc, got.MessageID, got.Date, got.InReplyTo, got.References,
-			want.Subject, want.From, want.To, want.Cc, want.Bcc, want.MessageID, want.Date, want.InReplyTo, want.References,
-			gapNote(threadsGap, "threads"))
-	}
-	if got.HeadersText != "" || got.BodyText != "" {
-		t.Errorf("%s: MessageMetas returned the searchable text", where)
-	}
-	genv, err := message.UnmarshalEnvelope(got.Envelope)
-	if err != nil {
-		t.Errorf("%s: stored envelope: %v", where, err)
-	}
-	wenv, _ := message.UnmarshalEnvelope(want.Envelope)
-	if !reflect.DeepEqual(genv, wenv) {
-		t.Errorf("%s: stored envelope %s, today's %s: old data dirs need a migration or a reader of the old form", where, got.Envelope, want.Envelope)
-	}
-	gst, err := message.UnmarshalStructure(got.Structure)
-	if err != nil {
-		t.Errorf("%s: stored structure: %v", where, err)
-	}
-	wst, _ := message.UnmarshalStructure(want.Structure)
-	if !reflect.DeepEqual(gst, wst) {
-		t.Errorf("%s: stored structure %s, today's %s: old data dirs need a migration or a reader of the old form", where, got.Structure, want.Structure)
-	}
-}
-
-func checkQueue(t *testing.T, st *Store, v int) {
-	ctx := context.Background()
-	list, err := st.Queue(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != len(fixtureData.Queue) {
-		t.Fatalf("%d queue entries, want %d", len(list), len(fixtureData.Queue))
-	}
-	for i, w := range fixtureData.Queue {
-		b := fixtureBlobByID(w.Blob)
-		exp := store.QueueEntry{
-			ID: w.ID, AccountID: w.AccountID, From: w.From, Recipients: w.Recipients, DSNRet: w.DSNRet, DSNEnvID: w.DSNEnv,
-			RequireTLS: w.RequireTLS, SMTPUTF8: w.UTF8, Size: int64(len(w.Prefix) + len(b.Body)),
-			Created: time.Unix(w.Created, 0), NextAttempt: time.Unix(w.NextAttempt, 0), Attempts: w.Attempts, Prefix: []byte(w.Prefix),
-		}
-		if w.LeaseUntil != 0 {
-			exp.LeaseUntil = time.Unix(w.LeaseUntil, 0)
-		}
-		if v >= fixtureSince.leaseOwner {
-			exp.LeaseOwner = w.LeaseOwner
-		}
-		one, err := st.QueueEntry(ctx, w.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for how, got := range map[string]store.QueueEntry{"Queue": list[i], "QueueEntry": one} {
-			if !reflect.DeepEqual(got, exp) {
-				t.Errorf("%s %d:\n got %+v\nwant %+v", how, w.ID, got, exp)
-			}
-		}
-		r, err := st.OpenQueued(ctx, w.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(r)
-		r.Close()
-		if err != nil || string(body) != w.Prefix+b.Body {
-			t.Errorf("OpenQueued(%d): %d bytes, %v; differs from the %d written", w.ID, len(body), err, len(w.Prefix+b.Body))
-		}
-		sent, err := st.SentToday(ctx, w.AccountID, time.Unix(w.Created-3600, 0))
-		want := 0
-		if v >= fixtureSince.sentLog {
-			want = len(w.Recipients)
-		}
-		if err != nil || sent != want {
-			t.Errorf("SentToday(%d) = %d, %v; want %d", w.AccountID, sent, err, want)
-		}
+// upgradeChecks is what storetest's checks of an upgraded store need to
+// know of a fixture of version v and of this store.
+func upgradeChecks(t *testing.T, v int) storetest.UpgradeChecks {
+	return storetest.UpgradeChecks{
+		Version: v,
+		Gaps:    storetest.OpenUpgradeGaps(t, knownGaps, v),
+		Meta: func(prefix, body string) (store.MessageMeta, error) {
+			return fixtureMeta([]byte(prefix + body))
+		},
+		Old:             "data dirs",
+		AuthEpochSince:  fixtureSince.authEpoch,
+		JunkSince:       fixtureSince.junk,
+		SentLogSince:    fixtureSince.sentLog,
+		LeaseOwnerSince: fixtureSince.leaseOwner,
+		JunkNilWhenNone: true,
 	}
 }
 
@@ -1344,15 +636,8 @@ func checkWritesAfterUpgrade(t *testing.T, st *Store) {
 	ctx := context.Background()
 	a := fixtureData.Accounts[0]
 	inbox := a.Mailboxes[0]
-	var maxID int64
-	for _, acc := range fixtureData.Accounts {
-		for _, mb := range acc.Mailboxes {
-			for _, m := range mb.Messages {
-				maxID = max(maxID, m.ID)
-			}
-		}
-	}
-	raw := "From: Bob <bob@example.org>\r\nTo: alice@example.org\r\nSubject: After the upgrade\r\n\r\nA gooseberry, freshly indexed.\r\n"
+	maxID := fixtureData.MaxMessageID()
+	raw := storetest.UpgradeNewBody
 	meta, err := fixtureMeta([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
@@ -1373,30 +658,7 @@ func checkWritesAfterUpgrade(t *testing.T, st *Store) {
 	if last := fixtureData.Blobs[len(fixtureData.Blobs)-1].ID; blobID <= last {
 		t.Errorf("new body got blob ID %d, not above the old %d", blobID, last)
 	}
-	if uids, ok, err := st.SearchText(ctx, a.ID, inbox.ID, []string{"gooseberry"}, false); err != nil || !ok || !slices.Equal(uids, []uint32{inbox.UIDNext}) {
-		t.Errorf("SearchText of the new message = %v, %v, %v", uids, ok, err)
-	}
-	changes, err := st.StoreFlags(ctx, a.ID, inbox.ID, []uint32{inbox.Messages[0].UID}, store.FlagsAdd, []string{store.FlagFlagged}, 0)
-	if want := inbox.HighestModSeq + 2; err != nil || len(changes) != 1 || changes[0].ModSeq != want {
-		t.Errorf("StoreFlags after upgrade = %+v, %v; want MODSEQ %d", changes, err, want)
-	}
-	gone, err := st.Expunge(ctx, a.ID, inbox.ID, []uint32{inbox.Messages[0].UID})
-	if want := inbox.HighestModSeq + 3; err != nil || len(gone) != 1 || gone[0].ModSeq != want {
-		t.Errorf("Expunge after upgrade = %+v, %v; want MODSEQ %d", gone, err, want)
-	}
-	// INBOX 1 shares its body with Projects/2026 3: the file stays.
-	shared := slices.IndexFunc(a.Mailboxes, func(mb fixtureMailbox) bool { return mb.Name == "Projects/2026" })
-	if r, err := st.OpenMessage(ctx, a.ID, a.Mailboxes[shared].ID, a.Mailboxes[shared].Messages[0].UID); err != nil {
-		t.Errorf("the copy of an expunged message: %v", err)
-	} else {
-		r.Close()
-	}
-	used, msgs, err := st.Usage(ctx, a.ID)
-	wb, wm := a.usage()
-	wb += int64(len(raw)) - inbox.Messages[0].size()
-	if err != nil || used != wb || msgs != wm {
-		t.Errorf("Usage after writes = %d, %d, %v; want %d, %d", used, msgs, err, wb, wm)
-	}
+	storetest.CheckWritesAfterUpgrade(t, st, fixtureData, int64(len(raw)))
 }
 
 // TestNewerSchemaRefused: a data directory written by a newer postel
