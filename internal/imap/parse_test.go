@@ -384,7 +384,10 @@ func TestReadCommandErrors(t *testing.T) {
 		{"sync literal too big", "a LOGIN {11}\r\n", small, "a", "NO", "TOOBIG", "literal of 11 octets", 0},
 		{"non-sync literal too big", "a LOGIN {11+}\r\n01234567890 x\r\n", small, "a", "BAD", "TOOBIG", "literal of 11 octets", 0},
 		{"non-sync too big then more literals", "a LOGIN {11+}\r\n01234567890 {2+}\r\nxy\r\n", small, "a", "BAD", "TOOBIG", "literal of 11", 0},
-		{"huge non-sync literal number", "a LOGIN {99999999999999999999+}\r\n", small, "a", "BAD", "", "invalid literal", 0},
+		// 2^64+1 must not wrap around to a 1-octet literal.
+		{"sync literal past 2^64", "a LOGIN {18446744073709551617}\r\n", small, "a", "NO", "TOOBIG", "literal of 9223372036854775807 octets", 0},
+		{"sync literal past 2^63", "a LOGIN {9223372036854775808}\r\n", small, "a", "NO", "TOOBIG", "too large", 0},
+		{"append past 2^64", "a APPEND INBOX {18446744073709551617}\r\n", small, "a", "NO", "TOOBIG", "APPENDLIMIT", 0},
 		{"syntax error before non-sync literal", "a FROB {5+}\r\nhello {3+}\r\nabc\r\n", small, "a", "BAD", "", "unknown command", 0},
 		{"syntax error before sync literal", "a FROB {5}\r\n", small, "a", "BAD", "", "unknown command", 0},
 		{"command too long", "a LOGIN {10}\r\n0123456789 {10}\r\n", ReaderOptions{MaxLiteral: 10, MaxCommand: 30}, "a", "BAD", "TOOBIG", "command too long", 1},
@@ -696,5 +699,24 @@ func TestParseDateTime(t *testing.T) {
 		if (tt.want == "") == ok || (ok && got.Format(time.RFC3339) != tt.want) {
 			t.Errorf("%q: got %v %v, want %q", tt.in, got, ok, tt.want)
 		}
+	}
+}
+
+// TestHugeNonSyncLiteral: a non-synchronizing literal announced past 2^63
+// (here 2^64+1) is a literal too big for every limit, whose octets the
+// reader skips (as for any oversize non-synchronizing literal), never a
+// 1-octet literal after a wrap-around: the octet that follows is not taken
+// as its content, and no command results.
+func TestHugeNonSyncLiteral(t *testing.T) {
+	small := ReaderOptions{MaxLine: 100, MaxLiteral: 10, MaxAppend: 20, MaxArgs: 5, MaxDepth: 4, MaxCommand: 400}
+	res := readOne(t, "a LOGIN {18446744073709551617+}\r\nx y\r\n", small, nil)
+	if res.cmd != nil || !errors.Is(res.err, io.ErrUnexpectedEOF) {
+		t.Fatalf("got %+v, %v; want the literal's octets awaited (unexpected EOF)", res.cmd, res.err)
+	}
+	if n, sync, ok := parseLiteralHeader([]byte("{18446744073709551617}")); !ok || !sync || n != maxNumber64 {
+		t.Fatalf("parseLiteralHeader(2^64+1) = %d, %v, %v", n, sync, ok)
+	}
+	if _, _, ok := parseLiteralHeader([]byte("{1x}")); ok {
+		t.Fatal("parseLiteralHeader accepted a non-digit")
 	}
 }

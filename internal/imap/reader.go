@@ -379,6 +379,11 @@ func parseLiteralHeader(b []byte) (n int64, sync, ok bool) {
 		digits, sync = digits[:len(digits)-1], false
 	}
 	n, ok = parseNumber(digits, maxNumber64)
+	if !ok && len(digits) > 0 && !bytes.ContainsFunc(digits, func(c rune) bool { return c < '0' || c > '9' }) {
+		// A size past number64 is still a literal, one too big for
+		// every limit: refused as such, never wrapped around.
+		return maxNumber64, sync, true
+	}
 	return n, sync, ok
 }
 
@@ -399,10 +404,11 @@ func parseNumber(b []byte, limit uint64) (int64, bool) {
 		if !isDigit(c) {
 			return 0, false
 		}
-		v = v*10 + uint64(c-'0')
-		if v > limit {
+		d := uint64(c - '0')
+		if v > (limit-d)/10 { // v*10+d > limit, tested without overflowing
 			return 0, false
 		}
+		v = v*10 + d
 	}
 	return int64(v), true
 }
