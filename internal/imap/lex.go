@@ -223,8 +223,15 @@ func (r *Reader) decodeName(s string) string {
 		return s
 	}
 	d, err := DecodeUTF7(s)
+	if err != nil && strings.ContainsFunc(s, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
+		// 8-bit or control octets: not IMAP4rev1 syntax without UTF8=ACCEPT.
+		r.bad("mailbox name has octets outside printable US-ASCII: modified UTF-7 (RFC 3501 §5.1.3) or UTF8=ACCEPT is needed")
+	}
 	if err != nil {
-		r.bad("mailbox name is not " + err.Error() + " (RFC 3501 §5.1.3)")
+		// The command is well formed; the name is one this server cannot
+		// take: NO, not BAD (RFC 3501 §5.1.3 names such names invalid,
+		// and §6.3 answers invalid names with NO).
+		panic(&ParseError{Status: "NO", Code: "CANNOT", Text: "mailbox name is not valid modified UTF-7 (RFC 3501 §5.1.3): " + strings.TrimPrefix(err.Error(), ErrUTF7.Error()+": ")})
 	}
 	return d
 }
@@ -234,10 +241,11 @@ func (r *Reader) digits(limit uint64, what string) uint64 {
 	start := r.pos
 	var v uint64
 	for r.pos < len(r.line) && isDigit(r.line[r.pos]) {
-		v = v*10 + uint64(r.line[r.pos]-'0')
-		if v > limit {
+		d := uint64(r.line[r.pos] - '0')
+		if v > (limit-d)/10 { // v*10+d > limit, tested without overflowing
 			r.bad(what + " too large")
 		}
+		v = v*10 + d
 		r.pos++
 	}
 	if r.pos == start {

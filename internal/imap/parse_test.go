@@ -438,7 +438,10 @@ func TestReadCommandErrors(t *testing.T) {
 		{"store bad name", "a STORE 1 +FLAG (\\Seen)\r\n", small, "a", "BAD", "", "expected FLAGS", 0},
 		{"store modifier", "a STORE 1 (FOO 1) FLAGS x\r\n", small, "a", "BAD", "", "unknown STORE modifier", 0},
 
-		{"select bad mutf7", "a SELECT &Jjo\r\n", small, "a", "BAD", "", "modified UTF-7", 0},
+		// A well-formed command naming a mailbox that is not valid
+		// modified UTF-7: NO (RFC 3501 §5.1.3, §6.3.1), not BAD.
+		{"select bad mutf7", "a SELECT &Jjo\r\n", small, "a", "NO", "CANNOT", "mailbox name is not valid modified UTF-7", 0},
+		{"create bad mutf7", "a CREATE &AGE-&AGI-\r\n", small, "a", "NO", "CANNOT", "not valid modified UTF-7", 0},
 		{"select 8-bit name", "a SELECT \"b\xc3\xa4r\"\r\n", small, "a", "BAD", "", "modified UTF-7", 0},
 		{"select known star", "a SELECT INBOX (QRESYNC (1 2 1:*))\r\n", small, "a", "BAD", "", "not allowed in QRESYNC", 0},
 		{"select unknown param", "a SELECT INBOX (FOO)\r\n", small, "a", "BAD", "", "unknown SELECT parameter", 0},
