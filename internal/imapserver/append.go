@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"postel/internal/deliver"
@@ -39,7 +40,27 @@ func (s *session) appendSink(size int64, binary bool) (io.Writer, error) {
 		return nil, &imap.ParseError{Status: "NO", Code: codeServerBug, Text: noInternal.Text}
 	}
 	s.spools = append(s.spools, sp)
-	return sp, nil
+	return appendSpool{sp}, nil
+}
+
+// appendSpool is an APPEND's spool whose write failures for want of disk
+// space refuse the command as a temporary failure, NO [UNAVAILABLE]
+// (RFC 5530 §3), which tells the client to try again later, instead of a
+// bare NO.
+type appendSpool struct{ store.Spool }
+
+func (a appendSpool) Write(p []byte) (int, error) {
+	n, err := a.Spool.Write(p)
+	if isDiskFull(err) {
+		return n, &imap.ParseError{Status: "NO", Code: codeUnavailable, Text: noDiskFull.Text, Err: err}
+	}
+	return n, err
+}
+
+// isDiskFull reports whether err is the file system saying it is full
+// (or the account's disk quota is).
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // discardSpools drops the APPEND spools of the last command; the ones
@@ -93,10 +114,11 @@ func (s *session) cmdAppend(cmd *imap.Command) error {
 
 // prepareAppend parses one received message into its delivery.
 func (s *session) prepareAppend(m *imap.AppendMessage, mailbox string) (*store.Delivery, error) {
-	sp, ok := m.Sink.(store.Spool)
+	as, ok := m.Sink.(appendSpool)
 	if !ok {
 		return nil, errors.New("APPEND message without its spool")
 	}
+	sp := as.Spool
 	// RFC 9051 §2.3.2: \Recent cannot be set by the client; RFC 3501
 	// allowed it in APPEND, where it is ignored.
 	flags := slices.DeleteFunc(slices.Clone(m.Flags), func(f string) bool { return strings.EqualFold(f, `\Recent`) })

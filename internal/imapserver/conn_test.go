@@ -10,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -362,6 +364,45 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 	r.send("A APPEND INBOX {5}")
 	if got := r.line(); got != "A NO [UNAVAILABLE] Mail store unavailable, try again later" {
+		t.Fatalf("APPEND: %q", got)
+	}
+	if got := r.cmd("NOOP"); got[0] != "T OK NOOP completed" {
+		t.Fatalf("NOOP: %q", got)
+	}
+}
+
+// fullStore is a store whose disk fills up while APPEND literals arrive.
+type fullStore struct{ store.Store }
+
+func (f fullStore) NewSpool() (store.Spool, error) {
+	sp, err := f.Store.NewSpool()
+	return fullSpool{sp}, err
+}
+
+type fullSpool struct{ store.Spool }
+
+func (fullSpool) Write([]byte) (int, error) {
+	return 0, &os.PathError{Op: "write", Path: "spool", Err: syscall.ENOSPC}
+}
+
+// TestAppendDiskFull: APPEND on a full disk is answered NO [UNAVAILABLE]
+// (RFC 5530 §3: temporary, try again later), not a bare NO; the session
+// goes on.
+func TestAppendDiskFull(t *testing.T) {
+	h := newHarness(t)
+	srv := New(Config{AllowPlaintextLoopback: true}, fullStore{h.st}, auth.NewAuthenticator(h.st, nil, nil), nil, nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Shutdown(context.Background())
+	r := h.dial(l.Addr().String())
+	r.send(`L LOGIN alice@example.org "` + alicePass + `"`)
+	r.until("L ")
+	r.send("A APPEND INBOX {5+}")
+	r.send("hello")
+	if got := r.line(); got != "A NO [UNAVAILABLE] Server storage is full, try again later" {
 		t.Fatalf("APPEND: %q", got)
 	}
 	if got := r.cmd("NOOP"); got[0] != "T OK NOOP completed" {

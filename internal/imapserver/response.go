@@ -56,6 +56,7 @@ const (
 var (
 	noInternal   = no(codeServerBug, "Internal server error, try again later")
 	noStoreDown  = no(codeUnavailable, "Mail store unavailable, try again later")
+	noDiskFull   = no(codeUnavailable, "Server storage is full, try again later")
 	noReadOnly   = no(codeReadOnly, "Mailbox is selected read-only")
 	noNoMailbox  = no(codeNonExistent, "No such mailbox")
 	noTryCreate  = no(codeTryCreate, "No such mailbox")

@@ -444,6 +444,9 @@ func (s *session) toResponse(cmd *imap.Command, err error) *response {
 		return r
 	case errors.Is(err, context.Canceled):
 		return no(codeUnavailable, "Server shutting down")
+	case isDiskFull(err):
+		s.log.Error("command failed: disk full", "command", cmd.Name, "err", err)
+		return noDiskFull
 	case errors.Is(err, store.ErrUnavailable):
 		// RFC 5530 §3: UNAVAILABLE, a temporary failure of a subsystem.
 		s.log.Warn("command failed: store unavailable", "command", cmd.Name, "err", err)
