@@ -25,34 +25,56 @@ type MaildropLocks interface {
 // ErrInUse: another session holds the maildrop.
 var ErrInUse = errors.New("pop3: maildrop in use")
 
+// LockWait is how long a login waits for a maildrop another session holds
+// before it is told IN-USE: a client whose connection dropped and that
+// logs in again at once finds its old session ending, which gives the
+// maildrop back as soon as it sees its socket closed (RFC 1939 §6: with
+// no change applied).
+const LockWait = 2 * time.Second
+
 // ProcessLocks are the maildrop locks of one process: enough when one
 // node serves POP3. The default.
 type ProcessLocks struct {
 	mu     sync.Mutex
-	locked map[int64]struct{}
+	locked map[int64]chan struct{} // closed when the maildrop is given back
 }
 
 // NewProcessLocks returns locks held in this process's memory.
 func NewProcessLocks() *ProcessLocks {
-	return &ProcessLocks{locked: map[int64]struct{}{}}
+	return &ProcessLocks{locked: map[int64]chan struct{}{}}
 }
 
-// Lock implements MaildropLocks.
-func (p *ProcessLocks) Lock(_ context.Context, accountID int64) (func(), error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, held := p.locked[accountID]; held {
-		return nil, ErrInUse
-	}
-	p.locked[accountID] = struct{}{}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			p.mu.Lock()
-			delete(p.locked, accountID)
+// Lock implements MaildropLocks, waiting up to LockWait for a holder to
+// give the maildrop back.
+func (p *ProcessLocks) Lock(ctx context.Context, accountID int64) (func(), error) {
+	timer := time.NewTimer(LockWait)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		freed, held := p.locked[accountID]
+		if !held {
+			freed = make(chan struct{})
+			p.locked[accountID] = freed
 			p.mu.Unlock()
-		})
-	}, nil
+			var once sync.Once
+			return func() {
+				once.Do(func() {
+					p.mu.Lock()
+					delete(p.locked, accountID)
+					p.mu.Unlock()
+					close(freed)
+				})
+			}, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-freed:
+		case <-timer.C:
+			return nil, ErrInUse
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // StoreLocks are maildrop locks every node sharing the store sees: a
@@ -91,7 +113,21 @@ func (l *StoreLocks) Lock(ctx context.Context, accountID int64) (func(), error) 
 	owner := fmt.Sprintf("%s#%d", l.owner, l.n)
 	l.mu.Unlock()
 	name := fmt.Sprintf("pop3/maildrop/%d", accountID)
-	err := l.st.AcquireLease(ctx, name, owner, l.ttl)
+	// Up to LockWait for a session (maybe on another node) that is
+	// ending to give the maildrop back.
+	deadline := time.Now().Add(LockWait)
+	var err error
+	for {
+		err = l.st.AcquireLease(ctx, name, owner, l.ttl)
+		if !errors.Is(err, store.ErrInUse) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	if errors.Is(err, store.ErrInUse) {
 		return nil, ErrInUse
 	} else if err != nil {
