@@ -2,8 +2,10 @@ package imapserver
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"postel/internal/imap"
 	"postel/internal/store"
@@ -35,9 +37,7 @@ func (s *session) cmdSelect(cmd *imap.Command) error {
 	if err != nil {
 		return err
 	}
-	s.w.Atom("* FLAGS ")
-	s.w.Flags(v.flagsInUse())
-	s.w.CRLF()
+	s.writeFlags(v, v.flagsInUse())
 	s.w.UntaggedNumber(uint64(len(v.msgs)), "EXISTS")
 	if !s.rev2 {
 		// IMAP4rev1 (RFC 3501 §6.3.1): RECENT, and the first unseen.
@@ -52,11 +52,7 @@ func (s *session) cmdSelect(cmd *imap.Command) error {
 	s.w.StatusResponse("", "OK", "UIDVALIDITY "+itoa(v.uidValidity), "UIDs valid")
 	uidNext := max(int64(mb.UIDNext), int64(v.maxUID())+1)
 	s.w.StatusResponse("", "OK", "UIDNEXT "+itoa(uidNext), "Predicted next UID")
-	if v.readOnly {
-		s.w.StatusResponse("", "OK", "PERMANENTFLAGS ()", "No permanent flags permitted")
-	} else {
-		s.w.StatusResponse("", "OK", "PERMANENTFLAGS ("+permanentFlags+")", "Flags permitted")
-	}
+	s.writePermanentFlags(v)
 	// RFC 7162 §3.1.2.1: HIGHESTMODSEQ, sent always since every mailbox
 	// has modification sequences. The view reflects every change up to
 	// its base.
@@ -98,13 +94,60 @@ func (s *session) open(name string, readOnly bool) (*mailboxView, store.Mailbox,
 		return nil, mb, mailboxErr(err)
 	}
 	v := &mailboxView{id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, role: mb.SpecialUse, readOnly: readOnly, sub: sub,
-		base: mb.HighestModSeq, msgs: make([]msg, len(list))}
+		base: mb.HighestModSeq, msgs: make([]msg, len(list)), keywords: map[string]bool{}}
 	for i := range list {
 		v.msgs[i] = newMsg(&list[i])
 		v.base = max(v.base, list[i].ModSeq)
 	}
 	v.told = len(v.msgs)
 	return v, mb, nil
+}
+
+// writeFlags sends FLAGS with flags and notes the keywords among them as
+// told.
+func (s *session) writeFlags(v *mailboxView, flags []string) {
+	s.w.Atom("* FLAGS ")
+	s.w.Flags(flags)
+	s.w.CRLF()
+	v.keywords = map[string]bool{}
+	for _, f := range flags {
+		if !strings.HasPrefix(f, `\`) {
+			v.keywords[f] = true
+		}
+	}
+}
+
+// writePermanentFlags sends OK [PERMANENTFLAGS]: none in a read-only
+// mailbox; the system flags and \* (any new keyword) otherwise.
+func (s *session) writePermanentFlags(v *mailboxView) {
+	if v.readOnly {
+		s.w.StatusResponse("", "OK", "PERMANENTFLAGS ()", "No permanent flags permitted")
+	} else {
+		s.w.StatusResponse("", "OK", "PERMANENTFLAGS ("+permanentFlags+")", "Flags permitted")
+	}
+}
+
+// announceKeywords sends a new FLAGS, then OK [PERMANENTFLAGS], when kws
+// holds a keyword the client was not told of: a FETCH must not show a
+// flag FLAGS did not list (RFC 3501 §7.2.6, RFC 9051 §7.3.5).
+func (s *session) announceKeywords(kws []string) {
+	v := s.sel
+	fresh := false
+	for _, k := range kws {
+		if !v.keywords[k] {
+			fresh = true
+			break
+		}
+	}
+	if !fresh {
+		return
+	}
+	for _, k := range kws {
+		v.keywords[k] = true
+	}
+	flags := []string{store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagSeen, store.FlagDraft}
+	s.writeFlags(v, append(flags, slices.Sorted(maps.Keys(v.keywords))...))
+	s.writePermanentFlags(v)
 }
 
 // flagsInUse lists the system flags and the keywords of the mailbox's

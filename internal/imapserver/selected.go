@@ -33,8 +33,11 @@ type mailboxView struct {
 	readOnly    bool
 	sub         store.Subscription
 
-	msgs     []msg
-	told     int
+	msgs []msg
+	told int
+	// keywords are those the client was told of in FLAGS: a message
+	// showing another is preceded by a new FLAGS (RFC 3501 §7.2.6).
+	keywords map[string]bool
 	expunged int // entries marked expunged
 	announce int // entries whose flag change the client must be told
 
@@ -201,6 +204,16 @@ func (s *session) update(allowExpunge bool) error {
 	}
 	if allowExpunge {
 		s.sendExpunges()
+	}
+	if len(v.msgs) != v.told || v.announce > 0 {
+		// Keywords new to the client come with a FLAGS first.
+		var kws []string
+		for i := range v.msgs {
+			if m := &v.msgs[i]; (i >= v.told || m.announce) && !m.expunged {
+				kws = append(kws, m.keywords...)
+			}
+		}
+		s.announceKeywords(kws)
 	}
 	if len(v.msgs) != v.told {
 		s.w.UntaggedNumber(uint64(len(v.msgs)), "EXISTS")

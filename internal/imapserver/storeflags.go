@@ -77,6 +77,14 @@ func (s *session) cmdStore(cmd *imap.Command) error {
 			v.setFlags(i, c.Flags, c.ModSeq, false)
 		}
 	}
+	var kws []string
+	for _, c := range changes {
+		if changed[c.UID] {
+			_, kw := splitFlags(c.Flags)
+			kws = append(kws, kw...)
+		}
+	}
+	s.announceKeywords(kws)
 	// The new flags, as FETCH responses (RFC 9051 §6.4.6): for every
 	// message of the set, unless .SILENT; with CONDSTORE in use, for the
 	// messages changed even when .SILENT, for their new MODSEQ (RFC 7162
