@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 
 	"postel/internal/imap"
 	"postel/internal/store"
@@ -37,7 +36,8 @@ func (s *session) cmdSelect(cmd *imap.Command) error {
 	if err != nil {
 		return err
 	}
-	s.writeFlags(v, v.flagsInUse())
+	v.noteKeywordsInUse()
+	s.writeFlags(v)
 	s.w.UntaggedNumber(uint64(len(v.msgs)), "EXISTS")
 	if !s.rev2 {
 		// IMAP4rev1 (RFC 3501 §6.3.1): RECENT, and the first unseen.
@@ -103,18 +103,13 @@ func (s *session) open(name string, readOnly bool) (*mailboxView, store.Mailbox,
 	return v, mb, nil
 }
 
-// writeFlags sends FLAGS with flags and notes the keywords among them as
-// told.
-func (s *session) writeFlags(v *mailboxView, flags []string) {
+// writeFlags sends FLAGS: the system flags and the keywords the client is
+// told of (v.keywords).
+func (s *session) writeFlags(v *mailboxView) {
 	s.w.Atom("* FLAGS ")
-	s.w.Flags(flags)
+	s.w.Flags(append([]string{store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagSeen, store.FlagDraft},
+		slices.Sorted(maps.Keys(v.keywords))...))
 	s.w.CRLF()
-	v.keywords = map[string]bool{}
-	for _, f := range flags {
-		if !strings.HasPrefix(f, `\`) {
-			v.keywords[f] = true
-		}
-	}
 }
 
 // writePermanentFlags sends OK [PERMANENTFLAGS]: none in a read-only
@@ -145,27 +140,18 @@ func (s *session) announceKeywords(kws []string) {
 	for _, k := range kws {
 		v.keywords[k] = true
 	}
-	flags := []string{store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagSeen, store.FlagDraft}
-	s.writeFlags(v, append(flags, slices.Sorted(maps.Keys(v.keywords))...))
+	s.writeFlags(v)
 	s.writePermanentFlags(v)
 }
 
-// flagsInUse lists the system flags and the keywords of the mailbox's
-// messages, for the FLAGS response.
-func (v *mailboxView) flagsInUse() []string {
-	flags := []string{store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagSeen, store.FlagDraft}
-	var kws []string
-	seen := map[string]bool{}
+// noteKeywordsInUse adds the keywords of the mailbox's messages to those
+// FLAGS lists (at SELECT).
+func (v *mailboxView) noteKeywordsInUse() {
 	for i := range v.msgs {
 		for _, k := range v.msgs[i].keywords {
-			if !seen[k] {
-				seen[k] = true
-				kws = append(kws, k)
-			}
+			v.keywords[k] = true
 		}
 	}
-	slices.Sort(kws)
-	return append(flags, kws...)
 }
 
 // qresyncSelect sends what changed since the client's last sync (RFC 7162
