@@ -275,16 +275,7 @@ func TestPanicRecovered(t *testing.T) {
 	h := newHarness(t)
 	logs := &testutil.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	srv := New(Config{AllowPlaintextLoopback: true}, panicStore{h.st}, auth.NewAuthenticator(h.st, nil, nil), nil, log)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Shutdown(context.Background())
-	r := h.dial(l.Addr().String())
-	r.send(`L LOGIN alice@example.org "` + alicePass + `"`)
-	r.until("L ")
+	r := h.loginThrough(panicStore{h.st}, log)
 	if got := r.cmd(`LIST "" *`); got[len(got)-1] != "T NO [SERVERBUG] Internal server error, try again later" {
 		t.Fatalf("LIST: %q", got)
 	}
@@ -349,16 +340,7 @@ func TestStoreUnavailable(t *testing.T) {
 	h := newHarness(t)
 	logs := &testutil.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	srv := New(Config{AllowPlaintextLoopback: true}, downStore{h.st}, auth.NewAuthenticator(h.st, nil, nil), nil, log)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Shutdown(context.Background())
-	r := h.dial(l.Addr().String())
-	r.send(`L LOGIN alice@example.org "` + alicePass + `"`)
-	r.until("L ")
+	r := h.loginThrough(downStore{h.st}, log)
 	if got := r.cmd(`LIST "" *`); got[len(got)-1] != "T NO [UNAVAILABLE] Mail store unavailable, try again later" {
 		t.Fatalf("LIST: %q", got)
 	}
@@ -390,16 +372,7 @@ func (fullSpool) Write([]byte) (int, error) {
 // goes on.
 func TestAppendDiskFull(t *testing.T) {
 	h := newHarness(t)
-	srv := New(Config{AllowPlaintextLoopback: true}, fullStore{h.st}, auth.NewAuthenticator(h.st, nil, nil), nil, nil)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Shutdown(context.Background())
-	r := h.dial(l.Addr().String())
-	r.send(`L LOGIN alice@example.org "` + alicePass + `"`)
-	r.until("L ")
+	r := h.loginThrough(fullStore{h.st}, nil)
 	r.send("A APPEND INBOX {5+}")
 	r.send("hello")
 	if got := r.line(); got != "A NO [UNAVAILABLE] Server storage is full, try again later" {
@@ -408,4 +381,22 @@ func TestAppendDiskFull(t *testing.T) {
 	if got := r.cmd("NOOP"); got[0] != "T OK NOOP completed" {
 		t.Fatalf("NOOP: %q", got)
 	}
+}
+
+// loginThrough serves h's accounts through st (a store h.st seen through
+// a wrapper that fails some calls) on a Server of its own, without TLS,
+// logging to log (nil: none), and logs alice in.
+func (h *harness) loginThrough(st Store, log *slog.Logger) *raw {
+	h.t.Helper()
+	srv := New(Config{AllowPlaintextLoopback: true}, st, auth.NewAuthenticator(h.st, nil, nil), nil, log)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	go srv.Serve(l)
+	h.t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	r := h.dial(l.Addr().String())
+	r.send(`L LOGIN alice@example.org "` + alicePass + `"`)
+	r.until("L ")
+	return r
 }
