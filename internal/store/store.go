@@ -592,6 +592,10 @@ type SharedFiles interface {
 	SharedFiles(ctx context.Context) (map[string][]byte, error)
 }
 
+// LoginFailureKeep is how long a store keeps failed logins (far longer
+// than any throttle window).
+const LoginFailureKeep = 24 * time.Hour
+
 // Feed follows the committed changes of an account, whoever made them
 // (this process, an admin command, another node).
 type Feed interface {

@@ -16,9 +16,6 @@ var (
 	_ store.LoginFailures = (*Store)(nil)
 )
 
-// loginFailureKeep is how long failed logins are kept.
-const loginFailureKeep = 24 * time.Hour
-
 // AcquireLease implements store.Leases: one statement takes the lease when
 // it is free, ran out, or is owner's already (a renewal). Expiry is judged
 // by the database's clock, the one clock every node shares.
@@ -82,7 +79,7 @@ func (w *wtx) forgetAccountFailures(addr string) error {
 
 // pruneShared forgets old failed logins and leases long run out.
 func (s *Store) pruneShared(ctx context.Context, now time.Time) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM login_failures WHERE at < $1`, now.Add(-loginFailureKeep).UnixNano()); err != nil {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM login_failures WHERE at < $1`, now.Add(-store.LoginFailureKeep).UnixNano()); err != nil {
 		return err
 	}
 	_, err := s.pool.Exec(ctx, `DELETE FROM leases WHERE expires < now() - interval '1 hour'`)

@@ -835,7 +835,7 @@ func checkUpgradedJanitor(t *testing.T, st *Store, v int) {
 	sources := map[string]int{} // failures kept, by source
 	for _, f := range fixtureData.LoginFailures {
 		kept := 0
-		if now.Add(-loginFailureKeep).Unix() <= f.At {
+		if now.Add(-store.LoginFailureKeep).Unix() <= f.At {
 			kept = 1
 		}
 		sources[f.Source] += kept

@@ -16,9 +16,6 @@ var (
 	_ store.LoginFailures = (*Store)(nil)
 )
 
-// loginFailureKeep is how long failed logins are kept.
-const loginFailureKeep = 24 * time.Hour
-
 // AcquireLease implements store.Leases: one statement takes the lease when
 // it is free, ran out, or is owner's already (a renewal).
 func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) error {
@@ -52,7 +49,7 @@ func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 // failures of the same source.
 func (s *Store) AddLoginFailure(ctx context.Context, source, account string, at time.Time) error {
 	return s.write(ctx, func(w *wtx) error {
-		if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM login_failures WHERE at < ?`, at.Add(-loginFailureKeep).UnixNano()); err != nil {
+		if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM login_failures WHERE at < ?`, at.Add(-store.LoginFailureKeep).UnixNano()); err != nil {
 			return err
 		}
 		_, err := w.tx.ExecContext(w.ctx, `INSERT INTO login_failures (source, account, at) VALUES (?, ?, ?)`, source, account, at.UnixNano())
