@@ -36,7 +36,7 @@ func FuzzReadCommand(f *testing.F) {
 	opts := ReaderOptions{MaxLine: 200, MaxLiteral: 100, MaxAppend: 1000, MaxDepth: 8, MaxArgs: 50, MaxCommand: 2000}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// A small buffer exercises lines and literals across reads.
-		r := NewReader(bufio.NewReaderSize(bytes.NewReader(data), 16), opts)
+		r := newTestReader(bufio.NewReaderSize(bytes.NewReader(data), 16), opts)
 		for i := 0; ; i++ {
 			if i > len(data) {
 				t.Fatal("commands read without consuming input")
@@ -126,7 +126,7 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 }
 
 func BenchmarkParseUIDFetch(b *testing.B) {
-	r := NewReader(bufio.NewReader(&repeatReader{s: "a42 UID FETCH 1:* (FLAGS)\r\n"}), ReaderOptions{})
+	r := newTestReader(bufio.NewReader(&repeatReader{s: "a42 UID FETCH 1:* (FLAGS)\r\n"}), ReaderOptions{})
 	b.ReportAllocs()
 	for b.Loop() {
 		cmd, err := r.ReadCommand(nil, nil)
@@ -139,7 +139,7 @@ func BenchmarkParseUIDFetch(b *testing.B) {
 func BenchmarkParseAppend(b *testing.B) {
 	msg := bytes.Repeat([]byte("0123456789abcdef"), 64<<10/16)
 	line := "a APPEND INBOX (\\Seen) {65536+}\r\n" + string(msg) + "\r\n"
-	r := NewReader(bufio.NewReader(&repeatReader{s: line}), ReaderOptions{})
+	r := newTestReader(bufio.NewReader(&repeatReader{s: line}), ReaderOptions{})
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -5,9 +5,17 @@ import (
 	"strings"
 )
 
-// uidCommands are the commands with a UID form (RFC 9051 §6.4.9, RFC 4315
-// UID EXPUNGE, RFC 6851 UID MOVE, RFC 5256 UID SORT and UID THREAD).
-var uidCommands = []string{"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"}
+// Syntax reads the arguments of one command, the rest of its line after
+// the name (and literals), into cmd.Args. Errors go through the Reader's
+// own helpers (BAD, NO [TOOBIG] ...); the Syntax values below are the
+// command argument grammars of RFC 9051 §9 and the extensions.
+type Syntax func(r *Reader, cmd *Command)
+
+// Grammar says what a server knows: the argument syntax of a command name
+// (upper case, without UID), whether it has a UID form, and ok false for
+// an unknown command. The server derives it from its command table, so
+// the parser accepts exactly the commands the server serves.
+type Grammar func(name string) (syn Syntax, uid, ok bool)
 
 // parseCommand parses the command line in r.line into cmd: tag SP
 // ["UID" SP] name [arguments].
@@ -29,28 +37,52 @@ func (r *Reader) parseCommand(cmd *Command) {
 	if cmd.Name == "UID" {
 		r.sp()
 		cmd.Name, cmd.UID = r.word(), true
-		if !slices.Contains(uidCommands, cmd.Name) {
-			r.bad("UID must be followed by COPY, MOVE, FETCH, SEARCH, STORE, EXPUNGE, SORT or THREAD")
-		}
 	}
-	switch cmd.Name {
-	case "CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "NAMESPACE", "IDLE", "CHECK", "CLOSE", "UNSELECT":
-		// No arguments.
-	case "EXPUNGE":
+	syn, uid, ok := r.opts.Grammar(cmd.Name)
+	switch {
+	case !ok:
+		name := cmd.Name
+		if len(name) > 40 {
+			name = name[:40] + "..."
+		}
+		if cmd.UID {
+			name = "UID " + name
+		}
+		r.bad("unknown command " + name)
+	case cmd.UID && !uid:
+		// RFC 9051 §6.4.9 and the extensions giving a UID form (RFC 4315
+		// UID EXPUNGE, RFC 6851 UID MOVE, RFC 5256 UID SORT and THREAD).
+		r.bad(cmd.Name + " has no UID form")
+	}
+	syn(r, cmd)
+	if !r.atEnd() {
+		r.syntax("unexpected characters after the command")
+	}
+}
+
+// The argument syntaxes (RFC 9051 §9 unless said).
+var (
+	// SyntaxNone: commands without arguments (CAPABILITY, NOOP, LOGOUT,
+	// STARTTLS, NAMESPACE, IDLE, CHECK, CLOSE, UNSELECT).
+	SyntaxNone Syntax = func(*Reader, *Command) {}
+	// SyntaxExpunge: EXPUNGE, and UID EXPUNGE SP sequence-set (RFC 4315 §2.1).
+	SyntaxExpunge Syntax = func(r *Reader, cmd *Command) {
 		if cmd.UID {
 			r.sp()
 			cmd.Args = &ExpungeArgs{Set: r.seqSet()}
 		}
-	case "AUTHENTICATE":
-		cmd.Args = r.authenticate()
-	case "LOGIN":
+	}
+	SyntaxAuthenticate Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.authenticate() }
+	SyntaxLogin        Syntax = func(r *Reader, cmd *Command) {
 		a := &LoginArgs{}
 		r.sp()
 		a.Username = r.astring()
 		r.sp()
 		a.Password = r.astring()
 		cmd.Args = a
-	case "ENABLE":
+	}
+	// SyntaxEnable: "ENABLE" 1*(SP capability) (RFC 5161 §4).
+	SyntaxEnable Syntax = func(r *Reader, cmd *Command) {
 		a := &EnableArgs{}
 		for {
 			r.sp()
@@ -61,76 +93,70 @@ func (r *Reader) parseCommand(cmd *Command) {
 			}
 		}
 		cmd.Args = a
-	case "SELECT", "EXAMINE":
-		cmd.Args = r.selectArgs(cmd.Name == "EXAMINE")
-	case "CREATE":
-		cmd.Args = r.create()
-	case "DELETE", "SUBSCRIBE", "UNSUBSCRIBE", "GETQUOTAROOT":
+	}
+	// SyntaxSelect: SELECT and EXAMINE, told apart by the name.
+	SyntaxSelect Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.selectArgs(cmd.Name == "EXAMINE") }
+	SyntaxCreate Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.create() }
+	// SyntaxMailbox: one mailbox (DELETE, SUBSCRIBE, UNSUBSCRIBE,
+	// GETQUOTAROOT).
+	SyntaxMailbox Syntax = func(r *Reader, cmd *Command) {
 		r.sp()
 		cmd.Args = &MailboxArgs{Mailbox: r.mailbox()}
-	case "RENAME":
+	}
+	SyntaxRename Syntax = func(r *Reader, cmd *Command) {
 		a := &RenameArgs{}
 		r.sp()
 		a.From = r.mailbox()
 		r.sp()
 		a.To = r.mailbox()
 		cmd.Args = a
-	case "LIST":
-		cmd.Args = r.list()
-	case "LSUB":
+	}
+	SyntaxList Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.list() }
+	// SyntaxLsub: LSUB (RFC 3501 §6.3.9), ListArgs without options.
+	SyntaxLsub Syntax = func(r *Reader, cmd *Command) {
 		a := &ListArgs{}
 		r.sp()
 		a.Reference = r.decodeName(r.astring())
 		r.sp()
 		a.Patterns = []string{r.listMailbox()}
 		cmd.Args = a
-	case "STATUS":
+	}
+	SyntaxStatus Syntax = func(r *Reader, cmd *Command) {
 		a := &StatusArgs{}
 		r.sp()
 		a.Mailbox = r.mailbox()
 		r.sp()
 		a.Items = r.statusItems()
 		cmd.Args = a
-	case "APPEND":
-		cmd.Args = r.appendArgs()
-	case "SEARCH":
-		cmd.Args = r.search()
-	case "FETCH":
-		cmd.Args = r.fetch(cmd.UID)
-	case "STORE":
-		cmd.Args = r.store()
-	case "COPY", "MOVE":
+	}
+	SyntaxAppend Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.appendArgs() }
+	SyntaxSearch Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.search() }
+	SyntaxFetch  Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.fetch(cmd.UID) }
+	SyntaxStore  Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.store() }
+	// SyntaxCopy: COPY and MOVE (RFC 6851 §3.1).
+	SyntaxCopy Syntax = func(r *Reader, cmd *Command) {
 		a := &CopyArgs{}
 		r.sp()
 		a.Set = r.seqSet()
 		r.sp()
 		a.Mailbox = r.mailbox()
 		cmd.Args = a
-	case "SORT":
-		cmd.Args = r.sort()
-	case "THREAD":
-		cmd.Args = r.thread()
-	case "GETQUOTA":
+	}
+	SyntaxSort   Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.sort() }
+	SyntaxThread Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.thread() }
+	// SyntaxGetQuota: "GETQUOTA" SP quota-root-name (RFC 9208 §4.2).
+	SyntaxGetQuota Syntax = func(r *Reader, cmd *Command) {
 		r.sp()
 		cmd.Args = &QuotaArgs{Root: r.astring()}
-	case "SETQUOTA":
-		cmd.Args = r.setQuota()
-	case "ID":
-		cmd.Args = r.id()
-	case "COMPRESS":
+	}
+	SyntaxSetQuota Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.setQuota() }
+	SyntaxID       Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.id() }
+	// SyntaxCompress: "COMPRESS" SP algorithm (RFC 4978 §3).
+	SyntaxCompress Syntax = func(r *Reader, cmd *Command) {
 		r.sp()
 		cmd.Args = &CompressArgs{Mechanism: r.word()}
-	default:
-		name := cmd.Name
-		if len(name) > 40 {
-			name = name[:40] + "..."
-		}
-		r.bad("unknown command " + name)
 	}
-	if !r.atEnd() {
-		r.syntax("unexpected characters after the command")
-	}
-}
+)
 
 // authenticate: "AUTHENTICATE" SP auth-type [SP (base64 / "=")] (RFC 9051
 // §6.2.2; the initial response is SASL-IR, RFC 4959 §3).

@@ -26,7 +26,7 @@ type run struct {
 func readOne(t testing.TB, in string, opts ReaderOptions, sinkErr error) run {
 	t.Helper()
 	br := bufio.NewReader(strings.NewReader(in))
-	r := NewReader(br, opts)
+	r := newTestReader(br, opts)
 	var res run
 	res.cmd, res.err = r.ReadCommand(
 		func() error { res.conts++; return nil },
@@ -366,7 +366,7 @@ func TestReadCommandErrors(t *testing.T) {
 		{"missing command", "a\r\n", small, "a", "BAD", "", "missing command", 0},
 		{"unknown command", "a FROB x\r\n", small, "a", "BAD", "", "unknown command FROB", 0},
 		{"double space", "a  NOOP\r\n", small, "a", "BAD", "", "expected an atom", 0},
-		{"uid noop", "a UID NOOP\r\n", small, "a", "BAD", "", "UID must be followed", 0},
+		{"uid noop", "a UID NOOP\r\n", small, "a", "BAD", "", "NOOP has no UID form", 0},
 		{"extra args", "a NOOP now\r\n", small, "a", "BAD", "", "unexpected characters", 0},
 		{"trailing space", "a LOGIN x y \r\n", small, "a", "BAD", "", "unexpected characters", 0},
 		{"missing arg", "a LOGIN x\r\n", small, "a", "BAD", "", "expected a space at end of line", 0},
@@ -526,7 +526,7 @@ func (w *failWriter) Write(p []byte) (int, error) {
 func TestSinkWriteFails(t *testing.T) {
 	in := "a APPEND INBOX {10+}\r\n0123456789 {10}\r\n"
 	br := bufio.NewReaderSize(strings.NewReader(in+"next NOOP\r\n"), 16)
-	r := NewReader(br, ReaderOptions{})
+	r := newTestReader(br, ReaderOptions{})
 	calls := 0
 	_, err := r.ReadCommand(nil, func(int64, bool) (io.Writer, error) {
 		calls++
@@ -562,7 +562,7 @@ func TestIOErrors(t *testing.T) {
 	}
 	cerr := errors.New("write failed")
 	br := bufio.NewReader(strings.NewReader("a LOGIN {1}\r\nx y\r\n"))
-	if _, err := NewReader(br, ReaderOptions{}).ReadCommand(func() error { return cerr }, nil); err != cerr {
+	if _, err := newTestReader(br, ReaderOptions{}).ReadCommand(func() error { return cerr }, nil); err != cerr {
 		t.Errorf("continuation error: got %v", err)
 	}
 }
@@ -580,7 +580,7 @@ func TestHTTP(t *testing.T) {
 }
 
 func TestUTF8Mode(t *testing.T) {
-	r := NewReader(bufio.NewReader(strings.NewReader("a SELECT \"Entw&APw-rfe\"\r\nb SELECT \"Entwürfe\"\r\nc SELECT \"\xff\"\r\n")), ReaderOptions{UTF8: true})
+	r := newTestReader(bufio.NewReader(strings.NewReader("a SELECT \"Entw&APw-rfe\"\r\nb SELECT \"Entwürfe\"\r\nc SELECT \"\xff\"\r\n")), ReaderOptions{UTF8: true})
 	for _, want := range []string{"Entw&APw-rfe", "Entwürfe"} {
 		cmd, err := r.ReadCommand(nil, nil)
 		if err != nil {
@@ -613,7 +613,7 @@ func TestReadIdleDone(t *testing.T) {
 		{"a NOOP {3+}\r\nabc\r\nx", false, "x"},
 	} {
 		br := bufio.NewReader(strings.NewReader(tt.in))
-		err := NewReader(br, ReaderOptions{}).ReadIdleDone()
+		err := newTestReader(br, ReaderOptions{}).ReadIdleDone()
 		var pe *ParseError
 		if tt.ok != (err == nil) || (!tt.ok && !errors.As(err, &pe)) {
 			t.Errorf("%q: %v", tt.in, err)
@@ -638,7 +638,7 @@ func TestReadSASLResponse(t *testing.T) {
 		{"!!!\r\n", "", false, true},
 		{strings.Repeat("A", 100) + "\r\n", "", false, true},
 	} {
-		r := NewReader(bufio.NewReader(strings.NewReader(tt.in)), ReaderOptions{MaxLine: 50})
+		r := newTestReader(bufio.NewReader(strings.NewReader(tt.in)), ReaderOptions{MaxLine: 50})
 		b, cancelled, err := r.ReadSASLResponse()
 		var pe *ParseError
 		if tt.bad != errors.As(err, &pe) || (!tt.bad && err != nil) {
@@ -660,7 +660,7 @@ func TestCommandsInARow(t *testing.T) {
 		"a4 LOGIN x {2}\r\nyz\r\n" +
 		"a5 NOOP " + strings.Repeat("y", 300) + " {2+}\r\nzz\r\n" +
 		"a6 LOGOUT\r\n"
-	r := NewReader(bufio.NewReader(strings.NewReader(in)), ReaderOptions{MaxLine: 100, MaxLiteral: 50})
+	r := newTestReader(bufio.NewReader(strings.NewReader(in)), ReaderOptions{MaxLine: 100, MaxLiteral: 50})
 	var got []string
 	for {
 		cmd, err := r.ReadCommand(nil, nil)

@@ -13,6 +13,9 @@ import (
 // ReaderOptions bound what one client command can make the server read and
 // hold. Zero fields take their defaults.
 type ReaderOptions struct {
+	// Grammar gives the commands the server knows and their argument
+	// syntax (required).
+	Grammar Grammar
 	// MaxLine is the size of one line outside literals, line ending
 	// excluded (default 64 KiB).
 	MaxLine int

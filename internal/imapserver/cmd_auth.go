@@ -22,7 +22,7 @@ func (s *session) cmdStartTLS(cmd *imap.Command) error {
 	}
 	s.w.StatusResponse(cmd.Tag, "OK", "", "Begin TLS negotiation now")
 	if err := s.flush(); err != nil {
-		return errAbort{err}
+		return abort(err)
 	}
 	tc := tls.Server(s.nc, s.srv.tls)
 	// Interrupted in the handshake, the session ends without a BYE in
@@ -36,7 +36,7 @@ func (s *session) cmdStartTLS(cmd *imap.Command) error {
 			return errBye
 		}
 		s.log.Info("TLS handshake failed", "err", err)
-		return errAbort{err}
+		return abort(err)
 	}
 	s.nc, s.tls = tc, true
 	s.setupIO(s.nc, s.nc)
@@ -84,7 +84,7 @@ func (s *session) cmdAuthenticate(cmd *imap.Command) error {
 		}
 		s.w.ContinuationBase64(challenge)
 		if err := s.flush(); err != nil {
-			return errAbort{err}
+			return abort(err)
 		}
 		if s.conn.ReadBy(s.readDeadline()) {
 			s.interrupted()
@@ -99,7 +99,7 @@ func (s *session) cmdAuthenticate(cmd *imap.Command) error {
 			s.interrupted()
 			return errBye
 		case err != nil:
-			return errAbort{err}
+			return abort(err)
 		case cancelled:
 			return bad("Authentication cancelled") // RFC 9051 §6.2.2
 		}

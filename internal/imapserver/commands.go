@@ -1,79 +1,141 @@
 package imapserver
 
 import (
+	"maps"
+	"slices"
 	"strconv"
-	"strings"
 
 	"postel/internal/imap"
+	"postel/internal/netserve"
 )
 
-// command is one entry of the command table.
+// command is one entry of the command table: everything Postel knows of a
+// command is here, so the parser, the state diagram, the dispatch and the
+// CAPABILITY list cannot disagree.
 type command struct {
-	states states // the states it is allowed in
-	run    func(*session, *imap.Command) error
+	syntax imap.Syntax                         // how its arguments are parsed
+	states netserve.States                     // the states it is allowed in
+	run    func(*session, *imap.Command) error // its handler
+	uid    bool                                // it has a UID form (RFC 9051 §6.4.9)
 	// seqNumbers: the non-UID form takes and returns message sequence
 	// numbers, so no EXPUNGE may be sent while it runs (RFC 9051 §7.5.1).
 	seqNumbers bool
+	// caps are the capabilities its code serves (RFC 9051 §7.2.2): each is
+	// advertised in the states the command is allowed in, and only then.
+	caps []capability
 }
 
-// states is a set of session states.
-type states uint8
+// capability is one CAPABILITY atom a command brings.
+type capability struct {
+	name string
+	// early: also advertised before login, where the command is not yet
+	// allowed (RFC 9051 §7.2.2 lets a server list what becomes usable
+	// later; clients look for ENABLE and ID there).
+	early bool
+	// when, if set, says whether the session may use it now.
+	when func(*session) bool
+	// value, if set, gives the atoms instead of name (AUTH=..., APPENDLIMIT=n).
+	value func(*session) []string
+}
 
-const (
-	inNotAuth  states = 1 << stateNotAuth
-	inAuth     states = 1 << stateAuth
-	inSelected states = 1 << stateSelected
-	inAny             = inNotAuth | inAuth | inSelected
-	inLoggedIn        = inAuth | inSelected
+func caps(names ...string) []capability {
+	c := make([]capability, len(names))
+	for i, n := range names {
+		c[i] = capability{name: n}
+	}
+	return c
+}
+
+// The session states as a set (RFC 9051 §3).
+var (
+	inNotAuth  = netserve.In(int(stateNotAuth))
+	inAuth     = netserve.In(int(stateAuth))
+	inSelected = netserve.In(int(stateSelected))
+	inAny      = netserve.In(int(stateNotAuth), int(stateAuth), int(stateSelected))
+	inLoggedIn = netserve.In(int(stateAuth), int(stateSelected))
 )
 
-// commands is the command table: every command Postel serves and the
-// states it is allowed in (RFC 9051 §6 and the extensions). The UID forms
-// share their command's entry.
-var commands = map[string]command{
-	// Any state (RFC 9051 §6.1; ID, RFC 2971).
-	"CAPABILITY": {states: inAny, run: (*session).cmdCapability},
-	"NOOP":       {states: inAny, run: (*session).cmdNoop},
-	"LOGOUT":     {states: inAny, run: (*session).cmdLogout},
-	"ID":         {states: inAny, run: (*session).cmdID},
+// commands is the command table: every command Postel serves (RFC 9051 §6
+// and the extensions). The UID forms share their command's entry. It is
+// filled in init, since handlers reach the table (CAPABILITY).
+var commands map[string]command
 
-	// Not authenticated (RFC 9051 §6.2).
-	"STARTTLS":     {states: inNotAuth, run: (*session).cmdStartTLS},
-	"AUTHENTICATE": {states: inNotAuth, run: (*session).cmdAuthenticate},
-	"LOGIN":        {states: inNotAuth, run: (*session).cmdLogin},
+func init() {
+	commands = map[string]command{
+		// Any state (RFC 9051 §6.1; ID, RFC 2971).
+		"CAPABILITY": {syntax: imap.SyntaxNone, states: inAny, run: (*session).cmdCapability},
+		"NOOP":       {syntax: imap.SyntaxNone, states: inAny, run: (*session).cmdNoop},
+		"LOGOUT":     {syntax: imap.SyntaxNone, states: inAny, run: (*session).cmdLogout},
+		"ID":         {syntax: imap.SyntaxID, states: inAny, run: (*session).cmdID, caps: []capability{{name: "ID", early: true}}},
 
-	// Authenticated (RFC 9051 §6.3), also allowed when selected.
-	"ENABLE":       {states: inAuth, run: (*session).cmdEnable}, // RFC 5161 §3.1: before SELECT
-	"SELECT":       {states: inLoggedIn, run: (*session).cmdSelect},
-	"EXAMINE":      {states: inLoggedIn, run: (*session).cmdSelect},
-	"CREATE":       {states: inLoggedIn, run: (*session).cmdCreate},
-	"DELETE":       {states: inLoggedIn, run: (*session).cmdDelete},
-	"RENAME":       {states: inLoggedIn, run: (*session).cmdRename},
-	"SUBSCRIBE":    {states: inLoggedIn, run: (*session).cmdSubscribe},
-	"UNSUBSCRIBE":  {states: inLoggedIn, run: (*session).cmdSubscribe},
-	"LIST":         {states: inLoggedIn, run: (*session).cmdList},
-	"LSUB":         {states: inLoggedIn, run: (*session).cmdList},
-	"NAMESPACE":    {states: inLoggedIn, run: (*session).cmdNamespace},
-	"STATUS":       {states: inLoggedIn, run: (*session).cmdStatus},
-	"APPEND":       {states: inLoggedIn, run: (*session).cmdAppend},
-	"IDLE":         {states: inLoggedIn, run: (*session).cmdIdle},
-	"GETQUOTA":     {states: inLoggedIn, run: (*session).cmdGetQuota},
-	"GETQUOTAROOT": {states: inLoggedIn, run: (*session).cmdGetQuotaRoot},
-	"SETQUOTA":     {states: inLoggedIn, run: (*session).cmdSetQuota},
-	"COMPRESS":     {states: inLoggedIn, run: (*session).cmdCompress},
+		// Not authenticated (RFC 9051 §6.2).
+		"STARTTLS": {syntax: imap.SyntaxNone, states: inNotAuth, run: (*session).cmdStartTLS,
+			caps: []capability{{name: "STARTTLS", when: func(s *session) bool { return s.srv.tls != nil && !s.tls }}}},
+		"AUTHENTICATE": {syntax: imap.SyntaxAuthenticate, states: inNotAuth, run: (*session).cmdAuthenticate,
+			caps: []capability{{value: authCaps}, {name: "SASL-IR"}}}, // SASL-IR: RFC 4959
+		"LOGIN": {syntax: imap.SyntaxLogin, states: inNotAuth, run: (*session).cmdLogin,
+			// RFC 9051 §6.2.3: LOGINDISABLED when LOGIN may not be used.
+			caps: []capability{{name: "LOGINDISABLED", when: func(s *session) bool { return !s.loginAllowed() }}}},
 
-	// Selected (RFC 9051 §6.4).
-	"CHECK":    {states: inSelected, run: (*session).cmdNoop}, // RFC 3501 §6.4.1; rev2 has no CHECK
-	"CLOSE":    {states: inSelected, run: (*session).cmdClose},
-	"UNSELECT": {states: inSelected, run: (*session).cmdClose},
-	"EXPUNGE":  {states: inSelected, run: (*session).cmdExpunge},
-	"SEARCH":   {states: inSelected, run: (*session).cmdSearch, seqNumbers: true},
-	"FETCH":    {states: inSelected, run: (*session).cmdFetch, seqNumbers: true},
-	"STORE":    {states: inSelected, run: (*session).cmdStore, seqNumbers: true},
-	"COPY":     {states: inSelected, run: (*session).cmdCopy},
-	"MOVE":     {states: inSelected, run: (*session).cmdCopy},
-	"SORT":     {states: inSelected, run: (*session).cmdSort, seqNumbers: true},
-	"THREAD":   {states: inSelected, run: (*session).cmdThread, seqNumbers: true},
+		// Authenticated (RFC 9051 §6.3), also allowed when selected.
+		"ENABLE": {syntax: imap.SyntaxEnable, states: inAuth, run: (*session).cmdEnable, // RFC 5161 §3.1: before SELECT
+			caps: []capability{{name: "ENABLE", early: true}, {name: "UTF8=ACCEPT"}}}, // RFC 6855
+		"SELECT": {syntax: imap.SyntaxSelect, states: inLoggedIn, run: (*session).cmdSelect,
+			caps: caps("CONDSTORE", "QRESYNC")}, // RFC 7162
+		"EXAMINE": {syntax: imap.SyntaxSelect, states: inLoggedIn, run: (*session).cmdSelect},
+		"CREATE": {syntax: imap.SyntaxCreate, states: inLoggedIn, run: (*session).cmdCreate,
+			caps: caps("CREATE-SPECIAL-USE")}, // RFC 6154 §3
+		"DELETE":      {syntax: imap.SyntaxMailbox, states: inLoggedIn, run: (*session).cmdDelete},
+		"RENAME":      {syntax: imap.SyntaxRename, states: inLoggedIn, run: (*session).cmdRename},
+		"SUBSCRIBE":   {syntax: imap.SyntaxMailbox, states: inLoggedIn, run: (*session).cmdSubscribe},
+		"UNSUBSCRIBE": {syntax: imap.SyntaxMailbox, states: inLoggedIn, run: (*session).cmdSubscribe},
+		"LIST": {syntax: imap.SyntaxList, states: inLoggedIn, run: (*session).cmdList,
+			caps: caps("CHILDREN", "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS")}, // RFC 3348, 6154, 5258, 5819
+		"LSUB":      {syntax: imap.SyntaxLsub, states: inLoggedIn, run: (*session).cmdList},
+		"NAMESPACE": {syntax: imap.SyntaxNone, states: inLoggedIn, run: (*session).cmdNamespace, caps: caps("NAMESPACE")},
+		"STATUS": {syntax: imap.SyntaxStatus, states: inLoggedIn, run: (*session).cmdStatus,
+			caps: caps("STATUS=SIZE")}, // RFC 8438
+		"APPEND": {syntax: imap.SyntaxAppend, states: inLoggedIn, run: (*session).cmdAppend,
+			caps: []capability{{name: "MULTIAPPEND"}, {value: appendLimit}}}, // RFC 3502, RFC 7889
+		"IDLE":         {syntax: imap.SyntaxNone, states: inLoggedIn, run: (*session).cmdIdle, caps: caps("IDLE")},
+		"GETQUOTA":     {syntax: imap.SyntaxGetQuota, states: inLoggedIn, run: (*session).cmdGetQuota, caps: caps("QUOTA", "QUOTA=RES-STORAGE")}, // RFC 9208
+		"GETQUOTAROOT": {syntax: imap.SyntaxMailbox, states: inLoggedIn, run: (*session).cmdGetQuotaRoot},
+		"SETQUOTA":     {syntax: imap.SyntaxSetQuota, states: inLoggedIn, run: (*session).cmdSetQuota},
+		"COMPRESS": {syntax: imap.SyntaxCompress, states: inLoggedIn, run: (*session).cmdCompress,
+			// RFC 4978 §3: not offered once active.
+			caps: []capability{{name: "COMPRESS=DEFLATE", when: func(s *session) bool { return s.z == nil }}}},
+
+		// Selected (RFC 9051 §6.4).
+		"CHECK":    {syntax: imap.SyntaxNone, states: inSelected, run: (*session).cmdNoop}, // RFC 3501 §6.4.1; rev2 has no CHECK
+		"CLOSE":    {syntax: imap.SyntaxNone, states: inSelected, run: (*session).cmdClose},
+		"UNSELECT": {syntax: imap.SyntaxNone, states: inSelected, run: (*session).cmdClose, caps: caps("UNSELECT")}, // RFC 3691
+		"EXPUNGE": {syntax: imap.SyntaxExpunge, states: inSelected, run: (*session).cmdExpunge, uid: true,
+			caps: caps("UIDPLUS")}, // RFC 4315: UID EXPUNGE, APPENDUID and COPYUID
+		"SEARCH": {syntax: imap.SyntaxSearch, states: inSelected, run: (*session).cmdSearch, uid: true, seqNumbers: true,
+			caps: caps("ESEARCH", "SEARCHRES", "WITHIN")}, // RFC 4731, 5182, 5032
+		"FETCH": {syntax: imap.SyntaxFetch, states: inSelected, run: (*session).cmdFetch, uid: true, seqNumbers: true,
+			caps: caps("BINARY", "SAVEDATE")}, // RFC 3516, RFC 8514
+		"STORE": {syntax: imap.SyntaxStore, states: inSelected, run: (*session).cmdStore, uid: true, seqNumbers: true},
+		"COPY":  {syntax: imap.SyntaxCopy, states: inSelected, run: (*session).cmdCopy, uid: true},
+		"MOVE":  {syntax: imap.SyntaxCopy, states: inSelected, run: (*session).cmdCopy, uid: true, caps: caps("MOVE")}, // RFC 6851
+		"SORT": {syntax: imap.SyntaxSort, states: inSelected, run: (*session).cmdSort, uid: true, seqNumbers: true,
+			caps: caps("SORT")}, // RFC 5256
+		"THREAD": {syntax: imap.SyntaxThread, states: inSelected, run: (*session).cmdThread, uid: true, seqNumbers: true,
+			caps: caps("THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")}, // RFC 5256
+	}
+}
+
+// grammar is the parser's view of the table.
+func grammar(name string) (imap.Syntax, bool, bool) {
+	c, ok := commands[name]
+	return c.syntax, c.uid, ok
+}
+
+// commandNames are the table's names in order, for a stable CAPABILITY.
+var commandNames []string
+
+func init() {
+	commandNames = slices.Sorted(maps.Keys(commands))
 }
 
 // loginAllowed reports whether LOGIN and AUTHENTICATE may be used: over
@@ -82,33 +144,53 @@ func (s *session) loginAllowed() bool {
 	return s.tls || (s.srv.cfg.AllowPlaintextLoopback && s.remote.IsLoopback())
 }
 
-// capabilities lists what the session may use now (RFC 9051 §7.2.2).
-// Before login: the protocol versions, how to log in and what helps
-// logging in; after: every extension.
+// authCaps are the SASL mechanisms offered now (RFC 9051 §7.2.2 AUTH=).
+func authCaps(s *session) []string {
+	if !s.loginAllowed() {
+		return nil
+	}
+	var out []string
+	for _, m := range s.srv.authn.Mechanisms() {
+		out = append(out, "AUTH="+m)
+	}
+	return out
+}
+
+// appendLimit is APPENDLIMIT=n (RFC 7889 §3).
+func appendLimit(s *session) []string {
+	return []string{"APPENDLIMIT=" + strconv.FormatInt(s.srv.cfg.AppendLimit, 10)}
+}
+
+// capabilities lists what the session may use now (RFC 9051 §7.2.2), from
+// the command table: the protocol versions and LITERAL+ (the reader's),
+// then the capabilities of every command allowed in the session's state
+// (or marked early). Before login that is how to log in and what helps
+// logging in; after, every extension.
 func (s *session) capabilities() string {
-	caps := []string{"IMAP4rev2", "IMAP4rev1"}
-	if s.state == stateNotAuth {
-		if s.srv.tls != nil && !s.tls {
-			caps = append(caps, "STARTTLS")
+	out := []byte("IMAP4rev2 IMAP4rev1 LITERAL+") // LITERAL+: RFC 7888
+	for _, name := range commandNames {
+		c := commands[name]
+		// Once logged in, the list is what the client may use in the
+		// authenticated and selected states, the same in both.
+		allowed := c.states.Has(int(s.state))
+		if s.state != stateNotAuth {
+			allowed = c.states&inLoggedIn != 0
 		}
-		if s.loginAllowed() {
-			for _, m := range s.srv.authn.Mechanisms() {
-				caps = append(caps, "AUTH="+m)
+		for _, cp := range c.caps {
+			if !allowed && !(cp.early && s.state == stateNotAuth) {
+				continue
 			}
-		} else {
-			caps = append(caps, "LOGINDISABLED") // RFC 9051 §6.2.3
+			if cp.when != nil && !cp.when(s) {
+				continue
+			}
+			atoms := []string{cp.name}
+			if cp.value != nil {
+				atoms = cp.value(s)
+			}
+			for _, a := range atoms {
+				out = append(append(out, ' '), a...)
+			}
 		}
-		return strings.Join(append(caps, "SASL-IR", "LITERAL+", "ID", "ENABLE"), " ")
 	}
-	caps = append(caps,
-		"LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE",
-		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
-		"STATUS=SIZE", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC",
-		"APPENDLIMIT="+strconv.FormatInt(s.srv.cfg.AppendLimit, 10),
-		"BINARY", "UTF8=ACCEPT", "MULTIAPPEND", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
-		"QUOTA", "QUOTA=RES-STORAGE", "SAVEDATE", "WITHIN")
-	if s.z == nil {
-		caps = append(caps, "COMPRESS=DEFLATE")
-	}
-	return strings.Join(caps, " ")
+	return string(out)
 }

@@ -37,7 +37,7 @@ func (s *session) cmdCompress(cmd *imap.Command) error {
 	}
 	s.w.StatusResponse(cmd.Tag, "OK", "", "DEFLATE active")
 	if err := s.flush(); err != nil {
-		return errAbort{err}
+		return abort(err)
 	}
 	// The client sends nothing after COMPRESS before the tagged response
 	// (RFC 4978 §3), so s.br holds no plain input; reading through it
@@ -48,7 +48,7 @@ func (s *session) cmdCompress(cmd *imap.Command) error {
 	bw := bufio.NewWriterSize(s.nc, 4096)
 	zw, err := flate.NewWriter(bw, flate.BestSpeed)
 	if err != nil {
-		return errAbort{err}
+		return abort(err)
 	}
 	s.z = &compressor{zw: zw, bw: bw}
 	s.setupIO(zr, zw)

@@ -301,7 +301,7 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 		case "ENVELOPE":
 			env, err := message.UnmarshalEnvelope(meta.Envelope)
 			if err != nil {
-				return errAbort{err}
+				return abort(err)
 			}
 			w.Atom("ENVELOPE ")
 			w.Envelope(env)
@@ -330,7 +330,7 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 				err = w.Literal(b.n, b.r)
 			}
 			if err != nil {
-				return errAbort{err}
+				return abort(err)
 			}
 		}
 	}

@@ -25,7 +25,7 @@ func (s *session) cmdIdle(cmd *imap.Command) error {
 		}
 	}
 	if err := s.flush(); err != nil {
-		return errAbort{err}
+		return abort(err)
 	}
 	if s.conn.ReadBy(time.Now().Add(s.srv.cfg.IdleTimeout)) {
 		s.interrupted()
@@ -73,7 +73,7 @@ func (s *session) cmdIdle(cmd *imap.Command) error {
 			}
 			if err != nil {
 				stopReading()
-				return errAbort{err}
+				return abort(err)
 			}
 			if s.sel.gone {
 				stopReading()

@@ -3,7 +3,6 @@ package imapserver
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -181,9 +180,8 @@ func (s *session) end() {
 
 // handshake runs the TLS handshake over s.nc, bounded by Limits.UnauthTimeout.
 func (s *session) handshake() error {
-	tc := tls.Server(s.nc, s.srv.tls)
-	s.conn.ReadBy(time.Now().Add(s.srv.admission.Limits().UnauthTimeout))
-	if err := tc.HandshakeContext(s.ctx()); err != nil {
+	tc, err := netserve.Handshake(s.ctx(), s.conn, s.nc, s.srv.tls, s.srv.admission.Limits().UnauthTimeout)
+	if err != nil {
 		return err
 	}
 	s.nc, s.tls = tc, true
@@ -199,24 +197,15 @@ func (s *session) handshake() error {
 func (s *session) setupIO(r io.Reader, w io.Writer) {
 	s.trace.Restart(0)
 	s.br = bufio.NewReaderSize(s.trace.Reader(r), 4096)
-	s.cw = &countWriter{w: s.trace.Writer(w)}
+	s.cw = &countWriter{netserve.CountWriter{W: s.trace.Writer(w)}}
 	s.bw = bufio.NewWriterSize(s.cw, 4<<10)
-	s.r = imap.NewReader(s.br, imap.ReaderOptions{MaxAppend: s.srv.cfg.AppendLimit, UTF8: s.utf8})
+	s.r = imap.NewReader(s.br, imap.ReaderOptions{Grammar: grammar, MaxAppend: s.srv.cfg.AppendLimit, UTF8: s.utf8})
 	s.w = imap.NewWriter(s.bw)
 	s.w.SetUTF8(s.utf8)
 }
 
 // countWriter counts what goes through it.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
+type countWriter struct{ netserve.CountWriter }
 
 // copyBuffers are the buffers large literals are written through.
 var copyBuffers = sync.Pool{New: func() any { return new([64 << 10]byte) }}
@@ -231,7 +220,7 @@ func (c *countWriter) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // written is how many octets of responses were produced so far.
-func (s *session) written() int64 { return s.cw.n + int64(s.bw.Buffered()) }
+func (s *session) written() int64 { return s.cw.N + int64(s.bw.Buffered()) }
 
 // flush sends what is buffered, through the compressor when active.
 func (s *session) flush() error {
@@ -247,13 +236,7 @@ func (s *session) flush() error {
 // readDeadline is when the next command must have arrived: RFC 9051 §5.4's
 // autologout timer, and before login the time left to log in.
 func (s *session) readDeadline() time.Time {
-	d := time.Now().Add(s.srv.cfg.IdleTimeout)
-	if s.state == stateNotAuth {
-		if login := s.started.Add(s.srv.admission.Limits().UnauthTimeout); login.Before(d) {
-			d = login
-		}
-	}
-	return d
+	return netserve.ReadDeadline(s.started, s.state != stateNotAuth, s.srv.cfg.IdleTimeout, s.srv.admission.Limits().UnauthTimeout)
 }
 
 // bye writes an untagged BYE (RFC 9051 §7.1.5) and flushes; the session
@@ -337,13 +320,10 @@ func (s *session) continueLiteral() error {
 	return s.flush()
 }
 
-// errAbort ends the session without a tagged response: the response
-// stream was cut (a literal came out short), so the client could not
-// parse what follows.
-type errAbort struct{ err error }
-
-func (e errAbort) Error() string { return "session aborted: " + e.err.Error() }
-func (e errAbort) Unwrap() error { return e.err }
+// abort ends the session without a tagged response: the response stream
+// was cut (a literal came out short), so the client could not parse what
+// follows.
+func abort(err error) error { return netserve.ErrAbort{Err: err} }
 
 // errResponded is returned by handlers that wrote their tagged response
 // themselves, before changing the connection's layers (STARTTLS, COMPRESS).
@@ -358,7 +338,7 @@ func (s *session) run(cmd *imap.Command) bool {
 	switch {
 	case !known:
 		err = bad("Unknown command")
-	case c.states&(1<<s.state) == 0:
+	case !c.states.Has(int(s.state)):
 		err = badState
 		if s.state == stateAuth && c.states == inSelected {
 			err = badNoMailbox
@@ -370,9 +350,9 @@ func (s *session) run(cmd *imap.Command) bool {
 	if err == errBye {
 		return false
 	}
-	var abort errAbort
-	if errors.As(err, &abort) {
-		s.log.Error("command aborted", "command", cmd.Name, "err", abort.err)
+	var ab netserve.ErrAbort
+	if errors.As(err, &ab) {
+		s.log.Error("command aborted", "command", cmd.Name, "err", ab.Err)
 		return false
 	}
 	if s.sel != nil && s.sel.gone {
@@ -405,21 +385,9 @@ func (s *session) run(cmd *imap.Command) bool {
 // mailbox the client may be told of now, turning a panic into a server
 // fault. When the panic came after part of a response was written, the
 // response stream is broken and the session ends.
-func (s *session) call(c command, cmd *imap.Command) (err error) {
-	before := s.written()
-	defer func() {
-		if x := recover(); x != nil {
-			s.log.Error("panic in command", "command", cmd.Name, "panic", fmt.Sprint(x), "stack", string(debug.Stack()))
-			if s.written() != before {
-				err = errAbort{fmt.Errorf("panic after partial output: %v", x)}
-				return
-			}
-			err = fmt.Errorf("panic: %v", x)
-		}
-	}()
-	err = c.run(s, cmd)
-	var abort errAbort
-	if s.sel == nil || err == errBye || err == errResponded || errors.As(err, &abort) {
+func (s *session) call(c command, cmd *imap.Command) error {
+	err := netserve.RunCommand(s.log, cmd.Name, s.written, func() error { return c.run(s, cmd) })
+	if s.sel == nil || err == errBye || err == errResponded || errors.As(err, new(netserve.ErrAbort)) {
 		return err
 	}
 	// RFC 9051 §7.5.1: no EXPUNGE during FETCH, STORE and SEARCH (nor

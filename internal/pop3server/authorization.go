@@ -35,7 +35,7 @@ func (s *session) cmdStls(args string) error {
 	}
 	s.ok("Begin TLS negotiation now")
 	if err := s.bw.Flush(); err != nil {
-		return errAbort{err}
+		return abort(err)
 	}
 	// Whatever the client sent after STLS came before the TLS
 	// negotiation: an attacker's injection (the STARTTLS command
@@ -46,10 +46,10 @@ func (s *session) cmdStls(args string) error {
 	}
 	tc := tls.Server(s.nc, s.srv.tls)
 	if s.conn.ReadBy(s.readDeadline()) {
-		return errAbort{errShutdown}
+		return abort(errShutdown)
 	}
 	if err := tc.HandshakeContext(s.ctx()); err != nil {
-		return errAbort{fmt.Errorf("TLS handshake: %w", err)}
+		return abort(fmt.Errorf("TLS handshake: %w", err))
 	}
 	s.nc, s.tls = tc, true
 	// RFC 2595 §4: the server forgets what the client said before TLS.
@@ -136,7 +136,7 @@ func (s *session) cmdAuth(args string) error {
 		// the challenge (nothing after the space when it is empty).
 		s.send("+ " + base64.StdEncoding.EncodeToString(challenge))
 		if err := s.bw.Flush(); err != nil {
-			return errAbort{err}
+			return abort(err)
 		}
 		if s.conn.ReadBy(s.readDeadline()) {
 			return s.interruption()
@@ -148,7 +148,7 @@ func (s *session) cmdAuth(args string) error {
 		case err != nil && (s.conn.Closing() || s.conn.Evicted()):
 			return s.interruption()
 		case err != nil:
-			return errAbort{err}
+			return abort(err)
 		case line == "*":
 			// RFC 5034 §4: the client cancels; the server rejects.
 			return clientErr("Authentication cancelled")

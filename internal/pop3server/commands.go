@@ -1,8 +1,12 @@
 package pop3server
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+
+	"postel/internal/netserve"
 )
 
 // state is a session state of RFC 1939 §3.
@@ -16,44 +20,81 @@ const (
 	stateUpdate
 )
 
-// states is a set of session states.
-type states uint8
-
-const (
-	inAuthorization states = 1 << stateAuthorization
-	inTransaction   states = 1 << stateTransaction
-	inBoth                 = inAuthorization | inTransaction
+// The session states as sets.
+var (
+	inAuthorization = netserve.In(int(stateAuthorization))
+	inTransaction   = netserve.In(int(stateTransaction))
+	inBoth          = netserve.In(int(stateAuthorization), int(stateTransaction))
 )
 
-// command is one entry of the command table.
+// command is one entry of the command table: the states it is valid in,
+// its handler (which parses its own arguments: POP3 commands take at most
+// two words, and PASS the rest of the line), and the CAPA tags its code
+// serves (RFC 2449 §6), listed in the states the command is valid in.
 type command struct {
-	states states // the states it is valid in
+	states netserve.States
 	run    func(s *session, args string) error
+	capa   func(s *session) []string
 }
+
+// tags is a capa function for fixed tags.
+func tags(t ...string) func(*session) []string { return func(*session) []string { return t } }
 
 // commands is the command table: every command Postel serves and the states
 // it is valid in (RFC 1939 §4-§7, CAPA RFC 2449 §5, STLS RFC 2595 §4, AUTH
 // RFC 5034 §4, UTF8 RFC 6856 §2). APOP (RFC 1939 §7) is not offered: it
-// needs the password in the clear on the server.
-var commands = map[string]command{
-	"CAPA": {inBoth, (*session).cmdCapa},
-	"QUIT": {inBoth, (*session).cmdQuit},
+// needs the password in the clear on the server. Filled in init, since a
+// handler (CAPA) reads it.
+var commands map[string]command
 
-	"STLS": {inAuthorization, (*session).cmdStls},
-	"USER": {inAuthorization, (*session).cmdUser},
-	"PASS": {inAuthorization, (*session).cmdPass},
-	"AUTH": {inAuthorization, (*session).cmdAuth},
-	"UTF8": {inAuthorization, (*session).cmdUTF8},
+func init() {
+	commands = map[string]command{
+		"CAPA": {states: inBoth, run: (*session).cmdCapa},
+		"QUIT": {states: inBoth, run: (*session).cmdQuit},
 
-	"STAT": {inTransaction, (*session).cmdStat},
-	"LIST": {inTransaction, (*session).cmdList},
-	"RETR": {inTransaction, (*session).cmdRetr},
-	"DELE": {inTransaction, (*session).cmdDele},
-	"NOOP": {inTransaction, (*session).cmdNoop},
-	"RSET": {inTransaction, (*session).cmdRset},
-	"TOP":  {inTransaction, (*session).cmdTop},
-	"UIDL": {inTransaction, (*session).cmdUidl},
+		"STLS": {states: inAuthorization, run: (*session).cmdStls, capa: func(s *session) []string {
+			if s.srv.tls != nil && !s.tls {
+				return []string{"STLS"}
+			}
+			return nil
+		}},
+		"USER": {states: inAuthorization, run: (*session).cmdUser, capa: func(s *session) []string {
+			if s.loginAllowed() {
+				return []string{"USER"}
+			}
+			return nil
+		}},
+		"PASS": {states: inAuthorization, run: (*session).cmdPass},
+		"AUTH": {states: inAuthorization, run: (*session).cmdAuth, capa: func(s *session) []string {
+			if s.loginAllowed() {
+				return []string{"SASL " + strings.Join(s.srv.authn.Mechanisms(), " ")}
+			}
+			return nil
+		}},
+		"UTF8": {states: inAuthorization, run: (*session).cmdUTF8, capa: func(s *session) []string {
+			if s.loginAllowed() {
+				// RFC 6856 §2: "USER" says that USER and PASS take
+				// UTF-8, which internal/auth accepts.
+				return []string{"UTF8 USER"}
+			}
+			return []string{"UTF8"}
+		}},
+
+		"STAT": {states: inTransaction, run: (*session).cmdStat},
+		"LIST": {states: inTransaction, run: (*session).cmdList},
+		"RETR": {states: inTransaction, run: (*session).cmdRetr},
+		"DELE": {states: inTransaction, run: (*session).cmdDele},
+		"NOOP": {states: inTransaction, run: (*session).cmdNoop},
+		"RSET": {states: inTransaction, run: (*session).cmdRset},
+		// TOP and UIDL are listed in both states: RFC 2449 §6.
+		"TOP":  {states: inTransaction, run: (*session).cmdTop, capa: tags("TOP")},
+		"UIDL": {states: inTransaction, run: (*session).cmdUidl, capa: tags("UIDL")},
+	}
+	commandNames = slices.Sorted(maps.Keys(commands))
 }
+
+// commandNames are the table's names in order, for a stable CAPA.
+var commandNames []string
 
 // httpMethods start the request line of HTTP: a web page making a browser
 // talk to the POP3 port (a cross-protocol attack). None is a POP3 command.
@@ -118,21 +159,19 @@ func (s *session) loginAllowed() bool {
 }
 
 // capabilities lists what the session may use now (RFC 2449 §6; the list
-// differs before and after login, which §5 allows).
+// differs before and after login, which §5 allows): the session's own
+// (RESP-CODES, PIPELINING, EXPIRE, AUTH-RESP-CODE before login), then the
+// tags of the commands valid now, from the table. TOP and UIDL are also
+// listed before login, as their commands become valid then.
 func (s *session) capabilities() []string {
-	caps := []string{"TOP", "UIDL", "RESP-CODES", "PIPELINING", "EXPIRE NEVER"}
+	caps := []string{"RESP-CODES", "PIPELINING", "EXPIRE NEVER"}
 	if s.state == stateAuthorization {
 		caps = append(caps, "AUTH-RESP-CODE") // RFC 3206 §6
-		if s.srv.tls != nil && !s.tls {
-			caps = append(caps, "STLS")
-		}
-		if s.loginAllowed() {
-			caps = append(caps, "USER", "SASL "+strings.Join(s.srv.authn.Mechanisms(), " "))
-			// RFC 6856 §2: "USER" says that USER and PASS take UTF-8,
-			// which internal/auth accepts.
-			caps = append(caps, "UTF8 USER")
-		} else {
-			caps = append(caps, "UTF8")
+	}
+	for _, name := range commandNames {
+		c := commands[name]
+		if c.capa != nil && (c.states.Has(int(s.state)) || c.states.Has(int(stateTransaction))) {
+			caps = append(caps, c.capa(s)...)
 		}
 	}
 	return append(caps, "IMPLEMENTATION Postel")

@@ -3,6 +3,8 @@ package pop3server
 import (
 	"errors"
 	"fmt"
+
+	"postel/internal/netserve"
 )
 
 // Response codes (RFC 2449 §8, RFC 3206), named once. They go in brackets
@@ -73,10 +75,7 @@ var (
 // errQuit is returned by QUIT after writing its reply: the session ends.
 var errQuit = errors.New("quit")
 
-// errAbort ends the session without a reply: a multi-line response was cut
+// abort ends the session without a reply: a multi-line response was cut
 // (the message could not be read to its end), so the client could not
 // tell it from a complete one if the session went on.
-type errAbort struct{ err error }
-
-func (e errAbort) Error() string { return "session aborted: " + e.err.Error() }
-func (e errAbort) Unwrap() error { return e.err }
+func abort(err error) error { return netserve.ErrAbort{Err: err} }

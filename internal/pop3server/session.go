@@ -4,14 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -40,11 +37,11 @@ type session struct {
 	started     time.Time
 	implicitTLS bool
 
-	nc  net.Conn      // conn, or TLS over it
-	tls bool          // TLS is active
-	br  *bufio.Reader // command lines
-	cw  *countWriter  // under bw: counts the octets written
-	bw  *bufio.Writer // replies
+	nc  net.Conn              // conn, or TLS over it
+	tls bool                  // TLS is active
+	br  *bufio.Reader         // command lines
+	cw  *netserve.CountWriter // under bw: counts the octets written
+	bw  *bufio.Writer         // replies
 
 	state  state
 	user   string        // name given by USER, waiting for PASS
@@ -139,11 +136,8 @@ func (s *session) end() {
 
 // handshake runs the TLS handshake over s.nc, bounded by Limits.UnauthTimeout.
 func (s *session) handshake() error {
-	tc := tls.Server(s.nc, s.srv.tls)
-	if s.conn.ReadBy(time.Now().Add(s.srv.admission.Limits().UnauthTimeout)) {
-		return errShutdown
-	}
-	if err := tc.HandshakeContext(s.ctx()); err != nil {
+	tc, err := netserve.Handshake(s.ctx(), s.conn, s.nc, s.srv.tls, s.srv.admission.Limits().UnauthTimeout)
+	if err != nil {
 		return err
 	}
 	s.nc, s.tls = tc, true
@@ -157,35 +151,17 @@ func (s *session) handshake() error {
 func (s *session) setupIO() {
 	s.trace.Restart(0)
 	s.br = bufio.NewReaderSize(s.trace.Reader(s.nc), maxSASLLine)
-	s.cw = &countWriter{w: s.trace.Writer(s.nc)}
+	s.cw = &netserve.CountWriter{W: s.trace.Writer(s.nc)}
 	s.bw = bufio.NewWriterSize(s.cw, 32<<10)
 }
 
-// countWriter counts what goes through it.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // written is how many octets of replies were produced so far.
-func (s *session) written() int64 { return s.cw.n + int64(s.bw.Buffered()) }
+func (s *session) written() int64 { return s.cw.N + int64(s.bw.Buffered()) }
 
 // readDeadline is when the next command must have arrived: RFC 1939 §3's
 // autologout timer, and before login the time left to log in.
 func (s *session) readDeadline() time.Time {
-	d := time.Now().Add(s.srv.cfg.IdleTimeout)
-	if s.state == stateAuthorization {
-		if login := s.started.Add(s.srv.admission.Limits().UnauthTimeout); login.Before(d) {
-			d = login
-		}
-	}
-	return d
+	return netserve.ReadDeadline(s.started, s.state != stateAuthorization, s.srv.cfg.IdleTimeout, s.srv.admission.Limits().UnauthTimeout)
 }
 
 // readLine reads a line of at most max octets with its line end (CRLF, or
@@ -328,22 +304,22 @@ func (s *session) run(line string) bool {
 		switch {
 		case !known:
 			err = errUnknown
-		case c.states&(1<<s.state) == 0:
+		case !c.states.Has(int(s.state)):
 			err = errState
 		default:
 			err = s.call(c, keyword, args)
 		}
 	}
-	var abort errAbort
+	var ab netserve.ErrAbort
 	switch {
 	case err == errQuit:
 		s.bw.Flush()
 		return false
-	case errors.As(err, &abort):
+	case errors.As(err, &ab):
 		// The client went away or TLS failed; server faults were logged
 		// as errors where they happened.
 		if !s.dropped() {
-			s.log.Info("session aborted", "command", keyword, "err", abort.err)
+			s.log.Info("session aborted", "command", keyword, "err", ab.Err)
 		}
 		return false
 	case err != nil:
@@ -374,19 +350,8 @@ func (s *session) run(line string) bool {
 // call runs a command's handler, turning a panic into a server fault. When
 // the panic came after the handler wrote part of a reply, the reply stream
 // is broken and the session ends.
-func (s *session) call(c command, keyword, args string) (err error) {
-	before := s.written()
-	defer func() {
-		if x := recover(); x != nil {
-			s.log.Error("panic in command", "command", keyword, "panic", fmt.Sprint(x), "stack", string(debug.Stack()))
-			if s.written() != before {
-				err = errAbort{fmt.Errorf("panic after partial output: %v", x)}
-				return
-			}
-			err = fmt.Errorf("panic: %v", x)
-		}
-	}()
-	return c.run(s, args)
+func (s *session) call(c command, keyword, args string) error {
+	return netserve.RunCommand(s.log, keyword, s.written, func() error { return c.run(s, args) })
 }
 
 // toReply turns a handler's error into its -ERR reply; server faults are

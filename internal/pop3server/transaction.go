@@ -156,7 +156,7 @@ func (s *session) cmdRetr(args string) error {
 	m.size = size
 	s.ok(strconv.FormatInt(size, 10) + " octets")
 	if _, err := s.transfer(s.bw, r, -1); err != nil {
-		return errAbort{fmt.Errorf("sending message %d (UID %d): %w", n, m.uid, err)}
+		return abort(fmt.Errorf("sending message %d (UID %d): %w", n, m.uid, err))
 	}
 	m.retrieved = true
 	return nil
@@ -184,7 +184,7 @@ func (s *session) cmdTop(args string) error {
 	defer r.Close()
 	s.ok("Top of message follows")
 	if _, err := s.transfer(s.bw, r, lines); err != nil {
-		return errAbort{fmt.Errorf("sending the top of message %d (UID %d): %w", n, m.uid, err)}
+		return abort(fmt.Errorf("sending the top of message %d (UID %d): %w", n, m.uid, err))
 	}
 	return nil
 }
