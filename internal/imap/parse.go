@@ -107,7 +107,7 @@ func (r *Reader) parseCommand(cmd *Command) {
 		a.Mailbox = r.mailbox()
 		cmd.Args = a
 	case "SORT":
-		cmd.Args = r.sort()
+		cmd.Args = r.extSort()
 	case "THREAD":
 		cmd.Args = r.thread()
 	case "GETQUOTA":
@@ -117,6 +117,8 @@ func (r *Reader) parseCommand(cmd *Command) {
 		cmd.Args = r.setQuota()
 	case "ID":
 		cmd.Args = r.id()
+	case "CANCELUPDATE":
+		cmd.Args = r.cancelUpdate()
 	case "COMPRESS":
 		r.sp()
 		cmd.Args = &CompressArgs{Mechanism: r.word()}
@@ -449,7 +451,7 @@ func (r *Reader) sort() *SortArgs {
 		}
 		c.Key = r.word()
 		switch c.Key {
-		case "ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO":
+		case "ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO": // RFC 5957
 		default:
 			r.bad("unknown SORT criterion " + c.Key)
 		}

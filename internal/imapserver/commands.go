@@ -74,6 +74,8 @@ var commands = map[string]command{
 	"MOVE":     {states: inSelected, run: (*session).cmdCopy},
 	"SORT":     {states: inSelected, run: (*session).cmdSort, seqNumbers: true},
 	"THREAD":   {states: inSelected, run: (*session).cmdThread, seqNumbers: true},
+
+	"CANCELUPDATE": {states: inSelected, run: (*session).cmdCancelUpdate}, // RFC 5267 §4.3.5
 }
 
 // loginAllowed reports whether LOGIN and AUTHENTICATE may be used: over
@@ -106,7 +108,7 @@ func (s *session) capabilities() string {
 		"STATUS=SIZE", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC",
 		"APPENDLIMIT="+strconv.FormatInt(s.srv.cfg.AppendLimit, 10),
 		"BINARY", "UTF8=ACCEPT", "MULTIAPPEND", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
-		"QUOTA", "QUOTA=RES-STORAGE", "SAVEDATE", "WITHIN")
+		"QUOTA", "QUOTA=RES-STORAGE", "SAVEDATE", "WITHIN", "ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "PARTIAL", "SORT=DISPLAY", "INPROGRESS")
 	if s.z == nil {
 		caps = append(caps, "COMPRESS=DEFLATE")
 	}
