@@ -86,3 +86,21 @@ func TestParseESortErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestParseFetchPartial: the PARTIAL FETCH modifier (RFC 9394 §3.3).
+func TestParseFetchPartial(t *testing.T) {
+	res := readOne(t, "a UID FETCH 25900:26600 (UID FLAGS) (CHANGEDSINCE 12 PARTIAL -1:-3)\r\n", ReaderOptions{}, nil)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	want := &Command{Tag: "a", Name: "FETCH", UID: true, Args: &FetchArgs{Set: set("25900:26600"), Items: items("UID", "FLAGS"),
+		ChangedSince: 12, Partial: &PartialRange{Start: 1, Stop: 3, Last: true}}}
+	if !reflect.DeepEqual(res.cmd, want) {
+		t.Errorf("got  %s\nwant %s", dump(res.cmd), dump(want))
+	}
+	res = readOne(t, "a UID FETCH 1:* FLAGS (PARTIAL 1:2 PARTIAL 3:4)\r\n", ReaderOptions{}, nil)
+	var pe *ParseError
+	if !errors.As(res.err, &pe) || !strings.Contains(pe.Text, "PARTIAL given twice") {
+		t.Errorf("PARTIAL twice: %v", res.err)
+	}
+}

@@ -92,8 +92,7 @@ func (s *session) startContext(cmd *imap.Command, key *imap.SearchKey, criteria 
 	c := &searchContext{tag: cmd.Tag, uid: cmd.UID, key: key, criteria: criteria, volatile: volatileKey(key)}
 	c.results = make([]thread.Msg, len(msgs))
 	for k, m := range msgs {
-		m.SeqNum = m.UID
-		c.results[k] = m
+		c.results[k] = contextMsg(m)
 	}
 	v.contexts = append(v.contexts, c)
 }
@@ -233,12 +232,25 @@ func (s *session) refreshContext(c *searchContext, touched []uint32, all bool) e
 	return nil
 }
 
-// number is how a context names a message to the client.
+// number is how a context names a message to the client; 0 when it is
+// not in the view.
 func (s *session) number(c *searchContext, uid uint32) uint32 {
-	if c.uid {
+	i := s.sel.find(uid)
+	switch {
+	case i < 0:
+		return 0
+	case c.uid:
 		return uid
 	}
-	return uint32(s.sel.find(uid) + 1)
+	return uint32(i + 1)
+}
+
+// contextMsg is what a context keeps of a result: the sort values, not
+// the threading ones.
+func contextMsg(m thread.Msg) thread.Msg {
+	m.SeqNum = m.UID
+	m.MessageID, m.InReplyTo, m.References = "", "", nil
+	return m
 }
 
 // removeFrom drops the messages gone from the context's results and says
@@ -250,25 +262,30 @@ func (s *session) removeFrom(c *searchContext, gone map[uint32]bool) {
 		return
 	}
 	var pairs []contextPair
-	kept := c.results[:0]
-	for k, m := range c.results {
+	var kept []thread.Msg
+	prevGone := false
+	for _, m := range c.results {
 		if !gone[m.UID] {
 			kept = append(kept, m)
+			prevGone = false
 			continue
 		}
 		n := s.number(c, m.UID)
 		switch {
+		case n == 0:
+			// Not in the view (cannot happen: results leave before
+			// their message does); nothing the client could apply.
 		case c.criteria == nil && len(pairs) > 0:
 			pairs[0].nums = append(pairs[0].nums, n)
 		case c.criteria == nil:
 			pairs = append(pairs, contextPair{0, []uint32{n}})
-		case k > 0 && gone[c.results[k-1].UID]:
+		case prevGone:
 			pairs[len(pairs)-1].nums = append(pairs[len(pairs)-1].nums, n)
 		default:
 			pairs = append(pairs, contextPair{uint32(len(kept) + 1), []uint32{n}})
 		}
+		prevGone = n != 0
 	}
-	clear(c.results[len(kept):])
 	c.results = kept
 	s.writeContextUpdate(c, "REMOVEFROM", pairs)
 }
@@ -290,7 +307,7 @@ func (s *session) addTo(c *searchContext, added []found) {
 		msgs = s.threadMsgs(added)
 	}
 	for k := range msgs {
-		msgs[k].SeqNum = msgs[k].UID
+		msgs[k] = contextMsg(msgs[k])
 		isNew[msgs[k].UID] = true
 	}
 	all := append(slices.Clone(c.results), msgs...)
