@@ -40,7 +40,8 @@ type Msg struct {
 	// ENVELOPE (Envelope.From[0].Mailbox), or SortAddress of the raw field.
 	From, To, Cc string
 	// DisplayFrom and DisplayTo are the display sort values of the first
-	// From and To address (RFC 5957 §3, DisplayValue).
+	// From and To address (RFC 5957 §3), from the envelope: the name, else
+	// mailbox@host, else the mailbox (a group), else "".
 	DisplayFrom, DisplayTo string
 	// MessageID is the Message-ID without angle brackets, "" when none;
 	// InReplyTo the first msg-id of In-Reply-To, References the msg-ids of
