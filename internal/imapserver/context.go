@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"slices"
+	"time"
 
 	"postel/internal/imap"
 	"postel/internal/imap/thread"
@@ -24,8 +25,10 @@ import (
 //     §4.3.3 and §4.3.4, so that sequence numbers stay valid.
 //   - The view notes every message whose flags changed or that arrived
 //     (touch) while a context lives; those are searched again at the next
-//     update. Keys that depend on a message's position or on the time
-//     (volatile) make the whole mailbox be searched again instead.
+//     update. A program that names messages by position or by the saved
+//     result is searched again over the whole mailbox when the mailbox or
+//     "$" changed; one with times relative to now (OLDER, YOUNGER) also
+//     when a second has passed since it was last searched.
 
 // maxContexts bounds the live contexts of a session (RFC 5267 §4.3.1:
 // "at least one updating context per client", more SHOULD be provided).
@@ -39,8 +42,17 @@ type searchContext struct {
 	criteria []imap.SortCriterion // the sort criteria; nil for SEARCH
 	// results in order; SeqNum holds the UID, which orders ties as
 	// sequence numbers do (RFC 5256 §3) and does not change on EXPUNGE.
-	results  []thread.Msg
-	volatile bool
+	results []thread.Msg
+	// positional: the program names messages by number, "*" or "$", so
+	// an expunge, new mail or a new "$" can change the result; count and
+	// saved are the mailbox's size and "$" when it was last searched.
+	positional bool
+	count      int
+	saved      []uint32
+	// timed: the program has OLDER or YOUNGER (RFC 5032); searched is
+	// when it was last searched.
+	timed    bool
+	searched time.Time
 }
 
 // touch notes a message that arrived or whose flags changed, when a
@@ -89,7 +101,9 @@ func (s *session) startContext(cmd *imap.Command, key *imap.SearchKey, criteria 
 		s.w.StatusResponse("", "NO", `NOUPDATE "`+cmd.Tag+`"`, "Too many contexts, this search will not be updated")
 		return
 	}
-	c := &searchContext{tag: cmd.Tag, uid: cmd.UID, key: key, criteria: criteria, volatile: volatileKey(key)}
+	c := &searchContext{tag: cmd.Tag, uid: cmd.UID, key: key, criteria: criteria,
+		positional: positionalKey(key), timed: usesKey(key, "OLDER") || usesKey(key, "YOUNGER")}
+	c.noteSearched(v)
 	c.results = make([]thread.Msg, len(msgs))
 	for k, m := range msgs {
 		c.results[k] = contextMsg(m)
@@ -97,13 +111,33 @@ func (s *session) startContext(cmd *imap.Command, key *imap.SearchKey, criteria 
 	v.contexts = append(v.contexts, c)
 }
 
-// volatileKey reports whether a search program's result can change with
-// no change to the messages it matches: message sequence numbers, "*",
-// the saved result "$" (RFC 5182) and the times relative to now (OLDER,
-// YOUNGER, RFC 5032).
-func volatileKey(k *imap.SearchKey) bool {
+// noteSearched records the state a full search of the context saw.
+func (c *searchContext) noteSearched(v *mailboxView) {
+	c.count, c.searched = len(v.msgs), time.Now()
+	if c.positional {
+		c.saved = slices.Clone(v.saved)
+	}
+}
+
+// stale reports whether the context must be searched again over the
+// whole mailbox, touched holding the messages that changed.
+func (c *searchContext) stale(v *mailboxView, touched []uint32) bool {
+	switch {
+	case c.positional && (len(touched) > 0 || c.count != len(v.msgs) || !slices.Equal(c.saved, v.saved)):
+		return true
+	case c.timed && time.Since(c.searched) >= time.Second:
+		return true
+	}
+	return false
+}
+
+// positionalKey reports whether a search program's result can change
+// with no change to the messages it matches but their positions: message
+// sequence numbers, "*" (the last message or UID) and the saved result
+// "$" (RFC 5182).
+func positionalKey(k *imap.SearchKey) bool {
 	switch k.Op {
-	case "SEQSET", "OLDER", "YOUNGER":
+	case "SEQSET":
 		return true
 	case "UID":
 		if k.Set.Saved {
@@ -116,7 +150,7 @@ func volatileKey(k *imap.SearchKey) bool {
 		}
 	}
 	for _, c := range k.Children {
-		if volatileKey(c) {
+		if positionalKey(c) {
 			return true
 		}
 	}
@@ -160,7 +194,7 @@ func (s *session) contextExpunges() {
 }
 
 // contextUpdates searches again the messages touched since the last
-// update (all of them for a volatile key) and sends each context's
+// update (all of them when the context is stale) and sends each context's
 // REMOVEFROM, then ADDTO (RFC 5267 §4.3.2: "in a timely manner, as and
 // when results change").
 func (s *session) contextUpdates() error {
@@ -183,7 +217,7 @@ func (s *session) contextUpdates() error {
 // refreshContext updates one context.
 func (s *session) refreshContext(c *searchContext, touched []uint32, all bool) error {
 	v := s.sel
-	full := all || c.volatile
+	full := all || c.stale(v, touched)
 	if !full && len(touched) == 0 {
 		return nil
 	}
@@ -207,6 +241,9 @@ func (s *session) refreshContext(c *searchContext, touched []uint32, all bool) e
 	res, err := s.searchIn(c.key, cands, c.criteria != nil, nil)
 	if err != nil {
 		return err
+	}
+	if full {
+		c.noteSearched(v)
 	}
 	in := make(map[uint32]bool, len(c.results))
 	for _, m := range c.results {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // dated is a message with a Date and a Subject, CRLF.
@@ -105,13 +106,17 @@ func TestContextSearchSeqNumbers(t *testing.T) {
 	wantLines(t, "renumbered", r.cmd("NOOP"), "* 1 EXPUNGE", `* ESEARCH (TAG "P1") REMOVEFROM (0 2)`, "T OK NOOP completed")
 	h.put(h.alice, "INBOX", dated(5, "m"))
 	wantLines(t, "new", r.cmd("NOOP"), "* 4 EXISTS", `* ESEARCH (TAG "P1") ADDTO (0 4)`, "T OK NOOP completed")
-	// FETCH (a sequence-number command) may not be told of expunges, but
-	// the REMOVEFROM may come at once, its numbers still valid.
+	// FETCH (a sequence-number command) may not be told of expunges; the
+	// REMOVEFROM comes with the EXPUNGE, before it.
 	other.cmd("NOOP")
 	other.cmd(`STORE 4 +FLAGS.SILENT (\Deleted)`)
 	other.cmd("EXPUNGE")
-	wantLines(t, "fetch", r.cmd("FETCH 1 UID"), `* ESEARCH (TAG "P1") REMOVEFROM (0 4)`, "* 1 FETCH (UID 2)", "T OK FETCH completed")
-	wantLines(t, "noop", r.cmd("NOOP"), "* 4 EXPUNGE", "T OK NOOP completed")
+	wantLines(t, "fetch", r.cmd("FETCH 1 UID"), "* 1 FETCH (UID 2)", "T OK FETCH completed")
+	wantLines(t, "noop", r.cmd("NOOP"), `* ESEARCH (TAG "P1") REMOVEFROM (0 4)`, "* 4 EXPUNGE", "T OK NOOP completed")
+	// A new "$" changes a program that uses it.
+	r.send("P2 UID SEARCH RETURN (UPDATE) $")
+	wantLines(t, "saved", r.until("P2 "), `* ESEARCH (TAG "P2") UID`, "P2 OK SEARCH completed")
+	wantLines(t, "save", r.cmd("SEARCH RETURN (SAVE) 1"), `* ESEARCH (TAG "P2") UID ADDTO (0 2)`, "T OK SEARCH completed")
 }
 
 // TestContextSort: SORT RETURN (UPDATE) (CONTEXT=SORT) puts new results at
@@ -207,4 +212,22 @@ func TestContextIdle(t *testing.T) {
 	}
 	r.send("DONE")
 	wantLines(t, "done", r.until("I2 "), "I2 OK IDLE completed")
+}
+
+// TestContextTimed: a program with YOUNGER (RFC 5032) changes as time
+// passes, with no change to the mailbox: it is searched again at an
+// update once a second has passed.
+func TestContextTimed(t *testing.T) {
+	h := newHarness(t)
+	r := h.login()
+	body := dated(1, "m") // APPEND: its internal date is now
+	r.send(fmt.Sprintf("A APPEND INBOX {%d+}\r\n%s", len(body), body))
+	if l := r.until("A "); !strings.HasPrefix(l[len(l)-1], "A OK") {
+		t.Fatalf("APPEND: %q", l)
+	}
+	selectInbox(t, r)
+	r.send("Y1 UID SEARCH RETURN (UPDATE) YOUNGER 3")
+	wantLines(t, "search", r.until("Y1 "), `* ESEARCH (TAG "Y1") UID ALL 1`, "Y1 OK SEARCH completed")
+	time.Sleep(4 * time.Second)
+	wantLines(t, "later", r.cmd("NOOP"), `* ESEARCH (TAG "Y1") UID REMOVEFROM (0 1)`, "T OK NOOP completed")
 }
