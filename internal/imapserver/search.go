@@ -61,7 +61,6 @@ func (s *session) searchIn(key *imap.SearchKey, cands []int, wantMeta bool, prog
 	if usesKey(key, "MODSEQ") {
 		s.enableCondStore() // RFC 7162 §3.1
 	}
-	total := len(cands)
 	if len(needs.Terms) > 0 {
 		uids, ok, err := s.srv.st.SearchText(s.ctx(), s.user.AccountID, v.id, needs.Terms, needs.Text)
 		if err != nil {
@@ -74,6 +73,7 @@ func (s *session) searchIn(key *imap.SearchKey, cands []int, wantMeta bool, prog
 			})
 		}
 	}
+	total := len(cands) // the messages to look at, for progress reports
 	needMeta := wantMeta || needs.Text || needs.Body || needs.Headers || usesMeta(key)
 	sc := &search.Context{MaxSeq: uint32(len(v.msgs)), MaxUID: v.maxUID(), Saved: v.savedUIDs(), Now: time.Now()}
 	var out []found
