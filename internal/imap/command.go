@@ -126,7 +126,8 @@ type SearchArgs struct {
 	Charset   string   // "" when absent
 	Return    []string // upper case; nil when no RETURN; empty (not nil) for RETURN ()
 	HasReturn bool
-	Key       *SearchKey // an AND of the top-level keys
+	Partial   *PartialRange // RETURN (PARTIAL range), RFC 9394
+	Key       *SearchKey    // an AND of the top-level keys
 }
 
 // SearchKey is a node of a search program. Op is upper case, one of:
@@ -160,6 +161,7 @@ type FetchArgs struct {
 	Items        []FetchItem
 	ChangedSince uint64
 	Vanished     bool
+	Partial      *PartialRange // RFC 9394 §3.3
 }
 
 // FetchItem is one fetch attribute. Name is upper case, one of: ENVELOPE,
@@ -217,11 +219,16 @@ type CopyArgs struct {
 type ExpungeArgs struct{ Set SeqSet }
 
 // SortArgs: SORT (RFC 5256), criteria upper case: ARRIVAL CC DATE FROM
-// SIZE SUBJECT TO, each possibly reversed.
+// SIZE SUBJECT TO, DISPLAYFROM DISPLAYTO (RFC 5957), each possibly
+// reversed.
 type SortArgs struct {
 	Criteria []SortCriterion
 	Charset  string
 	Key      *SearchKey
+	// RETURN options (ESORT and CONTEXT=SORT, RFC 5267): as SearchArgs.
+	Return    []string
+	HasReturn bool
+	Partial   *PartialRange
 }
 
 // SortCriterion is one sort key.

@@ -27,6 +27,7 @@ var fuzzSeeds = []string{
 	"a LOGIN {99999}\r\nb NOOP\r\n",
 	"GET / HTTP/1.1\r\n",
 	"a ID (\"name\" NIL)\r\nb COMPRESS DEFLATE\r\nc CREATE x (USE (\\Sent))\r\n",
+	"a UID SORT RETURN (UPDATE PARTIAL -1:-10 MIN) (DISPLAYFROM) UTF-8 ALL\r\nb CANCELUPDATE \"a\"\r\nc UID FETCH 1:* FLAGS (PARTIAL 1:5)\r\n",
 }
 
 func FuzzReadCommand(f *testing.F) {

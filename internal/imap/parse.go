@@ -142,8 +142,11 @@ var (
 		a.Mailbox = r.mailbox()
 		cmd.Args = a
 	}
-	SyntaxSort   Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.sort() }
-	SyntaxThread Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.thread() }
+	// SyntaxSort: SORT with ESORT's RETURN options (RFC 5267 §3, RFC 9394).
+	SyntaxSort Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.extSort() }
+	// SyntaxCancelUpdate: CANCELUPDATE (RFC 5267 §4.3.5).
+	SyntaxCancelUpdate Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.cancelUpdate() }
+	SyntaxThread       Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.thread() }
 	// SyntaxGetQuota: "GETQUOTA" SP quota-root-name (RFC 9208 §4.2).
 	SyntaxGetQuota Syntax = func(r *Reader, cmd *Command) {
 		r.sp()
@@ -475,7 +478,7 @@ func (r *Reader) sort() *SortArgs {
 		}
 		c.Key = r.word()
 		switch c.Key {
-		case "ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO":
+		case "ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO": // RFC 5957
 		default:
 			r.bad("unknown SORT criterion " + c.Key)
 		}

@@ -15,7 +15,7 @@ var fetchMacros = []struct {
 // fetch: "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
 // "(" fetch-att *(SP fetch-att) ")") [SP "(" fetch-modifier *(SP
 // fetch-modifier) ")"], the modifiers being CHANGEDSINCE and VANISHED
-// (RFC 7162 §3.1.4.1, §3.2.6).
+// (RFC 7162 §3.1.4.1, §3.2.6) and PARTIAL (RFC 9394 §3.3).
 func (r *Reader) fetch(uid bool) *FetchArgs {
 	a := &FetchArgs{}
 	r.sp()
@@ -54,6 +54,12 @@ func (r *Reader) fetch(uid bool) *FetchArgs {
 				r.bad("VANISHED given twice")
 			}
 			a.Vanished = true
+		case "PARTIAL": // RFC 9394 §3.3
+			if a.Partial != nil {
+				r.bad("PARTIAL given twice")
+			}
+			r.sp()
+			a.Partial = r.partialRange()
 		default:
 			r.bad("unknown FETCH modifier " + m)
 		}

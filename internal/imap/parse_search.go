@@ -5,21 +5,14 @@ import "strings"
 // search: "SEARCH" [SP "RETURN" SP "(" [search-return-opt *(SP
 // search-return-opt)] ")"] SP ["CHARSET" SP charset SP] search-key
 // *(SP search-key) (RFC 9051 §6.4.4, ESEARCH RFC 4731, SEARCHRES RFC
-// 5182 SAVE).
+// 5182 SAVE, CONTEXT RFC 5267, PARTIAL RFC 9394).
 func (r *Reader) search() *SearchArgs {
 	a := &SearchArgs{}
 	r.sp()
 	if r.keyword("RETURN") {
 		r.sp()
-		a.HasReturn, a.Return = true, []string{}
-		r.parenList(true, func() {
-			switch o := r.word(); o {
-			case "MIN", "MAX", "ALL", "COUNT", "SAVE":
-				a.Return = append(a.Return, o)
-			default:
-				r.bad("unknown SEARCH return option " + o)
-			}
-		})
+		a.HasReturn = true
+		a.Return, a.Partial = r.returnOpts(false) // parse_esort.go
 		r.sp()
 	}
 	if r.keyword("CHARSET") {

@@ -112,14 +112,18 @@ func init() {
 		"EXPUNGE": {syntax: imap.SyntaxExpunge, states: inSelected, run: (*session).cmdExpunge, uid: true,
 			caps: caps("UIDPLUS")}, // RFC 4315: UID EXPUNGE, APPENDUID and COPYUID
 		"SEARCH": {syntax: imap.SyntaxSearch, states: inSelected, run: (*session).cmdSearch, uid: true, seqNumbers: true,
-			caps: caps("ESEARCH", "SEARCHRES", "WITHIN")}, // RFC 4731, 5182, 5032
+			// RFC 4731, 5182, 5032; RFC 5267 §4 and RFC 9394 (the RETURN
+			// options, also on SORT); RFC 9585 (long SEARCH, SORT, THREAD,
+			// COPY, MOVE, STORE).
+			caps: caps("ESEARCH", "SEARCHRES", "WITHIN", "CONTEXT=SEARCH", "PARTIAL", "INPROGRESS")},
+		"CANCELUPDATE": {syntax: imap.SyntaxCancelUpdate, states: inSelected, run: (*session).cmdCancelUpdate}, // RFC 5267 §4.3.5
 		"FETCH": {syntax: imap.SyntaxFetch, states: inSelected, run: (*session).cmdFetch, uid: true, seqNumbers: true,
 			caps: caps("BINARY", "SAVEDATE")}, // RFC 3516, RFC 8514
 		"STORE": {syntax: imap.SyntaxStore, states: inSelected, run: (*session).cmdStore, uid: true, seqNumbers: true},
 		"COPY":  {syntax: imap.SyntaxCopy, states: inSelected, run: (*session).cmdCopy, uid: true},
 		"MOVE":  {syntax: imap.SyntaxCopy, states: inSelected, run: (*session).cmdCopy, uid: true, caps: caps("MOVE")}, // RFC 6851
 		"SORT": {syntax: imap.SyntaxSort, states: inSelected, run: (*session).cmdSort, uid: true, seqNumbers: true,
-			caps: caps("SORT")}, // RFC 5256
+			caps: caps("SORT", "ESORT", "CONTEXT=SORT", "SORT=DISPLAY")}, // RFC 5256, 5267, 5957
 		"THREAD": {syntax: imap.SyntaxThread, states: inSelected, run: (*session).cmdThread, uid: true, seqNumbers: true,
 			caps: caps("THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")}, // RFC 5256
 	}

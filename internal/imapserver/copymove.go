@@ -49,11 +49,15 @@ func (s *session) cmdCopy(cmd *imap.Command) error {
 	}
 	var res store.CopyResult
 	var gone []store.Expunged
-	if move {
-		res, gone, err = s.srv.st.Move(s.ctx(), s.user.AccountID, v.id, uids, dst.ID)
-	} else {
-		res, err = s.srv.st.Copy(s.ctx(), s.user.AccountID, v.id, uids, dst.ID)
-	}
+	defer s.startProgress(cmd)() // RFC 9585
+	err = s.waitProgress(func() (err error) {
+		if move {
+			res, gone, err = s.srv.st.Move(s.ctx(), s.user.AccountID, v.id, uids, dst.ID)
+		} else {
+			res, err = s.srv.st.Copy(s.ctx(), s.user.AccountID, v.id, uids, dst.ID)
+		}
+		return err
+	})
 	if err != nil {
 		return mailboxErr(err)
 	}

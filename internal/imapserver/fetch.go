@@ -98,6 +98,9 @@ func (s *session) cmdFetch(cmd *imap.Command) error {
 	// their numbers: what the view holds of them (flags, dates, size) is
 	// served; their files and metadata are gone, so a FETCH needing those
 	// skips them and ends with NO (RFC 2180 §4.1.2).
+	if a.Partial != nil {
+		idx = partialFetch(v, idx, a) // RFC 9394 §3.3 (esort.go)
+	}
 	issued := false
 	keep := idx[:0]
 	for _, i := range idx {

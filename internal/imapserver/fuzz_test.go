@@ -34,6 +34,7 @@ func FuzzSession(f *testing.F) {
 		"1 SELECT INBOX\r\n2 SEARCH RETURN (SAVE) ALL\r\n3 FETCH $ (UID)\r\n4 MOVE $ Trash\r\n",
 		"GET / HTTP/1.1\r\n\r\n",
 		"1 SELECT Archive\r\n2 FETCH 1 (BODY[1.2.3.HEADER.FIELDS (A B)]<0.10>)\r\n",
+		"1 SELECT INBOX\r\n2 SEARCH RETURN (UPDATE PARTIAL 1:3) UNSEEN\r\n3 UID SORT RETURN (UPDATE ALL) (DISPLAYTO) UTF-8 1:*\r\n4 STORE 1 +FLAGS (\\Seen)\r\n5 EXPUNGE\r\n6 CANCELUPDATE \"2\" \"3\"\r\n",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

@@ -43,15 +43,23 @@ type found struct {
 // candidates when the program allows it, then check each exactly.
 func (s *session) search(key *imap.SearchKey, wantMeta bool) ([]found, error) {
 	v := s.sel
-	needs := search.NeedsOf(key)
-	if usesKey(key, "MODSEQ") {
-		s.enableCondStore() // RFC 7162 §3.1
-	}
 	cands := make([]int, 0, v.told)
 	for i := range v.msgs[:v.told] {
 		if !v.msgs[i].expunged {
 			cands = append(cands, i)
 		}
+	}
+	return s.searchIn(key, cands, wantMeta, s.prog)
+}
+
+// searchIn is search over some messages of the view (indexes in
+// ascending order), telling the client of its progress through prog
+// (INPROGRESS, inprogress.go; nil for none).
+func (s *session) searchIn(key *imap.SearchKey, cands []int, wantMeta bool, prog *progress) ([]found, error) {
+	v := s.sel
+	needs := search.NeedsOf(key)
+	if usesKey(key, "MODSEQ") {
+		s.enableCondStore() // RFC 7162 §3.1
 	}
 	if len(needs.Terms) > 0 {
 		uids, ok, err := s.srv.st.SearchText(s.ctx(), s.user.AccountID, v.id, needs.Terms, needs.Text)
@@ -65,6 +73,7 @@ func (s *session) search(key *imap.SearchKey, wantMeta bool) ([]found, error) {
 			})
 		}
 	}
+	total := len(cands) // the messages to look at, for progress reports
 	needMeta := wantMeta || needs.Text || needs.Body || needs.Headers || usesMeta(key)
 	sc := &search.Context{MaxSeq: uint32(len(v.msgs)), MaxUID: v.maxUID(), Saved: v.savedUIDs(), Now: time.Now()}
 	var out []found
@@ -81,7 +90,8 @@ func (s *session) search(key *imap.SearchKey, wantMeta bool) ([]found, error) {
 				return nil, err
 			}
 		}
-		for _, i := range batch {
+		for k, i := range batch {
+			prog.step(start+k, total)
 			m := &v.msgs[i]
 			sm := &search.Message{SeqNum: uint32(i + 1), UID: m.uid, ModSeq: m.modseq, Flags: m.flags(),
 				InternalDate: m.internalDate(), SaveDate: m.saveDate(), Size: m.size}
@@ -236,7 +246,11 @@ func usesMeta(k *imap.SearchKey) bool {
 // §3.1.5).
 func (s *session) cmdSearch(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.SearchArgs)
+	defer s.startProgress(cmd)() // RFC 9585
 	if err := checkCharset(a.Charset); err != nil {
+		return err
+	}
+	if err := s.checkContextTag(cmd, a.Return); err != nil {
 		return err
 	}
 	if err := s.update(cmd.UID); err != nil {
@@ -276,77 +290,43 @@ func (s *session) cmdSearch(cmd *imap.Command) error {
 		s.w.CRLF()
 		return nil
 	}
-	opts := slices.DeleteFunc(slices.Clone(a.Return), func(o string) bool { return o == "SAVE" })
+	opts := answerOpts(a.Return)
 	if save {
-		v.saved = savedResult(res, v, a.Return)
+		v.saved = savedResult(res, v, a.Return, a.Partial)
+	}
+	if len(opts) > 0 || !save {
+		// RFC 5182 §2.4: SAVE alone, no ESEARCH response.
+		e := &esearch{uid: cmd.UID, nums: nums, opts: opts, partial: a.Partial, withModSeq: withModSeq}
 		if len(opts) == 0 {
-			return nil // RFC 5182 §2.4: SAVE alone, no ESEARCH response
+			e.opts = []string{"ALL"}
 		}
+		for _, f := range res {
+			e.modseqs = append(e.modseqs, v.msgs[f.i].modseq)
+		}
+		s.writeESearch(cmd.Tag, e) // esort.go
 	}
-	if len(opts) == 0 {
-		opts = []string{"ALL"} // RFC 4731 §3.1: RETURN () is ALL
+	if slices.Contains(a.Return, "UPDATE") {
+		s.startContext(cmd, a.Key, nil, s.resultMsgs(res)) // context.go
 	}
-	s.writeESearch(cmd, opts, nums, res, withModSeq)
 	return nil
 }
 
-// savedResult is what SAVE keeps (RFC 5182 §2.4): with MIN and/or MAX but
-// neither ALL nor COUNT, only those messages; else all the results.
-func savedResult(res []found, v *mailboxView, opts []string) []uint32 {
-	minmax := (slices.Contains(opts, "MIN") || slices.Contains(opts, "MAX")) &&
-		!slices.Contains(opts, "ALL") && !slices.Contains(opts, "COUNT")
+// savedResult is what SAVE keeps (RFC 5182 §2.4, RFC 9394 §3.2): with ALL
+// or COUNT, all the results; else with PARTIAL, the results in its range
+// and those MIN and MAX return; else with MIN and/or MAX, only those
+// messages; else all the results.
+func savedResult(res []found, v *mailboxView, opts []string, partial *imap.PartialRange) []uint32 {
+	has := func(o string) bool { return slices.Contains(opts, o) }
+	all := has("ALL") || has("COUNT") || partial == nil && !has("MIN") && !has("MAX")
+	lo, hi := 0, 0
+	if partial != nil {
+		lo, hi = partialWindow(len(res), partial)
+	}
 	var out []uint32
 	for k, f := range res {
-		if minmax && !(k == 0 && slices.Contains(opts, "MIN") || k == len(res)-1 && slices.Contains(opts, "MAX")) {
-			continue
+		if all || k >= lo && k < hi || k == 0 && has("MIN") || k == len(res)-1 && has("MAX") {
+			out = append(out, v.msgs[f.i].uid)
 		}
-		out = append(out, v.msgs[f.i].uid)
 	}
 	return out
-}
-
-// writeESearch writes an ESEARCH response (RFC 4731 §3.1, RFC 9051
-// §7.3.4): empty results have no MIN, MAX and ALL; MODSEQ is the highest
-// of the messages returned (RFC 7162 §3.1.5).
-func (s *session) writeESearch(cmd *imap.Command, opts []string, nums []uint32, res []found, withModSeq bool) {
-	v := s.sel
-	w := s.w
-	w.Atom("* ESEARCH (TAG ")
-	w.Quoted(cmd.Tag)
-	w.Atom(")")
-	if cmd.UID {
-		w.Atom(" UID")
-	}
-	var modseq uint64
-	returned := func(k int) { modseq = max(modseq, v.msgs[res[k].i].modseq) }
-	if len(nums) > 0 {
-		if slices.Contains(opts, "MIN") {
-			w.Atom(" MIN ")
-			w.Number(uint64(nums[0]))
-			returned(0)
-		}
-		if slices.Contains(opts, "MAX") {
-			w.Atom(" MAX ")
-			w.Number(uint64(nums[len(nums)-1]))
-			returned(len(nums) - 1)
-		}
-	}
-	if slices.Contains(opts, "COUNT") {
-		w.Atom(" COUNT ")
-		w.Number(uint64(len(nums)))
-	}
-	if len(nums) > 0 && (slices.Contains(opts, "ALL") || slices.Contains(opts, "COUNT")) {
-		for k := range nums {
-			returned(k)
-		}
-	}
-	if len(nums) > 0 && slices.Contains(opts, "ALL") {
-		w.Atom(" ALL ")
-		w.SeqSet(imap.SeqSetFromNums(nums))
-	}
-	if withModSeq && modseq > 0 {
-		w.Atom(" MODSEQ ")
-		w.Number(modseq)
-	}
-	w.CRLF()
 }

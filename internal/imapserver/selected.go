@@ -47,6 +47,12 @@ type mailboxView struct {
 	gone     bool   // the mailbox was deleted
 
 	saved []uint32 // SEARCHRES "$" (RFC 5182), as UIDs
+
+	// The live search contexts (RFC 5267 §4, context.go) and the
+	// messages to search again for them.
+	contexts   []*searchContext
+	touched    []uint32
+	touchedAll bool
 }
 
 // msg is one message of a mailboxView: what FETCH FLAGS, UID, MODSEQ,
@@ -128,6 +134,7 @@ func (v *mailboxView) setFlags(i int, flags []string, modseq uint64, tell bool) 
 	m := &v.msgs[i]
 	m.sys, m.keywords = splitFlags(flags)
 	m.modseq = modseq
+	v.touch(m.uid)
 	if tell && !m.announce {
 		m.announce = true
 		v.announce++
@@ -232,7 +239,7 @@ func (s *session) update(allowExpunge bool) error {
 		}
 		v.announce = 0
 	}
-	return nil
+	return s.contextUpdates() // RFC 5267 §4.3: ADDTO after EXISTS
 }
 
 // pull applies the changes committed after base, when the subscription
@@ -280,6 +287,7 @@ func (s *session) pull() error {
 func (v *mailboxView) applyChanged(m *store.Message) {
 	if m.UID > v.maxUID() {
 		v.msgs = append(v.msgs, newMsg(m))
+		v.touch(m.UID)
 		return
 	}
 	i := v.find(m.UID)
@@ -294,6 +302,7 @@ func (v *mailboxView) applyChanged(m *store.Message) {
 // and removes them from the view.
 func (s *session) sendExpunges() {
 	v := s.sel
+	s.contextExpunges() // RFC 5267 §4.3.4: REMOVEFROM before EXPUNGE
 	if v.expunged == 0 {
 		return
 	}

@@ -67,6 +67,8 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Trace gives protocol traces of the sessions it wants; nil for none.
 	Trace *trace.Hub
+
+	progress progressTiming // INPROGRESS reports; zero: defaultProgress (tests shorten it)
 }
 
 func (c Config) withDefaults() Config {

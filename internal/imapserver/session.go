@@ -65,7 +65,8 @@ type session struct {
 	condstore bool // CONDSTORE (RFC 7162 §3.1)
 	qresync   bool // QRESYNC (RFC 7162 §3.2)
 
-	sel *mailboxView // the selected mailbox
+	sel  *mailboxView // the selected mailbox
+	prog *progress    // the running command's INPROGRESS reports (inprogress.go), nil when none
 
 	// APPEND messages being received for the command being read.
 	spools      []store.Spool

@@ -12,7 +12,11 @@ import (
 // SORT and UID SORT (RFC 5256 §3).
 func (s *session) cmdSort(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.SortArgs)
+	defer s.startProgress(cmd)() // RFC 9585
 	if err := checkCharset(a.Charset); err != nil {
+		return err
+	}
+	if err := s.checkContextTag(cmd, a.Return); err != nil {
 		return err
 	}
 	if err := s.update(cmd.UID); err != nil {
@@ -24,6 +28,10 @@ func (s *session) cmdSort(cmd *imap.Command) error {
 	}
 	msgs := s.threadMsgs(res)
 	sorted := thread.Sort(msgs, a.Criteria)
+	if a.HasReturn {
+		s.sortESearch(cmd, a, sorted) // ESORT, RFC 5267 §3 (esort.go)
+		return nil
+	}
 	s.w.Atom("* SORT")
 	for _, m := range sorted {
 		s.w.SP()
@@ -40,6 +48,7 @@ func (s *session) cmdSort(cmd *imap.Command) error {
 // THREAD and UID THREAD (RFC 5256 §4): ORDEREDSUBJECT and REFERENCES.
 func (s *session) cmdThread(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.ThreadArgs)
+	defer s.startProgress(cmd)() // RFC 9585
 	if err := checkCharset(a.Charset); err != nil {
 		return err
 	}
@@ -85,6 +94,7 @@ func (s *session) threadMsgs(res []found) []thread.Msg {
 		// display text is ambiguous when a name holds a comma).
 		if env, err := message.UnmarshalEnvelope(meta.Envelope); err == nil {
 			out[k].From, out[k].To, out[k].Cc = firstMailbox(env.From), firstMailbox(env.To), firstMailbox(env.Cc)
+			out[k].DisplayFrom, out[k].DisplayTo = displayValue(env.From), displayValue(env.To) // RFC 5957
 		}
 		if !meta.Date.IsZero() {
 			out[k].Sent = meta.Date

@@ -53,7 +53,11 @@ func (s *session) cmdStore(cmd *imap.Command) error {
 				changes = append(changes, store.FlagChange{UID: u, Conflict: true})
 			}
 		} else {
-			changes, err = s.srv.st.StoreFlags(s.ctx(), s.user.AccountID, v.id, uids, storeOps[a.Op], flags, unchanged)
+			defer s.startProgress(cmd)() // RFC 9585
+			err = s.waitProgress(func() (err error) {
+				changes, err = s.srv.st.StoreFlags(s.ctx(), s.user.AccountID, v.id, uids, storeOps[a.Op], flags, unchanged)
+				return err
+			})
 			if errors.Is(err, store.ErrInvalid) {
 				return no(codeLimit, "Too many keywords on a message")
 			} else if err != nil && !storeNotFound(err) {

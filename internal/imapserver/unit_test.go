@@ -140,19 +140,29 @@ func TestSavedResult(t *testing.T) {
 		v.msgs = append(v.msgs, msg{uid: u})
 	}
 	res := []found{{i: 0}, {i: 1}, {i: 2}}
+	p2 := &imap.PartialRange{Start: 2, Stop: 2}
+	last := &imap.PartialRange{Start: 1, Stop: 1, Last: true}
 	tests := []struct {
-		opts []string
-		want []uint32
+		opts    []string
+		partial *imap.PartialRange
+		want    []uint32
 	}{
-		{[]string{"SAVE"}, []uint32{10, 20, 30}},
-		{[]string{"SAVE", "MIN"}, []uint32{10}},
-		{[]string{"SAVE", "MAX"}, []uint32{30}},
-		{[]string{"SAVE", "MIN", "MAX"}, []uint32{10, 30}},
-		{[]string{"SAVE", "MIN", "COUNT"}, []uint32{10, 20, 30}},
+		{[]string{"SAVE"}, nil, []uint32{10, 20, 30}},
+		{[]string{"SAVE", "MIN"}, nil, []uint32{10}},
+		{[]string{"SAVE", "MAX"}, nil, []uint32{30}},
+		{[]string{"SAVE", "MIN", "MAX"}, nil, []uint32{10, 30}},
+		{[]string{"SAVE", "MIN", "COUNT"}, nil, []uint32{10, 20, 30}},
+		// RFC 9394 §3.2: PARTIAL saves its range, with MIN and MAX
+		// their messages; with COUNT, everything.
+		{[]string{"SAVE", "PARTIAL"}, p2, []uint32{20}},
+		{[]string{"SAVE", "PARTIAL"}, last, []uint32{30}},
+		{[]string{"SAVE", "PARTIAL", "MIN"}, p2, []uint32{10, 20}},
+		{[]string{"SAVE", "PARTIAL", "MIN", "MAX"}, p2, []uint32{10, 20, 30}},
+		{[]string{"SAVE", "PARTIAL", "COUNT"}, p2, []uint32{10, 20, 30}},
 	}
 	for _, tc := range tests {
-		if got := savedResult(res, v, tc.opts); !slices.Equal(got, tc.want) {
-			t.Errorf("savedResult(%v) = %v, want %v", tc.opts, got, tc.want)
+		if got := savedResult(res, v, tc.opts, tc.partial); !slices.Equal(got, tc.want) {
+			t.Errorf("savedResult(%v, %v) = %v, want %v", tc.opts, tc.partial, got, tc.want)
 		}
 	}
 }

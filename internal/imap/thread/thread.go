@@ -39,6 +39,10 @@ type Msg struct {
 	// fields (RFC 5256 §3), "" when there is none: from the stored
 	// ENVELOPE (Envelope.From[0].Mailbox), or SortAddress of the raw field.
 	From, To, Cc string
+	// DisplayFrom and DisplayTo are the display sort values of the first
+	// From and To address (RFC 5957 §3), from the envelope: the name, else
+	// mailbox@host, else the mailbox (a group), else "".
+	DisplayFrom, DisplayTo string
 	// MessageID is the Message-ID without angle brackets, "" when none;
 	// InReplyTo the first msg-id of In-Reply-To, References the msg-ids of
 	// References, in order.
@@ -64,6 +68,7 @@ func Sort(msgs []Msg, criteria []imap.SortCriterion) []Msg {
 	type item struct {
 		m                 *Msg
 		subj, from, to, c string
+		dfrom, dto        string // RFC 5957
 	}
 	items := make([]item, len(msgs))
 	for i := range msgs {
@@ -79,6 +84,10 @@ func Sort(msgs []Msg, criteria []imap.SortCriterion) []Msg {
 				it.to = casemap(m.To)
 			case "CC":
 				it.c = casemap(m.Cc)
+			case "DISPLAYFROM":
+				it.dfrom = casemap(m.DisplayFrom)
+			case "DISPLAYTO":
+				it.dto = casemap(m.DisplayTo)
 			}
 		}
 		items[i] = it
@@ -102,6 +111,10 @@ func Sort(msgs []Msg, criteria []imap.SortCriterion) []Msg {
 				r = strings.Compare(a.to, b.to)
 			case "CC":
 				r = strings.Compare(a.c, b.c)
+			case "DISPLAYFROM":
+				r = strings.Compare(a.dfrom, b.dfrom)
+			case "DISPLAYTO":
+				r = strings.Compare(a.dto, b.dto)
 			}
 			if c.Reverse {
 				r = -r
