@@ -106,7 +106,10 @@ func (s *session) capabilities() string {
 		"STATUS=SIZE", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC",
 		"APPENDLIMIT="+strconv.FormatInt(s.srv.cfg.AppendLimit, 10),
 		"BINARY", "UTF8=ACCEPT", "MULTIAPPEND", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
-		"QUOTA", "QUOTA=RES-STORAGE", "SAVEDATE", "WITHIN")
+		"QUOTA", "QUOTA=RES-STORAGE", "SAVEDATE", "WITHIN", "PREVIEW")
+	if s.srv.objectIDs() {
+		caps = append(caps, "OBJECTID") // RFC 8474 §3
+	}
 	if s.z == nil {
 		caps = append(caps, "COMPRESS=DEFLATE")
 	}

@@ -102,6 +102,7 @@ func (s *session) search(key *imap.SearchKey, wantMeta bool) ([]found, error) {
 				l = &lazyMessage{s: s, uid: m.uid, meta: meta}
 				sm.Header, sm.Text = l.header, l.text
 			}
+			s.searchObjectIDs(key, sm, m, meta)
 			ok, err := search.Match(key, sm, sc)
 			if l != nil {
 				l.close()
@@ -223,7 +224,7 @@ func usesKey(k *imap.SearchKey, op string) bool {
 
 // usesMeta reports whether the program reads the stored header fields.
 func usesMeta(k *imap.SearchKey) bool {
-	for _, op := range []string{"SUBJECT", "FROM", "TO", "CC", "BCC", "SENTBEFORE", "SENTON", "SENTSINCE"} {
+	for _, op := range []string{"SUBJECT", "FROM", "TO", "CC", "BCC", "SENTBEFORE", "SENTON", "SENTSINCE", "THREADID"} {
 		if usesKey(k, op) {
 			return true
 		}

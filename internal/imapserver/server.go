@@ -67,6 +67,11 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Trace gives protocol traces of the sessions it wants; nil for none.
 	Trace *trace.Hub
+	// ObjectIDKey is the secret the OBJECTID identifiers (RFC 8474:
+	// MAILBOXID, EMAILID, THREADID) are derived with (objectid.go); it
+	// must not change, or every identifier changes. Shorter than
+	// MinObjectIDKey (nil): OBJECTID is off.
+	ObjectIDKey []byte
 }
 
 func (c Config) withDefaults() Config {
