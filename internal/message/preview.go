@@ -137,7 +137,8 @@ func htmlPreviewText(s string) string {
 }
 
 // dropElements removes the elements named name (lower case), nested ones
-// included, from an HTML document, in one forward scan.
+// included, from an HTML document, in one forward scan. A head left open
+// ends at the body.
 func dropElements(s, name string) string {
 	lower := asciiLower(s)
 	open, closing := "<"+name, "</"+name
@@ -152,6 +153,10 @@ func dropElements(s, name string) string {
 		rest := lower[j:]
 		isOpen := strings.HasPrefix(rest, open) && tagEnds(rest[len(open):])
 		isClose := strings.HasPrefix(rest, closing) && tagEnds(rest[len(closing):])
+		if name == "head" && depth > 0 && strings.HasPrefix(rest, "<body") && tagEnds(rest[len("<body"):]) {
+			// The body ends a head left open (HTML's implied end tag).
+			depth, isClose = 1, true
+		}
 		if !isOpen && !isClose {
 			if depth == 0 {
 				sb.WriteString(s[i : j+1])

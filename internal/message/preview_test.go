@@ -1,6 +1,7 @@
 package message
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -37,6 +38,12 @@ func TestPreview(t *testing.T) {
 			"Content-Type: text/html\n\n<html><head><title>News</title><style>p{color:red}</style></head>" +
 				"<body><p>Hello&nbsp;<b>world</b> &amp; all</p><script>x()</script><blockquote>old mail</blockquote><p>Bye</p></body></html>\n",
 			"Hello world & all Bye"},
+		{"html: a head left open ends at the body",
+			"Content-Type: text/html\n\n<html><head><title>T</title><body>Text</body></html>\n",
+			"Text"},
+		{"html: only a quote: kept",
+			"Content-Type: text/html\n\n<blockquote>quoted</blockquote>\n",
+			"quoted"},
 		{"alternative prefers plain",
 			"Content-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/html\n\n<p>rich</p>\n--b\nContent-Type: text/plain\n\nplain\n--b--\n",
 			"plain"},
@@ -96,4 +103,25 @@ func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	n, err := c.r.ReadAt(p, off)
 	c.n += int64(n)
 	return n, err
+}
+
+// FuzzPreview: any message gets a preview, never an error, of at most
+// PreviewChars characters of valid UTF-8 without CR, LF or NUL.
+func FuzzPreview(f *testing.F) {
+	f.Add([]byte("Content-Type: text/html; charset=utf-8\r\n\r\n<head><blockquote><head>x</blockquote></body>\r\n"))
+	f.Add([]byte("Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=iso-2022-jp\r\nContent-Transfer-Encoding: base64\r\n\r\nGyRCJEskWxsoQg==\r\n--b--\r\n"))
+	f.Add([]byte("Subject: x\r\n\r\n> a\r\n-- \r\nsig\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Parse(bytes.NewReader(data), int64(len(data)), DefaultLimits())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Preview(bytes.NewReader(data), p.Root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if utf8.RuneCountInString(s) > PreviewChars || !utf8.ValidString(s) || strings.ContainsAny(s, "\r\n\x00") {
+			t.Fatalf("preview %q", s)
+		}
+	})
 }
