@@ -82,7 +82,7 @@ func (s *session) cmdCreate(cmd *imap.Command) error {
 		return mailboxErr(err)
 	}
 	if s.srv.objectIDs() {
-		return okCode(s.mailboxIDCode(mb.ID), "CREATE completed") // RFC 8474 §4.1
+		return okCode(s.mailboxIDCode(mb.UIDValidity), "CREATE completed") // RFC 8474 §4.1
 	}
 	return nil
 }
@@ -235,7 +235,7 @@ func (s *session) writeStatus(mb store.Mailbox, items []string) {
 		case "APPENDLIMIT":
 			s.w.Number(uint64(s.srv.cfg.AppendLimit))
 		case "MAILBOXID": // RFC 8474 §4.3
-			s.writeMailboxIDStatus(mb.ID)
+			s.writeMailboxIDStatus(mb.UIDValidity)
 		}
 	}
 	s.w.Atom(")")

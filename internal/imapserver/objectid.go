@@ -3,15 +3,18 @@ package imapserver
 // OBJECTID (RFC 8474): MAILBOXID, EMAILID and THREADID.
 //
 // The identifiers are derived when asked for, never stored: each is an
-// HMAC-SHA256 under Config.ObjectIDKey of a kind, the account's ID and
-//   - MAILBOXID: the mailbox's store ID, which RENAME keeps (RFC 8474 §4:
-//     the same name and UIDVALIDITY keep their MAILBOXID, a RENAME keeps
-//     it, and none is ever reused: store IDs are never reused). RENAME of
-//     INBOX moves the messages into a new mailbox, which has a new ID,
-//     while INBOX keeps its own.
+// HMAC-SHA256 under Config.ObjectIDKey of a kind, the account's address
+// and
+//   - MAILBOXID: the mailbox's UIDVALIDITY, which is the account's own, is
+//     kept by RENAME and is never given to another mailbox of the account
+//     (the store makes each new one above any the account had). So the
+//     same name and UIDVALIDITY keep their MAILBOXID, a RENAME keeps it,
+//     and none is reused (RFC 8474 §4). RENAME of INBOX moves the messages
+//     into a new mailbox, with a new UIDVALIDITY, while INBOX keeps its own.
 //   - EMAILID: the message's BlobID, the stored body that COPY, MOVE and
-//     the copies of one delivery share (RFC 8474 §5.1: the same EMAILID
-//     for the same message wherever it is, never changing).
+//     the copies of one delivery to the account share (they are the same
+//     octets: one prefix per account), never reused (RFC 8474 §5.1: the
+//     same EMAILID for the same message wherever it is, never changing).
 //   - THREADID: the root of the message's thread as its own header fields
 //     name it: the first References id (RFC 5322 §3.6.4 keeps the
 //     thread's first message there; message.MaxReferences keeps it too),
@@ -24,11 +27,14 @@ package imapserver
 //     that of their own Message-ID.
 //
 // Keyed and per account, because store IDs are store-wide counters: raw,
-// or hashed without a secret, they would let one user count the mailboxes
-// and messages of every other account between two of theirs. Under the key
-// they are opaque, and the same message or thread root in two accounts has
+// or hashed without a secret, they would let one user count the messages
+// of every other account between two of theirs. Under the key they are
+// opaque, and the same message or thread root in two accounts has
 // unrelated identifiers. The key outlives restarts (the server keeps it in
 // data_dir and shares it between nodes), or the identifiers would change.
+// Scoped by address and UIDVALIDITY rather than by store row IDs,
+// MAILBOXID and THREADID survive postel store copy, which keeps those;
+// EMAILID does not (the copy stores bodies anew).
 //
 // Form (RFC 8474 §7, §8.1): a letter naming the kind (F, M, T), then 32
 // lower-case hex digits (128 bits): they start with a letter, never differ
@@ -53,13 +59,12 @@ const MinObjectIDKey = 16
 func (s *Server) objectIDs() bool { return len(s.cfg.ObjectIDKey) >= MinObjectIDKey }
 
 // objectID derives the identifier of kind ('F', 'M' or 'T') for the
-// account from data.
-func (s *Server) objectID(kind byte, account int64, data []byte) string {
+// account (its canonical address) from data.
+func (s *Server) objectID(kind byte, account string, data []byte) string {
 	mac := hmac.New(sha256.New, s.cfg.ObjectIDKey)
-	var head [9]byte
-	head[0] = kind
-	binary.BigEndian.PutUint64(head[1:], uint64(account))
-	mac.Write(head[:])
+	// The address, length first, cannot run into data.
+	mac.Write(binary.BigEndian.AppendUint16([]byte{kind}, uint16(len(account))))
+	mac.Write([]byte(account))
 	mac.Write(data)
 	sum := mac.Sum(nil)
 	return string(kind) + hex.EncodeToString(sum[:16])
@@ -67,14 +72,15 @@ func (s *Server) objectID(kind byte, account int64, data []byte) string {
 
 func int64Bytes(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
 
-// mailboxID is the MAILBOXID of one of the session's account's mailboxes.
-func (s *session) mailboxID(mailboxStoreID int64) string {
-	return s.srv.objectID('F', s.user.AccountID, int64Bytes(mailboxStoreID))
+// mailboxID is the MAILBOXID of the session's account's mailbox of that
+// UIDVALIDITY.
+func (s *session) mailboxID(uidValidity uint32) string {
+	return s.srv.objectID('F', s.user.Address, binary.BigEndian.AppendUint32(nil, uidValidity))
 }
 
 // emailID is the EMAILID of a message of the account, by its BlobID.
 func (s *session) emailID(blobID int64) string {
-	return s.srv.objectID('M', s.user.AccountID, int64Bytes(blobID))
+	return s.srv.objectID('M', s.user.Address, int64Bytes(blobID))
 }
 
 // threadID is the THREADID of a message, from its metadata and BlobID.
@@ -89,20 +95,20 @@ func (s *session) threadID(meta *store.MessageMeta, blobID int64) string {
 	if root == "" {
 		// A thread of its own: the blob, told apart from a Message-ID
 		// by the leading 0 octet no msg-id has.
-		return s.srv.objectID('T', s.user.AccountID, append([]byte{0}, int64Bytes(blobID)...))
+		return s.srv.objectID('T', s.user.Address, append([]byte{0}, int64Bytes(blobID)...))
 	}
-	return s.srv.objectID('T', s.user.AccountID, []byte(root))
+	return s.srv.objectID('T', s.user.Address, []byte(root))
 }
 
 // mailboxIDCode is the MAILBOXID response code (RFC 8474 §4.1, §4.2).
-func (s *session) mailboxIDCode(mailboxStoreID int64) string {
-	return "MAILBOXID (" + s.mailboxID(mailboxStoreID) + ")"
+func (s *session) mailboxIDCode(uidValidity uint32) string {
+	return "MAILBOXID (" + s.mailboxID(uidValidity) + ")"
 }
 
 // writeMailboxIDStatus writes the value of the MAILBOXID STATUS item
 // (RFC 8474 §4.3: status-att-value =/ "MAILBOXID" SP "(" objectid ")").
-func (s *session) writeMailboxIDStatus(mailboxStoreID int64) {
-	s.w.Atom("(" + s.mailboxID(mailboxStoreID) + ")")
+func (s *session) writeMailboxIDStatus(uidValidity uint32) {
+	s.w.Atom("(" + s.mailboxID(uidValidity) + ")")
 }
 
 // writeObjectIDItem writes the EMAILID or THREADID item of a FETCH
