@@ -17,8 +17,9 @@ import (
 )
 
 // The secrets every node of one PostgreSQL store holds alike, the DKIM
-// keys (data_dir/dkim/DOMAIN/SELECTOR.key) and the SRS secret
-// (data_dir/srs.key), travel through the store (store.SharedFiles,
+// keys (data_dir/dkim/DOMAIN/SELECTOR.key), the SRS secret
+// (data_dir/srs.key) and the IMAP OBJECTID secret (data_dir/objectid.key),
+// travel through the store (store.SharedFiles,
 // internal/sharedfiles): a node starting with an empty data dir writes
 // them there, keys made on one node reach the others at their reload or
 // start, and a node whose own key differs from the store's refuses to
@@ -27,7 +28,7 @@ import (
 // sharedNames are the files of the data dir the nodes share, as this test
 // makes them.
 func sharedNames(domains ...string) []string {
-	out := []string{"srs.key"}
+	out := []string{"objectid.key", "srs.key"}
 	for _, d := range domains {
 		out = append(out, "dkim/"+d+"/postel-ed25519.key", "dkim/"+d+"/postel-rsa.key")
 	}
@@ -106,7 +107,7 @@ func TestSharedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.start()
-	a.waitLogLine(t, 0, "shared files", `published="[dkim/example.net/postel-ed25519.key dkim/example.net/postel-rsa.key]"`, "created=[srs.key]")
+	a.waitLogLine(t, 0, "shared files", `published="[dkim/example.net/postel-ed25519.key dkim/example.net/postel-rsa.key]"`, `created="[objectid.key srs.key]"`)
 
 	entries, _ := os.ReadDir(filepath.Join(b.dir, "data"))
 	if len(entries) != 0 {
@@ -114,7 +115,7 @@ func TestSharedFiles(t *testing.T) {
 	}
 	b.start()
 	b.waitLogLine(t, 0, "shared files", `fetched="[dkim/example.net/postel-ed25519.key dkim/example.net/postel-rsa.key `+
-		`dkim/example.org/postel-ed25519.key dkim/example.org/postel-rsa.key srs.key]"`)
+		`dkim/example.org/postel-ed25519.key dkim/example.org/postel-rsa.key objectid.key srs.key]"`)
 	b.waitLogLine(t, 0, "DKIM signing", "example.net", "example.org")
 	sameFiles(t, a, b, sharedNames("example.org", "example.net"))
 	if got := dkimRecords(t, b, "dkim", "show", "example.org"); fmt.Sprint(got) != fmt.Sprint(records) {

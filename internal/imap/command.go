@@ -87,7 +87,7 @@ type ListArgs struct {
 
 // StatusArgs: STATUS (RFC 9051 §6.3.11), items upper case: MESSAGES,
 // UIDNEXT, UIDVALIDITY, UNSEEN, DELETED, SIZE, RECENT, HIGHESTMODSEQ,
-// APPENDLIMIT.
+// APPENDLIMIT, MAILBOXID (RFC 8474 §4.2).
 type StatusArgs struct {
 	Mailbox string
 	Items   []string
@@ -144,6 +144,7 @@ type SearchArgs struct {
 //	MODSEQ (Number; the optional entry name and type are parsed and ignored)
 //	OLDER YOUNGER (Number of seconds, RFC 5032 WITHIN)
 //	SAVEDBEFORE SAVEDON SAVEDSINCE (Date, RFC 8514); SAVEDATESUPPORTED
+//	EMAILID THREADID (Value, an objectid, RFC 8474 §6)
 type SearchKey struct {
 	Op       string
 	Value    string
@@ -169,10 +170,12 @@ type FetchArgs struct {
 // BODY (structure without extensions, when Section is nil), BODYSTRUCTURE,
 // UID, BODY[...] as Name "BODY" with Section set (Peek for BODY.PEEK),
 // BINARY / BINARY.SIZE (RFC 3516, Section set, Peek for BINARY.PEEK),
-// MODSEQ (RFC 7162), SAVEDATE (RFC 8514).
+// MODSEQ (RFC 7162), SAVEDATE (RFC 8514), EMAILID and THREADID (RFC
+// 8474), PREVIEW (RFC 8970, Lazy for its LAZY modifier).
 type FetchItem struct {
 	Name    string
 	Peek    bool
+	Lazy    bool
 	Section *Section
 	Partial *Partial
 }

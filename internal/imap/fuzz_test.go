@@ -96,7 +96,7 @@ func checkFetchItemNames(t *testing.T, items []FetchItem) {
 		}
 		name := render(false, func(w *Writer) { w.FetchItemName(it) })
 		res := readOne(t, "x FETCH 1 "+name+"\r\n", ReaderOptions{}, nil)
-		it.Peek = false
+		it.Peek, it.Lazy = false, false // responses name neither .PEEK nor LAZY (RFC 8970 §6)
 		if res.err != nil || !reflect.DeepEqual(res.cmd.Args.(*FetchArgs).Items, []FetchItem{it}) {
 			t.Fatalf("%+v written as %q, which parses to %s, %v", it, name, dump(res.cmd), res.err)
 		}

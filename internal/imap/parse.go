@@ -372,7 +372,7 @@ func (r *Reader) statusItems() []string {
 	r.parenList(false, func() {
 		it := r.word()
 		switch it {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ", "APPENDLIMIT":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ", "APPENDLIMIT", "MAILBOXID":
 			items = append(items, it)
 		default:
 			r.bad("unknown STATUS item " + it)

@@ -84,7 +84,9 @@ func (r *Reader) fetchAtt() FetchItem {
 	it := FetchItem{Name: name}
 	switch name {
 	case "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE",
-		"RFC822.TEXT", "BODYSTRUCTURE", "UID", "MODSEQ", "SAVEDATE":
+		"RFC822.TEXT", "BODYSTRUCTURE", "UID", "MODSEQ", "SAVEDATE", "EMAILID", "THREADID":
+	case "PREVIEW":
+		it.Lazy = r.previewMods()
 	case "BODY", "BODY.PEEK":
 		if r.peek() == '[' || name == "BODY.PEEK" {
 			it.Name, it.Peek = "BODY", name == "BODY.PEEK"

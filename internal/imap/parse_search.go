@@ -110,6 +110,8 @@ func (r *Reader) searchKey(depth int) *SearchKey {
 			r.sp()
 		}
 		k.Number = int64(r.modSeqZero())
+	case "EMAILID", "THREADID":
+		k.Value = r.objectIDArg()
 	case "OLDER", "YOUNGER":
 		r.sp()
 		k.Number = int64(r.nzNumber())

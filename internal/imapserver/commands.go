@@ -118,7 +118,9 @@ func init() {
 			caps: caps("ESEARCH", "SEARCHRES", "WITHIN", "CONTEXT=SEARCH", "PARTIAL", "INPROGRESS")},
 		"CANCELUPDATE": {syntax: imap.SyntaxCancelUpdate, states: inSelected, run: (*session).cmdCancelUpdate}, // RFC 5267 §4.3.5
 		"FETCH": {syntax: imap.SyntaxFetch, states: inSelected, run: (*session).cmdFetch, uid: true, seqNumbers: true,
-			caps: caps("BINARY", "SAVEDATE")}, // RFC 3516, RFC 8514
+			caps: []capability{{name: "BINARY"}, {name: "SAVEDATE"}, {name: "PREVIEW"}, // RFC 3516, 8514, 8970
+				// RFC 8474 §3: on when the server has its identifier key.
+				{name: "OBJECTID", when: func(s *session) bool { return s.srv.objectIDs() }}}},
 		"STORE": {syntax: imap.SyntaxStore, states: inSelected, run: (*session).cmdStore, uid: true, seqNumbers: true},
 		"COPY":  {syntax: imap.SyntaxCopy, states: inSelected, run: (*session).cmdCopy, uid: true},
 		"MOVE":  {syntax: imap.SyntaxCopy, states: inSelected, run: (*session).cmdCopy, uid: true, caps: caps("MOVE")}, // RFC 6851

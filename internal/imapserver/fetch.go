@@ -53,6 +53,10 @@ func planFetch(a *imap.FetchArgs, uid bool) *fetchPlan {
 			p.meta = p.meta || it.Name == "RFC822.TEXT"
 		case "RFC822.HEADER":
 			p.body, p.meta = true, true
+		case "THREADID": // RFC 8474 §5.2, from the stored header fields
+			p.meta = true
+		case "PREVIEW": // RFC 8970, from the message's first text part
+			p.body, p.meta = true, true
 		}
 	}
 	return p
@@ -245,6 +249,7 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 		}
 	}
 	var bodies []bodyPart
+	var preview string
 	if p.body {
 		mr, err := s.srv.st.OpenMessage(s.ctx(), s.user.AccountID, v.id, m.uid)
 		if storeNotFound(err) {
@@ -255,6 +260,11 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 		defer mr.Close()
 		if bodies, err = bodyParts(p.items, mr, root); err != nil {
 			return err
+		}
+		if p.asks("PREVIEW") {
+			if preview, err = makePreview(mr, root); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -311,6 +321,11 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 		case "BODYSTRUCTURE":
 			w.Atom("BODYSTRUCTURE ")
 			w.BodyStructure(root, true)
+		case "EMAILID", "THREADID":
+			s.writeObjectIDItem(it.Name, m, &meta)
+		case "PREVIEW":
+			w.Atom("PREVIEW ")
+			w.String(preview)
 		case "BODY", "BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT":
 			if it.Name == "BODY" && it.Section == nil {
 				w.Atom("BODY ")

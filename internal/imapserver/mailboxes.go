@@ -77,8 +77,12 @@ func (s *session) cmdCreate(cmd *imap.Command) error {
 	if err := s.createParents(name); err != nil {
 		return err
 	}
-	if _, err := s.srv.st.CreateMailbox(s.ctx(), s.user.AccountID, name, use); err != nil {
+	mb, err := s.srv.st.CreateMailbox(s.ctx(), s.user.AccountID, name, use)
+	if err != nil {
 		return mailboxErr(err)
+	}
+	if s.srv.objectIDs() {
+		return okCode(s.mailboxIDCode(mb.UIDValidity), "CREATE completed") // RFC 8474 §4.1
 	}
 	return nil
 }
@@ -230,6 +234,8 @@ func (s *session) writeStatus(mb store.Mailbox, items []string) {
 			s.w.Number(mb.HighestModSeq)
 		case "APPENDLIMIT":
 			s.w.Number(uint64(s.srv.cfg.AppendLimit))
+		case "MAILBOXID": // RFC 8474 §4.3
+			s.writeMailboxIDStatus(mb.UIDValidity)
 		}
 	}
 	s.w.Atom(")")

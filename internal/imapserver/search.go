@@ -112,6 +112,7 @@ func (s *session) searchIn(key *imap.SearchKey, cands []int, wantMeta bool, prog
 				l = &lazyMessage{s: s, uid: m.uid, meta: meta}
 				sm.Header, sm.Text = l.header, l.text
 			}
+			s.searchObjectIDs(key, sm, m, meta)
 			ok, err := search.Match(key, sm, sc)
 			if l != nil {
 				l.close()
@@ -233,7 +234,7 @@ func usesKey(k *imap.SearchKey, op string) bool {
 
 // usesMeta reports whether the program reads the stored header fields.
 func usesMeta(k *imap.SearchKey) bool {
-	for _, op := range []string{"SUBJECT", "FROM", "TO", "CC", "BCC", "SENTBEFORE", "SENTON", "SENTSINCE"} {
+	for _, op := range []string{"SUBJECT", "FROM", "TO", "CC", "BCC", "SENTBEFORE", "SENTON", "SENTSINCE", "THREADID"} {
 		if usesKey(k, op) {
 			return true
 		}

@@ -57,6 +57,9 @@ func (s *session) cmdSelect(cmd *imap.Command) error {
 	// has modification sequences. The view reflects every change up to
 	// its base.
 	s.w.StatusResponse("", "OK", "HIGHESTMODSEQ "+utoa(v.base), "Highest")
+	if s.srv.objectIDs() {
+		s.w.StatusResponse("", "OK", s.mailboxIDCode(v.uidValidity), "Mailbox ID") // RFC 8474 §4.2
+	}
 	s.sel, s.state = v, stateSelected
 	if s.rev2 {
 		// RFC 9051 §6.3.2: the LIST response of the mailbox.

@@ -65,6 +65,7 @@ type msg struct {
 	announce bool // its flags changed since the client was told
 	modseq   uint64
 	size     int64
+	blob     int64 // store.Message.BlobID, for EMAILID (objectid.go)
 	internal int64 // Unix seconds
 	saved    int64 // Unix seconds, 0 when unknown
 	keywords []string
@@ -111,7 +112,7 @@ func splitFlags(flags []string) (sys uint8, keywords []string) {
 
 func newMsg(m *store.Message) msg {
 	sys, kw := splitFlags(m.Flags)
-	e := msg{uid: m.UID, sys: sys, keywords: kw, modseq: m.ModSeq, size: m.Size, internal: m.InternalDate.Unix()}
+	e := msg{uid: m.UID, sys: sys, keywords: kw, modseq: m.ModSeq, size: m.Size, blob: m.BlobID, internal: m.InternalDate.Unix()}
 	if !m.SaveDate.IsZero() {
 		e.saved = m.SaveDate.Unix()
 	}

@@ -69,6 +69,11 @@ type Config struct {
 	Trace *trace.Hub
 
 	progress progressTiming // INPROGRESS reports; zero: defaultProgress (tests shorten it)
+	// ObjectIDKey is the secret the OBJECTID identifiers (RFC 8474:
+	// MAILBOXID, EMAILID, THREADID) are derived with (objectid.go); it
+	// must not change, or every identifier changes. Shorter than
+	// MinObjectIDKey (nil): OBJECTID is off.
+	ObjectIDKey []byte
 }
 
 func (c Config) withDefaults() Config {

@@ -387,7 +387,12 @@ func (s *session) run(cmd *imap.Command) bool {
 // fault. When the panic came after part of a response was written, the
 // response stream is broken and the session ends.
 func (s *session) call(c command, cmd *imap.Command) error {
-	err := netserve.RunCommand(s.log, cmd.Name, s.written, func() error { return c.run(s, cmd) })
+	err := netserve.RunCommand(s.log, cmd.Name, s.written, func() error {
+		if err := s.objectIDsOff(cmd); err != nil {
+			return err
+		}
+		return c.run(s, cmd)
+	})
 	if s.sel == nil || err == errBye || err == errResponded || errors.As(err, new(netserve.ErrAbort)) {
 		return err
 	}

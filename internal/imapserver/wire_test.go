@@ -16,7 +16,8 @@ import (
 //
 //	# comment
 //	@put ACCOUNT MAILBOX FILE [FLAG...]   store testdata/messages/FILE (LF made CRLF)
-//	@config NAME                           server variant: "tls-only" (no plaintext login)
+//	@config NAME                           server variant: "tls-only" (no plaintext login),
+//	                                       "objectid" (an ObjectIDKey: OBJECTID on)
 //	C: line                                sent with CRLF, bound placeholders replaced
 //	S: line                                the next line the server sends, matched exactly
 //	                                       but for placeholders
@@ -47,6 +48,9 @@ func runScript(t *testing.T, path string) {
 	for _, l := range lines {
 		if l == "@config tls-only" {
 			adjust = append(adjust, func(c *Config) { c.AllowPlaintextLoopback = false })
+		}
+		if l == "@config objectid" {
+			adjust = append(adjust, withObjectIDKey)
 		}
 	}
 	h := newHarness(t, adjust...)

@@ -247,6 +247,18 @@ func (x *extractor) walk(r io.ReaderAt, p *Part, depth, encoded int) {
 // partText returns the text of the text/* part p, decoded and converted to
 // UTF-8, of at most about the remaining budget.
 func (x *extractor) partText(r io.ReaderAt, p *Part) string {
+	s := x.partDecoded(r, p)
+	if p.Subtype == "html" {
+		s = stripHTML(s)
+	}
+	return s
+}
+
+// partDecoded returns the content of the text/* part p, transfer-decoded,
+// converted to UTF-8 (valid, LF line breaks), markup included, of at most
+// about the remaining budget (a multiple of it for HTML, whose tags take
+// room).
+func (x *extractor) partDecoded(r io.ReaderAt, p *Part) string {
 	isHTML := p.Subtype == "html"
 	n := x.left + utf8.UTFMax
 	if isHTML {
@@ -276,11 +288,7 @@ func (x *extractor) partText(r io.ReaderAt, p *Part) string {
 		}
 	}
 	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	if isHTML {
-		s = stripHTML(s)
-	}
-	return s
+	return strings.ReplaceAll(s, "\r\n", "\n")
 }
 
 // trimPartialRune returns b without the incomplete UTF-8 sequence it may

@@ -224,6 +224,13 @@ func (s *Server) Start() (err error) {
 			return err
 		}
 	}
+	// The secret of the IMAP OBJECTID identifiers (RFC 8474): 32 random
+	// bytes made once, like the SRS secret (and by the same code), kept
+	// in data_dir and, on a shared store, the same on every node.
+	objectIDKey, err := srs.LoadOrCreateKey(filepath.Join(c.DataDir, objectIDKeyFile))
+	if err != nil {
+		return err
+	}
 	if err := s.startQueue(res, signer); err != nil {
 		return err
 	}
@@ -261,6 +268,7 @@ func (s *Server) Start() (err error) {
 		Trainer:                junkFilter,
 		Metrics:                s.Metrics,
 		Trace:                  s.trace,
+		ObjectIDKey:            objectIDKey,
 	}, s.st, authn, s.tls, s.log)
 	s.pop3 = pop3server.New(pop3server.Config{
 		Hostname:               c.Hostname,

@@ -9,11 +9,16 @@ import (
 	"postel/internal/store"
 )
 
+// objectIDKeyFile is the secret of the IMAP OBJECTID identifiers, in
+// data_dir.
+const objectIDKeyFile = "objectid.key"
+
 // sharedFilesTimeout bounds one Sync of the shared secrets.
 const sharedFilesTimeout = time.Minute
 
 // syncSharedFiles brings the secrets every node of the store holds alike
-// (the DKIM keys under data_dir/dkim, data_dir/srs.key) into step between
+// (the DKIM keys under data_dir/dkim, data_dir/srs.key and
+// data_dir/objectid.key) into step between
 // data_dir and the store, when the store carries them (store.SharedFiles:
 // PostgreSQL; on SQLite one machine serves, and nothing is done). It runs
 // before the DKIM keys and the SRS secret are loaded, at Start and at each
@@ -26,9 +31,11 @@ func (s *Server) syncSharedFiles(makeSRS bool) error {
 	if !ok {
 		return nil
 	}
-	var opts sharedfiles.Options
+	// The OBJECTID secret is always made: every node must derive the
+	// same IMAP identifiers (imapserver/objectid.go).
+	opts := sharedfiles.Options{Make: map[string]func() ([]byte, error){objectIDKeyFile: srs.NewKey}}
 	if makeSRS {
-		opts.Make = map[string]func() ([]byte, error){"srs.key": srs.NewKey}
+		opts.Make["srs.key"] = srs.NewKey
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sharedFilesTimeout)
 	defer cancel()

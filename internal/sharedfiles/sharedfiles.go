@@ -38,8 +38,8 @@ import (
 	"postel/internal/store"
 )
 
-// Local reads the secrets in dataDir that the nodes share: srs.key and
-// dkim/DOMAIN/SELECTOR.key, by their names (store.CheckSharedFileName).
+// Local reads the secrets in dataDir that the nodes share: srs.key,
+// objectid.key and dkim/DOMAIN/SELECTOR.key, by their names (store.CheckSharedFileName).
 // Other files (temporary ones, anything an operator left there) are not
 // secrets to share and are skipped. A secret that is empty or larger than
 // store.MaxSharedFileSize is an error: it is no key.
@@ -59,8 +59,10 @@ func Local(dataDir string) (map[string][]byte, error) {
 		out[name] = data
 		return nil
 	}
-	if err := add("srs.key"); err != nil {
-		return nil, err
+	for _, name := range []string{"srs.key", "objectid.key"} {
+		if err := add(name); err != nil {
+			return nil, err
+		}
 	}
 	domains, err := os.ReadDir(filepath.Join(dataDir, "dkim"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -247,14 +247,15 @@ const MaxSharedFileSize = 64 << 10
 
 // CheckSharedFileName checks the name of a file of SharedFiles: a path
 // relative to data_dir, slash-separated, naming one of the secrets the
-// nodes share and nothing else: "srs.key", or "dkim/DOMAIN/SELECTOR.key"
+// nodes share and nothing else: "srs.key", "objectid.key" (the secret of
+// the IMAP OBJECTID identifiers), or "dkim/DOMAIN/SELECTOR.key"
 // with DOMAIN a lower-case host name in A-label form (as internal/dkim
 // names its directories) and SELECTOR lower-case letters, digits and
 // hyphens, in dot-separated labels. So no name is absolute, climbs out
 // with "..", or reaches any other file of data_dir.
 func CheckSharedFileName(name string) error {
 	bad := fmt.Errorf("%w: shared file name %q", ErrInvalid, name)
-	if name == "srs.key" {
+	if name == "srs.key" || name == "objectid.key" {
 		return nil
 	}
 	parts := strings.Split(name, "/")

@@ -53,7 +53,7 @@ func TestCanonicalJunkPattern(t *testing.T) {
 // TestCheckSharedFileName: only the secrets the nodes share, never a path
 // out of data_dir or to another of its files.
 func TestCheckSharedFileName(t *testing.T) {
-	for _, name := range []string{"srs.key", "dkim/example.org/postel-rsa.key", "dkim/example.org/postel-ed25519.key",
+	for _, name := range []string{"srs.key", "objectid.key", "dkim/example.org/postel-rsa.key", "dkim/example.org/postel-ed25519.key",
 		"dkim/xn--bcher-kva.example/s1.2024.key", "dkim/a.b.c.example/x.key"} {
 		if err := CheckSharedFileName(name); err != nil {
 			t.Errorf("CheckSharedFileName(%q): %v", name, err)

@@ -155,8 +155,14 @@ type MessageMeta struct {
 
 // Message describes one stored message.
 type Message struct {
-	ID           int64 // store-wide, never reused
-	MailboxID    int64
+	ID        int64 // store-wide, never reused
+	MailboxID int64
+	// BlobID names the stored body: store-wide, never reused, shared by
+	// the copies of one message (Copy, Move, the targets of one
+	// Delivery), so equal BlobIDs in one account mean the same message
+	// (the OBJECTID EMAILID of RFC 8474 is derived from it). Set by
+	// Messages.
+	BlobID       int64
 	UID          uint32
 	ModSeq       uint64
 	Flags        []string // system flags and keywords, sorted

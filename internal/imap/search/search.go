@@ -55,6 +55,10 @@ type Message struct {
 	// message.ExtractText): the header fields and the body. Called at most
 	// once, only for TEXT and BODY keys.
 	Text func() (headers, body string, err error)
+	// EmailID and ThreadID are the message's OBJECTID identifiers (RFC
+	// 8474 §5), set by the server when the program has EMAILID or
+	// THREADID keys; "" matches no key (THREADID NIL).
+	EmailID, ThreadID string
 }
 
 // Context is what evaluation needs to know about the mailbox and session.
@@ -257,6 +261,12 @@ func (e *evaluator) match(k *imap.SearchKey, depth int) (bool, error) {
 	case "MODSEQ":
 		// RFC 7162 §3.1.5: a mod-sequence equal to or greater than the value.
 		return k.Number >= 0 && m.ModSeq >= uint64(k.Number), nil
+
+	case "EMAILID":
+		// RFC 8474 §6: the messages with that EMAILID, compared exactly.
+		return m.EmailID != "" && m.EmailID == k.Value, nil
+	case "THREADID":
+		return m.ThreadID != "" && m.ThreadID == k.Value, nil
 
 	case "OLDER", "YOUNGER":
 		// RFC 5032 §3: the interval counts back from now; YOUNGER is within

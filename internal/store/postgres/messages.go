@@ -133,7 +133,7 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 		if err := checkMailbox(ctx, q, accountID, mailboxID); err != nil {
 			return err
 		}
-		rows, err := q.Query(ctx, `SELECT id, uid, modseq, sysflags, keywords, internal_date, save_date, size
+		rows, err := q.Query(ctx, `SELECT id, uid, modseq, sysflags, keywords, internal_date, save_date, size, blob_id
 			FROM messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid`, mailboxID, int64(min(changedSince, 1<<63-1)))
 		if err != nil {
 			return err
@@ -143,7 +143,7 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 			var bits int
 			var kw string
 			var idate, sdate int64
-			err := r.Scan(&m.ID, &m.UID, &m.ModSeq, &bits, &kw, &idate, &sdate, &m.Size)
+			err := r.Scan(&m.ID, &m.UID, &m.ModSeq, &bits, &kw, &idate, &sdate, &m.Size, &m.BlobID)
 			m.MailboxID = mailboxID
 			m.Flags = store.JoinFlags(bits, splitKeywords(kw))
 			m.InternalDate = time.Unix(idate, 0)

@@ -192,7 +192,7 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 	if err := checkMailbox(ctx, s.rdb, accountID, mailboxID); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, uid, modseq, sysflags, keywords, internal_date, save_date, size
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, uid, modseq, sysflags, keywords, internal_date, save_date, size, blob_id
 		FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, mailboxID, changedSince)
 	if err != nil {
 		return nil, err
@@ -204,7 +204,7 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 		var bits int
 		var kw string
 		var idate, sdate int64
-		if err := rows.Scan(&m.ID, &m.UID, &m.ModSeq, &bits, &kw, &idate, &sdate, &m.Size); err != nil {
+		if err := rows.Scan(&m.ID, &m.UID, &m.ModSeq, &bits, &kw, &idate, &sdate, &m.Size, &m.BlobID); err != nil {
 			return nil, err
 		}
 		m.MailboxID = mailboxID

@@ -670,6 +670,20 @@ func testCopyMove(t *testing.T, st store.Store) {
 	if got := read(t, st, a.ID, arch.ID, 3); !strings.Contains(got, "body 1") {
 		t.Fatalf("moved body %q", got)
 	}
+	// BlobID: a copy and a moved message keep their body's, distinct
+	// messages have distinct ones (IMAP OBJECTID's EMAILID rests on it).
+	blobs := map[uint32]int64{}
+	for _, m := range messages(t, st, a.ID, inbox.ID) {
+		blobs[m.UID] = m.BlobID
+	}
+	archived := map[uint32]int64{}
+	for _, m := range messages(t, st, a.ID, arch.ID) {
+		archived[m.UID] = m.BlobID
+	}
+	if blobs[1] == 0 || blobs[1] == blobs[3] || archived[1] != blobs[1] || archived[2] != blobs[3] ||
+		archived[3] == 0 || archived[3] == blobs[1] || archived[3] == blobs[3] {
+		t.Fatalf("BlobIDs: INBOX %v, Archive %v", blobs, archived)
+	}
 	// Another account's mailbox is neither a source nor a destination.
 	bInbox := mailbox(t, st, b.ID, "INBOX")
 	_, err = st.Copy(ctx, a.ID, inbox.ID, []uint32{1}, bInbox.ID)
