@@ -72,6 +72,42 @@ func CheckUpgraded(t *testing.T, st store.Store, f *UpgradeFixture, c UpgradeChe
 		CheckUpgradedMailboxes(t, st, f, a, c)
 	}
 	checkUpgradedQueue(t, st, f, c)
+	checkUpgradedMetadata(t, st, f)
+}
+
+// checkUpgradedMetadata checks that the upgraded accounts have no METADATA
+// and that reading it works: no version of the fixtures holds any (the
+// SQLite schema brought it at 12, PostgreSQL's at 6), the migration made
+// its table. It changes nothing: the checks that follow see the store as
+// upgraded.
+func checkUpgradedMetadata(t *testing.T, st store.Store, f *UpgradeFixture) {
+	ms, ok := st.(store.Metadata)
+	if !ok {
+		t.Fatalf("%T does not implement store.Metadata", st)
+	}
+	for _, a := range f.Accounts {
+		acct, err := st.Account(ctx, a.Address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mbs, err := st.ListMailboxes(ctx, acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mb := range append([]string{""}, mailboxNames(mbs)...) {
+			if es, err := ms.Metadata(ctx, acct.ID, mb); err != nil || len(es) != 0 {
+				t.Errorf("%s %q: metadata %v, %v after the upgrade, want none", a.Address, mb, es, err)
+			}
+		}
+	}
+}
+
+func mailboxNames(mbs []store.Mailbox) []string {
+	var out []string
+	for _, mb := range mbs {
+		out = append(out, mb.Name)
+	}
+	return out
 }
 
 func checkUpgradedAccounts(t *testing.T, st store.Store, f *UpgradeFixture, c UpgradeChecks) {
