@@ -120,6 +120,12 @@ func (r *Reader) parseCommand(cmd *Command) {
 	case "COMPRESS":
 		r.sp()
 		cmd.Args = &CompressArgs{Mechanism: r.word()}
+	case "GETMETADATA":
+		cmd.Args = r.getMetadata()
+	case "SETMETADATA":
+		cmd.Args = r.setMetadata()
+	case "NOTIFY":
+		cmd.Args = r.notify()
 	default:
 		name := cmd.Name
 		if len(name) > 40 {

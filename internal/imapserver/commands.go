@@ -61,6 +61,9 @@ var commands = map[string]command{
 	"GETQUOTAROOT": {states: inLoggedIn, run: (*session).cmdGetQuotaRoot},
 	"SETQUOTA":     {states: inLoggedIn, run: (*session).cmdSetQuota},
 	"COMPRESS":     {states: inLoggedIn, run: (*session).cmdCompress},
+	"GETMETADATA":  {states: inLoggedIn, run: (*session).cmdGetMetadata},
+	"SETMETADATA":  {states: inLoggedIn, run: (*session).cmdSetMetadata},
+	"NOTIFY":       {states: inLoggedIn, run: (*session).cmdNotify},
 
 	// Selected (RFC 9051 §6.4).
 	"CHECK":    {states: inSelected, run: (*session).cmdNoop}, // RFC 3501 §6.4.1; rev2 has no CHECK
@@ -110,5 +113,6 @@ func (s *session) capabilities() string {
 	if s.z == nil {
 		caps = append(caps, "COMPRESS=DEFLATE")
 	}
+	caps = append(caps, s.notifyCapabilities()...)
 	return strings.Join(caps, " ")
 }

@@ -217,7 +217,11 @@ func (s *session) update(allowExpunge bool) error {
 	}
 	if len(v.msgs) != v.told {
 		s.w.UntaggedNumber(uint64(len(v.msgs)), "EXISTS")
+		from := v.told
 		v.told = len(v.msgs)
+		if err := s.notifyNewMessages(from); err != nil {
+			return err
+		}
 	}
 	if v.announce > 0 {
 		for i := range v.msgs {
