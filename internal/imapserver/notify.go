@@ -420,8 +420,8 @@ func (s *session) sendNotifications() {
 	for _, id := range order {
 		st := statuses[id]
 		name, ok := n.names[id]
-		if !ok {
-			continue
+		if !ok || (s.sel != nil && id == s.sel.id) {
+			continue // the selected mailbox's view tells its own
 		}
 		var items []string
 		// RFC 5465 §5.2, §5.3: MessageNew and MessageExpunge of
@@ -620,4 +620,21 @@ func (s *session) notifyNewMessages(from int) error {
 		}
 	}
 	return nil
+}
+
+// notifyFlagChanges reports whether the selected mailbox's flag changes
+// made by others are told (FETCH FLAGS): always, but under a SELECTED or
+// SELECTED-DELAYED group that does not ask for FlagChange (RFC 5465
+// §5.4).
+func (s *session) notifyFlagChanges() bool {
+	g := s.notify.selectedGroup()
+	if g == nil {
+		return true
+	}
+	for _, e := range g.Events {
+		if e.Name == evFlagChange {
+			return true
+		}
+	}
+	return false
 }

@@ -224,13 +224,14 @@ func (s *session) update(allowExpunge bool) error {
 		}
 	}
 	if v.announce > 0 {
+		tell := s.notifyFlagChanges()
 		for i := range v.msgs {
 			m := &v.msgs[i]
 			if !m.announce {
 				continue
 			}
 			m.announce = false
-			if !m.expunged {
+			if !m.expunged && tell {
 				s.writeFlagsFetch(i, s.condstore)
 			}
 		}
