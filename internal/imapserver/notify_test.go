@@ -4,8 +4,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"postel/internal/store"
+	"postel/internal/store/sqlite"
 )
 
 // expectLine reads the next line, unasked, and matches it against the
@@ -209,4 +213,46 @@ func TestNotifyMailboxEvents(t *testing.T) {
 	// Message events were not asked for.
 	appendTo(t, b, "INBOX", notifyMsg)
 	a.quiet()
+}
+
+// resyncStore is h.st whose subscriptions report a lost stretch of the
+// change feed (store.ChangeResync) once lose is set.
+type resyncStore struct {
+	*sqlite.Store
+	lose *atomic.Bool
+}
+
+func (s resyncStore) Subscribe(accountID int64) store.Subscription {
+	return resyncSub{s.Store.Subscribe(accountID), s.lose}
+}
+
+type resyncSub struct {
+	store.Subscription
+	lose *atomic.Bool
+}
+
+func (s resyncSub) Next() []store.Change {
+	cs := s.Subscription.Next()
+	if len(cs) > 0 && s.lose.Swap(false) {
+		cs = append(cs, store.Change{AccountID: cs[0].AccountID, Kind: store.ChangeResync})
+	}
+	return cs
+}
+
+// TestNotifyOverflow: when the session's feed lost changes, NOTIFY says
+// [NOTIFICATIONOVERFLOW] and sends no more events until the next NOTIFY
+// (RFC 5465 §5.8).
+func TestNotifyOverflow(t *testing.T) {
+	h := newHarness(t)
+	lose := &atomic.Bool{}
+	a := h.loginThrough(resyncStore{h.st, lose}, nil)
+	a.cmd("NOTIFY SET (PERSONAL (MessageNew MessageExpunge))")
+	lose.Store(true)
+	h.put(h.alice, "Sent", "Subject: x\r\n\r\nx\r\n")
+	a.expectLine(`\* OK \[NOTIFICATIONOVERFLOW\] .*`)
+	h.put(h.alice, "Sent", "Subject: x\r\n\r\nx\r\n")
+	a.quiet()
+	a.cmd("NOTIFY SET (PERSONAL (MessageNew MessageExpunge))")
+	h.put(h.alice, "Sent", "Subject: x\r\n\r\nx\r\n")
+	a.expectLine(`\* STATUS "Sent" \(MESSAGES 3 UIDNEXT 4 UIDVALIDITY \d+ UNSEEN 3\)`)
 }
