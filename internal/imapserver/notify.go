@@ -465,19 +465,21 @@ func (s *session) notifyMailboxes() error {
 	for _, mb := range mbs {
 		seen[mb.ID] = true
 		old, had := n.names[mb.ID]
+		wasSubscribed := n.subscribed[mb.ID]
+		// The filters see the mailbox as it is now (SUBSCRIBED, INBOXES).
+		n.names[mb.ID], n.roles[mb.ID], n.subscribed[mb.ID] = mb.Name, mb.SpecialUse, mb.Subscribed
 		switch {
 		case !had && n.match(s, mb.ID, mb.Name, evMailboxName):
 			s.writeNotifyList(nil, mb.Name, "")
 		case had && old != mb.Name && (n.match(s, mb.ID, mb.Name, evMailboxName) || n.match(s, mb.ID, old, evMailboxName)):
 			s.writeNotifyList(nil, mb.Name, old)
-		case had && n.subscribed[mb.ID] != mb.Subscribed && n.match(s, mb.ID, mb.Name, evSubscription):
+		case had && wasSubscribed != mb.Subscribed && n.matchEither(s, mb.ID, mb.Name, evSubscription, wasSubscribed):
 			var attrs []string
 			if mb.Subscribed {
 				attrs = []string{`\Subscribed`}
 			}
 			s.writeNotifyList(attrs, mb.Name, "")
 		}
-		n.names[mb.ID], n.roles[mb.ID], n.subscribed[mb.ID] = mb.Name, mb.SpecialUse, mb.Subscribed
 	}
 	for id, name := range n.names {
 		if seen[id] {
@@ -637,4 +639,25 @@ func (s *session) notifyFlagChanges() bool {
 		}
 	}
 	return false
+}
+
+// notifyFlagChangeUID reports whether a FETCH telling of a flag change
+// carries the UID: under a SELECTED or SELECTED-DELAYED group asking for
+// FlagChange (RFC 5465 §5.4: UID and FLAGS; the client may have seen
+// expunges at any time, so sequence numbers alone will not do).
+func (s *session) notifyFlagChangeUID() bool {
+	return s.notify.selectedGroup() != nil && s.notifyFlagChanges()
+}
+
+// matchEither is match for a subscription change: the mailbox seen
+// subscribed as it is now, or as it was (SUBSCRIBED covers a mailbox
+// being unsubscribed).
+func (n *notifyState) matchEither(s *session, id int64, name, event string, was bool) bool {
+	if n.match(s, id, name, event) {
+		return true
+	}
+	now := n.subscribed[id]
+	n.subscribed[id] = was
+	defer func() { n.subscribed[id] = now }()
+	return n.match(s, id, name, event)
 }

@@ -127,12 +127,22 @@ func TestNotifyFilters(t *testing.T) {
 	a.expectLine(`\* STATUS INBOX \(MESSAGES 2 UIDNEXT 3 UIDVALIDITY \d+ UNSEEN 2\)`)
 	a.quiet()
 
-	// SUBSCRIBED: the subscribed mailboxes.
+	// SUBSCRIBED: the subscribed mailboxes, as they are when the event
+	// comes; their subscription changes either way.
 	b.cmd("UNSUBSCRIBE Other")
-	a.cmd("NOTIFY SET (SUBSCRIBED (MessageNew MessageExpunge))")
+	a.cmd("NOTIFY SET (SUBSCRIBED (MessageNew MessageExpunge SubscriptionChange MailboxName))")
 	appendTo(t, b, "Other", notifyMsg)
 	appendTo(t, b, "Lists", notifyMsg)
 	a.expectLine(`\* STATUS "Lists" \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)`)
+	a.quiet()
+	b.cmd("SUBSCRIBE Other")
+	a.expectLine(`\* LIST \(\\Subscribed\) "/" "Other"`)
+	appendTo(t, b, "Other", notifyMsg)
+	a.expectLine(`\* STATUS "Other" \(MESSAGES 3 UIDNEXT 4 UIDVALIDITY \d+ UNSEEN 3\)`)
+	b.cmd("UNSUBSCRIBE Other")
+	a.expectLine(`\* LIST \(\) "/" "Other"`)
+	b.cmd("CREATE Fresh")
+	a.expectLine(`\* LIST \(\) "/" "Fresh"`)
 	a.quiet()
 }
 
@@ -164,6 +174,17 @@ func TestNotifySelected(t *testing.T) {
 	b.cmd("EXPUNGE")
 	a.expectLine(`\* 1 EXPUNGE`)
 	a.quiet()
+
+	// FlagChange: FETCH with UID and FLAGS, at once (§5.4).
+	a.cmd("NOTIFY SET (SELECTED (MessageNew MessageExpunge FlagChange))")
+	appendTo(t, b, "INBOX", notifyMsg)
+	a.expectLine(`\* 1 EXISTS`)
+	b.cmd(`STORE 1 +FLAGS.SILENT (\Flagged)`)
+	a.expectLine(`\* 1 FETCH \(UID 2 FLAGS \(\\Flagged\)\)`)
+	b.cmd(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	a.expectLine(`\* 1 FETCH \(UID 2 FLAGS \(\\Deleted \\Flagged\)\)`)
+	b.cmd("EXPUNGE")
+	a.expectLine(`\* 1 EXPUNGE`)
 
 	// SELECTED-DELAYED: at the next command, or in IDLE.
 	a.cmd("NOTIFY SET (SELECTED-DELAYED (MessageNew MessageExpunge)) (PERSONAL (MessageNew MessageExpunge))")

@@ -338,7 +338,7 @@ func (s *session) writeFlagsFetch(i int, withModSeq bool) {
 	s.w.Star()
 	s.w.Number(uint64(i + 1))
 	s.w.Atom(" FETCH (")
-	if withModSeq {
+	if withModSeq || s.notifyFlagChangeUID() {
 		s.w.Atom("UID ")
 		s.w.Number(uint64(m.uid))
 		s.w.SP()
