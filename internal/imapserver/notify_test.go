@@ -138,7 +138,7 @@ func TestNotifyFilters(t *testing.T) {
 	b.cmd("SUBSCRIBE Other")
 	a.expectLine(`\* LIST \(\\Subscribed\) "/" "Other"`)
 	appendTo(t, b, "Other", notifyMsg)
-	a.expectLine(`\* STATUS "Other" \(MESSAGES 3 UIDNEXT 4 UIDVALIDITY \d+ UNSEEN 3\)`)
+	a.expectLine(`\* STATUS "Other" \(MESSAGES 4 UIDNEXT 5 UIDVALIDITY \d+ UNSEEN 4\)`)
 	b.cmd("UNSUBSCRIBE Other")
 	a.expectLine(`\* LIST \(\) "/" "Other"`)
 	b.cmd("CREATE Fresh")
@@ -236,25 +236,27 @@ func TestNotifyMailboxEvents(t *testing.T) {
 	a.quiet()
 }
 
-// resyncStore is h.st whose subscriptions report a lost stretch of the
-// change feed (store.ChangeResync) once lose is set.
+// resyncStore is h.st whose subscription number victim (counted from 1
+// as they are made) reports a lost stretch of the change feed
+// (store.ChangeResync) at its next changes.
 type resyncStore struct {
 	*sqlite.Store
-	lose *atomic.Bool
+	subs, victim *atomic.Int32
 }
 
 func (s resyncStore) Subscribe(accountID int64) store.Subscription {
-	return resyncSub{s.Store.Subscribe(accountID), s.lose}
+	return resyncSub{s.Store.Subscribe(accountID), s.subs.Add(1), s.victim}
 }
 
 type resyncSub struct {
 	store.Subscription
-	lose *atomic.Bool
+	n      int32
+	victim *atomic.Int32
 }
 
 func (s resyncSub) Next() []store.Change {
 	cs := s.Subscription.Next()
-	if len(cs) > 0 && s.lose.Swap(false) {
+	if len(cs) > 0 && s.victim.CompareAndSwap(s.n, 0) {
 		cs = append(cs, store.Change{AccountID: cs[0].AccountID, Kind: store.ChangeResync})
 	}
 	return cs
@@ -265,10 +267,10 @@ func (s resyncSub) Next() []store.Change {
 // (RFC 5465 §5.8).
 func TestNotifyOverflow(t *testing.T) {
 	h := newHarness(t)
-	lose := &atomic.Bool{}
-	a := h.loginThrough(resyncStore{h.st, lose}, nil)
+	subs, victim := &atomic.Int32{}, &atomic.Int32{}
+	a := h.loginThrough(resyncStore{h.st, subs, victim}, nil)
 	a.cmd("NOTIFY SET (PERSONAL (MessageNew MessageExpunge))")
-	lose.Store(true)
+	victim.Store(subs.Load()) // NOTIFY's, the latest
 	h.put(h.alice, "Sent", "Subject: x\r\n\r\nx\r\n")
 	a.expectLine(`\* OK \[NOTIFICATIONOVERFLOW\] .*`)
 	h.put(h.alice, "Sent", "Subject: x\r\n\r\nx\r\n")
