@@ -1,6 +1,9 @@
 package imapserver
 
 import (
+	"bufio"
+	"compress/flate"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -278,4 +281,53 @@ func TestNotifyOverflow(t *testing.T) {
 	a.cmd("NOTIFY SET (PERSONAL (MessageNew MessageExpunge))")
 	h.put(h.alice, "Sent", "Subject: x\r\n\r\nx\r\n")
 	a.expectLine(`\* STATUS "Sent" \(MESSAGES 3 UIDNEXT 4 UIDVALIDITY \d+ UNSEEN 3\)`)
+}
+
+// TestNotifyCompressed: with COMPRESS DEFLATE active (RFC 4978), the
+// events NOTIFY sends while the session waits for a command reach the
+// client at once (each flushed through the compressor), and commands read
+// after them still parse.
+func TestNotifyCompressed(t *testing.T) {
+	h := newHarness(t)
+	r := h.login()
+	r.send("z COMPRESS DEFLATE")
+	if l := r.line(); l != "z OK DEFLATE active" {
+		t.Fatalf("COMPRESS: %q", l)
+	}
+	zr := bufio.NewReader(flate.NewReader(r.br))
+	zw, err := flate.NewWriter(r.c, flate.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(l string) {
+		t.Helper()
+		io.WriteString(zw, l+"\r\n")
+		if err := zw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() string {
+		t.Helper()
+		r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		l, err := zr.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading a compressed response: %v (got %q)", err, l)
+		}
+		return strings.TrimSuffix(l, "\r\n")
+	}
+	send("n NOTIFY SET (PERSONAL (MessageNew MessageExpunge))")
+	if l := read(); l != "n OK NOTIFY completed" {
+		t.Fatalf("NOTIFY: %q", l)
+	}
+	for i := 1; i <= 2; i++ {
+		h.put(h.alice, "Archive", testMsg)
+		want := `^\* STATUS "Archive" \(MESSAGES ` + strconv.Itoa(i) + ` UIDNEXT ` + strconv.Itoa(i+1) + ` UIDVALIDITY \d+ UNSEEN ` + strconv.Itoa(i) + `\)$`
+		if l := read(); !regexp.MustCompile(want).MatchString(l) {
+			t.Fatalf("event %d: %q", i, l)
+		}
+	}
+	send("a NOOP")
+	if l := read(); l != "a OK NOOP completed" {
+		t.Fatalf("NOOP: %q", l)
+	}
 }
