@@ -12,6 +12,9 @@ import (
 // fuzzSeeds are command streams for FuzzReadCommand; testdata/fuzz holds
 // more.
 var fuzzSeeds = []string{
+	"a GETMETADATA (MAXSIZE 1024 DEPTH infinity) \"\" (/shared/comment /private)\r\n",
+	"a SETMETADATA INBOX (/private/comment {3+}\r\nabc /shared/x ~{2}\r\n\x00\x01 /private/y NIL)\r\n",
+	"a NOTIFY SET STATUS (SELECTED (MessageNew (UID BODY.PEEK[HEADER]) MessageExpunge)) (SUBTREE (INBOX \"a b\") (MailboxName)) (PERSONAL NONE)\r\n",
 	"a1 CAPABILITY\r\n",
 	"a LOGIN {5}\r\nalice {6+}\r\nsecret\r\n",
 	"a AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n",

@@ -144,6 +144,11 @@ var (
 	}
 	// SyntaxSort: SORT with ESORT's RETURN options (RFC 5267 §3, RFC 9394).
 	SyntaxSort Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.extSort() }
+	// SyntaxGetMetadata, SyntaxSetMetadata: RFC 5464 §4.2, §4.3.
+	SyntaxGetMetadata Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.getMetadata() }
+	SyntaxSetMetadata Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.setMetadata() }
+	// SyntaxNotify: NOTIFY (RFC 5465 §8).
+	SyntaxNotify Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.notify() }
 	// SyntaxCancelUpdate: CANCELUPDATE (RFC 5267 §4.3.5).
 	SyntaxCancelUpdate Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.cancelUpdate() }
 	SyntaxThread       Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.thread() }

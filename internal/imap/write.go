@@ -178,6 +178,10 @@ func (w *Writer) FetchItemName(it FetchItem) {
 	}
 }
 
+// AString writes s as an atom when it can be one, else as a string
+// (METADATA entry names, RFC 5464).
+func (w *Writer) AString(s string) { w.astring(s) }
+
 // astring writes s as an atom when it can be one, else as a string.
 func (w *Writer) astring(s string) {
 	for i := 0; i < len(s); i++ {

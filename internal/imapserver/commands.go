@@ -105,6 +105,13 @@ func init() {
 			// RFC 4978 §3: not offered once active.
 			caps: []capability{{name: "COMPRESS=DEFLATE", when: func(s *session) bool { return s.z == nil }}}},
 
+		// RFC 5464: METADATA and METADATA-SERVER when the store keeps
+		// metadata; RFC 5465 NOTIFY.
+		"GETMETADATA": {syntax: imap.SyntaxGetMetadata, states: inLoggedIn, run: (*session).cmdGetMetadata,
+			caps: []capability{{name: "METADATA", when: hasMetadata}, {name: "METADATA-SERVER", when: hasMetadata}}},
+		"SETMETADATA": {syntax: imap.SyntaxSetMetadata, states: inLoggedIn, run: (*session).cmdSetMetadata},
+		"NOTIFY":      {syntax: imap.SyntaxNotify, states: inLoggedIn, run: (*session).cmdNotify, caps: caps("NOTIFY")},
+
 		// Selected (RFC 9051 §6.4).
 		"CHECK":    {syntax: imap.SyntaxNone, states: inSelected, run: (*session).cmdNoop}, // RFC 3501 §6.4.1; rev2 has no CHECK
 		"CLOSE":    {syntax: imap.SyntaxNone, states: inSelected, run: (*session).cmdClose},
@@ -161,6 +168,9 @@ func authCaps(s *session) []string {
 	}
 	return out
 }
+
+// hasMetadata: the store keeps metadata (store.Metadata).
+func hasMetadata(s *session) bool { return s.metadataStore() != nil }
 
 // appendLimit is APPENDLIMIT=n (RFC 7889 §3).
 func appendLimit(s *session) []string {

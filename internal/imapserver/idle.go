@@ -80,6 +80,13 @@ func (s *session) cmdIdle(cmd *imap.Command) error {
 				s.bye(s.selectedGone())
 				return errBye
 			}
+		case <-s.notifyReady():
+			// RFC 5465: the events NOTIFY asks for, in IDLE too.
+			s.sendNotifications()
+			if err := s.flush(); err != nil {
+				stopReading()
+				return abort(err)
+			}
 		case <-s.stop:
 			s.interrupted()
 			stopReading()

@@ -39,6 +39,7 @@ const (
 	codeExpungeIssued   = "EXPUNGEISSUED"
 	codeInUse           = "INUSE"
 	codeLimit           = "LIMIT"
+	codeMetadataTooMany = "METADATA TOOMANY" // RFC 5464 §4.3
 	codeNonExistent     = "NONEXISTENT"
 	codeNoPerm          = "NOPERM"
 	codeOverQuota       = "OVERQUOTA"

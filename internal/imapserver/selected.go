@@ -225,16 +225,21 @@ func (s *session) update(allowExpunge bool) error {
 	}
 	if len(v.msgs) != v.told {
 		s.w.UntaggedNumber(uint64(len(v.msgs)), "EXISTS")
+		from := v.told
 		v.told = len(v.msgs)
+		if err := s.notifyNewMessages(from); err != nil {
+			return err
+		}
 	}
 	if v.announce > 0 {
+		tell := s.notifyFlagChanges()
 		for i := range v.msgs {
 			m := &v.msgs[i]
 			if !m.announce {
 				continue
 			}
 			m.announce = false
-			if !m.expunged {
+			if !m.expunged && tell {
 				s.writeFlagsFetch(i, s.condstore)
 			}
 		}
@@ -343,7 +348,7 @@ func (s *session) writeFlagsFetch(i int, withModSeq bool) {
 	s.w.Star()
 	s.w.Number(uint64(i + 1))
 	s.w.Atom(" FETCH (")
-	if withModSeq {
+	if withModSeq || s.notifyFlagChangeUID() {
 		s.w.Atom("UID ")
 		s.w.Number(uint64(m.uid))
 		s.w.SP()

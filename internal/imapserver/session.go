@@ -65,8 +65,9 @@ type session struct {
 	condstore bool // CONDSTORE (RFC 7162 §3.1)
 	qresync   bool // QRESYNC (RFC 7162 §3.2)
 
-	sel  *mailboxView // the selected mailbox
-	prog *progress    // the running command's INPROGRESS reports (inprogress.go), nil when none
+	sel    *mailboxView // the selected mailbox
+	prog   *progress    // the running command's INPROGRESS reports (inprogress.go), nil when none
+	notify *notifyState // NOTIFY (RFC 5465), nil until the client sets it
 
 	// APPEND messages being received for the command being read.
 	spools      []store.Spool
@@ -146,6 +147,9 @@ func (s *session) serve() {
 			s.interrupted()
 			return
 		}
+		if !s.waitCommand() {
+			return
+		}
 		s.trace.Sync(s.br.Buffered())
 		cmd, err := s.r.ReadCommand(s.continueLiteral, s.appendSink)
 		if err != nil {
@@ -174,6 +178,7 @@ func (s *session) end() {
 	if s.sel != nil {
 		s.sel.close()
 	}
+	s.stopNotify()
 	s.conn.Close()
 	s.trace.End()
 	s.log.Info("connection closed", "duration", time.Since(s.started).Round(time.Millisecond))

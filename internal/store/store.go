@@ -283,6 +283,11 @@ const (
 	// follow the feed for longer than the store keeps it): re-read the
 	// account and every mailbox in view (MailboxID 0).
 	ChangeResync
+	// ChangeMetadata: METADATA entries of the mailbox changed, or of the
+	// account's server entries when MailboxID is 0 (store.Metadata).
+	ChangeMetadata
+	// ChangeSubscription: the mailbox was subscribed or unsubscribed.
+	ChangeSubscription
 )
 
 // ResyncAfter is how long a follower may go without reading the change

@@ -291,6 +291,51 @@ func (c *copier) account(ctx context.Context, a *srcAccount) error {
 			return fmt.Errorf("storecopy: mailbox %s of %s: %w", mb.Name, a.Address, err)
 		}
 	}
+	if err := c.metadata(ctx, a, id); err != nil {
+		return fmt.Errorf("storecopy: metadata of %s: %w", a.Address, err)
+	}
+	return nil
+}
+
+// metadata copies the account's METADATA (RFC 5464): its server entries
+// and each mailbox's. An entry the target has already is left as it is,
+// as Importer leaves what is there.
+func (c *copier) metadata(ctx context.Context, a *srcAccount, to int64) error {
+	src, ok := c.from.(store.Metadata)
+	if !ok {
+		return nil
+	}
+	names := []string{""}
+	for _, mb := range a.mailboxes {
+		names = append(names, mb.Name)
+	}
+	dst, ok := c.to.(store.Metadata)
+	for _, name := range names {
+		es, err := src.Metadata(ctx, a.ID, name)
+		if err != nil {
+			return err
+		}
+		if len(es) == 0 {
+			continue
+		}
+		if !ok {
+			c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%s: the target keeps no metadata: %d entries of %q not copied", a.Address, len(es), name))
+			continue
+		}
+		there, err := dst.Metadata(ctx, to, name)
+		if err != nil {
+			return err
+		}
+		es = slices.DeleteFunc(es, func(e store.MetadataEntry) bool {
+			return slices.ContainsFunc(there, func(f store.MetadataEntry) bool { return f.Name == e.Name })
+		})
+		if len(es) == 0 {
+			continue
+		}
+		if err := dst.SetMetadata(ctx, to, name, es); err != nil {
+			return fmt.Errorf("%q: %w", name, err)
+		}
+	}
 	return nil
 }
 

@@ -194,6 +194,11 @@ func populate(t *testing.T, st *sqlite.Store) {
 		must(t, st.TrainSender(bg, alice.ID, "x@remote.example", spam))
 	}
 	must(t, st.TrainSender(bg, alice.ID, "y@other.example", true))
+
+	// METADATA (RFC 5464): server entries and a mailbox's.
+	must(t, st.SetMetadata(bg, alice.ID, "", []store.MetadataEntry{{Name: "/shared/comment", Value: []byte("alice's server note")},
+		{Name: "/private/vendor/x/bin", Value: []byte{0, 1, 2}}}))
+	must(t, st.SetMetadata(bg, alice.ID, "Projects", []store.MetadataEntry{{Name: "/private/comment", Value: []byte("work")}}))
 }
 
 // sourceMessages counts the source's messages.
@@ -265,6 +270,7 @@ func compareStores(t *testing.T, src, dst store.Store) {
 			t.Errorf("%s: usage %d bytes %d messages, copied %d, %d", a.Address, su, sn, du, dn)
 		}
 		compareJunk(t, src.(store.JunkStore), dst.(store.JunkStore), a.ID, b.ID, a.Address)
+		compareMetadata(t, src.(store.Metadata), dst.(store.Metadata), a.ID, b.ID, "")
 		smbs, err := src.ListMailboxes(bg, a.ID)
 		must(t, err)
 		dmbs, err := dst.ListMailboxes(bg, b.ID)
@@ -280,6 +286,7 @@ func compareStores(t *testing.T, src, dst store.Store) {
 				continue
 			}
 			compareMailbox(t, src, dst, a.ID, smbs[i].ID, b.ID, dmbs[i].ID, a.Address+" "+m.Name)
+			compareMetadata(t, src.(store.Metadata), dst.(store.Metadata), a.ID, b.ID, m.Name)
 		}
 	}
 
@@ -305,6 +312,18 @@ func compareStores(t *testing.T, src, dst store.Store) {
 		if !bytes.Equal(a, b) {
 			t.Errorf("queue entry %d: bytes differ", e.ID)
 		}
+	}
+}
+
+// compareMetadata compares the METADATA of a mailbox ("" for the server).
+func compareMetadata(t *testing.T, src, dst store.Metadata, from, to int64, mailbox string) {
+	t.Helper()
+	a, err := src.Metadata(bg, from, mailbox)
+	must(t, err)
+	b, err := dst.Metadata(bg, to, mailbox)
+	must(t, err)
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("metadata of %q: %q, copied %q", mailbox, a, b)
 	}
 }
 
@@ -463,8 +482,10 @@ func TestCopy(t *testing.T) {
 	inbox := mailboxID(t, dst, alice.ID, "Projects")
 	_, err = dst.StoreFlags(bg, alice.ID, inbox, []uint32{1}, store.FlagsAdd, []string{"$changed"}, 0)
 	must(t, err)
+	must(t, dst.SetMetadata(bg, alice.ID, "Projects", []store.MetadataEntry{{Name: "/private/comment", Value: []byte("changed")}}))
 	_, err = Copy(bg, src, dst, Options{})
 	if !errors.Is(err, ErrDifferent) || !strings.Contains(err.Error(), "mailbox Projects of alice@example.org HIGHESTMODSEQ") ||
+		!strings.Contains(err.Error(), "mailbox Projects of alice@example.org metadata") ||
 		!strings.Contains(err.Error(), "UID 1 flags") || !strings.Contains(err.Error(), "mailbox INBOX of alice@example.org UIDNEXT") {
 		t.Fatalf("copy after changes in the target: %v", err)
 	}

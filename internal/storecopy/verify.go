@@ -164,6 +164,9 @@ func (c *copier) verifyAccounts(ctx context.Context, d *diffs) error {
 		check(d, what+" disabled", a.Disabled, b.Disabled)
 		check(d, what+" auth epoch", a.AuthEpoch, b.AuthEpoch)
 		check(d, what+" created", a.Created.Unix(), b.Created.Unix())
+		if err := c.verifyMetadata(ctx, d, what, a.ID, "", b.ID); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
 		size, err := c.verifyMailboxes(ctx, d, a, b)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -180,6 +183,26 @@ func (c *copier) verifyAccounts(ctx context.Context, d *diffs) error {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
+	return nil
+}
+
+// verifyMetadata compares the METADATA entries of a mailbox ("" for the
+// server's) when both stores keep them.
+func (c *copier) verifyMetadata(ctx context.Context, d *diffs, what string, fromAcct int64, mailbox string, toAcct int64) error {
+	src, ok1 := c.from.(store.Metadata)
+	dst, ok2 := c.to.(store.Metadata)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	a, err := src.Metadata(ctx, fromAcct, mailbox)
+	if err != nil {
+		return err
+	}
+	b, err := dst.Metadata(ctx, toAcct, mailbox)
+	if err != nil {
+		return err
+	}
+	checkSet(d, what+" metadata", a, b, func(e store.MetadataEntry) string { return e.Name + "=" + string(e.Value) })
 	return nil
 }
 
@@ -219,6 +242,9 @@ func (c *copier) verifyMailboxes(ctx context.Context, d *diffs, a, b store.Accou
 		check(d, what+" unseen", m.Unseen, n.Unseen)
 		check(d, what+" deleted", m.Deleted, n.Deleted)
 		check(d, what+" size", m.Size, n.Size)
+		if err := c.verifyMetadata(ctx, d, what, a.ID, m.Name, b.ID); err != nil {
+			return 0, fmt.Errorf("%s: %w", what, err)
+		}
 		if err := c.verifyMessages(ctx, d, what, a.ID, m.ID, b.ID, n.ID); err != nil {
 			return 0, fmt.Errorf("%s: %w", what, err)
 		}

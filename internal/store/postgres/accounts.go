@@ -248,7 +248,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if _, err := w.tx.Exec(w.ctx, `DELETE FROM aliases WHERE target = $1`, addr); err != nil {
 			return err
 		}
-		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = $1`, `DELETE FROM junk_reputation WHERE account_id = $1`} {
+		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = $1`, `DELETE FROM junk_reputation WHERE account_id = $1`, `DELETE FROM metadata WHERE account_id = $1`} {
 			if _, err := w.tx.Exec(w.ctx, q, id); err != nil {
 				return err
 			}

@@ -152,7 +152,7 @@ func (w *wtx) deleteMailbox(accountID, id int64) error {
 	if _, err := w.expunge(accountID, id, expungeSel{all: true}); err != nil {
 		return err
 	}
-	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = $1`, `DELETE FROM mailboxes WHERE id = $1`} {
+	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = $1`, `DELETE FROM metadata WHERE mailbox_id = $1`, `DELETE FROM mailboxes WHERE id = $1`} {
 		if _, err := w.tx.Exec(w.ctx, q, id); err != nil {
 			return err
 		}
@@ -232,13 +232,19 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 		return err
 	}
 	return s.write(ctx, func(w *wtx) error {
-		tag, err := w.tx.Exec(w.ctx, `UPDATE mailboxes SET subscribed = $3 WHERE account_id = $1 AND name = $2`, accountID, name, on)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
+		var id int64
+		var was bool
+		err := w.tx.QueryRow(w.ctx, `SELECT id, subscribed FROM mailboxes WHERE account_id = $1 AND name = $2 FOR UPDATE`, accountID, name).Scan(&id, &was)
+		if err == pgx.ErrNoRows {
 			return fmt.Errorf("%w: mailbox %s", store.ErrNotFound, name)
 		}
+		if err != nil || was == on {
+			return err
+		}
+		if _, err := w.tx.Exec(w.ctx, `UPDATE mailboxes SET subscribed = $2 WHERE id = $1`, id, on); err != nil {
+			return err
+		}
+		w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: id, Kind: store.ChangeSubscription})
 		return nil
 	})
 }

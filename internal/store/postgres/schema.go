@@ -239,6 +239,18 @@ CREATE TABLE backfill (
 INSERT INTO backfill (task) SELECT 'text' WHERE EXISTS (
 	SELECT 1 FROM blobs b WHERE b.refs > 0 AND NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.blob_id = b.id));
 `,
+	// 6: METADATA annotations (RFC 5464, store.Metadata): mailbox_id 0
+	// holds the account's server entries. A mailbox's rows go with it
+	// (deleteMailbox), an account's with it (DeleteAccount).
+	`
+CREATE TABLE metadata (
+	account_id bigint NOT NULL REFERENCES accounts(id),
+	mailbox_id bigint NOT NULL,
+	name       text NOT NULL,
+	value      bytea NOT NULL,
+	PRIMARY KEY (account_id, mailbox_id, name)
+);
+`,
 }
 
 // ErrSchemaTooNew: the database was written by a newer postel, whose

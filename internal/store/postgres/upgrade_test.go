@@ -64,10 +64,11 @@ func fixturePath(v int) string { return filepath.Join("testdata", fmt.Sprintf("s
 // from then on: the generator checks it against the schema it made, and the
 // checks use it to know what a fixture of each version holds.
 var fixtureSince = struct {
-	blobText, shared int
+	blobText, shared, metadata int
 }{
 	blobText: 2, // blob_text
 	shared:   3, // leases, login_failures
+	metadata: 6, // metadata
 }
 
 // knownGaps are upgrade bugs this test found and that are not fixed yet:
@@ -351,6 +352,7 @@ func writeFixture(ctx context.Context, dsn string, n int) error {
 			{"blob_text", "", fixtureSince.blobText},
 			{"leases", "", fixtureSince.shared},
 			{"login_failures", "", fixtureSince.shared},
+			{"metadata", "", fixtureSince.metadata},
 		} {
 			if w.has(c.table, c.column) != (n >= c.since) {
 				return fmt.Errorf("fixtureSince is wrong: schema version %d has %s %s: %v", n, c.table, c.column, n >= c.since)
@@ -419,6 +421,13 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 			if err := w.insert("junk_reputation", map[string]any{"account_id": a.ID, "sender": r.Sender, "spam": r.Spam, "ham": r.Ham,
 				"last": r.Last, "updated": int64(fixtureTime) * int64(time.Second)}); err != nil {
 				return err
+			}
+		}
+		if n >= fixtureSince.metadata {
+			for _, e := range a.Metadata {
+				if err := w.insert("metadata", map[string]any{"account_id": a.ID, "mailbox_id": e.MailboxID, "name": e.Name, "value": e.Value}); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -765,6 +774,8 @@ func checkUpgrade(t *testing.T, sql string, v int) {
 		Gaps:    storetest.OpenUpgradeGaps(t, knownGaps, v),
 		Meta:    fixtureMeta,
 		Old:     "databases",
+		// METADATA came with migration 6.
+		MetadataSince: fixtureSince.metadata,
 	})
 	checkUpgradedJanitor(t, st, v)
 	checkWritesAfterUpgrade(t, st, dsn)

@@ -245,7 +245,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM aliases WHERE target = ?`, addr); err != nil {
 			return err
 		}
-		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = ?`, `DELETE FROM junk_reputation WHERE account_id = ?`} {
+		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = ?`, `DELETE FROM junk_reputation WHERE account_id = ?`, `DELETE FROM metadata WHERE account_id = ?`} {
 			if _, err := w.tx.ExecContext(w.ctx, q, id); err != nil {
 				return err
 			}

@@ -190,7 +190,7 @@ func (w *wtx) deleteMailbox(accountID, id int64) error {
 	if _, err := w.expunge(accountID, id, uids); err != nil {
 		return err
 	}
-	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = ?`, `DELETE FROM mailboxes WHERE id = ?`} {
+	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = ?`, `DELETE FROM metadata WHERE mailbox_id = ?`, `DELETE FROM mailboxes WHERE id = ?`} {
 		if _, err := w.tx.ExecContext(w.ctx, q, id); err != nil {
 			return err
 		}
@@ -274,7 +274,13 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 		if err != nil {
 			return err
 		}
-		_, err = w.tx.ExecContext(w.ctx, `UPDATE mailboxes SET subscribed = ? WHERE id = ?`, on, id)
-		return err
+		res, err := w.tx.ExecContext(w.ctx, `UPDATE mailboxes SET subscribed = ? WHERE id = ? AND subscribed != ?`, on, id, on)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: id, Kind: store.ChangeSubscription})
+		}
+		return nil
 	})
 }

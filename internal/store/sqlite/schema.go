@@ -243,6 +243,18 @@ CREATE INDEX login_failures_source ON login_failures(source, at);
 CREATE INDEX login_failures_account ON login_failures(account);
 CREATE INDEX login_failures_at ON login_failures(at);
 `,
+	// 12: METADATA annotations (RFC 5464, store.Metadata): mailbox_id 0
+	// holds the account's server entries. A mailbox's rows go with it
+	// (deleteMailbox), an account's with it (DeleteAccount).
+	`
+CREATE TABLE metadata (
+	account_id INTEGER NOT NULL REFERENCES accounts(id),
+	mailbox_id INTEGER NOT NULL,
+	name       TEXT NOT NULL,
+	value      BLOB NOT NULL,
+	PRIMARY KEY (account_id, mailbox_id, name)
+);
+`,
 }
 
 // ErrSchemaTooNew: the data dir was written by a newer postel, whose

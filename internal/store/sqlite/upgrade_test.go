@@ -57,7 +57,7 @@ func fixtureDir(v int) string { return filepath.Join("testdata", fmt.Sprintf("sc
 // from then on: the generator checks it against the schema it made, and the
 // checks use it to know what a fixture of each version holds.
 var fixtureSince = struct {
-	fts, sentLog, threadFields, junk, authEpoch, leaseOwner, blobIntents int
+	fts, sentLog, threadFields, junk, authEpoch, leaseOwner, blobIntents, metadata int
 }{
 	fts:          2,  // messages_fts
 	sentLog:      3,  // sent_log
@@ -66,6 +66,7 @@ var fixtureSince = struct {
 	authEpoch:    6,  // accounts.auth_epoch
 	leaseOwner:   7,  // queue.lease_owner
 	blobIntents:  10, // blob_intents
+	metadata:     12, // metadata
 }
 
 // knownGaps are upgrade bugs this test found and that are not fixed yet:
@@ -252,6 +253,7 @@ func writeFixture(ctx context.Context, dir string, n int) error {
 		{"accounts", "auth_epoch", fixtureSince.authEpoch},
 		{"queue", "lease_owner", fixtureSince.leaseOwner},
 		{"blob_intents", "", fixtureSince.blobIntents},
+		{"metadata", "", fixtureSince.metadata},
 	} {
 		if w.has(c.table, c.column) != (n >= c.since) {
 			return fmt.Errorf("fixtureSince is wrong: schema version %d has %s %s: %v", n, c.table, c.column, n >= c.since)
@@ -371,6 +373,13 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 			for _, r := range a.Reputations {
 				if err := w.insert("junk_reputation", map[string]any{"account_id": a.ID, "sender": r.Sender, "spam": r.Spam, "ham": r.Ham,
 					"last": r.Last, "updated": int64(fixtureTime) * int64(time.Second)}); err != nil {
+					return err
+				}
+			}
+		}
+		if n >= fixtureSince.metadata {
+			for _, e := range a.Metadata {
+				if err := w.insert("metadata", map[string]any{"account_id": a.ID, "mailbox_id": e.MailboxID, "name": e.Name, "value": e.Value}); err != nil {
 					return err
 				}
 			}
@@ -626,6 +635,7 @@ func upgradeChecks(t *testing.T, v int) storetest.UpgradeChecks {
 		JunkSince:       fixtureSince.junk,
 		SentLogSince:    fixtureSince.sentLog,
 		LeaseOwnerSince: fixtureSince.leaseOwner,
+		MetadataSince:   fixtureSince.metadata,
 		JunkNilWhenNone: true,
 	}
 }

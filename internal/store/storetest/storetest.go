@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite every store.Store
 // implementation runs: call Run from the implementation's tests. An
-// implementation must also be a store.JunkStore and a store.AuthEpochs.
+// implementation must also be a store.JunkStore, a store.AuthEpochs and a
+// store.Metadata.
 package storetest
 
 import (
@@ -51,6 +52,8 @@ func Run(t *testing.T, open Opener) {
 		{"WatchAccount", testWatchAccount},
 		{"Leases", testLeases},
 		{"LoginFailures", testLoginFailures},
+		{"Metadata", testMetadata},
+		{"SubscriptionChanges", testSubscriptionChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

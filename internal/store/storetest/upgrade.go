@@ -83,6 +83,12 @@ func UpgradeData() *UpgradeFixture {
 			Reputations: []store.SenderReputation{
 				{Sender: "news@lists.example", Spam: 2, Ham: 1, Last: store.MarkSpam},
 			},
+			Metadata: []UpgradeMetadata{
+				{Name: "/shared/comment", Value: []byte("alice's server note")},
+				{MailboxID: 1, Mailbox: "INBOX", Name: "/private/comment", Value: []byte("inbox note")},
+				{MailboxID: 7, Mailbox: "Projects/2026", Name: "/private/vendor/example/bin", Value: []byte{0, 1, 2}},
+				{MailboxID: 7, Mailbox: "Projects/2026", Name: "/shared/empty", Value: []byte{}},
+			},
 		}, {
 			ID: 2, Address: "bob@example.org", Disabled: true,
 			Cred: store.Credentials{
@@ -283,6 +289,16 @@ type UpgradeAccount struct {
 	Mailboxes   []UpgradeMailbox
 	JunkRules   []store.JunkRule         // from UpgradeChecks.JunkSince; sorted by kind, pattern
 	Reputations []store.SenderReputation // from UpgradeChecks.JunkSince; sorted by sender
+	Metadata    []UpgradeMetadata        // from UpgradeChecks.MetadataSince; sorted by mailbox, name
+}
+
+// UpgradeMetadata is one METADATA entry (RFC 5464, store.Metadata):
+// MailboxID 0 (Mailbox "") for the account's server entries.
+type UpgradeMetadata struct {
+	MailboxID int64
+	Mailbox   string
+	Name      string
+	Value     []byte
 }
 
 type UpgradeMailbox struct {

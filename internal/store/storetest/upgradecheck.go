@@ -33,6 +33,9 @@ type UpgradeChecks struct {
 	// The schema versions that brought accounts' auth epochs, junk rules
 	// and reputations, the sent log and queue lease owners.
 	AuthEpochSince, JunkSince, SentLogSince, LeaseOwnerSince int
+	// MetadataSince is the schema version that brought METADATA
+	// entries (the fixtures of older versions hold none).
+	MetadataSince int
 	// JunkNilWhenNone: an account without junk rules or reputations
 	// lists them as nil, not empty.
 	JunkNilWhenNone bool
@@ -72,6 +75,56 @@ func CheckUpgraded(t *testing.T, st store.Store, f *UpgradeFixture, c UpgradeChe
 		CheckUpgradedMailboxes(t, st, f, a, c)
 	}
 	checkUpgradedQueue(t, st, f, c)
+	checkUpgradedMetadata(t, st, f, c)
+}
+
+// checkUpgradedMetadata checks the accounts' METADATA entries, server and
+// mailbox ones: those of the fixture from MetadataSince on, none before.
+func checkUpgradedMetadata(t *testing.T, st store.Store, f *UpgradeFixture, c UpgradeChecks) {
+	ms, ok := st.(store.Metadata)
+	if !ok {
+		t.Fatalf("%T does not implement store.Metadata", st)
+	}
+	for _, a := range f.Accounts {
+		acct, err := st.Account(ctx, a.Address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mbs, err := st.ListMailboxes(ctx, acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mb := range append([]string{""}, mailboxNames(mbs)...) {
+			var want []string
+			if c.Version >= c.MetadataSince {
+				for _, e := range a.Metadata {
+					if e.Mailbox == mb {
+						want = append(want, fmt.Sprintf("%s=%q", e.Name, e.Value))
+					}
+				}
+			}
+			es, err := ms.Metadata(ctx, acct.ID, mb)
+			if err != nil {
+				t.Errorf("%s %q: metadata: %v", a.Address, mb, err)
+				continue
+			}
+			var got []string
+			for _, e := range es {
+				got = append(got, fmt.Sprintf("%s=%q", e.Name, e.Value))
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %q: metadata %q after the upgrade, want %q", a.Address, mb, got, want)
+			}
+		}
+	}
+}
+
+func mailboxNames(mbs []store.Mailbox) []string {
+	var out []string
+	for _, mb := range mbs {
+		out = append(out, mb.Name)
+	}
+	return out
 }
 
 func checkUpgradedAccounts(t *testing.T, st store.Store, f *UpgradeFixture, c UpgradeChecks) {
