@@ -81,7 +81,9 @@ func (w *Writer) addresses(l []message.Address) {
 	for _, a := range l {
 		w.Open()
 		w.phrase(a.Name)
-		w.bw.WriteString(" NIL ")
+		w.SP()
+		w.NString(a.Route) // addr-adl (RFC 3501 §7.4.2: the source route)
+		w.SP()
 		w.NString(a.Mailbox)
 		w.SP()
 		w.NString(a.Host)
