@@ -1,0 +1,59 @@
+package imapserver
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestBinaryExact checks that BINARY[] (RFC 3516) gives the decoded
+// octets exactly, with BINARY.SIZE and partial fetches agreeing, and that
+// no BODY[] response carries a NUL octet, which only a literal8 in a
+// BINARY response may hold (RFC 9051 §4.3, RFC 3516 §4.3).
+func TestBinaryExact(t *testing.T) {
+	h := newHarness(t)
+	// 1: a non-text base64 part whose content has bare LFs and a NUL.
+	h.put(h.alice, "INBOX", "Subject: b64\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"+
+		"Content-Transfer-Encoding: base64\r\n\r\neAp5CgB6DQo=\r\n")
+	// 2: a multipart with a quoted-printable non-text part (soft break,
+	// encoded LF and NUL) and a binary part holding NUL.
+	h.put(h.alice, "INBOX", "Subject: mixed\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"+
+		"--b\r\nContent-Type: application/x-qp\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=0Ab=\r\nc=00d\r\n"+
+		"--b\r\nContent-Type: application/x-bin\r\nContent-Transfer-Encoding: binary\r\n\r\nx\x00y\r\n"+
+		"--b--\r\n")
+	// 3: a text base64 part with a bare LF: RFC 3516 §4.3 (and RFC 9051
+	// §7.5.2) make servers send text/* sections with CRLF line endings.
+	h.put(h.alice, "INBOX", "Subject: text\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nYQpiDQpj\r\n")
+	r := h.login()
+	r.cmd("SELECT INBOX")
+	tests := []struct{ cmd, want string }{
+		{"FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1])", "* 1 FETCH (BINARY[1] ~{8}\r\nx\ny\n\x00z\r\n BINARY.SIZE[1] 8)\r\nT OK FETCH completed\r\n"},
+		{"FETCH 1 (BINARY.PEEK[1]<2.3>)", "* 1 FETCH (BINARY[1]<2> ~{3}\r\ny\n\x00)\r\nT OK FETCH completed\r\n"},
+		// BINARY[] is the header without its Content-Transfer-Encoding
+		// (75 octets) and the decoded body.
+		{"FETCH 1 (BINARY.PEEK[]<74.6> BINARY.SIZE[])", "* 1 FETCH (BINARY[]<74> ~{6}\r\n\nx\ny\n\x00 BINARY.SIZE[] 83)\r\nT OK FETCH completed\r\n"},
+		{"FETCH 2 (BINARY.PEEK[1] BINARY.SIZE[1])", "* 2 FETCH (BINARY[1] ~{6}\r\na\nbc\x00d BINARY.SIZE[1] 6)\r\nT OK FETCH completed\r\n"},
+		{"FETCH 2 (BINARY.PEEK[2] BINARY.SIZE[2])", "* 2 FETCH (BINARY[2] ~{3}\r\nx\x00y BINARY.SIZE[2] 3)\r\nT OK FETCH completed\r\n"},
+		{"FETCH 2 (BODY.PEEK[1])", "* 2 FETCH (BODY[1] {13}\r\na=0Ab=\r\nc=00d)\r\nT OK FETCH completed\r\n"},
+		// The binary part, and the whole message holding it, cannot go
+		// in a plain literal: NO, and the other items are not sent raw.
+		{"FETCH 2 (BODY.PEEK[2])", "T NO [CANNOT] BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)\r\n"},
+		{"FETCH 2 (BODY.PEEK[])", "T NO [CANNOT] BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)\r\n"},
+		{"FETCH 1:2 (RFC822.SIZE BODY.PEEK[TEXT])", "* 1 FETCH (RFC822.SIZE 124 BODY[TEXT] {14}\r\neAp5CgB6DQo=\r\n)\r\nT NO [CANNOT] BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)\r\n"},
+		{"FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[1])", "* 3 FETCH (BINARY[1] {7}\r\na\r\nb\r\nc BINARY.SIZE[1] 7)\r\nT OK FETCH completed\r\n"},
+	}
+	for _, tc := range tests {
+		r.send("T " + tc.cmd)
+		got := string(joinResponses(r.responses("T")))
+		if got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.cmd, got, tc.want)
+		}
+	}
+}
+
+func joinResponses(rs [][]byte) []byte {
+	var b strings.Builder
+	for _, r := range rs {
+		b.Write(r)
+	}
+	return []byte(b.String())
+}
