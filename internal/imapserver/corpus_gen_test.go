@@ -30,6 +30,7 @@ type corpusGen struct {
 	r     *rand.Rand
 	n     int // boundaries and ids made so far
 	kinds []string
+	outer string // the boundary of the enclosing multipart
 }
 
 // genCorpus returns the corpus for seed.
@@ -38,6 +39,17 @@ func genCorpus(seed uint64) []corpusMessage {
 	for i := range out {
 		g := &corpusGen{r: rand.New(rand.NewPCG(seed, uint64(i)))}
 		raw := g.message(i, 0)
+		switch {
+		case i%29 == 3:
+			// No body, not even the blank line (RFC 5322 §3.5 makes the
+			// body optional).
+			g.kinds = []string{"header only"}
+			raw = g.header(true)
+		case i%17 == 5 && !strings.Contains(raw, "\x00"):
+			// Stored as APPENDed: bare LF line ends throughout.
+			g.note("LF line ends")
+			raw = strings.ReplaceAll(raw, "\r\n", "\n")
+		}
 		out[i] = corpusMessage{raw: []byte(raw), kinds: g.kinds}
 	}
 	return out
@@ -49,6 +61,12 @@ func (g *corpusGen) note(kind string) { g.kinds = append(g.kinds, kind) }
 
 func (g *corpusGen) boundary() string {
 	g.n++
+	if g.outer != "" && g.r.IntN(3) == 0 {
+		// "--outer" is a prefix of the inner delimiters, but no
+		// delimiter of the outer multipart (RFC 2046 §5.1.1).
+		g.note("boundary extending the outer one")
+		return g.outer + "_in"
+	}
 	switch g.r.IntN(5) {
 	case 0:
 		g.note("boundary with spaces")
@@ -194,6 +212,10 @@ func (g *corpusGen) header(top bool) string {
 	if top {
 		h = append(h, "MIME-Version: 1.0")
 	}
+	if g.r.IntN(10) == 0 {
+		g.note("8-bit Latin-1 header")
+		h = append(h, "X-Comment: caf\xe9 cr\xe8me")
+	}
 	if g.r.IntN(4) == 0 {
 		h = append(h, "X-Mailer: Generated "+g.words(2, true))
 	}
@@ -271,13 +293,16 @@ func (g *corpusGen) entity(i, depth int, parent string) (string, string) {
 			return "Content-Type: message/rfc822\r\nContent-Disposition: inline\r\n", g.message(5+g.r.IntN(3), depth+2)
 		}, 2)
 	case 10:
-		return g.broken(depth)
+		return g.broken(i / 14)
 	case 11:
 		g.note("binary with NUL")
 		return g.binary()
 	case 12:
 		g.note("8bit raw UTF-8 text")
 		return "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n", g.text(3+g.r.IntN(5), false, "\r\n")
+	}
+	if depth == 0 && i%28 == 13 {
+		return g.broken(i/28 + 3)
 	}
 	g.note("no Content-Type")
 	return "", g.text(2, true, "\r\n")
@@ -329,7 +354,15 @@ func (g *corpusGen) textPart(sub, cte string) (string, string) {
 		w := quotedprintable.NewWriter(&b)
 		w.Write([]byte(content))
 		w.Close()
-		return ct, b.String()
+		enc := b.String()
+		if g.r.IntN(3) == 0 {
+			// Lower-case hex digits and white space ending encoded lines,
+			// which decoders drop (RFC 2045 §6.7 rules 1 and 3).
+			g.note("quoted-printable: lower-case hex, trailing white space")
+			enc = strings.ReplaceAll(enc, "=C3=", "=c3=")
+			enc = strings.Replace(enc, "\r\n", " \t \r\n", 3)
+		}
+		return ct, enc
 	case "base64":
 		if g.r.IntN(3) == 0 {
 			// Text with bare LF line ends, base64 encoded: BINARY
@@ -393,6 +426,9 @@ func (g *corpusGen) multipart(sub string, depth int, part func(k int) (string, s
 		g.note("preamble")
 		body.WriteString("This is a multi-part message in MIME format.\r\n")
 	}
+	outer := g.outer
+	g.outer = b
+	defer func() { g.outer = outer }()
 	for k := 0; k < n; k++ {
 		pct, pbody := part(k)
 		body.WriteString("--" + b)
@@ -405,7 +441,12 @@ func (g *corpusGen) multipart(sub string, depth int, part func(k int) (string, s
 			body.WriteString("\r\n")
 		}
 	}
-	body.WriteString("--" + b + "--\r\n")
+	body.WriteString("--" + b + "--")
+	if g.r.IntN(6) == 0 {
+		g.note("close delimiter with transport padding")
+		body.WriteString(" \t")
+	}
+	body.WriteString("\r\n")
 	if g.r.IntN(3) == 0 {
 		g.note("epilogue")
 		body.WriteString("epilogue text\r\n")
@@ -414,11 +455,14 @@ func (g *corpusGen) multipart(sub string, depth int, part func(k int) (string, s
 }
 
 // broken returns one kind of broken MIME.
-func (g *corpusGen) broken(depth int) (string, string) {
+func (g *corpusGen) broken(variant int) (string, string) {
 	b := g.boundary()
 	ct := "Content-Type: multipart/mixed; boundary=\"" + b + "\"\r\n"
 	text := "Content-Type: text/plain\r\n\r\n" + g.text(2, true, "\r\n")
-	switch g.r.IntN(6) {
+	if variant == 0 {
+		variant = g.r.IntN(6) // below the top: at random
+	}
+	switch variant % 6 {
 	case 0:
 		g.note("missing close delimiter")
 		return ct, "--" + b + "\r\n" + text + "--" + b + "\r\n" + text
