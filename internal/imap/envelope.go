@@ -34,6 +34,9 @@ func (w *Writer) phrase(s string) {
 // encoded writes s as a string, RFC 2047 encoded with enc when it has
 // 8-bit octets outside UTF8 mode.
 func (w *Writer) encoded(s string, enc mime.WordEncoder) {
+	// No string carries NUL (see String); its stand-in is 8-bit, so it
+	// is replaced before the choice of encoding.
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	if !w.utf8 && has8bit(s) {
 		s = enc.Encode("utf-8", strings.ToValidUTF8(s, "\uFFFD"))
 	}

@@ -57,3 +57,27 @@ func joinResponses(rs [][]byte) []byte {
 	}
 	return []byte(b.String())
 }
+
+// TestEnvelopeNUL checks that an encoded word decoding to NUL never puts
+// a NUL in a string (RFC 9051 §4.3: not even a literal carries it), for a
+// rev1 client (the name stays RFC 2047 encoded) and after ENABLE
+// UTF8=ACCEPT (the name in UTF-8, NUL as U+FFFD).
+func TestEnvelopeNUL(t *testing.T) {
+	h := newHarness(t)
+	h.put(h.alice, "INBOX", "From: =?UTF-8?B?w4lsb2TDrWUA?= <e@example.org>\r\nSubject: =?utf-8?q?a=00b?=\r\n\r\nx\r\n")
+	for _, tc := range []struct{ enable, want string }{
+		{"", `* 1 FETCH (ENVELOPE (NIL "=?utf-8?q?a=00b?=" (("=?utf-8?b?w4lsb2TDrWXvv70=?=" NIL "e" "example.org"))`},
+		{"ENABLE UTF8=ACCEPT", "* 1 FETCH (ENVELOPE (NIL \"=?utf-8?q?a=00b?=\" ((\"Élodíe\uFFFD\" NIL \"e\" \"example.org\"))"},
+	} {
+		r := h.login()
+		if tc.enable != "" {
+			r.cmd(tc.enable)
+		}
+		r.cmd("SELECT INBOX")
+		r.send("T FETCH 1 ENVELOPE")
+		got := string(joinResponses(r.responses("T")))
+		if !strings.HasPrefix(got, tc.want) || strings.Contains(got, "\x00") {
+			t.Errorf("%s:\n got %q\nwant %q...", tc.enable, got, tc.want)
+		}
+	}
+}
