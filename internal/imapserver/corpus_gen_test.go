@@ -40,6 +40,9 @@ func genCorpus(seed uint64) []corpusMessage {
 		g := &corpusGen{r: rand.New(rand.NewPCG(seed, uint64(i)))}
 		raw := g.message(i, 0)
 		switch {
+		case i%31 == 7:
+			g.kinds = []string{"empty body"}
+			raw = g.header(true) + "\r\n"
 		case i%29 == 3:
 			// No body, not even the blank line (RFC 5322 §3.5 makes the
 			// body optional).
@@ -290,7 +293,14 @@ func (g *corpusGen) entity(i, depth int, parent string) (string, string) {
 			if k == 0 {
 				return g.textPart("plain", "7bit")
 			}
-			return "Content-Type: message/rfc822\r\nContent-Disposition: inline\r\n", g.message(5+g.r.IntN(3), depth+2)
+			inner := g.message(5+g.r.IntN(3), depth+2)
+			if g.r.IntN(5) == 0 {
+				// RFC 2046 §5.2.1 allows no such encoding, but mailers
+				// send it: BINARY decodes it all the same.
+				g.note("base64 message/rfc822")
+				return "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n", wrap76(base64.StdEncoding.EncodeToString([]byte(inner)))
+			}
+			return "Content-Type: message/rfc822\r\nContent-Disposition: inline\r\n", inner
 		}, 2)
 	case 10:
 		return g.broken(i / 14)
@@ -403,6 +413,10 @@ func (g *corpusGen) attachment() (string, string) {
 			"Content-Disposition: attachment; filename=\"plain name.bin\"; size=" + fmt.Sprint(len(data)) + "\r\n"
 	case 2:
 		ct = "Content-Type: " + typ + "; name=\"report.pdf\"\r\nContent-Disposition: inline\r\nContent-Description: the report\r\n"
+		if g.r.IntN(2) == 0 {
+			g.note("encoded-word parameter")
+			ct = "Content-Type: " + typ + "; name=\"=?utf-8?q?caf=C3=A9.pdf?=\"\r\nContent-Disposition: attachment;\r\n filename=\"=?utf-8?b?Y2Fmw6kucGRm?=\"\r\n"
+		}
 	default:
 		ct = "Content-Type: " + typ + "\r\n"
 	}

@@ -94,6 +94,17 @@ type mPart struct {
 	body     []byte // BODY[n]
 	kids     []*mPart
 	msg      *mMsg // message/rfc822
+	opaque   bool  // message/rfc822 with an encoding, not looked into
+}
+
+// identityCTE reports whether a Content-Transfer-Encoding leaves the
+// octets as they are (RFC 2045 §6.2).
+func identityCTE(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "7bit", "8bit", "binary":
+		return true
+	}
+	return false
 }
 
 // readMessage reads a message with go-message's textproto.
@@ -184,6 +195,11 @@ func readPart(h textproto.Header, mimeRaw, body []byte, digest, lf bool) (*mPart
 			// one text/plain part (as UW-IMAP and Dovecot do).
 			p.kids = []*mPart{{typ: "text", sub: "plain", params: map[string]string{"charset": "us-ascii"}, body: body}}
 		}
+	case p.typ == "message" && (p.sub == "rfc822" || p.sub == "global") && !identityCTE(h.Get("Content-Transfer-Encoding")):
+		// RFC 2046 §5.2.1 permits no other encoding: what a server finds
+		// in such a part is its own business; only the part as a whole
+		// (BODY[n], BINARY[n] decoded) is checked.
+		p.opaque = true
 	case p.typ == "message" && (p.sub == "rfc822" || p.sub == "global"):
 		m, err := readMessage(body, false)
 		if err != nil {
@@ -200,7 +216,7 @@ var errUnknownCTE = errors.New("unknown CTE")
 
 func (p *mPart) decoded() ([]byte, error) {
 	enc := strings.ToLower(strings.TrimSpace(p.header.Get("Content-Transfer-Encoding")))
-	if p.typ == "multipart" || p.msg != nil {
+	if p.typ == "multipart" {
 		return p.body, nil // RFC 2045 §6.4: never encoded; BINARY is as stored
 	}
 	body := p.body
@@ -541,7 +557,7 @@ func (c *corpusCheck) structure(what string, v imapresp.Value, p *mPart) {
 	want := 11
 	if p.typ == "text" {
 		want = 12
-	} else if p.msg != nil {
+	} else if p.msg != nil || p.opaque {
 		want = 14
 	}
 	if len(l) != want {
@@ -571,6 +587,8 @@ func (c *corpusCheck) structure(what string, v imapresp.Value, p *mPart) {
 	}
 	ext := 7
 	switch {
+	case p.opaque:
+		ext = 10
 	case p.msg != nil:
 		c.envelope(what+" ENVELOPE", l[7], p.msg.header)
 		c.structure(what+" BODY", l[8], p.msg.root)
@@ -612,6 +630,11 @@ func (c *corpusCheck) params(what string, v imapresp.Value, want map[string]stri
 		}
 		for i := 0; i < len(v.List); i += 2 {
 			got[strings.ToLower(v.List[i].Text())] = decodeWords(v.List[i+1].Text())
+		}
+		// Encoded words in parameter values are against RFC 2047 §5 but
+		// common; readers (and the server) decode them, go-message does not.
+		for k, w := range want {
+			want[k] = decodeWords(w)
 		}
 	} else if v.Kind != imapresp.Nil {
 		c.errorf("%s: parameters %s", what, v)
