@@ -20,9 +20,15 @@ func TestBinaryExact(t *testing.T) {
 		"--b\r\nContent-Type: application/x-qp\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=0Ab=\r\nc=00d\r\n"+
 		"--b\r\nContent-Type: application/x-bin\r\nContent-Transfer-Encoding: binary\r\n\r\nx\x00y\r\n"+
 		"--b--\r\n")
-	// 3: a text base64 part with a bare LF: RFC 3516 §4.3 (and RFC 9051
-	// §7.5.2) make servers send text/* sections with CRLF line endings.
+	// 3: a text base64 part with a bare LF: the decoded octets are exact
+	// too (only text stored unencoded has its bare LFs made CRLF, RFC
+	// 3516 §4.3).
 	h.put(h.alice, "INBOX", "Subject: text\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nYQpiDQpj\r\n")
+	// 4: text stored with bare LFs: unencoded, its line ends become CRLF
+	// in BINARY (RFC 3516 §4.3); quoted-printable, its hard line breaks
+	// stand for CRLF (RFC 2045 §6.7 rule 4), "=0A" for a bare LF.
+	h.put(h.alice, "INBOX", "Subject: lf\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\na\nb\n"+
+		"--b\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nc=0Ad\ne=\nf\n--b--\n")
 	r := h.login()
 	r.cmd("SELECT INBOX")
 	tests := []struct{ cmd, want string }{
@@ -39,7 +45,10 @@ func TestBinaryExact(t *testing.T) {
 		{"FETCH 2 (BODY.PEEK[2])", "T NO [CANNOT] BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)\r\n"},
 		{"FETCH 2 (BODY.PEEK[])", "T NO [CANNOT] BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)\r\n"},
 		{"FETCH 1:2 (RFC822.SIZE BODY.PEEK[TEXT])", "* 1 FETCH (RFC822.SIZE 124 BODY[TEXT] {14}\r\neAp5CgB6DQo=\r\n)\r\nT NO [CANNOT] BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)\r\n"},
-		{"FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[1])", "* 3 FETCH (BINARY[1] {7}\r\na\r\nb\r\nc BINARY.SIZE[1] 7)\r\nT OK FETCH completed\r\n"},
+		{"FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[1])", "* 3 FETCH (BINARY[1] {6}\r\na\nb\r\nc BINARY.SIZE[1] 6)\r\nT OK FETCH completed\r\n"},
+		{"FETCH 3 (BINARY.PEEK[1]<1.3>)", "* 3 FETCH (BINARY[1]<1> {3}\r\n\nb\r)\r\nT OK FETCH completed\r\n"},
+		{"FETCH 4 (BINARY.PEEK[1] BINARY.SIZE[1] BODY.PEEK[1])", "* 4 FETCH (BINARY[1] {4}\r\na\r\nb BINARY.SIZE[1] 4 BODY[1] {3}\r\na\nb)\r\nT OK FETCH completed\r\n"},
+		{"FETCH 4 (BINARY.PEEK[2] BINARY.SIZE[2])", "* 4 FETCH (BINARY[2] {7}\r\nc\nd\r\nef BINARY.SIZE[2] 7)\r\nT OK FETCH completed\r\n"},
 	}
 	for _, tc := range tests {
 		r.send("T " + tc.cmd)

@@ -251,9 +251,15 @@ func (p *mPart) decoded() ([]byte, error) {
 			return nil, errors.New("quoted-printable decoders disagree")
 		}
 	}
-	if p.typ == "text" {
+	switch {
+	case enc == "quoted-printable" && !bytes.Contains(p.body, []byte("\r\n")):
+		// RFC 2045 §6.7 rule 4: a hard line break stands for CRLF; the
+		// standard library gives the LF it is stored as.
+		out = bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n"))
+	case identityCTE(enc) && p.typ == "text":
 		// RFC 3516 §4.3 (RFC 9051 §7.5.2): text is sent with CRLF line
-		// ends in BINARY, whatever the decoded octets hold.
+		// ends in BINARY "regardless of the underlying storage
+		// representation". Decoded base64 is exact, bare LFs and all.
 		out = bytes.ReplaceAll(bytes.ReplaceAll(out[:len(out):len(out)], []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
 	}
 	return out, nil
