@@ -151,7 +151,10 @@ func (g *corpusGen) addressList() string {
 }
 
 func (g *corpusGen) subject() string {
-	switch g.r.IntN(6) {
+	switch g.r.IntN(7) {
+	case 6:
+		g.note("8-bit Latin-1 subject")
+		return "caf\xe9 " + g.words(2, true)
 	case 0:
 		g.note("encoded-word subject")
 		return mime.QEncoding.Encode("utf-8", g.words(4, false))
