@@ -354,7 +354,7 @@ func (c *corpusCheck) run() {
 	} else if !errors.Is(err, errUnknownCTE) {
 		c.errorf("BINARY[]: the model cannot decode: %v", err)
 	}
-	body, tagged := c.fetch("BODY.PEEK[]")
+	body, tagged := c.fetch("BODY.PEEK[] BODY.PEEK[HEADER] BODY.PEEK[TEXT] RFC822.HEADER")
 	switch {
 	case nul:
 		// RFC 9051 §4.3: no plain literal carries NUL.
@@ -363,6 +363,25 @@ func (c *corpusCheck) run() {
 		}
 	case !bytes.Equal(body["BODY[]"].Str, c.m.raw):
 		c.errorf("BODY[] differs from the appended message:\n got %q\nwant %q", body["BODY[]"].Str, c.m.raw)
+	default:
+		c.equal("BODY[HEADER]", body["BODY[HEADER]"], m.hraw)
+		c.equal("RFC822.HEADER", body["RFC822.HEADER"], m.hraw)
+		c.equal("BODY[TEXT]", body["BODY[TEXT]"], m.body)
+	}
+	if c.seq%2 == 0 {
+		// RFC822 and RFC822.TEXT set \Seen: on every other message.
+		body, tagged = c.fetch("RFC822 RFC822.TEXT")
+		switch {
+		case nul:
+			if !strings.HasPrefix(tagged, "F NO [CANNOT]") {
+				c.errorf("RFC822 of a message with NUL: %s", tagged)
+			}
+		case !strings.HasPrefix(tagged, "F OK"):
+			c.errorf("RFC822: %s", tagged)
+		default:
+			c.equal("RFC822", body["RFC822"], c.m.raw)
+			c.equal("RFC822.TEXT", body["RFC822.TEXT"], m.body)
+		}
 	}
 	c.envelope("ENVELOPE", got["ENVELOPE"], m.header)
 	c.structure("BODYSTRUCTURE", got["BODYSTRUCTURE"], m.root)
