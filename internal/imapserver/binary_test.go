@@ -44,6 +44,9 @@ func TestBinaryExact(t *testing.T) {
 		// in a plain literal: NO, and the other items are not sent raw.
 		{"FETCH 2 (BODY.PEEK[2])", "T NO [CANNOT] BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)\r\n"},
 		{"FETCH 2 (BODY.PEEK[])", "T NO [CANNOT] BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)\r\n"},
+		// Partial fetches that leave the NUL out are served.
+		{"FETCH 2 (BODY.PEEK[]<0.10> BODY.PEEK[2]<2.5>)", "* 2 FETCH (BODY[]<0> {10}\r\nSubject: m BODY[2]<2> {1}\r\ny)\r\nT OK FETCH completed\r\n"},
+		{"FETCH 2 (BODY.PEEK[2]<1.1>)", "T NO [CANNOT] BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)\r\n"},
 		{"FETCH 1:2 (RFC822.SIZE BODY.PEEK[TEXT])", "* 1 FETCH (RFC822.SIZE 124 BODY[TEXT] {14}\r\neAp5CgB6DQo=\r\n)\r\nT NO [CANNOT] BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)\r\n"},
 		{"FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[1])", "* 3 FETCH (BINARY[1] {6}\r\na\nb\r\nc BINARY.SIZE[1] 6)\r\nT OK FETCH completed\r\n"},
 		{"FETCH 3 (BINARY.PEEK[1]<1.3>)", "* 3 FETCH (BINARY[1]<1> {3}\r\n\nb\r)\r\nT OK FETCH completed\r\n"},
