@@ -34,6 +34,9 @@ func (w *Writer) phrase(s string) {
 // encoded writes s as a string, RFC 2047 encoded with enc when it has
 // 8-bit octets outside UTF8 mode.
 func (w *Writer) encoded(s string, enc mime.WordEncoder) {
+	// No string carries NUL (see String); its stand-in is 8-bit, so it
+	// is replaced before the choice of encoding.
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	if !w.utf8 && has8bit(s) {
 		s = enc.Encode("utf-8", strings.ToValidUTF8(s, "\uFFFD"))
 	}
@@ -81,7 +84,9 @@ func (w *Writer) addresses(l []message.Address) {
 	for _, a := range l {
 		w.Open()
 		w.phrase(a.Name)
-		w.bw.WriteString(" NIL ")
+		w.SP()
+		w.NString(a.Route) // addr-adl (RFC 3501 §7.4.2: the source route)
+		w.SP()
 		w.NString(a.Mailbox)
 		w.SP()
 		w.NString(a.Host)

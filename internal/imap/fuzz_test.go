@@ -31,6 +31,25 @@ var fuzzSeeds = []string{
 	"GET / HTTP/1.1\r\n",
 	"a ID (\"name\" NIL)\r\nb COMPRESS DEFLATE\r\nc CREATE x (USE (\\Sent))\r\n",
 	"a UID SORT RETURN (UPDATE PARTIAL -1:-10 MIN) (DISPLAYFROM) UTF-8 ALL\r\nb CANCELUPDATE \"a\"\r\nc UID FETCH 1:* FLAGS (PARTIAL 1:5)\r\n",
+	// Every state and command family, so that mutations start from each.
+	"a CAPABILITY\r\nb NOOP\r\nc STARTTLS\r\nd LOGOUT\r\ne NAMESPACE\r\nf CHECK\r\ng CLOSE\r\nh UNSELECT\r\ni EXPUNGE\r\n",
+	"a ENABLE CONDSTORE UTF8=ACCEPT QRESYNC\r\nb IDLE\r\nDONE\r\n",
+	"a EXAMINE \"Entw&APw-rfe\" (CONDSTORE)\r\nb SELECT {5+}\r\nINBOX\r\n",
+	"a STATUS \"a \\\"b\\\\\" (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ SIZE APPENDLIMIT)\r\n",
+	"a RENAME old new\r\nb DELETE \"x y\"\r\nc SUBSCRIBE INBOX.a\r\nd UNSUBSCRIBE {1}\r\n%\r\ne LSUB \"\" *\r\n",
+	"a LIST (SUBSCRIBED REMOTE) \"\" (\"*\" %) RETURN (CHILDREN SPECIAL-USE)\r\n",
+	"a UID COPY 1:3,5,$ Archive\r\nb MOVE *:4 Trash\r\nc UID MOVE 4294967295 x\r\nd UID EXPUNGE 1:*\r\n",
+	"a SEARCH CHARSET UTF-8 NOT (OR SEEN FLAGGED) OR OR ANSWERED DELETED DRAFT SINCE 1-Feb-1994 BEFORE 02-Mar-2024\r\n",
+	"a UID SEARCH RETURN (SAVE ALL) 1,3:5 UID 2:* LARGER 100 SMALLER 1000 HEADER \"X-A\" \"\" KEYWORD $Junk MODSEQ 5 OLDER 60 YOUNGER 1\r\n",
+	"a SEARCH TEXT \"caf\xc3\xa9\" BODY {3+}\r\nabc SENTON 5-Jan-2020 NEW OLD RECENT UNKEYWORD x $\r\n",
+	"a FETCH 1:* ALL\r\nb FETCH 1 FAST\r\nc FETCH 1 FULL\r\nd FETCH 1 (BINARY.PEEK[1.2]<0.10> BODY[HEADER.FIELDS.NOT (Received)]<5.6> RFC822.TEXT)\r\n",
+	"a STORE 1:* -FLAGS (\\Seen $Label1)\r\nb UID STORE 2 FLAGS.SILENT ()\r\n",
+	"a APPEND INBOX (\\Seen) {3+}\r\nabc (\\Draft) \" 1-Jan-2024 00:00:00 +0000\" {2+}\r\nxy\r\n",
+	"a GETQUOTAROOT INBOX\r\nb GETQUOTA \"\"\r\nc SETQUOTA \"\" (STORAGE 512)\r\n",
+	"a THREAD ORDEREDSUBJECT UTF-8 (OR FROM a TO b)\r\nb SORT (REVERSE ARRIVAL CC DATE FROM SIZE SUBJECT TO) UTF-8 ALL\r\n",
+	"a FETCH 1 (BODY[1.2.3.4.5.6.7.8.9.10]<4294967296.1>)\r\nb FETCH 99999999999999999999 FLAGS\r\nc FETCH 0 FLAGS\r\n",
+	"a LOGIN \"unterminated\r\nb LOGIN a\x00b c\r\nc SELECT (\r\nd FETCH 1 (((((((((FLAGS)))))))))\r\n",
+	"a AUTHENTICATE SCRAM-SHA-256\r\nbiwsbj1hbGljZSxyPXh5eg==\r\n*\r\n",
 }
 
 func FuzzReadCommand(f *testing.F) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -76,8 +77,13 @@ func (w *Writer) quotable(s string) bool {
 }
 
 // String writes s as a quoted string, or as a literal when it cannot be
-// quoted (line breaks, NUL, 8-bit outside UTF8 mode, over 1 KiB).
+// quoted (line breaks, 8-bit outside UTF8 mode, over 1 KiB). No string
+// can carry NUL (RFC 9051 §4.3: a literal is CHAR8, NUL excepted), so a
+// NUL, as an encoded word can decode to, is written as U+FFFD.
 func (w *Writer) String(s string) {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	}
 	if w.quotable(s) {
 		w.Quoted(s)
 		return

@@ -34,7 +34,9 @@ func TestWriter(t *testing.T) {
 		{"quoted", false, func(w *Writer) { w.String(`say "hi" \o/`) }, `"say \"hi\" \\o/"`},
 		{"empty string", false, func(w *Writer) { w.String("") }, `""`},
 		{"crlf literal", false, func(w *Writer) { w.String("a\r\nb") }, "{4}\r\na\r\nb"},
-		{"nul literal", false, func(w *Writer) { w.String("a\x00") }, "{2}\r\na\x00"},
+		// RFC 9051 §4.3: no string, not even a literal, carries NUL.
+		{"nul replaced", false, func(w *Writer) { w.String("a\x00") }, "{4}\r\na\uFFFD"},
+		{"nul replaced in UTF8 mode", true, func(w *Writer) { w.String("a\x00") }, "\"a\uFFFD\""},
 		{"8-bit literal", false, func(w *Writer) { w.String("für") }, "{4}\r\nfür"},
 		{"8-bit quoted in UTF8 mode", true, func(w *Writer) { w.String("für") }, `"für"`},
 		{"invalid UTF-8 literal in UTF8 mode", true, func(w *Writer) { w.String("f\xfcr") }, "{3}\r\nf\xfcr"},

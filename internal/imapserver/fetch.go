@@ -121,7 +121,7 @@ func (s *session) cmdFetch(cmd *imap.Command) error {
 	if err != nil {
 		return err
 	}
-	var cteErr error
+	var cteErr, nulErr error
 	for start := 0; start < len(idx); start += fetchBatch {
 		batch := idx[start:min(start+fetchBatch, len(idx))]
 		var metas map[uint32]store.MessageMeta
@@ -141,6 +141,8 @@ func (s *session) cmdFetch(cmd *imap.Command) error {
 				issued = true
 			case errors.Is(err, section.ErrUnknownCTE):
 				cteErr = err
+			case errors.Is(err, errNUL):
+				nulErr = err
 			case err != nil:
 				return err
 			}
@@ -149,6 +151,8 @@ func (s *session) cmdFetch(cmd *imap.Command) error {
 	switch {
 	case cteErr != nil:
 		return no(codeUnknownCTE, "Cannot decode the content transfer encoding") // RFC 3516 §4.3
+	case nulErr != nil:
+		return no(codeCannot, "BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)")
 	case issued && !cmd.UID:
 		return no(codeExpungeIssued, "Some messages were expunged meanwhile") // RFC 5530
 	}
@@ -404,6 +408,9 @@ func bodyParts(items []imap.FetchItem, mr store.MessageReader, root *message.Par
 			}
 		default:
 			continue
+		}
+		if err == nil && b.r != nil && !strings.HasPrefix(it.Name, "BINARY") {
+			err = checkNUL(b.r, b.n, it.Partial) // a plain literal: no NUL
 		}
 		if err != nil {
 			return nil, err

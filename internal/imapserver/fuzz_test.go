@@ -35,6 +35,9 @@ func FuzzSession(f *testing.F) {
 		"GET / HTTP/1.1\r\n\r\n",
 		"1 SELECT Archive\r\n2 FETCH 1 (BODY[1.2.3.HEADER.FIELDS (A B)]<0.10>)\r\n",
 		"1 SELECT INBOX\r\n2 SEARCH RETURN (UPDATE PARTIAL 1:3) UNSEEN\r\n3 UID SORT RETURN (UPDATE ALL) (DISPLAYTO) UTF-8 1:*\r\n4 STORE 1 +FLAGS (\\Seen)\r\n5 EXPUNGE\r\n6 CANCELUPDATE \"2\" \"3\"\r\n",
+		// A message with NUL: BODY[] refused, BINARY[] as a literal8.
+		"1 APPEND INBOX ~{52+}\r\nContent-Transfer-Encoding: binary\r\nSubject: n\r\n\r\na\x00b\r\n" +
+			"2 SELECT INBOX\r\n3 FETCH 2 (BODY.PEEK[] RFC822.TEXT)\r\n4 FETCH 2 (BINARY.PEEK[1]<1.2> BINARY.SIZE[] BODY.PEEK[1]<0.1>)\r\n",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

@@ -103,15 +103,15 @@ func (s *session) threadMsgs(res []found) []thread.Msg {
 	return out
 }
 
-// firstMailbox is the local part of the first address that is not a
-// group marker.
+// firstMailbox is the addr-mailbox of the first address of an ENVELOPE
+// address list: RFC 5256 §3 sorts on it, and for a list starting with a
+// group it is the group name (RFC 9051 §7.5.2: the start of a group is an
+// address with a NIL host and the group name as mailbox).
 func firstMailbox(list []message.Address) string {
-	for _, a := range list {
-		if a.Host != "" {
-			return a.Mailbox
-		}
+	if len(list) == 0 {
+		return ""
 	}
-	return ""
+	return list[0].Mailbox
 }
 
 // splitFields splits a header block into its fields, unfolded.

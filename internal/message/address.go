@@ -103,21 +103,60 @@ func parseMailbox(s string) (Address, bool) {
 		if gt := strings.IndexByte(spec, '>'); gt >= 0 {
 			spec = spec[:gt]
 		}
+		// RFC 5322 §3.2.2, §4.4: CFWS may surround every token of the
+		// angle-addr, as in "<user (c)@ (c) example.org>".
+		spec = stripCFWS(spec)
 	} else {
-		spec = phrase(s)
+		spec = strings.Join(strings.Fields(phrase(s)), "")
 	}
-	spec = strings.Join(strings.Fields(spec), "")
+	var route string
 	if strings.HasPrefix(spec, "@") {
-		// obs-route (RFC 5322 §4.4): "@a,@b:" before the addr-spec.
+		// obs-route (RFC 5322 §4.4): "@a,@b:" before the addr-spec, which
+		// IMAP reports as the addr-adl (RFC 3501 §7.4.2 "at-domain-list
+		// (source route)").
 		if i := strings.LastIndexByte(spec, ':'); i >= 0 {
-			spec = spec[i+1:]
+			route, spec = spec[:i], spec[i+1:]
 		}
 	}
 	if spec == "" && name == "" {
 		return Address{}, false
 	}
 	local, host := splitAddrSpec(spec)
-	return Address{Name: decodeText(name), Mailbox: clean(local), Host: clean(host)}, true
+	return Address{Name: decodeText(name), Route: clean(route), Mailbox: clean(local), Host: clean(host)}, true
+}
+
+// stripCFWS removes the comments and white space (CFWS, RFC 5322 §3.2.2)
+// between the tokens of an addr-spec or obs-route, keeping quoted strings
+// (unfolded) and domain literals.
+func stripCFWS(s string) string {
+	var b strings.Builder
+	l := lexer{s: s}
+	for {
+		l.cfws()
+		if l.eof() {
+			return b.String()
+		}
+		switch c := l.s[l.i]; c {
+		case '"':
+			start := l.i
+			l.quoted()
+			b.WriteString(strings.NewReplacer("\r", "", "\n", "").Replace(l.s[start:l.i]))
+		case '[':
+			for !l.eof() {
+				c := l.s[l.i]
+				l.i++
+				if c > ' ' {
+					b.WriteByte(c)
+				}
+				if c == ']' {
+					break
+				}
+			}
+		default:
+			b.WriteByte(c)
+			l.i++
+		}
+	}
 }
 
 // splitAddrSpec splits local-part "@" domain at the last "@", with

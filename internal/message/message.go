@@ -26,8 +26,9 @@ import (
 )
 
 // Address is one IMAP address structure (RFC 9051 §7.5.2): Name is the
-// display name decoded to UTF-8 (RFC 2047), Mailbox the local part and Host
-// the domain.
+// display name decoded to UTF-8 (RFC 2047), Route the obsolete source route
+// ("@a.example,@b.example", RFC 5322 §4.4; the addr-adl), Mailbox the local
+// part and Host the domain.
 //
 // RFC 5322 groups are flattened as IMAP does: a group start is an Address
 // with Host "" and Mailbox the group name, and the group end is an Address
@@ -38,6 +39,7 @@ type Address struct {
 	Name    string `json:"n,omitempty"`
 	Mailbox string `json:"m,omitempty"`
 	Host    string `json:"h,omitempty"`
+	Route   string `json:"r,omitempty"`
 }
 
 // Placeholders for the parts of a malformed address.

@@ -43,11 +43,11 @@ var parseCases = []parseCase{
 		env: &Envelope{
 			Date:      "Tue, 1 Jul 2025 10:52:30 +0200 (CEST)",
 			Subject:   "Lunch on Friday?",
-			From:      []Address{{"Alice Example", "alice", "example.org"}},
-			Sender:    []Address{{"Alice Example", "alice", "example.org"}},
-			ReplyTo:   []Address{{"Alice Example", "alice", "example.org"}},
-			To:        []Address{{"", "bob", "example.net"}, {"Carol, C.", "carol", "example.net"}},
-			Cc:        []Address{{"Dave", "dave", "example.com"}},
+			From:      []Address{{"Alice Example", "alice", "example.org", ""}},
+			Sender:    []Address{{"Alice Example", "alice", "example.org", ""}},
+			ReplyTo:   []Address{{"Alice Example", "alice", "example.org", ""}},
+			To:        []Address{{"", "bob", "example.net", ""}, {"Carol, C.", "carol", "example.net", ""}},
+			Cc:        []Address{{"Dave", "dave", "example.com", ""}},
 			InReplyTo: "<prev.99@example.net>",
 			MessageID: "<20250701.1@example.org>",
 		},
@@ -132,12 +132,12 @@ var parseCases = []parseCase{
 		env: &Envelope{
 			Date:    "Fri, 4 Jul 2025 23:59:59 +0100",
 			Subject: "=?UTF-8?B?w4lsw6h2ZSDDoA==?= =?ISO-8859-1?Q?_l'=E9cole?=",
-			From:    []Address{{"André Pirard", "pirard", "example.be"}},
-			Sender:  []Address{{"André Pirard", "pirard", "example.be"}},
-			ReplyTo: []Address{{"André Pirard", "pirard", "example.be"}},
-			To:      []Address{{"Élodíe", "elodie", "example.fr"}, {"Keld Jørn Simonsen", "keld", "example.dk"}},
+			From:    []Address{{"André Pirard", "pirard", "example.be", ""}},
+			Sender:  []Address{{"André Pirard", "pirard", "example.be", ""}},
+			ReplyTo: []Address{{"André Pirard", "pirard", "example.be", ""}},
+			To:      []Address{{"Élodíe", "elodie", "example.fr", ""}, {"Keld Jørn Simonsen", "keld", "example.dk", ""}},
 			// An unknown charset leaves the encoded word as it is.
-			Cc: []Address{{"=?x-unknown?q?Mystery?=", "m", "example.com"}},
+			Cc: []Address{{"=?x-unknown?q?Mystery?=", "m", "example.com", ""}},
 		},
 		check: func(p *Parsed) string {
 			return expect(p.Subject, "Élève à l'école") + expect(p.From, "André Pirard <pirard@example.be>") +
@@ -169,15 +169,15 @@ var parseCases = []parseCase{
 		parts: []wantPart{{path: "", typ: "text/plain", params: map[string]string{"charset": "us-ascii"}, body: "body\n", lines: 1}},
 		env: &Envelope{
 			Subject: "group test",
-			From:    []Address{{"Sender", "sender", "example.org"}},
-			Sender:  []Address{{"", "secretary", "example.org"}},
-			ReplyTo: []Address{{"Sender", "sender", "example.org"}}, // empty Reply-To: From
-			To:      []Address{{"", "undisclosed-recipients", ""}, {}},
+			From:    []Address{{"Sender", "sender", "example.org", ""}},
+			Sender:  []Address{{"", "secretary", "example.org", ""}},
+			ReplyTo: []Address{{"Sender", "sender", "example.org", ""}}, // empty Reply-To: From
+			To:      []Address{{"", "undisclosed-recipients", "", ""}, {}},
 			Cc: []Address{
-				{"", "Team", ""}, {"", "ann", "example.org"}, {"Ben B.", "ben", "example.org"}, {},
-				{"Solo", "solo", "example.com"},
+				{"", "Team", "", ""}, {"", "ann", "example.org", ""}, {"Ben B.", "ben", "example.org", ""}, {},
+				{"Solo", "solo", "example.com", ""},
 			},
-			Bcc: []Address{{"", "hidden", "example.org"}}, // a group without a name
+			Bcc: []Address{{"", "hidden", "example.org", ""}}, // a group without a name
 		},
 		check: func(p *Parsed) string {
 			return expect(p.To, "undisclosed-recipients:;") +

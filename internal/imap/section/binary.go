@@ -14,8 +14,16 @@ import (
 // the body of the part at path with its Content-Transfer-Encoding
 // removed. BASE64 and QUOTED-PRINTABLE are decoded, leniently as mail
 // readers do (see below); 7BIT, 8BIT and BINARY bodies are returned as
-// they are; any other encoding gives ErrUnknownCTE. The line breaks of
-// text/* parts are made CRLF, as RFC 9051 §7.5.2 requires of BINARY.
+// they are; any other encoding gives ErrUnknownCTE.
+//
+// Decoded content is exact: base64 gives the octets encoded, a bare LF
+// among them included, so that BINARY.SIZE and partial fetches count
+// the real content; quoted-printable gives its octets, with a hard line
+// break as CRLF, which is what it stands for (RFC 2045 §6.7 rule 4).
+// Only a text/* part stored without an encoding has its bare LFs made
+// CRLF: RFC 3516 §4.3 (RFC 9051 §7.5.2) wants textual sections sent with
+// CRLF line ends "regardless of the underlying storage representation",
+// and a message APPENDed with bare LFs is stored as it came.
 //
 // An empty path is the whole message: as stored when its body has an
 // identity encoding (always so for a multipart), else its header without
@@ -78,28 +86,28 @@ func identityEncoding(enc string) bool {
 	return false
 }
 
-// decoded returns p's body with its Content-Transfer-Encoding removed, and
-// its line breaks made CRLF for a text part.
+// decoded returns p's body with its Content-Transfer-Encoding removed
+// (see Binary for the line breaks).
 func decoded(body *io.SectionReader, p *message.Part) (io.Reader, error) {
-	var r io.Reader
 	switch enc := strings.ToUpper(p.Encoding); {
-	case identityEncoding(enc) || p.Type == "multipart":
+	case p.Type == "multipart":
 		// RFC 2045 §6.4: a multipart is never encoded.
-		r = body
+		return body, nil
+	case identityEncoding(enc):
+		if p.Type == "text" {
+			// RFC 3516 §4.3: "servers MUST ensure that textual
+			// line-oriented sections are always transmitted using the
+			// IMAP CRLF line termination syntax, regardless of the
+			// underlying storage representation".
+			return &chunkReader{r: body, t: &crlfWriter{}}, nil
+		}
+		return body, nil
 	case enc == "BASE64":
-		r = &chunkReader{r: body, t: &base64Decoder{}}
+		return &chunkReader{r: body, t: &base64Decoder{}}, nil
 	case enc == "QUOTED-PRINTABLE":
-		r = newQPReader(body)
-	default:
-		return nil, fmt.Errorf("%w: %q", ErrUnknownCTE, p.Encoding)
+		return newQPReader(body), nil
 	}
-	if p.Type == "text" {
-		// RFC 9051 §7.5.2: "When sending data in a BINARY[...] FETCH data
-		// item, servers MUST ensure that textual line-oriented sections
-		// are always transmitted using the IMAP CRLF line termination".
-		r = &chunkReader{r: r, t: &crlfWriter{}}
-	}
-	return r, nil
+	return nil, fmt.Errorf("%w: %q", ErrUnknownCTE, p.Encoding)
 }
 
 // chunkSize is the size of the chunks decoders read.
@@ -275,9 +283,10 @@ func (q *qpReader) decode(dst []byte) []byte {
 			continue
 		case '\n':
 			// RFC 2045 §6.7 rule 3: white space at the end of an encoded
-			// line is not part of the data.
+			// line is not part of the data. Rule 4: a line break (stored
+			// as a bare LF) stands for CRLF.
 			q.space = q.space[:0]
-			dst = append(dst, c)
+			dst = append(dst, '\r', '\n')
 			continue
 		case '\r':
 			if b, _ := q.br.Peek(1); len(b) == 1 && b[0] == '\n' {

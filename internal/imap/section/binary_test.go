@@ -64,7 +64,7 @@ func TestBinary(t *testing.T) {
 
 	nested := readEML(t, "nested.eml")
 	runBinary(t, nested, []binaryCase{
-		{"base64 text: LF made CRLF", []int{2, 1}, "line one\r\nline two\r\n", nil},
+		{"base64 text: exact, bare LF kept", []int{2, 1}, "line one\nline two\n", nil},
 		{"base64 with junk, upper-case CTE", []int{2, 2}, "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", nil},
 		{"message part as is", []int{3}, "From: Dan <dan@example.com>\r\nSubject: Short\r\n\r\nJust text.", nil},
 		{"text in message", []int{3, 1}, "Just text.", nil},
@@ -165,8 +165,8 @@ func TestQuotedPrintable(t *testing.T) {
 		{"end=", "end"},                     // soft break at the end
 		{"end=  ", "end"},
 		{"trail  \r\nx", "trail\r\nx"}, // trailing white space dropped
-		{"trail \t\nx", "trail\nx"},
-		{"trail  ", "trail"}, // at the end too
+		{"trail \t\nx", "trail\r\nx"},  // a hard line break stands for CRLF (rule 4),
+		{"trail  ", "trail"},           // at the end too
 		{"in  side", "in  side"},
 		{"keep=20\r\n", "keep \r\n"},
 		{"a=\rb", "a=\rb"},    // "=" then a lone CR

@@ -124,18 +124,26 @@ func References(msgs []Msg) []*Thread {
 				link(p, c)
 			}
 		}
-		// 1.B: the last reference is the message's parent, replacing a
-		// parent guessed from another message's References, unless that
-		// makes a loop; no references, no parent.
+		// 1.B: the last reference is the message's parent. A parent it
+		// has already (guessed from References, another message's or its
+		// own) is broken off first, and only then is the new link made,
+		// unless it makes a loop: "break the current parent/child link
+		// before creating the new correct one. As in step 1.A, do not
+		// create the parent/child link if creating that link would
+		// introduce a loop". So a message whose last reference is itself,
+		// or one of its descendants, ends with no parent; with no
+		// references, it has none either.
 		cur := byMsg[i]
 		if len(refs) == 0 {
 			unlink(cur)
 			continue
 		}
 		p := get(refs[len(refs)-1])
-		if cur.parent != p && !reaches(cur, p) {
+		if cur.parent != p {
 			unlink(cur)
-			link(p, cur)
+			if !reaches(cur, p) {
+				link(p, cur)
+			}
 		}
 	}
 

@@ -350,6 +350,27 @@ func TestReferences(t *testing.T) {
 			want: "(3 2 1)",
 		},
 		{
+			// 3's last reference is its own Message-ID: step 1.B breaks
+			// the link 1.A made from "x" and makes none (a loop).
+			name: "own Message-ID last in References",
+			msgs: []ref{
+				{seq: 1, id: "x", subject: "one"},
+				{seq: 2, id: "a", refs: "x a", subject: "two"},
+			},
+			want: "(1)(2)",
+		},
+		{
+			// 2 puts 3 under 1 (1.A) and itself under 3; 3's own parent,
+			// 2, would make a loop: 1.B still breaks 3 off from 1.
+			name: "last reference a descendant",
+			msgs: []ref{
+				{seq: 1, id: "b", subject: "one"},
+				{seq: 2, id: "a", refs: "b c", subject: "two"},
+				{seq: 3, id: "c", refs: "a", subject: "three"},
+			},
+			want: "(1)(3 2)",
+		},
+		{
 			name: "duplicate Message-ID",
 			msgs: []ref{
 				{seq: 1, id: "a", subject: "one"},
