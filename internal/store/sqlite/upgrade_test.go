@@ -57,7 +57,7 @@ func fixtureDir(v int) string { return filepath.Join("testdata", fmt.Sprintf("sc
 // from then on: the generator checks it against the schema it made, and the
 // checks use it to know what a fixture of each version holds.
 var fixtureSince = struct {
-	fts, sentLog, threadFields, junk, authEpoch, leaseOwner, blobIntents int
+	fts, sentLog, threadFields, junk, authEpoch, leaseOwner, blobIntents, subscriptions int
 }{
 	fts:          2,  // messages_fts
 	sentLog:      3,  // sent_log
@@ -66,6 +66,8 @@ var fixtureSince = struct {
 	authEpoch:    6,  // accounts.auth_epoch
 	leaseOwner:   7,  // queue.lease_owner
 	blobIntents:  10, // blob_intents
+	// subscriptions, mailboxes.recent_uid (and no mailboxes.subscribed)
+	subscriptions: 12,
 }
 
 // knownGaps are upgrade bugs this test found and that are not fixed yet:
@@ -252,6 +254,8 @@ func writeFixture(ctx context.Context, dir string, n int) error {
 		{"accounts", "auth_epoch", fixtureSince.authEpoch},
 		{"queue", "lease_owner", fixtureSince.leaseOwner},
 		{"blob_intents", "", fixtureSince.blobIntents},
+		{"subscriptions", "", fixtureSince.subscriptions},
+		{"mailboxes", "recent_uid", fixtureSince.subscriptions},
 	} {
 		if w.has(c.table, c.column) != (n >= c.since) {
 			return fmt.Errorf("fixtureSince is wrong: schema version %d has %s %s: %v", n, c.table, c.column, n >= c.since)
@@ -348,8 +352,14 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 			if err := w.insert("mailboxes", map[string]any{
 				"id": mb.ID, "account_id": a.ID, "name": mb.Name, "uidvalidity": mb.UIDValidity,
 				"uidnext": mb.UIDNext, "highest_modseq": mb.HighestModSeq, "special_use": mb.Role, "subscribed": mb.Subscribed,
+				"recent_uid": mb.RecentUID,
 			}); err != nil {
 				return err
+			}
+			if n >= fixtureSince.subscriptions && mb.Subscribed {
+				if err := w.insert("subscriptions", map[string]any{"account_id": a.ID, "name": mb.Name}); err != nil {
+					return err
+				}
 			}
 			for _, m := range mb.Messages {
 				if err := writeFixtureMessage(w, mb.ID, m); err != nil {
@@ -358,6 +368,13 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 			}
 			for _, e := range mb.Expunged {
 				if err := w.insert("expunged", map[string]any{"mailbox_id": mb.ID, "uid": e.UID, "modseq": e.ModSeq}); err != nil {
+					return err
+				}
+			}
+		}
+		if n >= fixtureSince.subscriptions {
+			for _, name := range a.Subscriptions {
+				if err := w.insert("subscriptions", map[string]any{"account_id": a.ID, "name": name}); err != nil {
 					return err
 				}
 			}
@@ -621,12 +638,13 @@ func upgradeChecks(t *testing.T, v int) storetest.UpgradeChecks {
 		Meta: func(prefix, body string) (store.MessageMeta, error) {
 			return fixtureMeta([]byte(prefix + body))
 		},
-		Old:             "data dirs",
-		AuthEpochSince:  fixtureSince.authEpoch,
-		JunkSince:       fixtureSince.junk,
-		SentLogSince:    fixtureSince.sentLog,
-		LeaseOwnerSince: fixtureSince.leaseOwner,
-		JunkNilWhenNone: true,
+		Old:                "data dirs",
+		AuthEpochSince:     fixtureSince.authEpoch,
+		JunkSince:          fixtureSince.junk,
+		SentLogSince:       fixtureSince.sentLog,
+		LeaseOwnerSince:    fixtureSince.leaseOwner,
+		SubscriptionsSince: fixtureSince.subscriptions,
+		JunkNilWhenNone:    true,
 	}
 }
 

@@ -46,7 +46,7 @@ func UpgradeData() *UpgradeFixture {
 			},
 			Quota: 10 << 20,
 			Mailboxes: []UpgradeMailbox{
-				{ID: 1, Name: "INBOX", UIDValidity: 1768400001, UIDNext: 8, HighestModSeq: 12, Subscribed: true,
+				{ID: 1, Name: "INBOX", UIDValidity: 1768400001, UIDNext: 8, HighestModSeq: 12, Subscribed: true, RecentUID: 5,
 					Messages: []UpgradeMessage{
 						{ID: 1, UID: 1, ModSeq: 9, Flags: []string{`\Seen`}, Blob: 1, Internal: UpgradeFixtureTime + 9*3600},
 						{ID: 2, UID: 2, ModSeq: 12, Flags: []string{`\Answered`, `\Seen`, "$label1"}, Blob: 2, Internal: UpgradeFixtureTime + 9*3600 + 1200},
@@ -76,6 +76,8 @@ func UpgradeData() *UpgradeFixture {
 					},
 					Expunged: []store.Expunged{{UID: 1, ModSeq: 4}, {UID: 2, ModSeq: 4}}},
 			},
+			// Subscribed without a mailbox (deleted, or never made).
+			Subscriptions: []string{"Lists/Old"},
 			JunkRules: []store.JunkRule{
 				{Kind: store.JunkAllow, Pattern: "friend@elsewhere.example"},
 				{Kind: store.JunkBlock, Pattern: "spam.example"},
@@ -280,9 +282,13 @@ type UpgradeAccount struct {
 	Disabled  bool
 	AuthEpoch int64 // from UpgradeChecks.AuthEpochSince
 	// Mailboxes are the defaults (store.DefaultMailboxes) and one nested.
-	Mailboxes   []UpgradeMailbox
-	JunkRules   []store.JunkRule         // from UpgradeChecks.JunkSince; sorted by kind, pattern
-	Reputations []store.SenderReputation // from UpgradeChecks.JunkSince; sorted by sender
+	Mailboxes []UpgradeMailbox
+	// Subscriptions are the subscribed names that are no mailbox, from
+	// UpgradeChecks.SubscriptionsSince; before, Subscribed of the
+	// mailboxes is all there is.
+	Subscriptions []string
+	JunkRules     []store.JunkRule         // from UpgradeChecks.JunkSince; sorted by kind, pattern
+	Reputations   []store.SenderReputation // from UpgradeChecks.JunkSince; sorted by sender
 }
 
 type UpgradeMailbox struct {
@@ -292,8 +298,12 @@ type UpgradeMailbox struct {
 	UIDNext       uint32
 	HighestModSeq uint64
 	Subscribed    bool
-	Messages      []UpgradeMessage // in UID order
-	Expunged      []store.Expunged // in UID order
+	// RecentUID is the recent boundary (store.Mailbox.RecentUID), from
+	// UpgradeChecks.RecentSince; the migration that brought it set it to
+	// UIDNext-1.
+	RecentUID uint32
+	Messages  []UpgradeMessage // in UID order
+	Expunged  []store.Expunged // in UID order
 }
 
 type UpgradeMessage struct {
