@@ -103,7 +103,7 @@ func (s *Store) ImportMailbox(ctx context.Context, accountID int64, mb store.Mai
 			return fmt.Errorf("%w: mailbox %s of account %d has UIDVALIDITY %d here, not %d", store.ErrExists, name, accountID, have, mb.UIDValidity)
 		case err == nil:
 			_, err = w.tx.Exec(w.ctx, `UPDATE mailboxes SET uidnext = GREATEST(uidnext, $2), highest_modseq = GREATEST(highest_modseq, $3),
-				recent_uid = GREATEST(recent_uid, LEAST($4, GREATEST(uidnext, $2) - 1)) WHERE id = $1`, id, uidnext, modseq, int64(mb.RecentUID))
+				recent_uid = GREATEST(recent_uid, LEAST($4::bigint, GREATEST(uidnext, $2::bigint) - 1)) WHERE id = $1`, id, uidnext, modseq, int64(mb.RecentUID))
 			if err == nil && mb.Subscribed {
 				err = w.subscribe(accountID, name)
 			}
@@ -112,8 +112,8 @@ func (s *Store) ImportMailbox(ctx context.Context, accountID int64, mb store.Mai
 			return err
 		}
 		if err := w.tx.QueryRow(w.ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highest_modseq, special_use, recent_uid)
-			VALUES ($1, $2, $3, $4, $5, $6, LEAST($7, $4 - 1)) RETURNING id`,
-			accountID, name, int64(mb.UIDValidity), uidnext, modseq, mb.SpecialUse, int64(mb.RecentUID)).Scan(&id); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			accountID, name, int64(mb.UIDValidity), uidnext, modseq, mb.SpecialUse, min(int64(mb.RecentUID), uidnext-1)).Scan(&id); err != nil {
 			return err
 		}
 		if mb.Subscribed {
