@@ -130,12 +130,12 @@ type Mailbox struct {
 	// (Mailboxes.ClaimRecent); Recent counts the messages above it, which
 	// no session was told of yet as recent (STATUS RECENT, RFC 3501
 	// §6.3.10).
-	RecentUID     uint32
-	Recent        int
-	Messages      int   // number of messages
-	Unseen        int   // messages without \Seen
-	Deleted       int   // messages with \Deleted
-	Size          int64 // sum of message sizes
+	RecentUID uint32
+	Recent    int
+	Messages  int   // number of messages
+	Unseen    int   // messages without \Seen
+	Deleted   int   // messages with \Deleted
+	Size      int64 // sum of message sizes
 }
 
 // MessageMeta is what internal/message extracted when the message was parsed
