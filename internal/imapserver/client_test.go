@@ -213,6 +213,17 @@ func TestClientMailboxes(t *testing.T) {
 	if err := c.Delete("INBOX").Wait(); err == nil {
 		t.Error("DELETE INBOX succeeded")
 	}
+	// CREATE does not subscribe (RFC 3501 §6.3.6: subscriptions are the
+	// client's own).
+	if mb := h.mailbox(h.alice, "Work"); mb.Subscribed {
+		t.Error("CREATE subscribed the mailbox")
+	}
+	if err := c.Subscribe("Work").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if mb := h.mailbox(h.alice, "Work"); !mb.Subscribed {
+		t.Error("SUBSCRIBE left the mailbox unsubscribed")
+	}
 	if err := c.Unsubscribe("Work").Wait(); err != nil {
 		t.Fatal(err)
 	}
