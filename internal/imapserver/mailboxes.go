@@ -246,7 +246,9 @@ func (s *session) writeStatus(mb store.Mailbox, items []string) {
 		case "SIZE":
 			s.w.Number(uint64(mb.Size))
 		case "RECENT":
-			s.w.Number(0) // \Recent is not kept (IMAP4rev2 dropped it)
+			// RFC 3501 §6.3.10: the messages with \Recent, which no
+			// session has claimed yet (IMAP4rev2 dropped the item).
+			s.w.Number(uint64(mb.Recent))
 		case "HIGHESTMODSEQ":
 			s.w.Number(mb.HighestModSeq)
 		case "APPENDLIMIT":
