@@ -179,8 +179,9 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("DeleteAlias all = %+v, %v", al, err)
 	}
 
-	if _, err := a.CreateMailbox(ctx, "alice@example.org", "Projects/Postel"); err != nil {
-		t.Fatal(err)
+	// Made by the operator, it comes subscribed, as the defaults do.
+	if m, err := a.CreateMailbox(ctx, "alice@example.org", "Projects/Postel"); err != nil || !m.Subscribed {
+		t.Fatalf("CreateMailbox = %+v, %v", m, err)
 	}
 	m, err := a.DeleteMailbox(ctx, "alice@example.org", "Trash", true)
 	if err != nil || m.Name != "Trash" || m.Role != store.RoleTrash {

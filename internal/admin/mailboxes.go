@@ -54,8 +54,10 @@ func (a *Admin) Mailboxes(ctx context.Context, account string) ([]Mailbox, error
 	return out, nil
 }
 
-// CreateMailbox creates a mailbox ("/" separates levels); IMAP sessions of
-// the account see it in their next LIST.
+// CreateMailbox creates a mailbox ("/" separates levels), subscribed, as
+// the account's default mailboxes are: the user did not make it, and
+// clients that show only subscribed mailboxes would hide it. IMAP
+// sessions of the account see it in their next LIST or LSUB.
 func (a *Admin) CreateMailbox(ctx context.Context, account, name string) (Mailbox, error) {
 	acct, err := a.account(ctx, account)
 	if err != nil {
@@ -65,6 +67,10 @@ func (a *Admin) CreateMailbox(ctx context.Context, account, name string) (Mailbo
 	if err != nil {
 		return Mailbox{}, mailboxErr(acct, name, err)
 	}
+	if err := a.st.SetSubscribed(ctx, acct.ID, m.Name, true); err != nil {
+		return Mailbox{}, mailboxErr(acct, name, err)
+	}
+	m.Subscribed = true
 	return mailboxOf(acct.Address, m), nil
 }
 

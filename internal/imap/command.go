@@ -134,7 +134,7 @@ type SearchArgs struct {
 //
 //	AND (Children), OR (two Children), NOT (one Child)
 //	ALL ANSWERED DELETED DRAFT FLAGGED SEEN UNANSWERED UNDELETED UNDRAFT UNFLAGGED UNSEEN
-//	NEW OLD RECENT (rev1; RECENT is never true here)
+//	NEW OLD RECENT (rev1: \Recent is among the message's flags in rev1 sessions)
 //	KEYWORD UNKEYWORD (Value)
 //	BCC CC FROM SUBJECT TO BODY TEXT (Value)
 //	HEADER (Field, Value)

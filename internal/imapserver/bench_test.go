@@ -17,6 +17,7 @@ import (
 
 	"postel/internal/message"
 	"postel/internal/store"
+	"postel/internal/testutil/pgtest"
 )
 
 // The benchmarks run only with -bench. The 100,000-message mailbox is
@@ -114,7 +115,7 @@ func (b benchTB) TempDir() string {
 var benchDirs []string
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.RunMain(m) // the shared PostgreSQL of the tests on several nodes
 	for _, d := range benchDirs {
 		os.RemoveAll(d)
 	}

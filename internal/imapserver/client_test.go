@@ -58,8 +58,12 @@ func TestClientSelectFetch(t *testing.T) {
 			!m.InternalDate.Equal(s.InternalDate) {
 			t.Errorf("message %d: %+v, store %+v", i+1, m, s)
 		}
-		if got := flagStrings(m.Flags); !slices.Equal(got, s.Flags) {
-			t.Errorf("message %d flags %v, store %v", i+1, got, s.Flags)
+		// New to this session, the first to select the mailbox: \Recent
+		// (RFC 3501 §2.3.2).
+		want := append(slices.Clone(s.Flags), `\Recent`)
+		slices.Sort(want)
+		if got := flagStrings(m.Flags); !slices.Equal(got, want) {
+			t.Errorf("message %d flags %v, want %v", i+1, got, want)
 		}
 		if int64(len(m.BodySection[0].Bytes)) != s.Size {
 			t.Errorf("message %d: BODY[] has %d octets, RFC822.SIZE %d", i+1, len(m.BodySection[0].Bytes), s.Size)
@@ -212,6 +216,17 @@ func TestClientMailboxes(t *testing.T) {
 	}
 	if err := c.Delete("INBOX").Wait(); err == nil {
 		t.Error("DELETE INBOX succeeded")
+	}
+	// CREATE does not subscribe (RFC 3501 §6.3.6: subscriptions are the
+	// client's own).
+	if mb := h.mailbox(h.alice, "Work"); mb.Subscribed {
+		t.Error("CREATE subscribed the mailbox")
+	}
+	if err := c.Subscribe("Work").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if mb := h.mailbox(h.alice, "Work"); !mb.Subscribed {
+		t.Error("SUBSCRIBE left the mailbox unsubscribed")
 	}
 	if err := c.Unsubscribe("Work").Wait(); err != nil {
 		t.Fatal(err)

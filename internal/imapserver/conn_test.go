@@ -94,6 +94,9 @@ func TestCompress(t *testing.T) {
 	if l := read(); l != "* 2 EXISTS" {
 		t.Fatalf("in IDLE: %q", l)
 	}
+	if l := read(); l != "* 2 RECENT" {
+		t.Fatalf("in IDLE: %q", l)
+	}
 	send("DONE")
 	if l := read(); l != "f OK IDLE completed" {
 		t.Fatalf("after DONE: %q", l)

@@ -54,21 +54,21 @@ func TestContextSearch(t *testing.T) {
 	// Another session marks 2 seen: it leaves the result.
 	other.cmd(`STORE 2 +FLAGS.SILENT (\Seen)`)
 	wantLines(t, "seen elsewhere", r.cmd("NOOP"),
-		`* 2 FETCH (FLAGS (\Seen))`, `* ESEARCH (TAG "C1") UID REMOVEFROM (0 2)`, "T OK NOOP completed")
+		`* 2 FETCH (FLAGS (\Seen \Recent))`, `* ESEARCH (TAG "C1") UID REMOVEFROM (0 2)`, "T OK NOOP completed")
 
 	// New mail enters it, after its EXISTS (§4.3.3).
 	h.put(h.alice, "INBOX", dated(4, "m"))
 	h.put(h.alice, "INBOX", dated(5, "m"), `\Seen`)
 	wantLines(t, "new mail", r.cmd("NOOP"),
-		"* 5 EXISTS", `* ESEARCH (TAG "C1") UID ADDTO (0 4)`, "T OK NOOP completed")
+		"* 5 EXISTS", "* 5 RECENT", `* ESEARCH (TAG "C1") UID ADDTO (0 4)`, "T OK NOOP completed")
 
 	// The client's own STORE: 2 comes back, 3 goes; told after the
 	// FETCH responses of the STORE.
 	wantLines(t, "own store", r.cmd(`STORE 2,3 FLAGS (\Seen \Flagged)`),
-		`* 2 FETCH (FLAGS (\Flagged \Seen))`, `* 3 FETCH (FLAGS (\Flagged \Seen))`,
+		`* 2 FETCH (FLAGS (\Flagged \Seen \Recent))`, `* 3 FETCH (FLAGS (\Flagged \Seen \Recent))`,
 		`* ESEARCH (TAG "C1") UID REMOVEFROM (0 3)`, "T OK STORE completed")
 	wantLines(t, "own store", r.cmd(`STORE 2 -FLAGS (\Seen)`),
-		`* 2 FETCH (FLAGS (\Flagged))`, `* ESEARCH (TAG "C1") UID ADDTO (0 2)`, "T OK STORE completed")
+		`* 2 FETCH (FLAGS (\Flagged \Recent))`, `* ESEARCH (TAG "C1") UID ADDTO (0 2)`, "T OK STORE completed")
 
 	// Expunged elsewhere: REMOVEFROM comes before the EXPUNGE (§4.3.4).
 	other.cmd(`STORE 1 +FLAGS.SILENT (\Deleted)`)
@@ -80,7 +80,7 @@ func TestContextSearch(t *testing.T) {
 	wantLines(t, "cancel unknown", r.cmd(`CANCELUPDATE "C1" "nope"`), "T NO No search context with tag nope")
 	wantLines(t, "cancel", r.cmd(`CANCELUPDATE "C1"`), "T OK CANCELUPDATE completed")
 	other.cmd(`STORE 1 +FLAGS.SILENT (\Seen)`)
-	wantLines(t, "after cancel", r.cmd("NOOP"), `* 1 FETCH (FLAGS (\Flagged \Seen))`, "T OK NOOP completed")
+	wantLines(t, "after cancel", r.cmd("NOOP"), `* 1 FETCH (FLAGS (\Flagged \Seen \Recent))`, "T OK NOOP completed")
 	// The tag is free again.
 	r.send("C1 SEARCH RETURN (UPDATE COUNT) UNSEEN")
 	wantLines(t, "tag free", r.until("C1 "), `* ESEARCH (TAG "C1") COUNT 1`, "C1 OK SEARCH completed")
@@ -105,7 +105,7 @@ func TestContextSearchSeqNumbers(t *testing.T) {
 	// Message 1 goes: the old 3 is now 2, outside 3:*.
 	wantLines(t, "renumbered", r.cmd("NOOP"), "* 1 EXPUNGE", `* ESEARCH (TAG "P1") REMOVEFROM (0 2)`, "T OK NOOP completed")
 	h.put(h.alice, "INBOX", dated(5, "m"))
-	wantLines(t, "new", r.cmd("NOOP"), "* 4 EXISTS", `* ESEARCH (TAG "P1") ADDTO (0 4)`, "T OK NOOP completed")
+	wantLines(t, "new", r.cmd("NOOP"), "* 4 EXISTS", "* 4 RECENT", `* ESEARCH (TAG "P1") ADDTO (0 4)`, "T OK NOOP completed")
 	// FETCH (a sequence-number command) may not be told of expunges; the
 	// REMOVEFROM comes with the EXPUNGE, before it.
 	other.cmd("NOOP")
@@ -140,7 +140,7 @@ func TestContextSort(t *testing.T) {
 	// New mail of the 12th and the 1st: between 1 and 4, and first.
 	h.put(h.alice, "INBOX", dated(12, "m"))
 	h.put(h.alice, "INBOX", dated(1, "m"))
-	wantLines(t, "new mail", r.cmd("NOOP"), "* 6 EXISTS",
+	wantLines(t, "new mail", r.cmd("NOOP"), "* 6 EXISTS", "* 6 RECENT",
 		`* ESEARCH (TAG "S1") ADDTO (1 6 4 5)`,
 		`* ESEARCH (TAG "S2") UID ADDTO (3 5 6 6)`,
 		"T OK NOOP completed")
@@ -148,7 +148,7 @@ func TestContextSort(t *testing.T) {
 	other.cmd("NOOP")
 	other.cmd(`STORE 1,5,2 +FLAGS.SILENT (\Seen)`)
 	wantLines(t, "seen", r.cmd("NOOP"),
-		`* 1 FETCH (FLAGS (\Seen))`, `* 2 FETCH (FLAGS (\Seen))`, `* 5 FETCH (FLAGS (\Seen))`,
+		`* 1 FETCH (FLAGS (\Seen \Recent))`, `* 2 FETCH (FLAGS (\Seen \Recent))`, `* 5 FETCH (FLAGS (\Seen \Recent))`,
 		`* ESEARCH (TAG "S1") REMOVEFROM (3 1,5 4 2)`,
 		`* ESEARCH (TAG "S2") UID REMOVEFROM (1 2 2 5,1)`,
 		"T OK NOOP completed")
@@ -205,6 +205,9 @@ func TestContextIdle(t *testing.T) {
 	}
 	h.put(h.alice, "INBOX", dated(2, "hello there"))
 	if l := r.line(); l != "* 2 EXISTS" {
+		t.Fatalf("got %q", l)
+	}
+	if l := r.line(); l != "* 2 RECENT" { // RFC 3501 §7.3.2
 		t.Fatalf("got %q", l)
 	}
 	if l := r.line(); l != `* ESEARCH (TAG "I1") UID ADDTO (0 2)` {

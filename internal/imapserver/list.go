@@ -9,26 +9,34 @@ import (
 )
 
 // listEntry is one name of the mailbox hierarchy: a mailbox, or a missing
-// parent of one (such as "a/b" when only "a/b/c" exists).
+// parent of one (such as "a/b" when only "a/b/c" exists), or, for the
+// SUBSCRIBED selection and LSUB, a subscribed name that is neither (and
+// its missing parents).
 type listEntry struct {
-	name     string
-	mb       *store.Mailbox // nil for a missing parent
-	children bool
+	name       string
+	mb         *store.Mailbox // nil for a name that is no mailbox
+	node       bool           // a mailbox or a missing parent of one
+	children   bool
+	subscribed bool // the name is in the account's subscriptions
 }
 
-// subscribed reports whether the entry is a subscribed mailbox.
-func (e *listEntry) subscribed() bool { return e.mb != nil && e.mb.Subscribed }
-
 // hierarchy returns the account's mailboxes and their missing parents,
-// sorted by name.
-func (s *session) hierarchy() ([]*listEntry, error) {
+// sorted by name, each marked when subscribed; withSubs adds the
+// subscribed names that are none of these, with their missing parents.
+// Subscriptions are names of their own (RFC 3501 §6.3.6): a subscribed
+// mailbox may be gone, and still listed by LSUB.
+func (s *session) hierarchy(withSubs bool) ([]*listEntry, error) {
 	mbs, err := s.srv.st.ListMailboxes(s.ctx(), s.user.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	subs, err := s.srv.st.Subscriptions(s.ctx(), s.user.AccountID)
 	if err != nil {
 		return nil, err
 	}
 	byName := make(map[string]*listEntry, len(mbs))
 	for i := range mbs {
-		byName[mbs[i].Name] = &listEntry{name: mbs[i].Name, mb: &mbs[i]}
+		byName[mbs[i].Name] = &listEntry{name: mbs[i].Name, mb: &mbs[i], node: true}
 	}
 	for i := range mbs {
 		name := mbs[i].Name
@@ -36,10 +44,26 @@ func (s *session) hierarchy() ([]*listEntry, error) {
 			name = name[:j]
 			e := byName[name]
 			if e == nil {
-				e = &listEntry{name: name}
+				e = &listEntry{name: name, node: true}
 				byName[name] = e
 			}
 			e.children = true
+		}
+	}
+	for _, name := range subs {
+		if e := byName[name]; e != nil {
+			e.subscribed = true
+			continue
+		}
+		if !withSubs {
+			continue
+		}
+		byName[name] = &listEntry{name: name, subscribed: true}
+		for j := strings.LastIndexByte(name, '/'); j > 0; j = strings.LastIndexByte(name, '/') {
+			name = name[:j]
+			if byName[name] == nil {
+				byName[name] = &listEntry{name: name}
+			}
 		}
 	}
 	out := make([]*listEntry, 0, len(byName))
@@ -79,7 +103,8 @@ func (s *session) cmdList(cmd *imap.Command) error {
 		}
 		patterns = append(patterns, p)
 	}
-	entries, err := s.hierarchy()
+	selSubscribed := slices.Contains(a.Select, "SUBSCRIBED") || lsub
+	entries, err := s.hierarchy(selSubscribed)
 	if err != nil {
 		return err
 	}
@@ -102,7 +127,6 @@ func (s *session) cmdList(cmd *imap.Command) error {
 		}
 		return false
 	}
-	selSubscribed := slices.Contains(a.Select, "SUBSCRIBED") || lsub
 	selSpecial := slices.Contains(a.Select, "SPECIAL-USE")
 	recursive := slices.Contains(a.Select, "RECURSIVEMATCH")
 	for i, e := range entries {
@@ -118,7 +142,7 @@ func (s *session) cmdList(cmd *imap.Command) error {
 				if !strings.HasPrefix(d.name, e.name+"/") {
 					break
 				}
-				if d.subscribed() && !matches(d.name) {
+				if d.subscribed && !matches(d.name) {
 					childMatch = true
 					break
 				}
@@ -127,7 +151,7 @@ func (s *session) cmdList(cmd *imap.Command) error {
 		selected := true
 		switch {
 		case selSubscribed:
-			selected = e.subscribed()
+			selected = e.subscribed
 		case selSpecial:
 			selected = e.mb != nil && e.mb.SpecialUse != ""
 		}
@@ -146,23 +170,25 @@ func (s *session) cmdList(cmd *imap.Command) error {
 	return nil
 }
 
-// writeList writes one LIST response. An entry listed only for its
-// children (selected false) is not a mailbox matching the criteria: a
-// missing parent is \NonExistent (RFC 5258 §3.4).
+// writeList writes one LIST response. A name that is no mailbox is
+// \NonExistent when nothing is under it, or when listed only for its
+// children (selected false): RFC 5258 §3.4 (a subscribed mailbox that is
+// gone: "\Subscribed \NonExistent"); a missing parent of mailboxes is
+// \Noselect.
 func (s *session) writeList(e *listEntry, selected, withSubscribed, childInfo bool) {
 	var attrs []string
 	switch {
-	case e.mb == nil && !selected:
+	case e.mb == nil && (!selected || !e.node):
 		attrs = append(attrs, `\NonExistent`)
 	case e.mb == nil:
 		attrs = append(attrs, `\Noselect`)
 	}
 	if e.children {
 		attrs = append(attrs, `\HasChildren`) // RFC 3348, RFC 9051 §7.3.1
-	} else {
+	} else if e.node {
 		attrs = append(attrs, `\HasNoChildren`)
 	}
-	if withSubscribed && e.subscribed() {
+	if withSubscribed && e.subscribed {
 		attrs = append(attrs, `\Subscribed`)
 	}
 	if e.mb != nil && e.mb.SpecialUse != "" {
@@ -178,11 +204,15 @@ func (s *session) writeList(e *listEntry, selected, withSubscribed, childInfo bo
 	s.w.CRLF()
 }
 
-// writeLsub writes one LSUB response (RFC 3501 §7.2.3): a name listed only
-// for its subscribed children is \Noselect.
+// writeLsub writes one LSUB response (RFC 3501 §7.2.3, §6.3.9): a
+// subscribed name that cannot be selected (it is no mailbox: gone, never
+// made, or a missing parent) is \Noselect, and so is a name listed only
+// for its subscribed children ("%" matched the parent of a subscribed
+// name: the server MUST return it, with \Noselect when it is not
+// subscribed itself).
 func (s *session) writeLsub(e *listEntry, subscribed bool) {
 	s.w.Atom("* LSUB ")
-	if subscribed {
+	if subscribed && e.mb != nil {
 		s.w.Atom("()")
 	} else {
 		s.w.Atom(`(\Noselect)`)
@@ -195,7 +225,7 @@ func (s *session) writeLsub(e *listEntry, subscribed bool) {
 // listOne writes the LIST response of one mailbox (for SELECT in
 // IMAP4rev2, RFC 9051 §6.3.2).
 func (s *session) listOne(mb store.Mailbox) error {
-	entries, err := s.hierarchy()
+	entries, err := s.hierarchy(false)
 	if err != nil {
 		return err
 	}

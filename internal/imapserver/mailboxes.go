@@ -169,14 +169,35 @@ func (s *session) renameInbox(to string) error {
 	return mailboxErr(err)
 }
 
-// SUBSCRIBE and UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8).
+// SUBSCRIBE and UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8; RFC 3501 §6.3.6,
+// §6.3.7): the subscriptions are a set of names of their own. A name that
+// is no mailbox may be subscribed (RFC 9051 §6.3.7: the server MAY check
+// that it exists; Postel does not, so that a client can subscribe before
+// it creates, or keep a subscription across a delete), and no mailbox
+// operation removes one (RFC 3501 §6.3.6: the server MUST NOT unilaterally
+// remove a name from the subscription list). Unsubscribing a name that is
+// not subscribed fails (RFC 9051 §6.3.8: "can't unsubscribe that name").
 func (s *session) cmdSubscribe(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.MailboxArgs)
 	name, err := canonical(a.Mailbox)
 	if err != nil {
 		return err
 	}
-	return mailboxErr(s.srv.st.SetSubscribed(s.ctx(), s.user.AccountID, name, cmd.Name == "SUBSCRIBE"))
+	on := cmd.Name == "SUBSCRIBE"
+	if !on {
+		subs, err := s.srv.st.Subscriptions(s.ctx(), s.user.AccountID)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(subs, name) {
+			return no(codeNonExistent, "Not subscribed")
+		}
+	}
+	err = s.srv.st.SetSubscribed(s.ctx(), s.user.AccountID, name, on)
+	if errors.Is(err, store.ErrQuota) {
+		return no(codeLimit, "Too many subscriptions") // RFC 5530 §3
+	}
+	return mailboxErr(err)
 }
 
 // NAMESPACE (RFC 9051 §6.3.10; RFC 2342): one personal namespace.
@@ -229,7 +250,9 @@ func (s *session) writeStatus(mb store.Mailbox, items []string) {
 		case "SIZE":
 			s.w.Number(uint64(mb.Size))
 		case "RECENT":
-			s.w.Number(0) // \Recent is not kept (IMAP4rev2 dropped it)
+			// RFC 3501 §6.3.10: the messages with \Recent, which no
+			// session has claimed yet (IMAP4rev2 dropped the item).
+			s.w.Number(uint64(mb.Recent))
 		case "HIGHESTMODSEQ":
 			s.w.Number(mb.HighestModSeq)
 		case "APPENDLIMIT":

@@ -75,6 +75,7 @@ func (s *session) searchIn(key *imap.SearchKey, cands []int, wantMeta bool, prog
 	}
 	total := len(cands) // the messages to look at, for progress reports
 	needMeta := wantMeta || needs.Text || needs.Body || needs.Headers || usesMeta(key)
+	needSent := usesKey(key, "SENTBEFORE") || usesKey(key, "SENTON") || usesKey(key, "SENTSINCE")
 	sc := &search.Context{MaxSeq: uint32(len(v.msgs)), MaxUID: v.maxUID(), Saved: v.savedUIDs(), Now: time.Now()}
 	var out []found
 	for start := 0; start < len(cands); start += fetchBatch {
@@ -103,8 +104,8 @@ func (s *session) searchIn(key *imap.SearchKey, cands []int, wantMeta bool, prog
 				}
 				meta = &mm
 				sm.Subject, sm.From, sm.To, sm.Cc, sm.Bcc = mm.Subject, mm.From, mm.To, mm.Cc, mm.Bcc
-				if !mm.Date.IsZero() {
-					sm.Sent = mm.Date.UTC()
+				if needSent {
+					sm.Sent = sentDate(&mm)
 				}
 			}
 			var l *lazyMessage
@@ -126,6 +127,25 @@ func (s *session) searchIn(key *imap.SearchKey, cands []int, wantMeta bool, prog
 		}
 	}
 	return out, nil
+}
+
+// sentDate is the message's Date field in the zone it was written in:
+// RFC 3501 §6.4.4 and RFC 9051 §6.4.4 compare the date of SENTON,
+// SENTBEFORE and SENTSINCE "disregarding time and timezone", so a message
+// of "Mon, 7 Dec 2026 23:30:00 -0800" is SENTON 7-Dec-2026 although that
+// is 8 December in UTC. The envelope keeps the field as written; the
+// stored time (UTC) serves when the envelope cannot be read. Zero when
+// the message has no valid Date.
+func sentDate(mm *store.MessageMeta) time.Time {
+	if env, err := message.UnmarshalEnvelope(mm.Envelope); err == nil {
+		if t := message.ParseDate(env.Date); !t.IsZero() {
+			return t
+		}
+	}
+	if mm.Date.IsZero() {
+		return time.Time{}
+	}
+	return mm.Date.UTC()
 }
 
 // lazyMessage opens a message file only when a search key needs it.

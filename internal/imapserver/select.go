@@ -36,12 +36,25 @@ func (s *session) cmdSelect(cmd *imap.Command) error {
 	if err != nil {
 		return err
 	}
+	if !s.rev2 {
+		// The messages no session claimed are recent here: claimed by a
+		// SELECT, only seen by an EXAMINE (claimRecent).
+		switch {
+		case v.readOnly:
+			v.markRecent(0, mb.RecentUID, 0)
+		case v.maxUID() > mb.RecentUID:
+			if err := s.claimRecent(v, 0); err != nil {
+				v.close()
+				return err
+			}
+		}
+	}
 	v.noteKeywordsInUse()
 	s.writeFlags(v)
 	s.w.UntaggedNumber(uint64(len(v.msgs)), "EXISTS")
 	if !s.rev2 {
 		// IMAP4rev1 (RFC 3501 §6.3.1): RECENT, and the first unseen.
-		s.w.UntaggedNumber(0, "RECENT")
+		s.w.UntaggedNumber(uint64(v.recent()), "RECENT")
 		for i := range v.msgs {
 			if !v.msgs[i].has(bitSeen) {
 				s.w.StatusResponse("", "OK", "UNSEEN "+itoa(i+1), "First unseen")

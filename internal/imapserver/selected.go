@@ -81,6 +81,9 @@ const (
 	bitDraft
 	bitFlagged
 	bitSeen
+	// bitRecent: \Recent (RFC 3501 §2.3.2), this session's alone, never
+	// stored: set for the messages the session claimed (claimRecent).
+	bitRecent
 )
 
 // sysFlagLists[bits] lists the system flags of bits, shared by every
@@ -121,6 +124,9 @@ func newMsg(m *store.Message) msg {
 
 // flags lists the message's flags.
 func (m *msg) flags() []string {
+	if m.sys&bitRecent != 0 {
+		return append(append(slices.Clip(sysFlagLists[m.sys&31]), `\Recent`), m.keywords...)
+	}
 	if len(m.keywords) == 0 {
 		return sysFlagLists[m.sys&31]
 	}
@@ -133,7 +139,9 @@ func (m *msg) has(bit uint8) bool { return m.sys&bit != 0 }
 // of when tell is set.
 func (v *mailboxView) setFlags(i int, flags []string, modseq uint64, tell bool) {
 	m := &v.msgs[i]
+	recent := m.sys & bitRecent // the session's, not the store's
 	m.sys, m.keywords = splitFlags(flags)
+	m.sys |= recent
 	m.modseq = modseq
 	v.touch(m.uid)
 	if tell && !m.announce {
@@ -149,6 +157,53 @@ func (m *msg) saveDate() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(m.saved, 0).UTC()
+}
+
+// claimRecent finds which of the messages from index start on are recent
+// in this session (RFC 3501 §2.3.2: "this session is the first session to
+// have been notified about this message"), and marks them. A read-write
+// session claims them in the store, so that no other session, on any
+// node, has them recent too; a read-only one (EXAMINE) takes those no
+// session claimed, and claims none (RFC 3501 §6.3.2: EXAMINE MUST NOT
+// cause messages to lose \Recent). IMAP4rev2 has no \Recent (RFC 9051
+// §2.3.2, Appendix E): a rev2 session claims none and sees none.
+func (s *session) claimRecent(v *mailboxView, start int) error {
+	if s.rev2 || start >= len(v.msgs) {
+		return nil
+	}
+	var upto uint32 // 0 reads the boundary without claiming
+	if !v.readOnly {
+		upto = v.maxUID()
+	}
+	from, err := s.srv.st.ClaimRecent(s.ctx(), s.user.AccountID, v.id, upto)
+	if storeNotFound(err) {
+		return nil // deleted meanwhile: the next pull sees it
+	} else if err != nil {
+		return err
+	}
+	v.markRecent(start, from, upto)
+	return nil
+}
+
+// markRecent marks recent the messages from index start on whose UIDs are
+// above from and, when upto is not 0, at most upto.
+func (v *mailboxView) markRecent(start int, from, upto uint32) {
+	for i := start; i < len(v.msgs); i++ {
+		if m := &v.msgs[i]; m.uid > from && (upto == 0 || m.uid <= upto) {
+			m.sys |= bitRecent
+		}
+	}
+}
+
+// recent counts the view's recent messages, as RECENT tells them.
+func (v *mailboxView) recent() int {
+	n := 0
+	for i := range v.msgs {
+		if v.msgs[i].sys&bitRecent != 0 && !v.msgs[i].expunged {
+			n++
+		}
+	}
+	return n
 }
 
 // close ends the view's subscription.
@@ -224,9 +279,17 @@ func (s *session) update(allowExpunge bool) error {
 		s.announceKeywords(kws)
 	}
 	if len(v.msgs) != v.told {
+		if err := s.claimRecent(v, v.told); err != nil {
+			return err
+		}
 		s.w.UntaggedNumber(uint64(len(v.msgs)), "EXISTS")
 		from := v.told
 		v.told = len(v.msgs)
+		if !s.rev2 {
+			// RFC 3501 §7.3.2: the new number of recent messages, with
+			// EXISTS.
+			s.w.UntaggedNumber(uint64(v.recent()), "RECENT")
+		}
 		if err := s.notifyNewMessages(from); err != nil {
 			return err
 		}

@@ -193,6 +193,9 @@ func TestTwoSessions(t *testing.T) {
 				want = append(want, m.UID)
 				flags[m.UID] = "(" + strings.Join(m.Flags, " ") + ")"
 			}
+			// Each message is \Recent in exactly one of the sessions: the
+			// first told of it (RFC 3501 §2.3.2).
+			recentIn := map[uint32]string{}
 			for _, c := range cs {
 				c.do("NOOP")
 				lines := c.do("FETCH 1:* (UID FLAGS)")
@@ -205,9 +208,21 @@ func TestTwoSessions(t *testing.T) {
 						continue
 					}
 					u, _ := strconv.Atoi(m[1])
-					if flags[uint32(u)] != m[2] {
+					got := strings.NewReplacer(` \Recent`, "", `\Recent `, "", `\Recent`, "").Replace(m[2])
+					if got != m[2] {
+						if other, ok := recentIn[uint32(u)]; ok {
+							t.Errorf("UID %d is \\Recent in %s and %s", u, other, c.name)
+						}
+						recentIn[uint32(u)] = c.name
+					}
+					if flags[uint32(u)] != got {
 						t.Errorf("%s: UID %d flags %s, store %s", c.name, u, m[2], flags[uint32(u)])
 					}
+				}
+			}
+			for _, u := range want {
+				if _, ok := recentIn[u]; !ok {
+					t.Errorf("UID %d is \\Recent in no session", u)
 				}
 			}
 		})

@@ -183,6 +183,11 @@ func cloneAddresses(a []Address) []Address {
 	return append([]Address(nil), a...)
 }
 
+// ParseDate parses a Date field's value as written (Envelope.Date), in its
+// own zone: what SENTON and the other SENT* search keys compare (RFC 3501
+// §6.4.4); the zero time when it cannot.
+func ParseDate(v string) time.Time { return parseDate(v) }
+
 // parseDate parses an RFC 5322 §3.3 date-time, with the obsolete forms
 // net/mail accepts; the zero time when it cannot.
 func parseDate(v string) time.Time {

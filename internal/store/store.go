@@ -123,11 +123,19 @@ type Mailbox struct {
 	UIDNext       uint32
 	HighestModSeq uint64
 	SpecialUse    string // RFC 6154 role, "" for none
-	Subscribed    bool
-	Messages      int   // number of messages
-	Unseen        int   // messages without \Seen
-	Deleted       int   // messages with \Deleted
-	Size          int64 // sum of message sizes
+	// Subscribed: the account's subscriptions (Mailboxes.Subscriptions)
+	// hold the mailbox's name.
+	Subscribed bool
+	// RecentUID is the highest UID a session claimed as recent
+	// (Mailboxes.ClaimRecent); Recent counts the messages above it, which
+	// no session was told of yet as recent (STATUS RECENT, RFC 3501
+	// §6.3.10).
+	RecentUID uint32
+	Recent    int
+	Messages  int   // number of messages
+	Unseen    int   // messages without \Seen
+	Deleted   int   // messages with \Deleted
+	Size      int64 // sum of message sizes
 }
 
 // MessageMeta is what internal/message extracted when the message was parsed
@@ -451,8 +459,28 @@ type Mailboxes interface {
 	DeleteMailbox(ctx context.Context, accountID int64, name string) error
 	Mailbox(ctx context.Context, accountID int64, name string) (Mailbox, error)
 	ListMailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
+	// SetSubscribed adds name to the account's subscriptions, or removes
+	// it: a set of names of its own (RFC 3501 §6.3.6), which CreateMailbox,
+	// RenameMailbox and DeleteMailbox leave alone, and which may hold
+	// names that are no mailbox. ErrInvalid for a name CanonicalMailbox
+	// refuses, ErrQuota past MaxSubscriptions, ErrNotFound for no such
+	// account. Removing a name not there is no error.
 	SetSubscribed(ctx context.Context, accountID int64, name string, on bool) error
+	// Subscriptions lists the account's subscribed names, sorted.
+	Subscriptions(ctx context.Context, accountID int64) ([]string, error)
+	// ClaimRecent makes the messages of the mailbox with UIDs up to upto
+	// (at most its UIDNEXT-1) recent to the caller, unless a claim
+	// covered them already: it moves the mailbox's RecentUID to upto when
+	// below, atomically, and returns the RecentUID before. The messages
+	// with UIDs in (from, upto] are recent to the caller alone (RFC 3501
+	// §2.3.2 \Recent: one session is the first to be notified), whatever
+	// other session on any node claims at the same time. upto at or below
+	// RecentUID changes nothing and just reads it.
+	ClaimRecent(ctx context.Context, accountID, mailboxID int64, upto uint32) (from uint32, err error)
 }
+
+// MaxSubscriptions bounds the names an account may subscribe to.
+const MaxSubscriptions = MaxMailboxes
 
 // Ingest is the one way a message enters the store, whoever brings it
 // (SMTP delivery, IMAP APPEND, a bounce, an import): a body spooled once,

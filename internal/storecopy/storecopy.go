@@ -151,7 +151,7 @@ type srcAccount struct {
 // credentials, quota, disabled state and auth epoch), aliases with
 // catch-alls, junk rules and reputations (when from is a store.JunkStore),
 // mailboxes with their UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, role and
-// subscription, their messages (UIDs, MODSEQs, flags, dates, the bytes
+// recent boundary, the subscribed names, their messages (UIDs, MODSEQs, flags, dates, the bytes
 // served) and expunges, and the outbound queue under its IDs. Then it
 // verifies. The target must hold nothing but what an earlier Copy from
 // the same source put there: an account the source lacks is refused
@@ -294,6 +294,9 @@ func (c *copier) account(ctx context.Context, a *srcAccount) error {
 	if err := c.metadata(ctx, a, id); err != nil {
 		return fmt.Errorf("storecopy: metadata of %s: %w", a.Address, err)
 	}
+	if err := c.subscriptions(ctx, a.Account, id); err != nil {
+		return fmt.Errorf("storecopy: subscriptions of %s: %w", a.Address, err)
+	}
 	return nil
 }
 
@@ -334,6 +337,34 @@ func (c *copier) metadata(ctx context.Context, a *srcAccount, to int64) error {
 		}
 		if err := dst.SetMetadata(ctx, to, name, es); err != nil {
 			return fmt.Errorf("%q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// subscriptions makes the target account's subscribed names those of the
+// source, names that are no mailbox included (RFC 3501 §6.3.6).
+func (c *copier) subscriptions(ctx context.Context, a store.Account, to int64) error {
+	src, err := c.from.Subscriptions(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	dst, err := c.to.Subscriptions(ctx, to)
+	if err != nil {
+		return err
+	}
+	for _, name := range dst {
+		if !slices.Contains(src, name) {
+			if err := c.to.SetSubscribed(ctx, to, name, false); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range src {
+		if !slices.Contains(dst, name) {
+			if err := c.to.SetSubscribed(ctx, to, name, true); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
 		}
 	}
 	return nil

@@ -110,6 +110,9 @@ func populate(t *testing.T, st *sqlite.Store) {
 	_, err = st.CreateMailbox(bg, alice.ID, "Lists", "")
 	must(t, err)
 	must(t, st.SetSubscribed(bg, alice.ID, "Projects/2026", false))
+	// Subscriptions of their own: one mailbox, one name that is none.
+	must(t, st.SetSubscribed(bg, alice.ID, "Projects", true))
+	must(t, st.SetSubscribed(bg, alice.ID, "Gone/Away", true))
 
 	const prefix = "Return-Path: <x@remote.example>\r\nReceived: from client.example by mx.test.example\r\n"
 	inbox := mailboxID(t, st, alice.ID, "INBOX")
@@ -126,6 +129,10 @@ func populate(t *testing.T, st *sqlite.Store) {
 			"Message-ID: <m%d@remote.example>\r\nReferences: <root@remote.example>\r\nDate: Mon, 2 Mar 2026 10:%02d:00 +0100\r\n\r\n"+
 			"Body of message %d with %s.\r\n", i, i, i, i, i, i, word),
 			store.Target{AccountID: alice.ID, InternalDate: time.Unix(1_772_000_000+int64(i)*60, 0)})
+	}
+	// A session saw half of them as recent: the rest are recent still.
+	if _, err := st.ClaimRecent(bg, alice.ID, inbox, 10); err != nil {
+		t.Fatal(err)
 	}
 	// A large body: several of the PostgreSQL store's 1 MiB chunks.
 	big := bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/\r\n"), 40000)
@@ -271,6 +278,13 @@ func compareStores(t *testing.T, src, dst store.Store) {
 		}
 		compareJunk(t, src.(store.JunkStore), dst.(store.JunkStore), a.ID, b.ID, a.Address)
 		compareMetadata(t, src.(store.Metadata), dst.(store.Metadata), a.ID, b.ID, "")
+		ss, err := src.Subscriptions(bg, a.ID)
+		must(t, err)
+		ds, err := dst.Subscriptions(bg, b.ID)
+		must(t, err)
+		if !slices.Equal(ss, ds) {
+			t.Errorf("%s: subscriptions %q, copied %q", a.Address, ss, ds)
+		}
 		smbs, err := src.ListMailboxes(bg, a.ID)
 		must(t, err)
 		dmbs, err := dst.ListMailboxes(bg, b.ID)

@@ -218,6 +218,15 @@ func (c *copier) verifyMailboxes(ctx context.Context, d *diffs, a, b store.Accou
 		return 0, err
 	}
 	checkSet(d, "mailboxes of "+a.Address, src, dst, func(m store.Mailbox) string { return m.Name })
+	srcSubs, err := c.from.Subscriptions(ctx, a.ID)
+	if err != nil {
+		return 0, err
+	}
+	dstSubs, err := c.to.Subscriptions(ctx, b.ID)
+	if err != nil {
+		return 0, err
+	}
+	checkSet(d, "subscriptions of "+a.Address, srcSubs, dstSubs, func(name string) string { return name })
 	byName := map[string]store.Mailbox{}
 	for _, m := range dst {
 		byName[m.Name] = m
@@ -238,6 +247,7 @@ func (c *copier) verifyMailboxes(ctx context.Context, d *diffs, a, b store.Accou
 		check(d, what+" HIGHESTMODSEQ", m.HighestModSeq, n.HighestModSeq)
 		check(d, what+" role", m.SpecialUse, n.SpecialUse)
 		check(d, what+" subscription", m.Subscribed, n.Subscribed)
+		check(d, what+" recent boundary", m.RecentUID, n.RecentUID)
 		check(d, what+" messages", m.Messages, n.Messages)
 		check(d, what+" unseen", m.Unseen, n.Unseen)
 		check(d, what+" deleted", m.Deleted, n.Deleted)

@@ -189,8 +189,8 @@ func (e *evaluator) match(k *imap.SearchKey, depth int) (bool, error) {
 	case "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":
 		return !e.hasFlag(`\` + k.Op[2:]), nil
 	case "NEW":
-		// RFC 3501 §6.4.4: NEW is (RECENT UNSEEN). Postel keeps no \Recent,
-		// so this is false unless a server passes one.
+		// RFC 3501 §6.4.4: NEW is (RECENT UNSEEN); the server passes
+		// \Recent among the flags of the session's recent messages.
 		return e.hasFlag(`\Recent`) && !e.hasFlag(`\Seen`), nil
 	case "OLD":
 		return !e.hasFlag(`\Recent`), nil // RFC 3501 §6.4.4: NOT RECENT

@@ -28,6 +28,7 @@ ok(m.login(user, password))
 out["namespace"] = ok(m.namespace())[0].decode()
 ok(m.create("Py/Sub"))
 out["list"] = [l.decode() for l in ok(m.list('""', "*"))]
+ok(m.subscribe("Py/Sub"))
 out["lsub"] = [l.decode() for l in ok(m.lsub('""', "Py*"))]
 msg = b"From: py@example.org\r\nSubject: from python\r\n\r\nHello from imaplib.\r\n"
 out["append"] = ok(m.append("INBOX", r"(\Seen)", imaplib.Time2Internaldate(1700000000), msg))[0].decode()

@@ -121,6 +121,10 @@ func (s *Store) CreateAccount(ctx context.Context, address string, cred store.Cr
 			if _, err := w.createMailbox(id, mb.Name, mb.Role); err != nil {
 				return err
 			}
+			// A new account's default mailboxes come subscribed.
+			if _, err := w.tx.Exec(w.ctx, `INSERT INTO subscriptions (account_id, name) VALUES ($1, $2)`, id, mb.Name); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -248,7 +252,8 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if _, err := w.tx.Exec(w.ctx, `DELETE FROM aliases WHERE target = $1`, addr); err != nil {
 			return err
 		}
-		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = $1`, `DELETE FROM junk_reputation WHERE account_id = $1`, `DELETE FROM metadata WHERE account_id = $1`} {
+		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = $1`, `DELETE FROM junk_reputation WHERE account_id = $1`,
+			`DELETE FROM subscriptions WHERE account_id = $1`, `DELETE FROM metadata WHERE account_id = $1`} {
 			if _, err := w.tx.Exec(w.ctx, q, id); err != nil {
 				return err
 			}

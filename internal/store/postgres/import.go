@@ -70,8 +70,8 @@ func (s *Store) ImportAccount(ctx context.Context, a store.Account) (int64, erro
 }
 
 // ImportMailbox implements store.Importer. A mailbox already there with the
-// same UIDVALIDITY gets its UIDNEXT and HIGHESTMODSEQ raised to mb's when
-// they are lower (never lowered), so a copy run again after the source
+// same UIDVALIDITY gets its UIDNEXT, HIGHESTMODSEQ and recent boundary
+// raised to mb's when they are lower (never lowered), so a copy run again after the source
 // grew still continues above it.
 func (s *Store) ImportMailbox(ctx context.Context, accountID int64, mb store.Mailbox) (int64, error) {
 	name, err := store.CanonicalMailbox(mb.Name)
@@ -102,16 +102,24 @@ func (s *Store) ImportMailbox(ctx context.Context, accountID int64, mb store.Mai
 		case err == nil && have != int64(mb.UIDValidity):
 			return fmt.Errorf("%w: mailbox %s of account %d has UIDVALIDITY %d here, not %d", store.ErrExists, name, accountID, have, mb.UIDValidity)
 		case err == nil:
-			_, err = w.tx.Exec(w.ctx, `UPDATE mailboxes SET uidnext = GREATEST(uidnext, $2), highest_modseq = GREATEST(highest_modseq, $3)
-				WHERE id = $1`, id, uidnext, modseq)
+			_, err = w.tx.Exec(w.ctx, `UPDATE mailboxes SET uidnext = GREATEST(uidnext, $2), highest_modseq = GREATEST(highest_modseq, $3),
+				recent_uid = GREATEST(recent_uid, LEAST($4::bigint, GREATEST(uidnext, $2::bigint) - 1)) WHERE id = $1`, id, uidnext, modseq, int64(mb.RecentUID))
+			if err == nil && mb.Subscribed {
+				_, err = w.subscribe(accountID, name)
+			}
 			return err
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
-		if err := w.tx.QueryRow(w.ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highest_modseq, special_use, subscribed)
+		if err := w.tx.QueryRow(w.ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highest_modseq, special_use, recent_uid)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-			accountID, name, int64(mb.UIDValidity), uidnext, modseq, mb.SpecialUse, mb.Subscribed).Scan(&id); err != nil {
+			accountID, name, int64(mb.UIDValidity), uidnext, modseq, mb.SpecialUse, min(int64(mb.RecentUID), uidnext-1)).Scan(&id); err != nil {
 			return err
+		}
+		if mb.Subscribed {
+			if _, err := w.subscribe(accountID, name); err != nil {
+				return err
+			}
 		}
 		_, err = w.tx.Exec(w.ctx, `UPDATE accounts SET uidvalidity_last = GREATEST(uidvalidity_last, $2) WHERE id = $1`,
 			accountID, int64(mb.UIDValidity))

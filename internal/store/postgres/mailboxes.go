@@ -185,9 +185,10 @@ func checkMailbox(ctx context.Context, q querier, accountID, mailboxID int64) er
 func (s *Store) mailboxes(ctx context.Context, where string, args ...any) ([]store.Mailbox, error) {
 	var out []store.Mailbox
 	err := s.read(ctx, func(ctx context.Context, q querier) error {
-		rows, err := q.Query(ctx, `SELECT m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highest_modseq, m.special_use, m.subscribed,
+		rows, err := q.Query(ctx, `SELECT m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highest_modseq, m.special_use,
+				EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = m.account_id AND s.name = m.name), m.recent_uid,
 				COUNT(msg.id), COUNT(msg.id) FILTER (WHERE msg.sysflags & $1 = 0), COUNT(msg.id) FILTER (WHERE msg.sysflags & $2 <> 0),
-				COALESCE(SUM(msg.size), 0)
+				COALESCE(SUM(msg.size), 0), COUNT(msg.id) FILTER (WHERE msg.uid > m.recent_uid)
 			FROM mailboxes m LEFT JOIN messages msg ON msg.mailbox_id = m.id
 			`+where+` GROUP BY m.id ORDER BY m.name COLLATE "C"`, append([]any{store.SeenBit, store.DeletedBit}, args...)...)
 		if err != nil {
@@ -195,8 +196,8 @@ func (s *Store) mailboxes(ctx context.Context, where string, args ...any) ([]sto
 		}
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Mailbox, error) {
 			var m store.Mailbox
-			err := r.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed,
-				&m.Messages, &m.Unseen, &m.Deleted, &m.Size)
+			err := r.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed, &m.RecentUID,
+				&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.Recent)
 			return m, err
 		})
 		return err
@@ -232,19 +233,89 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 		return err
 	}
 	return s.write(ctx, func(w *wtx) error {
-		var id int64
-		var was bool
-		err := w.tx.QueryRow(w.ctx, `SELECT id, subscribed FROM mailboxes WHERE account_id = $1 AND name = $2 FOR UPDATE`, accountID, name).Scan(&id, &was)
-		if err == pgx.ErrNoRows {
-			return fmt.Errorf("%w: mailbox %s", store.ErrNotFound, name)
+		var changed bool
+		if !on {
+			tag, err := w.tx.Exec(w.ctx, `DELETE FROM subscriptions WHERE account_id = $1 AND name = $2`, accountID, name)
+			if err != nil {
+				return err
+			}
+			changed = tag.RowsAffected() > 0
+		} else {
+			// The account's row, shared: DeleteAccount cannot go on meanwhile.
+			var ok bool
+			if err := w.tx.QueryRow(w.ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1 FOR KEY SHARE)`, accountID).Scan(&ok); err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%w: account %d", store.ErrNotFound, accountID)
+			}
+			if changed, err = w.subscribe(accountID, name); err != nil {
+				return err
+			}
 		}
-		if err != nil || was == on {
-			return err
+		if changed {
+			// Announced for NOTIFY's SubscriptionChange (RFC 5465): the
+			// mailbox of that name, 0 when the name is none.
+			var id int64
+			if err := w.tx.QueryRow(w.ctx, `SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2`, accountID, name).Scan(&id); err != nil && err != pgx.ErrNoRows {
+				return err
+			}
+			w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: id, Kind: store.ChangeSubscription})
 		}
-		if _, err := w.tx.Exec(w.ctx, `UPDATE mailboxes SET subscribed = $2 WHERE id = $1`, id, on); err != nil {
-			return err
-		}
-		w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: id, Kind: store.ChangeSubscription})
 		return nil
 	})
+}
+
+// subscribe adds name to the account's subscriptions, within
+// MaxSubscriptions; added reports whether it was not there.
+func (w *wtx) subscribe(accountID int64, name string) (added bool, err error) {
+	var n int
+	if err := w.tx.QueryRow(w.ctx, `SELECT COUNT(*) FROM subscriptions WHERE account_id = $1`, accountID).Scan(&n); err != nil {
+		return false, err
+	}
+	if n >= store.MaxSubscriptions {
+		return false, fmt.Errorf("%w: %d subscriptions", store.ErrQuota, n)
+	}
+	tag, err := w.tx.Exec(w.ctx, `INSERT INTO subscriptions (account_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, accountID, name)
+	return err == nil && tag.RowsAffected() > 0, err
+}
+
+// Subscriptions implements store.Store.
+func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {
+	var out []string
+	err := s.read(ctx, func(ctx context.Context, q querier) error {
+		rows, err := q.Query(ctx, `SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name COLLATE "C"`, accountID)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	return out, err
+}
+
+// ClaimRecent implements store.Store. The mailbox's row lock orders the
+// claims of every node: each moves the boundary from where the one before
+// left it, so no UID is claimed twice.
+func (s *Store) ClaimRecent(ctx context.Context, accountID, mailboxID int64, upto uint32) (uint32, error) {
+	var from, next int64
+	err := s.read(ctx, func(ctx context.Context, q querier) error {
+		err := q.QueryRow(ctx, `SELECT recent_uid, uidnext FROM mailboxes WHERE id = $1 AND account_id = $2`, mailboxID, accountID).Scan(&from, &next)
+		return notFound(err, "mailbox", mailboxID)
+	})
+	if err != nil || min(int64(upto), next-1) <= from {
+		return uint32(from), err // nothing to claim: no write
+	}
+	err = s.write(ctx, func(w *wtx) error {
+		err := w.tx.QueryRow(w.ctx, `SELECT recent_uid, uidnext FROM mailboxes WHERE id = $1 AND account_id = $2 FOR UPDATE`,
+			mailboxID, accountID).Scan(&from, &next)
+		if err != nil {
+			return notFound(err, "mailbox", mailboxID)
+		}
+		if to := min(int64(upto), next-1); to > from {
+			_, err = w.tx.Exec(w.ctx, `UPDATE mailboxes SET recent_uid = $2 WHERE id = $1`, mailboxID, to)
+		}
+		return err
+	})
+	return uint32(from), err
 }

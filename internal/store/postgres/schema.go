@@ -251,6 +251,24 @@ CREATE TABLE metadata (
 	PRIMARY KEY (account_id, mailbox_id, name)
 );
 `,
+	// 7: subscriptions are a set of names per account, apart from the
+	// mailboxes (RFC 3501 §6.3.6: kept when the mailbox goes, and allowed
+	// for a name that is none), taken over from mailboxes.subscribed; and
+	// \Recent (RFC 3501 §2.3.2): recent_uid is the highest UID a session
+	// of any node claimed as recent (ClaimRecent), so that each message is
+	// recent in one session only. The messages stored before are not
+	// recent to anyone.
+	`
+CREATE TABLE subscriptions (
+	account_id bigint NOT NULL REFERENCES accounts(id),
+	name       text NOT NULL,
+	PRIMARY KEY (account_id, name)
+);
+INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+ALTER TABLE mailboxes ADD COLUMN recent_uid bigint NOT NULL DEFAULT 0;
+UPDATE mailboxes SET recent_uid = uidnext - 1;
+`,
 }
 
 // ErrSchemaTooNew: the database was written by a newer postel, whose

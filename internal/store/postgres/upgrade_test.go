@@ -64,11 +64,12 @@ func fixturePath(v int) string { return filepath.Join("testdata", fmt.Sprintf("s
 // from then on: the generator checks it against the schema it made, and the
 // checks use it to know what a fixture of each version holds.
 var fixtureSince = struct {
-	blobText, shared, metadata int
+	blobText, shared, metadata, subscriptions int
 }{
-	blobText: 2, // blob_text
-	shared:   3, // leases, login_failures
-	metadata: 6, // metadata
+	blobText:      2, // blob_text
+	shared:        3, // leases, login_failures
+	metadata:      6, // metadata
+	subscriptions: 7, // subscriptions, mailboxes.recent_uid (and no mailboxes.subscribed)
 }
 
 // knownGaps are upgrade bugs this test found and that are not fixed yet:
@@ -353,6 +354,8 @@ func writeFixture(ctx context.Context, dsn string, n int) error {
 			{"leases", "", fixtureSince.shared},
 			{"login_failures", "", fixtureSince.shared},
 			{"metadata", "", fixtureSince.metadata},
+			{"subscriptions", "", fixtureSince.subscriptions},
+			{"mailboxes", "recent_uid", fixtureSince.subscriptions},
 		} {
 			if w.has(c.table, c.column) != (n >= c.since) {
 				return fmt.Errorf("fixtureSince is wrong: schema version %d has %s %s: %v", n, c.table, c.column, n >= c.since)
@@ -398,8 +401,14 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 			if err := w.insert("mailboxes", map[string]any{
 				"id": mb.ID, "account_id": a.ID, "name": mb.Name, "uidvalidity": int64(mb.UIDValidity),
 				"uidnext": int64(mb.UIDNext), "highest_modseq": int64(mb.HighestModSeq), "special_use": mb.Role, "subscribed": mb.Subscribed,
+				"recent_uid": int64(mb.RecentUID),
 			}); err != nil {
 				return err
+			}
+			if n >= fixtureSince.subscriptions && mb.Subscribed {
+				if err := w.insert("subscriptions", map[string]any{"account_id": a.ID, "name": mb.Name}); err != nil {
+					return err
+				}
 			}
 			for _, m := range mb.Messages {
 				if err := writeFixtureMessage(w, mb.ID, m); err != nil {
@@ -408,6 +417,13 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 			}
 			for _, e := range mb.Expunged {
 				if err := w.insert("expunged", map[string]any{"mailbox_id": mb.ID, "uid": int64(e.UID), "modseq": int64(e.ModSeq)}); err != nil {
+					return err
+				}
+			}
+		}
+		if n >= fixtureSince.subscriptions {
+			for _, name := range a.Subscriptions {
+				if err := w.insert("subscriptions", map[string]any{"account_id": a.ID, "name": name}); err != nil {
 					return err
 				}
 			}
@@ -776,6 +792,8 @@ func checkUpgrade(t *testing.T, sql string, v int) {
 		Old:     "databases",
 		// METADATA came with migration 6.
 		MetadataSince: fixtureSince.metadata,
+		// Since migration 7; the rest was in every version.
+		SubscriptionsSince: fixtureSince.subscriptions,
 	})
 	checkUpgradedJanitor(t, st, v)
 	checkWritesAfterUpgrade(t, st, dsn)

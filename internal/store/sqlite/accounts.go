@@ -118,6 +118,10 @@ func (s *Store) CreateAccount(ctx context.Context, address string, cred store.Cr
 			if _, err := w.createMailbox(id, mb.Name, mb.Role); err != nil {
 				return err
 			}
+			// A new account's default mailboxes come subscribed.
+			if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO subscriptions (account_id, name) VALUES (?, ?)`, id, mb.Name); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -213,7 +217,7 @@ func (s *Store) updateAccount(ctx context.Context, address, query string, args .
 }
 
 // DeleteAccount implements store.Store: its mailboxes and messages go, so
-// do its junk rules and reputations, and aliases pointing at it lose that
+// do its subscriptions, junk rules and reputations, and aliases pointing at it lose that
 // target. Queued outbound mail stays. The ChangeAccount comes last, after
 // the mailboxes' changes.
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
@@ -245,7 +249,8 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM aliases WHERE target = ?`, addr); err != nil {
 			return err
 		}
-		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = ?`, `DELETE FROM junk_reputation WHERE account_id = ?`, `DELETE FROM metadata WHERE account_id = ?`} {
+		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = ?`, `DELETE FROM junk_reputation WHERE account_id = ?`,
+			`DELETE FROM subscriptions WHERE account_id = ?`, `DELETE FROM metadata WHERE account_id = ?`} {
 			if _, err := w.tx.ExecContext(w.ctx, q, id); err != nil {
 				return err
 			}

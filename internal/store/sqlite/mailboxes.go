@@ -209,7 +209,8 @@ func (w *wtx) mailboxID(accountID int64, name string) (int64, error) {
 	return id, err
 }
 
-const mailboxCols = `id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use, subscribed`
+const mailboxCols = `id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use,
+	EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name), recent_uid`
 
 // mailboxes reads mailbox rows, then counts each one's messages in one
 // index range scan (bit 1 of sysflags is \Seen, bit 8 \Deleted:
@@ -222,7 +223,7 @@ func (s *Store) mailboxes(ctx context.Context, where string, args ...any) ([]sto
 	var out []store.Mailbox
 	for rows.Next() {
 		var m store.Mailbox
-		if err := rows.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed); err != nil {
+		if err := rows.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed, &m.RecentUID); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -235,7 +236,7 @@ func (s *Store) mailboxes(ctx context.Context, where string, args ...any) ([]sto
 	for i := range out {
 		m := &out[i]
 		if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(sysflags & 1 = 0), 0), COALESCE(SUM(sysflags & 8 != 0), 0),
-			COALESCE(SUM(size), 0) FROM messages WHERE mailbox_id = ?`, m.ID).Scan(&m.Messages, &m.Unseen, &m.Deleted, &m.Size); err != nil {
+			COALESCE(SUM(size), 0), COALESCE(SUM(uid > ?), 0) FROM messages WHERE mailbox_id = ?`, m.RecentUID, m.ID).Scan(&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.Recent); err != nil {
 			return nil, err
 		}
 	}
@@ -270,17 +271,83 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 		return err
 	}
 	return s.write(ctx, func(w *wtx) error {
-		id, err := w.mailboxID(accountID, name)
-		if err != nil {
-			return err
-		}
-		res, err := w.tx.ExecContext(w.ctx, `UPDATE mailboxes SET subscribed = ? WHERE id = ? AND subscribed != ?`, on, id, on)
-		if err != nil {
-			return err
+		var res sql.Result
+		if !on {
+			if res, err = w.tx.ExecContext(w.ctx, `DELETE FROM subscriptions WHERE account_id = ? AND name = ?`, accountID, name); err != nil {
+				return err
+			}
+		} else {
+			var accounts, n int
+			if err := w.tx.QueryRowContext(w.ctx, `SELECT (SELECT COUNT(*) FROM accounts WHERE id = ?), (SELECT COUNT(*) FROM subscriptions WHERE account_id = ?)`,
+				accountID, accountID).Scan(&accounts, &n); err != nil {
+				return err
+			}
+			if accounts == 0 {
+				return fmt.Errorf("%w: account %d", store.ErrNotFound, accountID)
+			}
+			if n >= store.MaxSubscriptions {
+				return fmt.Errorf("%w: %d subscriptions", store.ErrQuota, n)
+			}
+			if res, err = w.tx.ExecContext(w.ctx, `INSERT INTO subscriptions (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING`, accountID, name); err != nil {
+				return err
+			}
 		}
 		if n, _ := res.RowsAffected(); n > 0 {
+			// Announced for NOTIFY's SubscriptionChange (RFC 5465): the
+			// mailbox of that name, 0 when the name is none.
+			var id int64
+			if err := w.tx.QueryRowContext(w.ctx, `SELECT id FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name).Scan(&id); err != nil && err != sql.ErrNoRows {
+				return err
+			}
 			w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: id, Kind: store.ChangeSubscription})
 		}
 		return nil
 	})
+}
+
+// Subscriptions implements store.Store.
+func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
+}
+
+// ClaimRecent implements store.Store. The writer's transaction holds
+// SQLite's write lock: no other claim, of this process or another, comes
+// between the read and the update.
+func (s *Store) ClaimRecent(ctx context.Context, accountID, mailboxID int64, upto uint32) (uint32, error) {
+	var from, next uint32
+	err := s.rdb.QueryRowContext(ctx, `SELECT recent_uid, uidnext FROM mailboxes WHERE id = ? AND account_id = ?`, mailboxID, accountID).Scan(&from, &next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w: mailbox %d", store.ErrNotFound, mailboxID)
+	} else if err != nil {
+		return 0, err
+	}
+	if min(upto, next-1) <= from {
+		return from, nil // nothing to claim: no write
+	}
+	err = s.write(ctx, func(w *wtx) error {
+		err := w.tx.QueryRowContext(w.ctx, `SELECT recent_uid, uidnext FROM mailboxes WHERE id = ? AND account_id = ?`, mailboxID, accountID).Scan(&from, &next)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: mailbox %d", store.ErrNotFound, mailboxID)
+		} else if err != nil {
+			return err
+		}
+		if to := min(upto, next-1); to > from {
+			_, err = w.tx.ExecContext(w.ctx, `UPDATE mailboxes SET recent_uid = ? WHERE id = ?`, to, mailboxID)
+		}
+		return err
+	})
+	return from, err
 }

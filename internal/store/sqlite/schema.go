@@ -255,6 +255,23 @@ CREATE TABLE metadata (
 	PRIMARY KEY (account_id, mailbox_id, name)
 );
 `,
+	// 13: subscriptions are a set of names per account, apart from the
+	// mailboxes (RFC 3501 §6.3.6: kept when the mailbox goes, and allowed
+	// for a name that is none), taken over from mailboxes.subscribed; and
+	// \Recent (RFC 3501 §2.3.2): recent_uid is the highest UID a session
+	// claimed as recent, so that each message is recent in one session
+	// only. The messages stored before are not recent to anyone.
+	`
+CREATE TABLE subscriptions (
+	account_id INTEGER NOT NULL REFERENCES accounts(id),
+	name       TEXT NOT NULL,
+	PRIMARY KEY (account_id, name)
+);
+INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed != 0;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET recent_uid = uidnext - 1;
+`,
 }
 
 // ErrSchemaTooNew: the data dir was written by a newer postel, whose

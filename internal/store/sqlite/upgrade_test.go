@@ -57,7 +57,7 @@ func fixtureDir(v int) string { return filepath.Join("testdata", fmt.Sprintf("sc
 // from then on: the generator checks it against the schema it made, and the
 // checks use it to know what a fixture of each version holds.
 var fixtureSince = struct {
-	fts, sentLog, threadFields, junk, authEpoch, leaseOwner, blobIntents, metadata int
+	fts, sentLog, threadFields, junk, authEpoch, leaseOwner, blobIntents, metadata, subscriptions int
 }{
 	fts:          2,  // messages_fts
 	sentLog:      3,  // sent_log
@@ -67,6 +67,8 @@ var fixtureSince = struct {
 	leaseOwner:   7,  // queue.lease_owner
 	blobIntents:  10, // blob_intents
 	metadata:     12, // metadata
+	// subscriptions, mailboxes.recent_uid (and no mailboxes.subscribed)
+	subscriptions: 13,
 }
 
 // knownGaps are upgrade bugs this test found and that are not fixed yet:
@@ -254,6 +256,8 @@ func writeFixture(ctx context.Context, dir string, n int) error {
 		{"queue", "lease_owner", fixtureSince.leaseOwner},
 		{"blob_intents", "", fixtureSince.blobIntents},
 		{"metadata", "", fixtureSince.metadata},
+		{"subscriptions", "", fixtureSince.subscriptions},
+		{"mailboxes", "recent_uid", fixtureSince.subscriptions},
 	} {
 		if w.has(c.table, c.column) != (n >= c.since) {
 			return fmt.Errorf("fixtureSince is wrong: schema version %d has %s %s: %v", n, c.table, c.column, n >= c.since)
@@ -350,8 +354,14 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 			if err := w.insert("mailboxes", map[string]any{
 				"id": mb.ID, "account_id": a.ID, "name": mb.Name, "uidvalidity": mb.UIDValidity,
 				"uidnext": mb.UIDNext, "highest_modseq": mb.HighestModSeq, "special_use": mb.Role, "subscribed": mb.Subscribed,
+				"recent_uid": mb.RecentUID,
 			}); err != nil {
 				return err
+			}
+			if n >= fixtureSince.subscriptions && mb.Subscribed {
+				if err := w.insert("subscriptions", map[string]any{"account_id": a.ID, "name": mb.Name}); err != nil {
+					return err
+				}
 			}
 			for _, m := range mb.Messages {
 				if err := writeFixtureMessage(w, mb.ID, m); err != nil {
@@ -360,6 +370,13 @@ func writeFixtureRows(w *fixtureWriter, n int) error {
 			}
 			for _, e := range mb.Expunged {
 				if err := w.insert("expunged", map[string]any{"mailbox_id": mb.ID, "uid": e.UID, "modseq": e.ModSeq}); err != nil {
+					return err
+				}
+			}
+		}
+		if n >= fixtureSince.subscriptions {
+			for _, name := range a.Subscriptions {
+				if err := w.insert("subscriptions", map[string]any{"account_id": a.ID, "name": name}); err != nil {
 					return err
 				}
 			}
@@ -630,13 +647,14 @@ func upgradeChecks(t *testing.T, v int) storetest.UpgradeChecks {
 		Meta: func(prefix, body string) (store.MessageMeta, error) {
 			return fixtureMeta([]byte(prefix + body))
 		},
-		Old:             "data dirs",
-		AuthEpochSince:  fixtureSince.authEpoch,
-		JunkSince:       fixtureSince.junk,
-		SentLogSince:    fixtureSince.sentLog,
-		LeaseOwnerSince: fixtureSince.leaseOwner,
-		MetadataSince:   fixtureSince.metadata,
-		JunkNilWhenNone: true,
+		Old:                "data dirs",
+		AuthEpochSince:     fixtureSince.authEpoch,
+		JunkSince:          fixtureSince.junk,
+		SentLogSince:       fixtureSince.sentLog,
+		LeaseOwnerSince:    fixtureSince.leaseOwner,
+		MetadataSince:      fixtureSince.metadata,
+		SubscriptionsSince: fixtureSince.subscriptions,
+		JunkNilWhenNone:    true,
 	}
 }
 

@@ -54,6 +54,8 @@ func Run(t *testing.T, open Opener) {
 		{"LoginFailures", testLoginFailures},
 		{"Metadata", testMetadata},
 		{"SubscriptionChanges", testSubscriptionChanges},
+		{"Subscriptions", testSubscriptions},
+		{"ClaimRecent", testClaimRecent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -46,7 +46,7 @@ func UpgradeData() *UpgradeFixture {
 			},
 			Quota: 10 << 20,
 			Mailboxes: []UpgradeMailbox{
-				{ID: 1, Name: "INBOX", UIDValidity: 1768400001, UIDNext: 8, HighestModSeq: 12, Subscribed: true,
+				{ID: 1, Name: "INBOX", UIDValidity: 1768400001, UIDNext: 8, HighestModSeq: 12, Subscribed: true, RecentUID: 5,
 					Messages: []UpgradeMessage{
 						{ID: 1, UID: 1, ModSeq: 9, Flags: []string{`\Seen`}, Blob: 1, Internal: UpgradeFixtureTime + 9*3600},
 						{ID: 2, UID: 2, ModSeq: 12, Flags: []string{`\Answered`, `\Seen`, "$label1"}, Blob: 2, Internal: UpgradeFixtureTime + 9*3600 + 1200},
@@ -76,6 +76,8 @@ func UpgradeData() *UpgradeFixture {
 					},
 					Expunged: []store.Expunged{{UID: 1, ModSeq: 4}, {UID: 2, ModSeq: 4}}},
 			},
+			// Subscribed without a mailbox (deleted, or never made).
+			Subscriptions: []string{"Lists/Old"},
 			JunkRules: []store.JunkRule{
 				{Kind: store.JunkAllow, Pattern: "friend@elsewhere.example"},
 				{Kind: store.JunkBlock, Pattern: "spam.example"},
@@ -290,6 +292,10 @@ type UpgradeAccount struct {
 	JunkRules   []store.JunkRule         // from UpgradeChecks.JunkSince; sorted by kind, pattern
 	Reputations []store.SenderReputation // from UpgradeChecks.JunkSince; sorted by sender
 	Metadata    []UpgradeMetadata        // from UpgradeChecks.MetadataSince; sorted by mailbox, name
+	// Subscriptions are the subscribed names that are no mailbox, from
+	// UpgradeChecks.SubscriptionsSince; before, Subscribed of the
+	// mailboxes is all there is.
+	Subscriptions []string
 }
 
 // UpgradeMetadata is one METADATA entry (RFC 5464, store.Metadata):
@@ -308,8 +314,12 @@ type UpgradeMailbox struct {
 	UIDNext       uint32
 	HighestModSeq uint64
 	Subscribed    bool
-	Messages      []UpgradeMessage // in UID order
-	Expunged      []store.Expunged // in UID order
+	// RecentUID is the recent boundary (store.Mailbox.RecentUID), from
+	// UpgradeChecks.RecentSince; the migration that brought it set it to
+	// UIDNext-1.
+	RecentUID uint32
+	Messages  []UpgradeMessage // in UID order
+	Expunged  []store.Expunged // in UID order
 }
 
 type UpgradeMessage struct {

@@ -36,6 +36,9 @@ type UpgradeChecks struct {
 	// MetadataSince is the schema version that brought METADATA
 	// entries (the fixtures of older versions hold none).
 	MetadataSince int
+	// The schema version that brought subscriptions of their own (with
+	// names that are no mailbox) and the recent boundary.
+	SubscriptionsSince int
 	// JunkNilWhenNone: an account without junk rules or reputations
 	// lists them as nil, not empty.
 	JunkNilWhenNone bool
@@ -249,8 +252,15 @@ func CheckUpgradedMailboxes(t *testing.T, st store.Store, f *UpgradeFixture, a U
 		exp := store.Mailbox{
 			ID: w.ID, AccountID: a.ID, Name: w.Name, UIDValidity: w.UIDValidity, UIDNext: w.UIDNext,
 			HighestModSeq: w.HighestModSeq, SpecialUse: w.Role, Subscribed: w.Subscribed, Messages: len(w.Messages),
+			RecentUID: w.RecentUID,
+		}
+		if c.Version < c.SubscriptionsSince {
+			exp.RecentUID = w.UIDNext - 1 // what was there is recent to no one
 		}
 		for _, m := range w.Messages {
+			if m.UID > exp.RecentUID {
+				exp.Recent++
+			}
 			if !slices.Contains(m.Flags, store.FlagSeen) {
 				exp.Unseen++
 			}
@@ -266,6 +276,21 @@ func CheckUpgradedMailboxes(t *testing.T, st store.Store, f *UpgradeFixture, a U
 			t.Errorf("%s: Mailbox(%s):\n got %+v, %v\nwant %+v", a.Address, w.Name, got, err, exp)
 		}
 		checkUpgradedMessages(t, st, f, a, w, c)
+	}
+	// The subscriptions: the subscribed mailboxes, and the names that are
+	// none.
+	var subs []string
+	for _, w := range a.Mailboxes {
+		if w.Subscribed {
+			subs = append(subs, w.Name)
+		}
+	}
+	if c.Version >= c.SubscriptionsSince {
+		subs = append(subs, a.Subscriptions...)
+	}
+	slices.Sort(subs)
+	if got, err := st.Subscriptions(ctx, a.ID); err != nil || !slices.Equal(got, subs) {
+		t.Errorf("%s: Subscriptions = %q, %v; want %q", a.Address, got, err, subs)
 	}
 }
 
