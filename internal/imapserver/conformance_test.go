@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -99,8 +100,10 @@ func (s *scriptSession) quiet(where string, wait time.Duration) {
 }
 
 // scriptWait is how long an S line waits for its line: asynchronous
-// responses (IDLE, another session's change) are waited for this way.
-const scriptWait = 10 * time.Second
+// responses (IDLE, another session's change) are waited for this way. It
+// is long because a LOGIN hashes its password (argon2id), which takes
+// seconds under -race on a loaded machine.
+const scriptWait = 30 * time.Second
 
 // tagged matches a tagged status response; its tag is the first group.
 var tagged = regexp.MustCompile(`^([^ *+]+) (OK|NO|BAD)( |$)`)
@@ -108,7 +111,7 @@ var tagged = regexp.MustCompile(`^([^ *+]+) (OK|NO|BAD)( |$)`)
 // runScript runs one script (see testdata/conformance/README.md; the
 // single-session scripts of testdata/wire use the same format) on a
 // server of its own.
-func runScript(t *testing.T, path string) scriptStats {
+func runScript(t testing.TB, path string) scriptStats {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +209,7 @@ func runScript(t *testing.T, path string) scriptStats {
 }
 
 // runDirective runs an @ line of a script.
-func runDirective(t *testing.T, h *harness, where string, args []string, session func(string) *scriptSession) {
+func runDirective(t testing.TB, h *harness, where string, args []string, session func(string) *scriptSession) {
 	// sessionArg is the session named by args[i], "" when absent.
 	sessionArg := func(i int) *scriptSession {
 		if len(args) > i+1 {
@@ -272,5 +275,53 @@ func runDirective(t *testing.T, h *harness, where string, args []string, session
 		s.w, s.zw = zw, zw
 	default:
 		t.Fatalf("%s: unknown directive @%s", where, args[0])
+	}
+}
+
+// failRecorder is a testing.TB whose Fatal and Fatalf record the failure
+// and end the goroutine, so that a test can check a script fails.
+type failRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *failRecorder) Fatal(args ...any) { f.msg = fmt.Sprint(args...); runtime.Goexit() }
+func (f *failRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestConformanceRunnerStrict checks that the runner fails a script for a
+// wrong line, a line left unread, output where @quiet wants none, and an
+// @any-order block that does not match.
+func TestConformanceRunnerStrict(t *testing.T) {
+	const login = "S: * OK [CAPABILITY ${*}] imap.example.org Postel IMAP server ready\n" +
+		"C: L LOGIN alice@example.org \"alice's correct horse\"\n" +
+		"S: L OK [CAPABILITY ${*}] Logged in\n"
+	tests := []struct{ name, script, want string }{
+		{"wrong line", login + "C: a NOOP\nS: a OK NOOP done\n", "want a OK NOOP done"},
+		{"line left unread", login + "C: a LOGOUT\nS: * BYE Logging out\n", `unexpected output "a OK LOGOUT completed`},
+		{"output while quiet", login + "C: a NOOP\n@quiet\nS: a OK NOOP completed\n", `unexpected output "a OK NOOP completed"`},
+		{"any order", login + "C: a LIST \"\" \"INBOX\"\n@any-order\nS: a OK LIST completed\nS: * LIST () \"/\" INBOX\n@end\n", "in any order"},
+		{"wrong session", "S2: * OK [CAPABILITY ${*}] imap.example.org Postel IMAP server ready\nC2: a NOOP\nS: a OK NOOP completed\n", "want a OK NOOP completed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "script.txt")
+			if err := os.WriteFile(path, []byte(tc.script), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			rec := &failRecorder{TB: t}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				runScript(rec, path)
+			}()
+			<-done
+			if !strings.Contains(rec.msg, tc.want) {
+				t.Errorf("failure %q, want one containing %q", rec.msg, tc.want)
+			}
+		})
 	}
 }
