@@ -80,8 +80,8 @@ func (s *scriptSession) send(line string) {
 	}
 }
 
-// line reads the next line, waiting up to wait for it; ok is false when
-// none came.
+// line reads the next line without its CRLF, waiting up to wait for it;
+// on an error, line is what was read of it.
 func (s *scriptSession) line(wait time.Duration) (line string, err error) {
 	s.c.SetReadDeadline(time.Now().Add(wait))
 	l, err := s.r.ReadString('\n')
