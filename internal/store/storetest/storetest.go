@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"Notifications", testNotifications},
 		{"ConcurrentDelivery", testConcurrentDelivery},
 		{"DeliverAllAtomic", testDeliverAllAtomic},
+		{"DeliverReplaces", testDeliverReplaces},
 		{"CopyMove", testCopyMove},
 		{"SearchText", testSearchText},
 		{"Usage", testUsage},
