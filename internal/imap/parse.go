@@ -7,7 +7,7 @@ import (
 
 // uidCommands are the commands with a UID form (RFC 9051 §6.4.9, RFC 4315
 // UID EXPUNGE, RFC 6851 UID MOVE, RFC 5256 UID SORT and UID THREAD).
-var uidCommands = []string{"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"}
+var uidCommands = []string{"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD", "REPLACE"}
 
 // parseCommand parses the command line in r.line into cmd: tag SP
 // ["UID" SP] name [arguments].
@@ -30,7 +30,7 @@ func (r *Reader) parseCommand(cmd *Command) {
 		r.sp()
 		cmd.Name, cmd.UID = r.word(), true
 		if !slices.Contains(uidCommands, cmd.Name) {
-			r.bad("UID must be followed by COPY, MOVE, FETCH, SEARCH, STORE, EXPUNGE, SORT or THREAD")
+			r.bad("UID must be followed by " + strings.Join(uidCommands, ", "))
 		}
 	}
 	switch cmd.Name {
@@ -93,6 +93,8 @@ func (r *Reader) parseCommand(cmd *Command) {
 		cmd.Args = a
 	case "APPEND":
 		cmd.Args = r.appendArgs()
+	case "REPLACE":
+		cmd.Args = r.replace(cmd.UID)
 	case "SEARCH":
 		cmd.Args = r.search()
 	case "FETCH":
@@ -350,41 +352,6 @@ func (r *Reader) statusItems() []string {
 		}
 	})
 	return items
-}
-
-// appendArgs: mailbox 1*(append-opts SP append-data) with MULTIAPPEND (RFC
-// 3502), where append-opts = [SP flag-list] [SP date-time] and append-data
-// is a literal, a literal8 (RFC 3516) or "UTF8" SP "(" literal8 ")"
-// (RFC 6855 §4).
-func (r *Reader) appendArgs() *AppendArgs {
-	a := &AppendArgs{}
-	r.sp()
-	a.Mailbox = r.mailbox()
-	for {
-		r.sp()
-		r.item()
-		var m AppendMessage
-		if r.peek() == '(' {
-			m.Flags = r.flagList()
-			r.sp()
-		}
-		if r.peek() == '"' {
-			m.Date = r.dateTime()
-			r.sp()
-		}
-		if r.keyword("UTF8") {
-			r.sp()
-			r.expect('(')
-			r.appendLiteral(&m, true)
-			r.expect(')')
-		} else {
-			r.appendLiteral(&m, false)
-		}
-		a.Messages = append(a.Messages, m)
-		if r.atEnd() {
-			return a
-		}
-	}
 }
 
 // store: sequence-set [SP store-modifiers] SP store-att-flags, with

@@ -74,6 +74,7 @@ var commands = map[string]command{
 	"MOVE":     {states: inSelected, run: (*session).cmdCopy},
 	"SORT":     {states: inSelected, run: (*session).cmdSort, seqNumbers: true},
 	"THREAD":   {states: inSelected, run: (*session).cmdThread, seqNumbers: true},
+	"REPLACE":  {states: inSelected, run: (*session).cmdReplace}, // RFC 8508 (replace.go)
 }
 
 // loginAllowed reports whether LOGIN and AUTHENTICATE may be used: over
@@ -106,7 +107,7 @@ func (s *session) capabilities() string {
 		"STATUS=SIZE", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC",
 		"APPENDLIMIT="+strconv.FormatInt(s.srv.cfg.AppendLimit, 10),
 		"BINARY", "UTF8=ACCEPT", "MULTIAPPEND", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
-		"QUOTA", "QUOTA=RES-STORAGE", "SAVEDATE", "WITHIN")
+		"QUOTA", "QUOTA=RES-STORAGE", "SAVEDATE", "WITHIN", "CATENATE", "REPLACE", "UIDONLY")
 	if s.z == nil {
 		caps = append(caps, "COMPRESS=DEFLATE")
 	}
