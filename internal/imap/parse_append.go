@@ -43,6 +43,11 @@ type ReplaceArgs struct {
 	Message AppendMessage
 }
 
+// InReplace reports, to an AppendSink or CatenateWriter, whether the
+// message being received is a REPLACE's (RFC 8508): it takes the place of
+// a message the account's quota counts already.
+func (r *Reader) InReplace() bool { return r.replacing }
+
 // appendArgs: "APPEND" SP mailbox 1*append-message with MULTIAPPEND (RFC
 // 3502).
 func (r *Reader) appendArgs() *AppendArgs {
@@ -62,6 +67,8 @@ func (r *Reader) appendArgs() *AppendArgs {
 // replace: "REPLACE" SP seq-number SP mailbox SP append-message, and
 // "UID REPLACE" with a uniqueid (RFC 8508 §6).
 func (r *Reader) replace(uid bool) *ReplaceArgs {
+	r.replacing = true
+	defer func() { r.replacing = false }()
 	a := &ReplaceArgs{}
 	r.sp()
 	if uid || !r.take('*') {

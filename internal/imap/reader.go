@@ -115,7 +115,8 @@ type Reader struct {
 	br   *bufio.Reader
 	opts ReaderOptions
 
-	catenate func() (CatenateWriter, error) // see SetCatenate; nil: no CATENATE
+	catenate  func() (CatenateWriter, error) // see SetCatenate; nil: no CATENATE
+	replacing bool                           // see InReplace
 
 	line []byte // the current line segment, without its line ending
 	head []byte // the start of an over-long line, for its tag

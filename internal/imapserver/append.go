@@ -39,6 +39,11 @@ func (s *session) appendSink(size int64, binary bool) (io.Writer, error) {
 // messages counted so far (appendBytes) when the account's quota cannot
 // take them (RFC 9208 OVERQUOTA).
 func (s *session) appendFits() error {
+	if s.r.InReplace() {
+		// REPLACE frees the old message's space in the same
+		// transaction: the store's commit is the quota check.
+		return nil
+	}
 	acct, err := s.srv.st.AccountByID(s.ctx(), s.user.AccountID)
 	if err != nil {
 		return s.sinkError("reading the account", err)
