@@ -18,6 +18,8 @@ import (
 //     keyed by UID, which carry UID only when the client asked for it
 //     (fetchHead).
 //   - EXPUNGE responses become VANISHED, as with QRESYNC (sendExpunges).
+//   - SELECT's UNSEEN response code (IMAP4rev1), a sequence number, is
+//     left out (select.go).
 //   - EXISTS is still sent (SELECT, new messages), and UID SEARCH answers
 //     UIDs as ever.
 //
