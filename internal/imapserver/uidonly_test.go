@@ -53,6 +53,16 @@ func TestUIDOnlyRefusals(t *testing.T) {
 		if ms := h.messages(h.alice, "Trash"); len(ms) != 0 {
 			t.Fatalf("Trash after the refused commands: %+v", ms)
 		}
+		// What names no message by number runs: the saved result
+		// "$" holds UIDs (RFC 5182), EXPUNGE takes no numbers.
+		r = h.login()
+		r.cmd("ENABLE UIDONLY")
+		r.cmd("SELECT INBOX")
+		for _, c := range []string{"UID SEARCH RETURN (SAVE) ALL", "UID SEARCH $", "UID FETCH $ (FLAGS)", "UID STORE $ +FLAGS (\\Seen)", "EXPUNGE", "UID EXPUNGE 1:*", "CHECK"} {
+			if got := r.cmd(c); !matchPrefix(got[len(got)-1], "T OK ") {
+				t.Errorf("UIDONLY: %s: %q", c, got)
+			}
+		}
 	}
 }
 
