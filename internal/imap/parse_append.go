@@ -35,7 +35,7 @@ type CatenateWriter interface {
 func (r *Reader) SetCatenate(f func() (CatenateWriter, error)) { r.catenate = f }
 
 // ReplaceArgs: REPLACE and UID REPLACE (RFC 8508 §6): the message of the
-// selected mailbox to replace (a sequence number, 0 for "*", or a UID),
+// selected mailbox to replace (a sequence number or a UID; 0 for "*"),
 // the mailbox that receives the new message, and that message.
 type ReplaceArgs struct {
 	Num     uint32
@@ -65,13 +65,14 @@ func (r *Reader) appendArgs() *AppendArgs {
 }
 
 // replace: "REPLACE" SP seq-number SP mailbox SP append-message, and
-// "UID REPLACE" with a uniqueid (RFC 8508 §6).
+// "UID" SP replace, where the seq-number is a UID and "*" the highest
+// (RFC 8508 §6, RFC 9051 §9 seq-number).
 func (r *Reader) replace(uid bool) *ReplaceArgs {
 	r.replacing = true
 	defer func() { r.replacing = false }()
 	a := &ReplaceArgs{}
 	r.sp()
-	if uid || !r.take('*') {
+	if !r.take('*') {
 		a.Num = r.nzNumber()
 	}
 	r.sp()

@@ -99,7 +99,7 @@ func TestReadCatenateErrors(t *testing.T) {
 		{"nul in text", "a APPEND INBOX CATENATE (TEXT {1+}\r\n\x00)\r\n", "BAD", "", "NUL", 0, ""},
 		{"url too long", "a APPEND INBOX CATENATE (URL \"" + strings.Repeat("u", MaxURLLength+1) + "\")\r\n", "BAD", "", "URL too long", 0, ""},
 		{"too many parts", "a APPEND INBOX CATENATE (" + strings.TrimSpace(strings.Repeat("URL u ", MaxCatenateParts+1)) + ")\r\n", "NO", "LIMIT", "too many CATENATE parts", 0, ""},
-		{"replace star uid", "a UID REPLACE * INBOX {1+}\r\nx\r\n", "BAD", "", "expected a number", 0, ""},
+		{"replace star star", "a UID REPLACE ** INBOX {1+}\r\nx\r\n", "BAD", "", "expected a space", 0, ""},
 		{"replace zero", "a REPLACE 0 INBOX {1+}\r\nx\r\n", "BAD", "", "0 is not allowed", 0, ""},
 		{"replace two messages", "a REPLACE 1 INBOX {1+}\r\nx {1+}\r\ny\r\n", "BAD", "", "unexpected characters", 0, ""},
 		{"replace no message", "a REPLACE 1 INBOX\r\n", "BAD", "", "expected a space", 0, ""},
@@ -140,6 +140,7 @@ func TestReadReplace(t *testing.T) {
 	}{
 		{"a REPLACE 4 Drafts (\\Seen) {2+}\r\nhi\r\n", false, 4, false, ""},
 		{"a replace * Drafts {2+}\r\nhi\r\n", false, 0, false, ""},
+		{"a uid replace * Drafts {2+}\r\nhi\r\n", true, 0, false, ""},
 		{"a UID REPLACE 20 Sent \"01-Jan-2020 10:00:00 +0000\" CATENATE (URL \";UID=20\")\r\n", true, 20, true, ""},
 	}
 	for _, tt := range tests {

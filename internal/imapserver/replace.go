@@ -27,7 +27,11 @@ func (s *session) cmdReplace(cmd *imap.Command) error {
 	}
 	var i int
 	if cmd.UID {
-		if i = v.find(a.Num); i < 0 {
+		i = v.find(a.Num)
+		if a.Num == 0 { // "*": the highest UID (RFC 9051 §9 seq-number)
+			i = len(v.msgs) - 1
+		}
+		if i < 0 {
 			return no(codeNonExistent, "No message with that UID")
 		}
 	} else {
