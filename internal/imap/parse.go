@@ -6,7 +6,8 @@ import (
 )
 
 // uidCommands are the commands with a UID form (RFC 9051 §6.4.9, RFC 4315
-// UID EXPUNGE, RFC 6851 UID MOVE, RFC 5256 UID SORT and UID THREAD).
+// UID EXPUNGE, RFC 6851 UID MOVE, RFC 5256 UID SORT and UID THREAD, RFC
+// 8508 UID REPLACE).
 var uidCommands = []string{"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD", "REPLACE"}
 
 // parseCommand parses the command line in r.line into cmd: tag SP
