@@ -85,5 +85,15 @@ func (s *session) cmdReplace(cmd *imap.Command) error {
 		v.markExpunged(j)
 	}
 	s.sendExpunges()
+	if s.qresync {
+		// With QRESYNC the tagged OK carries HIGHESTMODSEQ, as EXPUNGE's
+		// does (RFC 8508 on QRESYNC, RFC 7162): the view is read again
+		// and every change up to its base told first.
+		v.dirty = true
+		if err := s.update(true); err != nil {
+			return err
+		}
+		return okCode("HIGHESTMODSEQ "+utoa(v.base), "REPLACE completed")
+	}
 	return nil
 }

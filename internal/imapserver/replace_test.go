@@ -11,7 +11,7 @@ import (
 // TestReplaceSessions: REPLACE (RFC 8508) as other sessions and QRESYNC
 // see it, and over quota. Another session on the mailbox learns of the
 // expunge and the new message like any; a QRESYNC session is told
-// VANISHED; a replacement the quota cannot take (even with the old
+// VANISHED and HIGHESTMODSEQ; a replacement the quota cannot take (even with the old
 // message's space freed) is NO [OVERQUOTA] and changes nothing.
 func TestReplaceSessions(t *testing.T) {
 	h := newHarness(t)
@@ -28,11 +28,13 @@ func TestReplaceSessions(t *testing.T) {
 	r.send(fmt.Sprintf("A UID REPLACE %d Drafts {%d+}", old.UID, len(newMsg)))
 	r.send(newMsg)
 	got := r.until("A ")
+	// With QRESYNC the tagged OK carries the mailbox's HIGHESTMODSEQ.
+	hms := h.mailbox(h.alice, "Drafts").HighestModSeq
 	want := []string{
 		fmt.Sprintf("* OK [APPENDUID %d 3] Replacement message ready", old.UIDValidity),
 		fmt.Sprintf("* VANISHED %d", old.UID),
 		"* 2 EXISTS",
-		"A OK REPLACE completed",
+		fmt.Sprintf("A OK [HIGHESTMODSEQ %d] REPLACE completed", hms),
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("UID REPLACE with QRESYNC:\n got %q\nwant %q", got, want)
@@ -75,7 +77,7 @@ func TestReplaceSessions(t *testing.T) {
 		t.Fatalf("REPLACE in a full account got %q, not a continuation", got)
 	}
 	r.send(small)
-	if got := r.until("C "); got[len(got)-1] != "C OK REPLACE completed" {
+	if got := r.until("C "); got[len(got)-1] != fmt.Sprintf("C OK [HIGHESTMODSEQ %d] REPLACE completed", h.mailbox(h.alice, "Drafts").HighestModSeq) {
 		t.Fatalf("REPLACE with a smaller message in a full account: %q", got)
 	}
 }
