@@ -14,7 +14,7 @@ const (
 	MaxURLLength = 4096
 )
 
-// CatenateWriter assembles one CATENATE message (RFC 4469 §3) as its
+// CatenateWriter assembles one CATENATE message (RFC 4469) as its
 // parts arrive, in order: the session returns one from the function given
 // to SetCatenate. Its errors refuse the command like an AppendSink's: a
 // *ParseError gives the status, code and text (NO [BADURL ...], NO
@@ -34,7 +34,7 @@ type CatenateWriter interface {
 // refused as unknown syntax.
 func (r *Reader) SetCatenate(f func() (CatenateWriter, error)) { r.catenate = f }
 
-// ReplaceArgs: REPLACE and UID REPLACE (RFC 8508 §6): the message of the
+// ReplaceArgs: REPLACE and UID REPLACE (RFC 8508): the message of the
 // selected mailbox to replace (a sequence number or a UID; 0 for "*"),
 // the mailbox that receives the new message, and that message.
 type ReplaceArgs struct {
@@ -66,7 +66,7 @@ func (r *Reader) appendArgs() *AppendArgs {
 
 // replace: "REPLACE" SP seq-number SP mailbox SP append-message, and
 // "UID" SP replace, where the seq-number is a UID and "*" the highest
-// (RFC 8508 §6, RFC 9051 §9 seq-number).
+// (RFC 8508, RFC 9051 §9 seq-number).
 func (r *Reader) replace(uid bool) *ReplaceArgs {
 	r.replacing = true
 	defer func() { r.replacing = false }()
@@ -85,7 +85,7 @@ func (r *Reader) replace(uid bool) *ReplaceArgs {
 // appendMessage: append-opts SP append-data, where append-opts =
 // [flag-list SP] [date-time SP] and append-data is a literal, a literal8
 // (RFC 3516), "UTF8" SP "(" literal8 ")" (RFC 6855 §4) or "CATENATE" SP
-// "(" cat-part *(SP cat-part) ")" (RFC 4469 §5).
+// "(" cat-part *(SP cat-part) ")" (RFC 4469).
 func (r *Reader) appendMessage() AppendMessage {
 	var m AppendMessage
 	if r.peek() == '(' {
@@ -111,11 +111,11 @@ func (r *Reader) appendMessage() AppendMessage {
 	return m
 }
 
-// catenateParts reads "(" cat-part *(SP cat-part) ")" (RFC 4469 §5):
+// catenateParts reads "(" cat-part *(SP cat-part) ")" (RFC 4469):
 // cat-part = "TEXT" SP literal / "URL" SP astring, and with UTF8=ACCEPT
 // "UTF8" SP "(" literal8 ")" (RFC 6855 §4). Each part goes to the
 // CatenateWriter as it comes: a URL is resolved, and may be refused,
-// before the next literal is asked for (RFC 4469 §3).
+// before the next literal is asked for (RFC 4469).
 func (r *Reader) catenateParts(m *AppendMessage) {
 	w, err := r.catenate()
 	if err != nil {
@@ -170,7 +170,7 @@ func (r *Reader) catenateText(w CatenateWriter, m *AppendMessage, only8 bool) {
 }
 
 // ParseSection parses the section-text of an IMAP URL's ";SECTION="
-// (RFC 5092 §6: what BODY[...] of FETCH takes between the brackets), for
+// (RFC 5092: what BODY[...] of FETCH takes between the brackets), for
 // example "1.2", "HEADER", "2.MIME" or "HEADER.FIELDS (From To)".
 func ParseSection(s string) (sec *Section, err error) {
 	if len(s) > MaxURLLength || strings.ContainsAny(s, "{[]\r\n") {

@@ -21,7 +21,7 @@ import (
 // Invariants:
 //   - A URL is resolved when the parser reaches it, before the next
 //     literal is asked for: a bad one is refused (NO [BADURL url]) with
-//     no continuation (RFC 4469 §3), and nothing is stored.
+//     no continuation (RFC 4469), and nothing is stored.
 //   - A URL names a message of the authenticated user's own mailboxes on
 //     this server (its host name); it is read as FETCH BODY.PEEK would
 //     read it, so no \Seen is set.
@@ -54,7 +54,7 @@ func (c *catenateSink) Text(size int64, binary bool) error { return c.grow(size)
 func (c *catenateSink) grow(n int64) error {
 	c.size += n
 	if limit := c.s.srv.cfg.AppendLimit; c.size > limit {
-		// RFC 4469 §5: TOOBIG when the assembled message is too large.
+		// RFC 4469: TOOBIG when the assembled message is too large.
 		return &imap.ParseError{Status: "NO", Code: "TOOBIG",
 			Text: fmt.Sprintf("CATENATE message of %d octets or more too large (APPENDLIMIT %d)", c.size, limit)}
 	}
@@ -82,7 +82,7 @@ func (c *catenateSink) URL(raw string) error {
 	return nil
 }
 
-// badURL refuses a CATENATE URL: NO [BADURL url] (RFC 4469 §5, where
+// badURL refuses a CATENATE URL: NO [BADURL url] (RFC 4469, where
 // url-resp-text is any TEXT-CHAR but "]").
 func badURL(raw, why string) error {
 	text := strings.Map(func(c rune) rune {
@@ -98,7 +98,7 @@ func badURL(raw, why string) error {
 }
 
 // openURL resolves a CATENATE URL to the octets it names: a relative URL
-// against the selected mailbox (RFC 5092 §7.2; without one, only absolute
+// against the selected mailbox (RFC 5092; without one, only absolute
 // URLs and paths), then the message by mailbox, UIDVALIDITY and UID, then
 // the section and the partial range, as FETCH BODY.PEEK[section]<partial>
 // reads them. Whatever is not there or not the user's is BADURL.
@@ -169,7 +169,7 @@ func (s *session) openURL(raw string) (io.Reader, int64, store.MessageReader, er
 		return nil, 0, nil, err
 	}
 	if u.HasPartial {
-		// RFC 5092 §6: ;PARTIAL=offset[.length], to the end without length.
+		// RFC 5092: ;PARTIAL=offset[.length], to the end without length.
 		p := &imap.Partial{Offset: u.Offset, Count: u.Length}
 		if p.Count == 0 {
 			p.Count = max(n-u.Offset, 0)

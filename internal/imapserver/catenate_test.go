@@ -7,7 +7,7 @@ import (
 )
 
 // TestCatenateBounds: the assembled message stays within APPENDLIMIT
-// (NO [TOOBIG], RFC 4469 §5: counted over TEXT and URL parts, refused
+// (NO [TOOBIG], RFC 4469: counted over TEXT and URL parts, refused
 // before the continuation of the literal that would pass it) and within
 // the account's quota (NO [OVERQUOTA]); a CATENATE has at most 256
 // parts (NO [LIMIT]) and URLs of at most 4096 octets (BAD). Nothing is

@@ -14,13 +14,13 @@ import (
 	"unicode/utf8"
 )
 
-// URL is an IMAP message URL (RFC 5092 §6, imessagepart).
+// URL is an IMAP message URL (RFC 5092, imessagepart).
 type URL struct {
 	User        string // enc-user decoded, "" when absent
 	Auth        string // the ";AUTH=" value ("*" or a mechanism), "" when absent
 	Host        string // lower case
 	Port        int    // 0 when absent
-	Mailbox     string // UTF-8, percent-decoded (RFC 5092 §3.1)
+	Mailbox     string // UTF-8, percent-decoded (RFC 5092)
 	UIDValidity uint32 // 0 when absent
 	UID         uint32
 	Section     string // the section-text, decoded ("1.2", "HEADER", "1.MIME"); "" for the whole message
@@ -68,7 +68,7 @@ func Parse(ref, base string) (*URL, error) {
 	}
 	if u.User != nil {
 		// iuserinfo = enc-user [iauth] / [enc-user] iauth, iauth =
-		// ";AUTH=" ("*" / enc-auth-type) (RFC 5092 §6).
+		// ";AUTH=" ("*" / enc-auth-type) (RFC 5092).
 		if _, has := u.User.Password(); has {
 			return nil, ErrSyntax
 		}
@@ -92,7 +92,7 @@ func Parse(ref, base string) (*URL, error) {
 
 // parsePath parses "/" enc-mailbox [";UIDVALIDITY=" nz-number] "/;UID="
 // nz-number ["/;SECTION=" enc-section] ["/;PARTIAL=" partial-range]
-// (RFC 5092 §6 imessagepart, in escaped form).
+// (RFC 5092 imessagepart, in escaped form).
 func (out *URL) parsePath(p string) error {
 	if !strings.HasPrefix(p, "/") {
 		return ErrSyntax
@@ -137,7 +137,7 @@ func (out *URL) parsePath(p string) error {
 	if !hasPrefixFold(rest, ";PARTIAL=") {
 		return ErrSyntax // URLAUTH and anything else
 	}
-	// partial-range = number ["." nz-number] (RFC 5092 §6).
+	// partial-range = number ["." nz-number] (RFC 5092).
 	off, length, dot := strings.Cut(rest[len(";PARTIAL="):], ".")
 	o, err := strconv.ParseInt(off, 10, 64)
 	if err != nil || o < 0 || !digits(off) {
@@ -155,7 +155,7 @@ func (out *URL) parsePath(p string) error {
 }
 
 // unescape percent-decodes an enc-mailbox or enc-section, which must be
-// UTF-8 (RFC 5092 §3.1, §6).
+// UTF-8 (RFC 5092).
 func unescape(s string) (string, error) {
 	d, err := url.PathUnescape(s)
 	if err != nil || !utf8.ValidString(d) || strings.ContainsFunc(d, func(c rune) bool { return c < ' ' || c == 0x7f }) {
@@ -206,7 +206,7 @@ func hasPrefixFold(s, prefix string) bool {
 }
 
 // Base returns the URL of a mailbox that relative references resolve
-// against: imap://host/<mailbox>;UIDVALIDITY=<uv>/ (RFC 5092 §7.2), or
+// against: imap://host/<mailbox>;UIDVALIDITY=<uv>/ (RFC 5092), or
 // imap://host/ when mailbox is "".
 func Base(host, mailbox string, uidValidity uint32) string {
 	if mailbox == "" {

@@ -21,7 +21,7 @@ func TestParse(t *testing.T) {
 				UIDValidity: 385759045, UID: 20, Section: "1.2", HasPartial: true, Offset: 10, Length: 20}},
 		{"imap://;AUTH=PLAIN@h/INBOX/;uid=1/;section=HEADER.FIELDS%20(From)/;partial=5", "",
 			URL{Auth: "PLAIN", Host: "h", Mailbox: "INBOX", UID: 1, Section: "HEADER.FIELDS (From)", HasPartial: true, Offset: 5}},
-		// RFC 5092 §7.2: relative to the selected mailbox, or to the server.
+		// RFC 5092: relative to the selected mailbox, or to the server.
 		{";UID=20/;SECTION=1.MIME", base,
 			URL{Host: "imap.example.org", Mailbox: "Lists/Go Nuts", UIDValidity: 7, UID: 20, Section: "1.MIME"}},
 		{"/Drafts;UIDVALIDITY=3/;UID=2", base,
