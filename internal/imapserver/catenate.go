@@ -25,9 +25,9 @@ import (
 //   - A URL names a message of the authenticated user's own mailboxes on
 //     this server (its host name); it is read as FETCH BODY.PEEK would
 //     read it, so no \Seen is set.
-//   - The whole message stays within APPENDLIMIT (NO [TOOBIG], RFC 4469
-//     §5) and, with every other message of the command, within the
-//     account's quota (NO [OVERQUOTA]).
+//   - The whole message stays within APPENDLIMIT (NO [TOOBIG], RFC 4469)
+//     and, with every other message of the command, within the account's
+//     quota (NO [OVERQUOTA]).
 
 // catenateSink is the imap.CatenateWriter of one CATENATE message.
 type catenateSink struct {
