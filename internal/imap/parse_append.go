@@ -43,10 +43,13 @@ type ReplaceArgs struct {
 	Message AppendMessage
 }
 
-// InReplace reports, to an AppendSink or CatenateWriter, whether the
-// message being received is a REPLACE's (RFC 8508): it takes the place of
-// a message the account's quota counts already.
-func (r *Reader) InReplace() bool { return r.replacing }
+// Replacing tells an AppendSink or CatenateWriter whether the message
+// being received is a REPLACE's (RFC 8508), and which: the command so far,
+// UID and the ReplaceArgs with Num and Mailbox (nil when not a REPLACE).
+// The session can refuse a REPLACE that cannot succeed before the literal
+// comes, and knows the message takes the place of one the account's quota
+// counts already.
+func (r *Reader) Replacing() *Command { return r.replacing }
 
 // appendArgs: "APPEND" SP mailbox 1*append-message with MULTIAPPEND (RFC
 // 3502).
@@ -68,8 +71,6 @@ func (r *Reader) appendArgs() *AppendArgs {
 // "UID" SP replace, where the seq-number is a UID and "*" the highest
 // (RFC 8508, RFC 9051 §9 seq-number).
 func (r *Reader) replace(uid bool) *ReplaceArgs {
-	r.replacing = true
-	defer func() { r.replacing = false }()
 	a := &ReplaceArgs{}
 	r.sp()
 	if !r.take('*') {
@@ -78,6 +79,8 @@ func (r *Reader) replace(uid bool) *ReplaceArgs {
 	r.sp()
 	a.Mailbox = r.mailbox()
 	r.sp()
+	r.replacing = &Command{Name: "REPLACE", UID: uid, Args: a}
+	defer func() { r.replacing = nil }()
 	a.Message = r.appendMessage()
 	return a
 }

@@ -48,7 +48,7 @@ func readCat(t *testing.T, in string, opts ReaderOptions) (*Command, error, []*c
 	conts := 0
 	var replacing bool
 	cmd, err := r.ReadCommand(func() error { conts++; return nil }, func(int64, bool) (io.Writer, error) {
-		replacing = r.InReplace()
+		replacing = r.Replacing() != nil
 		return io.Discard, nil
 	})
 	rest, _ := io.ReadAll(br)
@@ -166,7 +166,7 @@ func TestReadReplace(t *testing.T) {
 		t.Fatal("two REPLACE messages accepted")
 	}
 	replacing := true
-	if _, err := r.ReadCommand(nil, func(int64, bool) (io.Writer, error) { replacing = r.InReplace(); return io.Discard, nil }); err != nil {
+	if _, err := r.ReadCommand(nil, func(int64, bool) (io.Writer, error) { replacing = r.Replacing() != nil; return io.Discard, nil }); err != nil {
 		t.Fatal(err)
 	}
 	if replacing {
@@ -237,4 +237,32 @@ func FuzzReadCatenate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Replacing gives the sink the REPLACE so far: its form, the message to
+// replace and the target mailbox, before the literal's continuation.
+func TestReplacingSoFar(t *testing.T) {
+	r := NewReader(bufio.NewReader(strings.NewReader("a UID REPLACE 7 Drafts (\\Draft) {2}\r\nhi\r\n")), ReaderOptions{})
+	var got *Command
+	conts := 0
+	_, err := r.ReadCommand(func() error { conts++; return nil }, func(int64, bool) (io.Writer, error) {
+		if conts != 0 {
+			t.Error("sink called after the continuation")
+		}
+		got = r.Replacing()
+		return io.Discard, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == nil {
+		t.Fatal("Replacing() = nil in the sink")
+	}
+	a, ok := got.Args.(*ReplaceArgs)
+	if !got.UID || got.Name != "REPLACE" || !ok || a.Num != 7 || a.Mailbox != "Drafts" {
+		t.Fatalf("Replacing() = %s", dump(got))
+	}
+	if r.Replacing() != nil {
+		t.Fatal("Replacing() still set after the command")
+	}
 }

@@ -116,7 +116,7 @@ type Reader struct {
 	opts ReaderOptions
 
 	catenate  func() (CatenateWriter, error) // see SetCatenate; nil: no CATENATE
-	replacing bool                           // see InReplace
+	replacing *Command                       // see Replacing
 
 	line []byte // the current line segment, without its line ending
 	head []byte // the start of an over-long line, for its tag

@@ -22,6 +22,12 @@ func (s *session) appendSink(size int64, binary bool) (io.Writer, error) {
 	if s.state == stateNotAuth {
 		return nil, &imap.ParseError{Status: "BAD", Text: badState.Text}
 	}
+	if c := s.r.Replacing(); c != nil {
+		// A REPLACE that cannot succeed is refused before its literal.
+		if _, _, err := s.replaceTarget(c.UID, c.Args.(*imap.ReplaceArgs)); err != nil {
+			return nil, s.sinkRefusal("checking a REPLACE", err)
+		}
+	}
 	s.appendBytes += size
 	if err := s.appendFits(); err != nil {
 		return nil, err
@@ -39,7 +45,7 @@ func (s *session) appendSink(size int64, binary bool) (io.Writer, error) {
 // messages counted so far (appendBytes) when the account's quota cannot
 // take them (RFC 9208 OVERQUOTA).
 func (s *session) appendFits() error {
-	if s.r.InReplace() {
+	if s.r.Replacing() != nil {
 		// REPLACE frees the old message's space in the same
 		// transaction: the store's commit is the quota check.
 		return nil
@@ -64,6 +70,16 @@ func (s *session) sinkError(doing string, err error) error {
 	}
 	s.log.Error("APPEND: "+doing, "err", err)
 	return &imap.ParseError{Status: "NO", Code: codeServerBug, Text: noInternal.Text}
+}
+
+// sinkRefusal turns a handler's refusal (*response) into the parser's,
+// and a server fault into sinkError's.
+func (s *session) sinkRefusal(doing string, err error) error {
+	var r *response
+	if errors.As(err, &r) {
+		return &imap.ParseError{Status: r.Status, Code: r.Code, Text: r.Text}
+	}
+	return s.sinkError(doing, err)
 }
 
 // appendSpool is an APPEND's spool whose write failures for want of disk

@@ -20,44 +20,11 @@ import (
 func (s *session) cmdReplace(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.ReplaceArgs)
 	v := s.sel
-	// The old message must be expunged, which a read-only selection
-	// cannot do (RFC 8508 makes REPLACE an APPEND plus an EXPUNGE).
-	if v.readOnly {
-		return noReadOnly
-	}
-	var i int
-	if cmd.UID {
-		i = v.find(a.Num)
-		if a.Num == 0 { // "*": the highest UID (RFC 9051 §9 seq-number)
-			i = len(v.msgs) - 1
-		}
-		if i < 0 {
-			return no(codeNonExistent, "No message with that UID")
-		}
-	} else {
-		n := int(a.Num)
-		if a.Num == 0 { // "*": the last message
-			n = len(v.msgs)
-		}
-		if n < 1 || n > len(v.msgs) {
-			return bad("Invalid message sequence number")
-		}
-		i = n - 1
-	}
-	if v.msgs[i].expunged {
-		return no(codeExpungeIssued, "The message to replace was expunged meanwhile")
-	}
-	uid := v.msgs[i].uid
-	name, err := canonical(a.Mailbox)
+	i, mb, err := s.replaceTarget(cmd.UID, a)
 	if err != nil {
 		return err
 	}
-	mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
-	if storeNotFound(err) {
-		return noTryCreate // as APPEND (RFC 9051 §6.3.12)
-	} else if err != nil {
-		return err
-	}
+	uid := v.msgs[i].uid
 	d, err := s.prepareAppend(&a.Message, mb.Name)
 	if err != nil {
 		return err
@@ -96,4 +63,53 @@ func (s *session) cmdReplace(cmd *imap.Command) error {
 		return okCode("HIGHESTMODSEQ "+utoa(v.base), "REPLACE completed")
 	}
 	return nil
+}
+
+// replaceTarget checks a REPLACE before and after its message is received
+// (appendSink refuses one that cannot succeed before the literal comes):
+// it returns the index of the old message in the view and the mailbox
+// that receives the new one, or the refusal.
+func (s *session) replaceTarget(uid bool, a *imap.ReplaceArgs) (int, store.Mailbox, error) {
+	v := s.sel
+	switch {
+	case v == nil:
+		return 0, store.Mailbox{}, badNoMailbox
+	case !uid && s.uidonly:
+		return 0, store.Mailbox{}, badUIDRequired // RFC 9586 §3
+	case v.readOnly:
+		// The old message must be expunged, which a read-only selection
+		// cannot do (RFC 8508 makes REPLACE an APPEND plus an EXPUNGE).
+		return 0, store.Mailbox{}, noReadOnly
+	}
+	var i int
+	if uid {
+		i = v.find(a.Num)
+		if a.Num == 0 { // "*": the highest UID (RFC 9051 §9 seq-number)
+			i = len(v.msgs) - 1
+		}
+		if i < 0 {
+			return 0, store.Mailbox{}, no(codeNonExistent, "No message with that UID")
+		}
+	} else {
+		n := int(a.Num)
+		if a.Num == 0 { // "*": the last message
+			n = len(v.msgs)
+		}
+		if n < 1 || n > len(v.msgs) {
+			return 0, store.Mailbox{}, bad("Invalid message sequence number")
+		}
+		i = n - 1
+	}
+	if v.msgs[i].expunged {
+		return 0, store.Mailbox{}, no(codeExpungeIssued, "The message to replace was expunged meanwhile")
+	}
+	name, err := canonical(a.Mailbox)
+	if err != nil {
+		return 0, store.Mailbox{}, err
+	}
+	mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
+	if storeNotFound(err) {
+		return 0, store.Mailbox{}, noTryCreate // as APPEND (RFC 9051 §6.3.12)
+	}
+	return i, mb, err
 }
