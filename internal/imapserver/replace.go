@@ -16,7 +16,8 @@ import (
 // old one. The client gets APPENDUID (UIDPLUS) in an untagged OK, as
 // MOVE gives COPYUID (RFC 6851 §4.3), then the EXPUNGE (or VANISHED with
 // QRESYNC or UIDONLY) of the old message at once, even for REPLACE by
-// sequence number, as MOVE does.
+// sequence number, as MOVE does. A REPLACE that cannot succeed is refused
+// before the client sends its message (replaceTarget, from appendSink).
 func (s *session) cmdReplace(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.ReplaceArgs)
 	v := s.sel
