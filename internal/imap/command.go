@@ -18,7 +18,7 @@ import (
 type Command struct {
 	Tag  string
 	Name string // upper case, without "UID": "FETCH" for "UID FETCH"
-	UID  bool   // the UID form (UID FETCH, UID STORE, UID COPY, UID MOVE, UID SEARCH, UID SORT, UID THREAD, UID EXPUNGE)
+	UID  bool   // the UID form (UID FETCH, UID STORE, UID COPY, UID MOVE, UID SEARCH, UID SORT, UID THREAD, UID EXPUNGE, UID REPLACE)
 	// Args is nil for commands without arguments (CAPABILITY, NOOP,
 	// LOGOUT, STARTTLS, NAMESPACE, IDLE, CHECK, CLOSE, UNSELECT, EXPUNGE),
 	// else a pointer to the matching *XxxArgs.
@@ -107,6 +107,9 @@ type AppendMessage struct {
 	Size   int64
 	Binary bool      // literal8 (~{n}, RFC 3516)
 	Sink   io.Writer // what AppendSink returned for this message
+	// Catenate: the message was given as CATENATE parts (RFC 4469); Sink
+	// is the CatenateWriter that assembled it, Size counts its TEXT parts.
+	Catenate bool
 }
 
 // SeqRange is n:m; 0 stands for "*". Start may be above Stop (RFC 9051

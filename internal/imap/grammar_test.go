@@ -13,11 +13,11 @@ var testSyntax = map[string]Syntax{
 	"RENAME": SyntaxRename, "LIST": SyntaxList, "LSUB": SyntaxLsub, "STATUS": SyntaxStatus, "APPEND": SyntaxAppend,
 	"SEARCH": SyntaxSearch, "FETCH": SyntaxFetch, "STORE": SyntaxStore, "COPY": SyntaxCopy, "MOVE": SyntaxCopy,
 	"SORT": SyntaxSort, "THREAD": SyntaxThread, "GETQUOTA": SyntaxGetQuota, "SETQUOTA": SyntaxSetQuota,
-	"ID": SyntaxID, "COMPRESS": SyntaxCompress, "GETMETADATA": SyntaxGetMetadata, "SETMETADATA": SyntaxSetMetadata, "NOTIFY": SyntaxNotify, "CANCELUPDATE": SyntaxCancelUpdate,
+	"ID": SyntaxID, "COMPRESS": SyntaxCompress, "REPLACE": SyntaxReplace, "GETMETADATA": SyntaxGetMetadata, "SETMETADATA": SyntaxSetMetadata, "NOTIFY": SyntaxNotify, "CANCELUPDATE": SyntaxCancelUpdate,
 }
 
 var testUID = map[string]bool{
-	"COPY": true, "MOVE": true, "FETCH": true, "SEARCH": true, "STORE": true, "EXPUNGE": true, "SORT": true, "THREAD": true,
+	"COPY": true, "MOVE": true, "REPLACE": true, "FETCH": true, "SEARCH": true, "STORE": true, "EXPUNGE": true, "SORT": true, "THREAD": true,
 }
 
 func testGrammar(name string) (Syntax, bool, bool) {

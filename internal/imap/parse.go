@@ -130,9 +130,11 @@ var (
 		cmd.Args = a
 	}
 	SyntaxAppend Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.appendArgs() }
-	SyntaxSearch Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.search() }
-	SyntaxFetch  Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.fetch(cmd.UID) }
-	SyntaxStore  Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.store() }
+	// SyntaxReplace: REPLACE and UID REPLACE (RFC 8508 §3).
+	SyntaxReplace Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.replace(cmd.UID) }
+	SyntaxSearch  Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.search() }
+	SyntaxFetch   Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.fetch(cmd.UID) }
+	SyntaxStore   Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.store() }
 	// SyntaxCopy: COPY and MOVE (RFC 6851 §3.1).
 	SyntaxCopy Syntax = func(r *Reader, cmd *Command) {
 		a := &CopyArgs{}
@@ -384,41 +386,6 @@ func (r *Reader) statusItems() []string {
 		}
 	})
 	return items
-}
-
-// appendArgs: mailbox 1*(append-opts SP append-data) with MULTIAPPEND (RFC
-// 3502), where append-opts = [SP flag-list] [SP date-time] and append-data
-// is a literal, a literal8 (RFC 3516) or "UTF8" SP "(" literal8 ")"
-// (RFC 6855 §4).
-func (r *Reader) appendArgs() *AppendArgs {
-	a := &AppendArgs{}
-	r.sp()
-	a.Mailbox = r.mailbox()
-	for {
-		r.sp()
-		r.item()
-		var m AppendMessage
-		if r.peek() == '(' {
-			m.Flags = r.flagList()
-			r.sp()
-		}
-		if r.peek() == '"' {
-			m.Date = r.dateTime()
-			r.sp()
-		}
-		if r.keyword("UTF8") {
-			r.sp()
-			r.expect('(')
-			r.appendLiteral(&m, true)
-			r.expect(')')
-		} else {
-			r.appendLiteral(&m, false)
-		}
-		a.Messages = append(a.Messages, m)
-		if r.atEnd() {
-			return a
-		}
-	}
 }
 
 // store: sequence-set [SP store-modifiers] SP store-att-flags, with

@@ -118,6 +118,9 @@ type Reader struct {
 	br   *bufio.Reader
 	opts ReaderOptions
 
+	catenate  func() (CatenateWriter, error) // see SetCatenate; nil: no CATENATE
+	replacing *Command                       // see Replacing
+
 	line []byte // the current line segment, without its line ending
 	head []byte // the start of an over-long line, for its tag
 	pos  int    // parse position in line
@@ -476,6 +479,14 @@ func (r *Reader) appendLiteral(m *AppendMessage, only8 bool) {
 			r.sinkFailed(err)
 		}
 	}
+	r.streamLiteral(w, size, sync, binary)
+	m.Size, m.Binary, m.Sink = size, binary, w
+}
+
+// streamLiteral answers a synchronizing literal, streams its size octets
+// to w and reads the line that follows: an APPEND message or a CATENATE
+// TEXT part (RFC 4469).
+func (r *Reader) streamLiteral(w io.Writer, size int64, sync, binary bool) {
 	if sync {
 		r.continueLiteral()
 	}
@@ -508,7 +519,6 @@ func (r *Reader) appendLiteral(m *AppendMessage, only8 bool) {
 		// RFC 3516: NUL is only allowed in a literal8.
 		r.bad("NUL octet in message: use a literal8 (~{n}, BINARY)")
 	}
-	m.Size, m.Binary, m.Sink = size, binary, w
 }
 
 func (r *Reader) continueLiteral() {

@@ -22,17 +22,15 @@ func (s *session) appendSink(size int64, binary bool) (io.Writer, error) {
 	if s.state == stateNotAuth {
 		return nil, &imap.ParseError{Status: "BAD", Text: badState.Text}
 	}
-	s.appendBytes += size
-	acct, err := s.srv.st.AccountByID(s.ctx(), s.user.AccountID)
-	if errors.Is(err, store.ErrUnavailable) {
-		s.log.Warn("APPEND: reading the account: store unavailable", "err", err)
-		return nil, &imap.ParseError{Status: "NO", Code: codeUnavailable, Text: noStoreDown.Text}
-	} else if err != nil {
-		s.log.Error("APPEND: reading the account", "err", err)
-		return nil, &imap.ParseError{Status: "NO", Code: codeServerBug, Text: noInternal.Text}
+	if c := s.r.Replacing(); c != nil {
+		// A REPLACE that cannot succeed is refused before its literal.
+		if _, _, err := s.replaceTarget(c.UID, c.Args.(*imap.ReplaceArgs)); err != nil {
+			return nil, s.sinkRefusal("checking a REPLACE", err)
+		}
 	}
-	if !acct.Fits(s.appendBytes) {
-		return nil, &imap.ParseError{Status: "NO", Code: codeOverQuota, Text: noOverQuota.Text}
+	s.appendBytes += size
+	if err := s.appendFits(); err != nil {
+		return nil, err
 	}
 	sp, err := s.srv.st.NewSpool()
 	if err != nil {
@@ -41,6 +39,47 @@ func (s *session) appendSink(size int64, binary bool) (io.Writer, error) {
 	}
 	s.spools = append(s.spools, sp)
 	return appendSpool{sp}, nil
+}
+
+// appendFits refuses, as a *imap.ParseError, the octets of the command's
+// messages counted so far (appendBytes) when the account's quota cannot
+// take them (RFC 9208 OVERQUOTA).
+func (s *session) appendFits() error {
+	if s.r.Replacing() != nil {
+		// REPLACE frees the old message's space in the same
+		// transaction: the store's commit is the quota check.
+		return nil
+	}
+	acct, err := s.srv.st.AccountByID(s.ctx(), s.user.AccountID)
+	if err != nil {
+		return s.sinkError("reading the account", err)
+	}
+	if !acct.Fits(s.appendBytes) {
+		return &imap.ParseError{Status: "NO", Code: codeOverQuota, Text: noOverQuota.Text}
+	}
+	return nil
+}
+
+// sinkError turns a server fault met while receiving a message into the
+// refusal the parser sends: NO [UNAVAILABLE] when the store is down, NO
+// [SERVERBUG] otherwise, logged.
+func (s *session) sinkError(doing string, err error) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		s.log.Warn("APPEND: "+doing+": store unavailable", "err", err)
+		return &imap.ParseError{Status: "NO", Code: codeUnavailable, Text: noStoreDown.Text}
+	}
+	s.log.Error("APPEND: "+doing, "err", err)
+	return &imap.ParseError{Status: "NO", Code: codeServerBug, Text: noInternal.Text}
+}
+
+// sinkRefusal turns a handler's refusal (*response) into the parser's,
+// and a server fault into sinkError's.
+func (s *session) sinkRefusal(doing string, err error) error {
+	var r *response
+	if errors.As(err, &r) {
+		return &imap.ParseError{Status: r.Status, Code: r.Code, Text: r.Text}
+	}
+	return s.sinkError(doing, err)
 }
 
 // appendSpool is an APPEND's spool whose write failures for want of disk
@@ -114,11 +153,15 @@ func (s *session) cmdAppend(cmd *imap.Command) error {
 
 // prepareAppend parses one received message into its delivery.
 func (s *session) prepareAppend(m *imap.AppendMessage, mailbox string) (*store.Delivery, error) {
-	as, ok := m.Sink.(appendSpool)
-	if !ok {
+	var sp store.Spool
+	switch w := m.Sink.(type) {
+	case appendSpool:
+		sp = w.Spool
+	case *catenateSink: // RFC 4469: assembled in a spool like any message
+		sp = w.w.Spool
+	default:
 		return nil, errors.New("APPEND message without its spool")
 	}
-	sp := as.Spool
 	// RFC 9051 §2.3.2: \Recent cannot be set by the client; RFC 3501
 	// allowed it in APPEND, where it is ignored.
 	flags := slices.DeleteFunc(slices.Clone(m.Flags), func(f string) bool { return strings.EqualFold(f, `\Recent`) })

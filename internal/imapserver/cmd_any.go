@@ -75,6 +75,8 @@ func (s *session) cmdEnable(cmd *imap.Command) error {
 			// RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
 			add("QRESYNC", &s.qresync)
 			s.condstore = true
+		case "UIDONLY": // RFC 9586
+			add("UIDONLY", &s.uidonly)
 		}
 	}
 	s.w.Untagged(strings.TrimSpace("ENABLED " + strings.Join(slices.Compact(enabled), " ")))

@@ -79,7 +79,8 @@ func init() {
 
 		// Authenticated (RFC 9051 §6.3), also allowed when selected.
 		"ENABLE": {syntax: imap.SyntaxEnable, states: inAuth, run: (*session).cmdEnable, // RFC 5161 §3.1: before SELECT
-			caps: []capability{{name: "ENABLE", early: true}, {name: "UTF8=ACCEPT"}}}, // RFC 6855
+			// RFC 6855 UTF8=ACCEPT, RFC 9586 UIDONLY: modes ENABLE turns on.
+			caps: []capability{{name: "ENABLE", early: true}, {name: "UTF8=ACCEPT"}, {name: "UIDONLY"}}},
 		"SELECT": {syntax: imap.SyntaxSelect, states: inLoggedIn, run: (*session).cmdSelect,
 			caps: caps("CONDSTORE", "QRESYNC")}, // RFC 7162
 		"EXAMINE": {syntax: imap.SyntaxSelect, states: inLoggedIn, run: (*session).cmdSelect},
@@ -96,7 +97,7 @@ func init() {
 		"STATUS": {syntax: imap.SyntaxStatus, states: inLoggedIn, run: (*session).cmdStatus,
 			caps: caps("STATUS=SIZE")}, // RFC 8438
 		"APPEND": {syntax: imap.SyntaxAppend, states: inLoggedIn, run: (*session).cmdAppend,
-			caps: []capability{{name: "MULTIAPPEND"}, {value: appendLimit}}}, // RFC 3502, RFC 7889
+			caps: []capability{{name: "MULTIAPPEND"}, {value: appendLimit}, {name: "CATENATE"}}}, // RFC 3502, 7889, 4469
 		"IDLE":         {syntax: imap.SyntaxNone, states: inLoggedIn, run: (*session).cmdIdle, caps: caps("IDLE")},
 		"GETQUOTA":     {syntax: imap.SyntaxGetQuota, states: inLoggedIn, run: (*session).cmdGetQuota, caps: caps("QUOTA", "QUOTA=RES-STORAGE")}, // RFC 9208
 		"GETQUOTAROOT": {syntax: imap.SyntaxMailbox, states: inLoggedIn, run: (*session).cmdGetQuotaRoot},
@@ -128,6 +129,8 @@ func init() {
 			caps: []capability{{name: "BINARY"}, {name: "SAVEDATE"}, {name: "PREVIEW"}, // RFC 3516, 8514, 8970
 				// RFC 8474 §3: on when the server has its identifier key.
 				{name: "OBJECTID", when: func(s *session) bool { return s.srv.objectIDs() }}}},
+		"REPLACE": {syntax: imap.SyntaxReplace, states: inSelected, run: (*session).cmdReplace, uid: true,
+			caps: caps("REPLACE")}, // RFC 8508 (replace.go)
 		"STORE": {syntax: imap.SyntaxStore, states: inSelected, run: (*session).cmdStore, uid: true, seqNumbers: true},
 		"COPY":  {syntax: imap.SyntaxCopy, states: inSelected, run: (*session).cmdCopy, uid: true},
 		"MOVE":  {syntax: imap.SyntaxCopy, states: inSelected, run: (*session).cmdCopy, uid: true, caps: caps("MOVE")}, // RFC 6851

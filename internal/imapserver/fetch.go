@@ -273,9 +273,7 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 	}
 
 	w := s.w
-	w.Star()
-	w.Number(uint64(i + 1))
-	w.Atom(" FETCH (")
+	uidItem := s.fetchHead(i)
 	first := true
 	sep := func() {
 		if !first {
@@ -283,7 +281,7 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 		}
 		first = false
 	}
-	if p.uid {
+	if p.uid && uidItem {
 		sep()
 		w.Atom("UID ")
 		w.Number(uint64(m.uid))

@@ -56,7 +56,7 @@ func (s *session) cmdSelect(cmd *imap.Command) error {
 		// IMAP4rev1 (RFC 3501 §6.3.1): RECENT, and the first unseen.
 		s.w.UntaggedNumber(uint64(v.recent()), "RECENT")
 		for i := range v.msgs {
-			if !v.msgs[i].has(bitSeen) {
+			if !v.msgs[i].has(bitSeen) && !s.uidonly { // a sequence number: not under UIDONLY (RFC 9586)
 				s.w.StatusResponse("", "OK", "UNSEEN "+itoa(i+1), "First unseen")
 				break
 			}

@@ -382,7 +382,7 @@ func (s *session) sendExpunges() {
 			kept = append(kept, m)
 			continue
 		}
-		if s.qresync {
+		if s.qresync || s.uidonly { // RFC 9586: VANISHED under UIDONLY
 			uids = append(uids, m.uid)
 		} else {
 			// Each EXPUNGE renumbers the messages after it: this one is
@@ -408,10 +408,8 @@ func (s *session) sendExpunges() {
 // with CONDSTORE enabled it carries UID and MODSEQ too (RFC 7162 §3.1).
 func (s *session) writeFlagsFetch(i int, withModSeq bool) {
 	m := &s.sel.msgs[i]
-	s.w.Star()
-	s.w.Number(uint64(i + 1))
-	s.w.Atom(" FETCH (")
-	if withModSeq || s.notifyFlagChangeUID() {
+	// RFC 9586 §3: under UIDONLY the head is "UIDFETCH" with the UID.
+	if s.fetchHead(i) && (withModSeq || s.notifyFlagChangeUID()) {
 		s.w.Atom("UID ")
 		s.w.Number(uint64(m.uid))
 		s.w.SP()

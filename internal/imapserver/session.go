@@ -36,7 +36,7 @@ import (
 //     SORT or THREAD in their sequence-number forms (RFC 9051 §7.5.1).
 //   - After every command the output is flushed (through the compressor
 //     when COMPRESS is active), so a client waiting on a response gets it.
-//   - rev2, utf8, condstore and qresync only ever turn on.
+//   - rev2, utf8, condstore, qresync and uidonly only ever turn on.
 type session struct {
 	srv         *Server
 	conn        *netserve.Conn
@@ -64,6 +64,7 @@ type session struct {
 	utf8      bool // UTF8=ACCEPT (RFC 6855) or IMAP4rev2
 	condstore bool // CONDSTORE (RFC 7162 §3.1)
 	qresync   bool // QRESYNC (RFC 7162 §3.2)
+	uidonly   bool // UIDONLY (RFC 9586, uidonly.go)
 
 	sel    *mailboxView // the selected mailbox
 	prog   *progress    // the running command's INPROGRESS reports (inprogress.go), nil when none
@@ -206,6 +207,7 @@ func (s *session) setupIO(r io.Reader, w io.Writer) {
 	s.cw = &countWriter{netserve.CountWriter{W: s.trace.Writer(w)}}
 	s.bw = bufio.NewWriterSize(s.cw, 4<<10)
 	s.r = imap.NewReader(s.br, imap.ReaderOptions{Grammar: grammar, MaxAppend: s.srv.cfg.AppendLimit, UTF8: s.utf8})
+	s.r.SetCatenate(s.newCatenate) // RFC 4469 (catenate.go)
 	s.w = imap.NewWriter(s.bw)
 	s.w.SetUTF8(s.utf8)
 }
@@ -394,6 +396,9 @@ func (s *session) run(cmd *imap.Command) bool {
 func (s *session) call(c command, cmd *imap.Command) error {
 	err := netserve.RunCommand(s.log, cmd.Name, s.written, func() error {
 		if err := s.objectIDsOff(cmd); err != nil {
+			return err
+		}
+		if err := s.uidRequired(c, cmd); err != nil {
 			return err
 		}
 		return c.run(s, cmd)

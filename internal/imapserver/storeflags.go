@@ -121,11 +121,8 @@ func (s *session) cmdStore(cmd *imap.Command) error {
 func (s *session) writeStoreFetch(i int, uid, withFlags bool) {
 	m := &s.sel.msgs[i]
 	w := s.w
-	w.Star()
-	w.Number(uint64(i + 1))
-	w.Atom(" FETCH (")
 	sep := ""
-	if uid || s.condstore {
+	if s.fetchHead(i) && (uid || s.condstore) {
 		w.Atom("UID ")
 		w.Number(uint64(m.uid))
 		sep = " "

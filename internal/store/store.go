@@ -231,6 +231,17 @@ type Delivery struct {
 	Meta    MessageMeta
 	Targets []Target
 	Queue   *QueueEntry // remote recipients, or nil
+	// Replaces, when set, is a message expunged in the same transaction
+	// (IMAP REPLACE, RFC 8508 §3): the delivery fails with ErrNotFound,
+	// storing nothing, when that message is gone.
+	Replaces *MessageRef
+}
+
+// MessageRef names one message of a mailbox.
+type MessageRef struct {
+	AccountID int64
+	MailboxID int64
+	UID       uint32
 }
 
 // Delivered tells where a delivery landed, per target, in Targets order.

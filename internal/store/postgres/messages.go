@@ -35,6 +35,9 @@ func (s *Store) DeliverAll(ctx context.Context, ds []*store.Delivery) ([][]store
 		for _, t := range p.Targets {
 			accounts = append(accounts, t.AccountID)
 		}
+		if p.Replaces != nil {
+			accounts = append(accounts, p.Replaces.AccountID)
+		}
 	}
 	var out [][]store.Delivered
 	err := s.write(ctx, func(w *wtx) error {
@@ -62,6 +65,19 @@ func (s *Store) DeliverAll(ctx context.Context, ds []*store.Delivery) ([][]store
 
 // deliver stores one delivery inside a write that locked its accounts.
 func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
+	if r := d.Replaces; r != nil {
+		// First, so that the quota counts the space it frees.
+		if err := checkMailbox(w.ctx, w.tx, r.AccountID, r.MailboxID); err != nil {
+			return nil, err
+		}
+		gone, err := w.expunge(r.AccountID, r.MailboxID, expungeSel{uids: []uint32{r.UID}})
+		if err != nil {
+			return nil, err
+		}
+		if len(gone) == 0 {
+			return nil, fmt.Errorf("%w: message %d of mailbox %d", store.ErrNotFound, r.UID, r.MailboxID)
+		}
+	}
 	refs := len(d.Targets)
 	if d.Queue != nil {
 		refs++

@@ -56,6 +56,19 @@ func (s *Store) DeliverAll(ctx context.Context, ds []*store.Delivery) ([][]store
 
 // deliver stores one delivery inside a write.
 func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
+	if r := d.Replaces; r != nil {
+		// First, so that the quota counts the space it frees.
+		if err := checkMailbox(w.ctx, w.tx, r.AccountID, r.MailboxID); err != nil {
+			return nil, err
+		}
+		gone, err := w.expunge(r.AccountID, r.MailboxID, []uint32{r.UID})
+		if err != nil {
+			return nil, err
+		}
+		if len(gone) == 0 {
+			return nil, fmt.Errorf("%w: message %d of mailbox %d", store.ErrNotFound, r.UID, r.MailboxID)
+		}
+	}
 	out := make([]store.Delivered, len(d.Targets))
 	now := time.Now()
 	bodySize := d.Spool.Size()

@@ -40,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 		{"Notifications", testNotifications},
 		{"ConcurrentDelivery", testConcurrentDelivery},
 		{"DeliverAllAtomic", testDeliverAllAtomic},
+		{"DeliverReplaces", testDeliverReplaces},
 		{"CopyMove", testCopyMove},
 		{"SearchText", testSearchText},
 		{"Usage", testUsage},

@@ -1,0 +1,67 @@
+package storetest
+
+import (
+	"testing"
+
+	"postel/internal/store"
+)
+
+// testDeliverReplaces: a Delivery with Replaces stores the new message and
+// expunges the old one in one transaction (IMAP REPLACE, RFC 8508): both
+// or neither; the quota counts the space the old message frees.
+func testDeliverReplaces(t *testing.T, st store.Store) {
+	a := Account(t, st, "alice@example.org")
+	b := Account(t, st, "bob@example.org")
+	old := Deliver(t, st, "Subject: draft 1\r\n\r\n"+string(make([]byte, 40))+"\r\n", a.ID)[0]
+	inbox := old.MailboxID
+	drafts := mailbox(t, st, a.ID, "Drafts")
+	ref := &store.MessageRef{AccountID: a.ID, MailboxID: inbox, UID: old.UID}
+
+	// The old message gone meanwhile: nothing is stored.
+	gone := Deliver(t, st, "Subject: gone\r\n\r\nx\r\n", a.ID)[0]
+	_, err := st.Expunge(ctx, a.ID, inbox, []uint32{gone.UID})
+	must(t, err)
+	_, err = st.Deliver(ctx, &store.Delivery{Spool: Spool(t, st, "Subject: new\r\n\r\nnew\r\n"),
+		Targets:  []store.Target{{AccountID: a.ID, Mailbox: "Drafts"}},
+		Replaces: &store.MessageRef{AccountID: a.ID, MailboxID: inbox, UID: gone.UID}})
+	wantErr(t, err, store.ErrNotFound)
+	// Another account's message cannot be named.
+	_, err = st.Deliver(ctx, &store.Delivery{Spool: Spool(t, st, "Subject: new\r\n\r\nnew\r\n"),
+		Targets:  []store.Target{{AccountID: b.ID, Mailbox: "Drafts"}},
+		Replaces: &store.MessageRef{AccountID: b.ID, MailboxID: inbox, UID: old.UID}})
+	wantErr(t, err, store.ErrNotFound)
+	// A target that fails (no such mailbox) keeps the old message.
+	_, err = st.Deliver(ctx, &store.Delivery{Spool: Spool(t, st, "Subject: new\r\n\r\nnew\r\n"),
+		Targets: []store.Target{{AccountID: a.ID, Mailbox: "Nope"}}, Replaces: ref})
+	wantErr(t, err, store.ErrNotFound)
+	if ms := messages(t, st, a.ID, inbox); len(ms) != 1 || ms[0].UID != old.UID {
+		t.Fatalf("after failed replaces, INBOX = %+v", ms)
+	}
+	if ms := messages(t, st, a.ID, drafts.ID); len(ms) != 0 {
+		t.Fatalf("after failed replaces, Drafts = %+v", ms)
+	}
+
+	// A quota the old and new message do not fit in together, but the
+	// new one alone does.
+	used, _, err := st.Usage(ctx, a.ID)
+	must(t, err)
+	must(t, st.SetQuota(ctx, a.Address, used+30))
+	out, err := st.Deliver(ctx, &store.Delivery{Spool: Spool(t, st, "Subject: draft 2\r\n\r\n"+string(make([]byte, 40))+"\r\n"),
+		Targets: []store.Target{{AccountID: a.ID, Mailbox: "Drafts"}}, Replaces: ref})
+	must(t, err)
+	if ms := messages(t, st, a.ID, inbox); len(ms) != 0 {
+		t.Fatalf("replaced message still in INBOX: %+v", ms)
+	}
+	if got := read(t, st, a.ID, drafts.ID, out[0].UID); got != "Subject: draft 2\r\n\r\n"+string(make([]byte, 40))+"\r\n" {
+		t.Fatalf("new message reads %q", got)
+	}
+	ex, err := st.ExpungedSince(ctx, a.ID, inbox, 0)
+	must(t, err)
+	found := false
+	for _, e := range ex {
+		found = found || e.UID == old.UID
+	}
+	if !found {
+		t.Fatalf("the replaced message is not among the expunged: %+v", ex)
+	}
+}
