@@ -38,7 +38,7 @@ func (c *catWriter) URL(u string) error {
 func readCat(t *testing.T, in string, opts ReaderOptions) (*Command, error, []*catWriter, int, string, bool) {
 	t.Helper()
 	br := bufio.NewReader(strings.NewReader(in))
-	r := NewReader(br, opts)
+	r := newTestReader(br, opts)
 	var ws []*catWriter
 	r.SetCatenate(func() (CatenateWriter, error) {
 		w := &catWriter{urlErr: &ParseError{Status: "NO", Code: "BADURL bad", Text: "no"}}
@@ -161,7 +161,7 @@ func TestReadReplace(t *testing.T) {
 	}
 	// An APPEND's sink is not told REPLACE, even after a refused REPLACE.
 	br := bufio.NewReader(strings.NewReader("a REPLACE 1 INBOX {1+}\r\nx {1+}\r\ny\r\nb APPEND INBOX {1+}\r\nz\r\n"))
-	r := NewReader(br, ReaderOptions{})
+	r := newTestReader(br, ReaderOptions{})
 	if _, err := r.ReadCommand(nil, nil); err == nil {
 		t.Fatal("two REPLACE messages accepted")
 	}
