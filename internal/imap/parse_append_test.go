@@ -242,7 +242,7 @@ func FuzzReadCatenate(f *testing.F) {
 // Replacing gives the sink the REPLACE so far: its form, the message to
 // replace and the target mailbox, before the literal's continuation.
 func TestReplacingSoFar(t *testing.T) {
-	r := NewReader(bufio.NewReader(strings.NewReader("a UID REPLACE 7 Drafts (\\Draft) {2}\r\nhi\r\n")), ReaderOptions{})
+	r := newTestReader(bufio.NewReader(strings.NewReader("a UID REPLACE 7 Drafts (\\Draft) {2}\r\nhi\r\n")), ReaderOptions{})
 	var got *Command
 	conts := 0
 	_, err := r.ReadCommand(func() error { conts++; return nil }, func(int64, bool) (io.Writer, error) {
