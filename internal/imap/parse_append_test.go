@@ -216,7 +216,7 @@ func FuzzReadCatenate(f *testing.F) {
 	}
 	opts := ReaderOptions{MaxLine: 200, MaxLiteral: 100, MaxAppend: 1000, MaxDepth: 8, MaxArgs: 50, MaxCommand: 2000}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := NewReader(bufio.NewReaderSize(strings.NewReader(string(data)), 16), opts)
+		r := newTestReader(bufio.NewReaderSize(strings.NewReader(string(data)), 16), opts)
 		var w *catWriter
 		r.SetCatenate(func() (CatenateWriter, error) {
 			w = &catWriter{urlErr: &ParseError{Status: "NO", Code: "BADURL bad", Text: "no"}}
