@@ -610,5 +610,6 @@ type Store interface {
 	Messages
 	Outbound
 	Feed
+	ACL
 	Close() error
 }

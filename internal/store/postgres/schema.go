@@ -239,6 +239,18 @@ CREATE TABLE backfill (
 INSERT INTO backfill (task) SELECT 'text' WHERE EXISTS (
 	SELECT 1 FROM blobs b WHERE b.refs > 0 AND NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.blob_id = b.id));
 `,
+	// 6: mailbox access control lists (RFC 4314, store.ACL), as the SQLite
+	// store's migration 12: grantee_id 0 is anyone.
+	`
+CREATE TABLE acl (
+	mailbox_id bigint NOT NULL REFERENCES mailboxes(id),
+	grantee_id bigint NOT NULL,
+	negative   boolean NOT NULL DEFAULT false,
+	rights     text NOT NULL,
+	PRIMARY KEY (mailbox_id, grantee_id, negative)
+);
+CREATE INDEX acl_grantee ON acl(grantee_id);
+`,
 }
 
 // ErrSchemaTooNew: the database was written by a newer postel, whose

@@ -213,7 +213,7 @@ func (s *Store) updateAccount(ctx context.Context, address, query string, args .
 }
 
 // DeleteAccount implements store.Store: its mailboxes and messages go, so
-// do its junk rules and reputations, and aliases pointing at it lose that
+// do its junk rules and reputations and the rights others granted it, and aliases pointing at it lose that
 // target. Queued outbound mail stays. The ChangeAccount comes last, after
 // the mailboxes' changes.
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
@@ -245,7 +245,8 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM aliases WHERE target = ?`, addr); err != nil {
 			return err
 		}
-		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = ?`, `DELETE FROM junk_reputation WHERE account_id = ?`} {
+		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = ?`, `DELETE FROM junk_reputation WHERE account_id = ?`,
+			`DELETE FROM acl WHERE grantee_id = ?`} {
 			if _, err := w.tx.ExecContext(w.ctx, q, id); err != nil {
 				return err
 			}

@@ -51,6 +51,8 @@ func Run(t *testing.T, open Opener) {
 		{"WatchAccount", testWatchAccount},
 		{"Leases", testLeases},
 		{"LoginFailures", testLoginFailures},
+		{"ACL", testACL},
+		{"ACLLifecycle", testACLLifecycle},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
