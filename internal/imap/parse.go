@@ -120,6 +120,8 @@ func (r *Reader) parseCommand(cmd *Command) {
 	case "COMPRESS":
 		r.sp()
 		cmd.Args = &CompressArgs{Mechanism: r.word()}
+	case "SETACL", "DELETEACL", "GETACL", "LISTRIGHTS", "MYRIGHTS":
+		cmd.Args = r.aclArgs(cmd.Name)
 	default:
 		name := cmd.Name
 		if len(name) > 40 {
@@ -317,6 +319,8 @@ func (r *Reader) list() *ListArgs {
 				a.ReturnChildren = true
 			case "SPECIAL-USE":
 				a.ReturnSpecialUse = true
+			case "MYRIGHTS":
+				a.ReturnMyRights = true // RFC 8440 §3
 			case "STATUS":
 				if a.ReturnStatus != nil {
 					r.bad("STATUS given twice")

@@ -61,6 +61,11 @@ var commands = map[string]command{
 	"GETQUOTAROOT": {states: inLoggedIn, run: (*session).cmdGetQuotaRoot},
 	"SETQUOTA":     {states: inLoggedIn, run: (*session).cmdSetQuota},
 	"COMPRESS":     {states: inLoggedIn, run: (*session).cmdCompress},
+	"SETACL":       {states: inLoggedIn, run: (*session).cmdSetACL},
+	"DELETEACL":    {states: inLoggedIn, run: (*session).cmdSetACL},
+	"GETACL":       {states: inLoggedIn, run: (*session).cmdGetACL},
+	"LISTRIGHTS":   {states: inLoggedIn, run: (*session).cmdListRights},
+	"MYRIGHTS":     {states: inLoggedIn, run: (*session).cmdMyRights},
 
 	// Selected (RFC 9051 §6.4).
 	"CHECK":    {states: inSelected, run: (*session).cmdNoop}, // RFC 3501 §6.4.1; rev2 has no CHECK
@@ -106,7 +111,7 @@ func (s *session) capabilities() string {
 		"STATUS=SIZE", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC",
 		"APPENDLIMIT="+strconv.FormatInt(s.srv.cfg.AppendLimit, 10),
 		"BINARY", "UTF8=ACCEPT", "MULTIAPPEND", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
-		"QUOTA", "QUOTA=RES-STORAGE", "SAVEDATE", "WITHIN")
+		"QUOTA", "QUOTA=RES-STORAGE", "SAVEDATE", "WITHIN", "ACL", "RIGHTS="+newRights, "LIST-MYRIGHTS")
 	if s.z == nil {
 		caps = append(caps, "COMPRESS=DEFLATE")
 	}

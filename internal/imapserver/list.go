@@ -14,21 +14,32 @@ type listEntry struct {
 	name     string
 	mb       *store.Mailbox // nil for a missing parent
 	children bool
+	rights   rights // the session's on mb: every right in its own (acl.go)
 }
 
 // subscribed reports whether the entry is a subscribed mailbox.
 func (e *listEntry) subscribed() bool { return e.mb != nil && e.mb.Subscribed }
 
-// hierarchy returns the account's mailboxes and their missing parents,
-// sorted by name.
+// hierarchy returns the account's mailboxes, those shared with it that it
+// may look up (shared.go), and their missing parents, sorted by name.
 func (s *session) hierarchy() ([]*listEntry, error) {
 	mbs, err := s.srv.st.ListMailboxes(s.ctx(), s.user.AccountID)
 	if err != nil {
 		return nil, err
 	}
+	own := len(mbs)
+	shared, rs, err := s.sharedMailboxes()
+	if err != nil {
+		return nil, err
+	}
+	mbs = append(mbs, shared...)
 	byName := make(map[string]*listEntry, len(mbs))
 	for i := range mbs {
-		byName[mbs[i].Name] = &listEntry{name: mbs[i].Name, mb: &mbs[i]}
+		r := allRights
+		if i >= own {
+			r = rs[i-own]
+		}
+		byName[mbs[i].Name] = &listEntry{name: mbs[i].Name, mb: &mbs[i], rights: r}
 	}
 	for i := range mbs {
 		name := mbs[i].Name
@@ -139,8 +150,11 @@ func (s *session) cmdList(cmd *imap.Command) error {
 			continue
 		}
 		s.writeList(e, selected, a.ReturnSubscribed || selSubscribed, childMatch && recursive)
-		if a.ReturnStatus != nil && e.mb != nil {
+		if a.ReturnStatus != nil && e.mb != nil && e.rights.has(rightRead) { // RFC 4314 §4: STATUS needs r
 			s.writeStatus(*e.mb, a.ReturnStatus)
+		}
+		if a.ReturnMyRights && e.mb != nil && selected {
+			s.writeMyRights(e.name, e.rights) // RFC 8440 §3
 		}
 	}
 	return nil

@@ -54,7 +54,7 @@ func (s *session) search(key *imap.SearchKey, wantMeta bool) ([]found, error) {
 		}
 	}
 	if len(needs.Terms) > 0 {
-		uids, ok, err := s.srv.st.SearchText(s.ctx(), s.user.AccountID, v.id, needs.Terms, needs.Text)
+		uids, ok, err := s.srv.st.SearchText(s.ctx(), v.owner, v.id, needs.Terms, needs.Text)
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +77,7 @@ func (s *session) search(key *imap.SearchKey, wantMeta bool) ([]found, error) {
 				uids[k] = v.msgs[i].uid
 			}
 			var err error
-			if metas, err = s.srv.st.MessageMetas(s.ctx(), s.user.AccountID, v.id, uids); err != nil {
+			if metas, err = s.srv.st.MessageMetas(s.ctx(), v.owner, v.id, uids); err != nil {
 				return nil, err
 			}
 		}
@@ -137,7 +137,7 @@ func (l *lazyMessage) open() error {
 	if err != nil {
 		return err
 	}
-	mr, err := l.s.srv.st.OpenMessage(l.s.ctx(), l.s.user.AccountID, l.s.sel.id, l.uid)
+	mr, err := l.s.srv.st.OpenMessage(l.s.ctx(), l.s.sel.owner, l.s.sel.id, l.uid)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,12 @@ type mailboxView struct {
 	role        string // RFC 6154 special use, as when selected
 	readOnly    bool
 	sub         store.Subscription
+	// owner is the account of the mailbox: the session's, or another's
+	// that shared it (shared.go); rights are the session's on it, every
+	// right in its own, read again before each command in a shared one
+	// (checkSelected).
+	owner  int64
+	rights rights
 
 	msgs []msg
 	told int
@@ -248,10 +254,10 @@ func (s *session) pull() error {
 	}
 	v.dirty = false
 	committed := v.notified
-	changed, err := s.srv.st.Messages(s.ctx(), s.user.AccountID, v.id, v.base)
+	changed, err := s.srv.st.Messages(s.ctx(), v.owner, v.id, v.base)
 	if err == nil {
 		var gone []store.Expunged
-		gone, err = s.srv.st.ExpungedSince(s.ctx(), s.user.AccountID, v.id, v.base)
+		gone, err = s.srv.st.ExpungedSince(s.ctx(), v.owner, v.id, v.base)
 		if err == nil {
 			newBase := max(v.base, committed)
 			for i := range changed {

@@ -417,7 +417,9 @@ func (s *session) call(c command, cmd *imap.Command) (err error) {
 			err = fmt.Errorf("panic: %v", x)
 		}
 	}()
-	err = c.run(s, cmd)
+	if err = s.checkSelected(cmd); err == nil { // rights on the selected mailbox (shared.go)
+		err = c.run(s, cmd)
+	}
 	var abort errAbort
 	if s.sel == nil || err == errBye || err == errResponded || errors.As(err, &abort) {
 		return err

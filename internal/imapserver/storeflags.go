@@ -34,6 +34,9 @@ func (s *session) cmdStore(cmd *imap.Command) error {
 	if _, _, err := store.SplitFlags(flags); err != nil {
 		return bad("Invalid flag")
 	}
+	if flags, err = s.permittedFlags(a.Op, flags); err != nil {
+		return err
+	}
 	uids := make([]uint32, 0, len(idx))
 	issued := false
 	for _, i := range idx {
@@ -53,7 +56,7 @@ func (s *session) cmdStore(cmd *imap.Command) error {
 				changes = append(changes, store.FlagChange{UID: u, Conflict: true})
 			}
 		} else {
-			changes, err = s.srv.st.StoreFlags(s.ctx(), s.user.AccountID, v.id, uids, storeOps[a.Op], flags, unchanged)
+			changes, err = s.srv.st.StoreFlags(s.ctx(), v.owner, v.id, uids, storeOps[a.Op], flags, unchanged)
 			if errors.Is(err, store.ErrInvalid) {
 				return no(codeLimit, "Too many keywords on a message")
 			} else if err != nil && !storeNotFound(err) {
