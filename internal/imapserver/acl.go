@@ -33,11 +33,12 @@ const (
 	rightExpunge                    // e: EXPUNGE, the expunge of CLOSE and MOVE
 	rightAdmin                      // a: SETACL, DELETEACL, GETACL, LISTRIGHTS
 	allRights    = rights(1<<len(store.ACLRights)) - 1
-	// RFC 4314 §2.1.1: the obsolete "c" is the "create" right (k here)
-	// and "d" the "delete" right (x, t and e here: the second of the
-	// groups the RFC describes).
-	obsoleteCreate = rightCreate
-	obsoleteDelete = rightDelete | rightDeleted | rightExpunge
+	// RFC 4314 §2.1.1: the obsolete "c" is the "create" right and "d"
+	// the "delete" right. Of the two groups the RFC describes, Postel is
+	// of the first, as Dovecot and Cyrus (by default) are and as the
+	// RFC's examples read: "c" is k and x, "d" is t and e.
+	obsoleteCreate = rightCreate | rightDelete
+	obsoleteDelete = rightDeleted | rightExpunge
 )
 
 func (r rights) has(need rights) bool { return r&need == need }
@@ -213,7 +214,7 @@ func (s *session) cmdGetACL(cmd *imap.Command) error {
 
 // LISTRIGHTS (RFC 4314 §3.4): needs the a right. The owner holds every
 // right always; anyone else none always, and each right may be granted
-// alone.
+// alone, the obsolete "c" and "d" too (RFC 4314 §2.1.1).
 func (s *session) cmdListRights(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.ACLArgs)
 	ref, _, err := s.resolve(a.Mailbox, rightAdmin)
@@ -233,7 +234,7 @@ func (s *session) cmdListRights(cmd *imap.Command) error {
 		s.w.AString(allRights.stored())
 	} else {
 		s.w.Atom(` ""`)
-		for _, c := range store.ACLRights {
+		for _, c := range store.ACLRights + "cd" {
 			s.w.SP()
 			s.w.Atom(string(c))
 		}

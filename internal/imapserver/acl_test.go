@@ -2,11 +2,22 @@ package imapserver
 
 import (
 	"context"
+	"encoding/json"
+	"encoding/pem"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"postel/internal/store"
+	"postel/internal/testutil/accounts"
 )
 
 // Sharing between the harness's two accounts over TCP: alice owns, bob is
@@ -345,8 +356,8 @@ func TestACLCommands(t *testing.T) {
 		want(t, c, alice.cmd(c), "T OK")
 	}
 	hasLine(t, "GETACL", alice.cmd(`GETACL Team`),
-		`* ACL "Team" alice@example.org lrswipkxteacd anyone l bob@example.org lwkc -bob@example.org xted`)
-	hasLine(t, "LISTRIGHTS", alice.cmd(`LISTRIGHTS Team bob@example.org`), `* LISTRIGHTS "Team" bob@example.org "" l r s w i p k x t e a`)
+		`* ACL "Team" alice@example.org lrswipkxteacd anyone l bob@example.org lwkxc -bob@example.org ted`)
+	hasLine(t, "LISTRIGHTS", alice.cmd(`LISTRIGHTS Team bob@example.org`), `* LISTRIGHTS "Team" bob@example.org "" l r s w i p k x t e a c d`)
 	hasLine(t, "LISTRIGHTS owner", alice.cmd(`LISTRIGHTS Team alice@example.org`), `* LISTRIGHTS "Team" alice@example.org lrswipkxtea`)
 	hasLine(t, "MYRIGHTS", alice.cmd(`MYRIGHTS Team`), `* MYRIGHTS "Team" lrswipkxteacd`)
 	want(t, "unknown right", alice.cmd(`SETACL Team bob@example.org lrz`), "T BAD")
@@ -355,13 +366,13 @@ func TestACLCommands(t *testing.T) {
 	want(t, "no mailbox", alice.cmd(`SETACL Nope bob@example.org l`), "T NO [NONEXISTENT]")
 	want(t, "DELETEACL", alice.cmd(`DELETEACL Team -bob@example.org`), "T OK")
 	want(t, "DELETEACL anyone", alice.cmd(`DELETEACL Team anyone`), "T OK")
-	hasLine(t, "GETACL after", alice.cmd(`GETACL Team`), `* ACL "Team" alice@example.org lrswipkxteacd bob@example.org lwkc`)
+	hasLine(t, "GETACL after", alice.cmd(`GETACL Team`), `* ACL "Team" alice@example.org lrswipkxteacd bob@example.org lwkxc`)
 
 	// A negative right for bob wins over anyone's.
 	want(t, "anyone lr", alice.cmd(`SETACL Team anyone lr`), "T OK")
 	want(t, "-bob r", alice.cmd(`SETACL Team -bob@example.org r`), "T OK")
 	bob := h.loginAs("bob@example.org", bobPass)
-	hasLine(t, "bob MYRIGHTS", bob.cmd(`MYRIGHTS "Other Users/alice@example.org/Team"`), `* MYRIGHTS "Other Users/alice@example.org/Team" lwkc`)
+	hasLine(t, "bob MYRIGHTS", bob.cmd(`MYRIGHTS "Other Users/alice@example.org/Team"`), `* MYRIGHTS "Other Users/alice@example.org/Team" lwkxc`)
 	want(t, "bob SELECT", bob.cmd(`SELECT "Other Users/alice@example.org/Team"`), "T NO [NOPERM]")
 
 	// With a, bob administers: he may grant, and read the list.
@@ -369,9 +380,10 @@ func TestACLCommands(t *testing.T) {
 	want(t, "bob GETACL", bob.cmd(`GETACL "Other Users/alice@example.org/Team"`), "T OK")
 	want(t, "bob SETACL", bob.cmd(`SETACL "Other Users/alice@example.org/Team" -bob@example.org ""`), "T OK")
 	hasLine(t, "bob MYRIGHTS", bob.cmd(`MYRIGHTS "Other Users/alice@example.org/Team"`),
-		`* MYRIGHTS "Other Users/alice@example.org/Team" lrwkac`)
+		`* MYRIGHTS "Other Users/alice@example.org/Team" lrwkxac`)
 	// With k he creates below, and the new mailbox keeps the list; x
 	// lets him delete it.
+	want(t, "-x", alice.cmd(`SETACL Team bob@example.org -x`), "T OK")
 	want(t, "bob CREATE without k on a level", bob.cmd(`CREATE "Other Users/alice@example.org/Top"`), "T NO [NOPERM]")
 	want(t, "bob CREATE", bob.cmd(`CREATE "Other Users/alice@example.org/Team/Sub"`), "T OK")
 	h.mailbox(h.alice, "Team/Sub")
@@ -380,4 +392,148 @@ func TestACLCommands(t *testing.T) {
 	want(t, "bob DELETE", bob.cmd(`DELETE "Other Users/alice@example.org/Team/Sub"`), "T OK")
 	// The shared namespace is not a place for one's own mailboxes.
 	want(t, "CREATE in Other Users", alice.cmd(`CREATE "Other Users/x"`), "T NO [CANNOT]")
+}
+
+// TestACLPythonImaplib: Python's imaplib shares a mailbox (SETACL,
+// GETACL, LISTRIGHTS, DELETEACL) and reads it as the grantee (NAMESPACE,
+// LIST, MYRIGHTS, SELECT, FETCH, STORE). python3 is required.
+func TestACLPythonImaplib(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is needed for this test: %v", err)
+	}
+	h := newHarness(t, func(c *Config) { c.AllowPlaintextLoopback = false })
+	cert, err := accounts.Cert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Leaf.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(h.addr)
+	cmd := exec.Command(py, "testdata/acl_imaplib.py", "localhost", port, ca,
+		"alice@example.org", alicePass, "bob@example.org", bobPass)
+	outb, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("imaplib client failed: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	var out struct {
+		GetACL        string `json:"getacl"`
+		ListRights    string `json:"listrights"`
+		Namespace     string
+		List          []string
+		MyRights      string
+		GetACLGrantee string `json:"getacl_grantee"`
+		Select        int
+		FetchMeta     string `json:"fetch_meta"`
+		Fetch         string
+		Store         []string
+		GetACLAfter   string `json:"getacl_after"`
+	}
+	if err := json.Unmarshal(outb, &out); err != nil {
+		t.Fatalf("%v: %s", err, outb)
+	}
+	checks := []struct {
+		what string
+		ok   bool
+	}{
+		{"getacl", out.GetACL == `"PyShared" alice@example.org lrswipkxteacd bob@example.org lrsw`},
+		{"listrights", out.ListRights == `"PyShared" bob@example.org "" l r s w i p k x t e a c d`},
+		{"namespace", out.Namespace == `(("" "/")) (("Other Users/" "/")) NIL`},
+		{"list", slices.Equal(out.List, []string{`(\Noselect \HasChildren) "/" "Other Users/alice@example.org"`,
+			`(\HasNoChildren) "/" "Other Users/alice@example.org/PyShared"`})},
+		{"myrights", out.MyRights == `"Other Users/alice@example.org/PyShared" lrsw`},
+		{"getacl by the grantee", out.GetACLGrantee == "NO"},
+		{"select", out.Select == 1},
+		{"fetch", strings.Contains(out.FetchMeta, `FLAGS (\Flagged)`) && out.Fetch == "for bob\r\n"},
+		{"store", slices.Equal(out.Store, []string{`1 (FLAGS (\Flagged \Seen $bob))`})},
+		{"getacl after", out.GetACLAfter == `"PyShared" alice@example.org lrswipkxteacd`},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("%s: unexpected answer; imaplib saw %s", c.what, outb)
+		}
+	}
+	if m := h.messages(h.alice, "PyShared"); len(m) != 1 || !slices.Equal(m[0].Flags, []string{store.FlagFlagged, store.FlagSeen, "$bob"}) {
+		t.Errorf("alice's PyShared after bob's STORE: %+v", m)
+	}
+}
+
+// TestACLImapclient: go-imap's imapclient as both accounts: SETACL,
+// GETACL, MYRIGHTS, NAMESPACE, LIST of the shared namespace, and IDLE in
+// the shared mailbox seeing the owner's APPEND.
+func TestACLImapclient(t *testing.T) {
+	h := newHarness(t)
+	alice := h.client(nil)
+	if err := alice.Create("Team", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SetACL("Team", "bob@example.org", imap.RightModificationReplace, imap.RightSet("lrswite")).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	acl, err := alice.GetACL("Team").Wait()
+	if err != nil || string(acl.Rights["bob@example.org"]) != "lrswited" || string(acl.Rights["alice@example.org"]) != "lrswipkxteacd" {
+		t.Fatalf("GETACL = %+v, %v", acl, err)
+	}
+
+	exists := make(chan uint32, 10)
+	bob, err := imapclient.DialTLS(h.tlsAddr, &imapclient.Options{TLSConfig: h.clientTLS,
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				exists <- *d.NumMessages
+			}
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	if err := bob.Login("bob@example.org", bobPass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := bob.Namespace().Wait()
+	// RFC 2342: the second element, other users' namespace.
+	if err != nil || len(ns.Other) != 1 || ns.Other[0].Prefix != "Other Users/" || ns.Other[0].Delim != '/' || len(ns.Shared) != 0 {
+		t.Fatalf("NAMESPACE = %+v, %v", ns, err)
+	}
+	list, err := bob.List("Other Users/", "*", nil).Collect()
+	if err != nil || len(list) != 2 || list[1].Mailbox != "Other Users/alice@example.org/Team" {
+		t.Fatalf("LIST = %+v, %v", list, err)
+	}
+	const shared = "Other Users/alice@example.org/Team"
+	mr, err := bob.MyRights(shared).Wait()
+	if err != nil || string(mr.Rights) != "lrswited" {
+		t.Fatalf("MYRIGHTS = %+v, %v", mr, err)
+	}
+	if _, err := bob.Select(shared, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := bob.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.put(h.alice, "Team", testMsg)
+	timeout := time.After(10 * time.Second)
+	for n := uint32(0); n != 1; {
+		select {
+		case n = <-exists: // an EXISTS 0 of the SELECT may come first
+		case <-timeout:
+			t.Fatal("no EXISTS 1 pushed to the grantee after the owner's delivery")
+		}
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m := h.messages(h.alice, "Team"); len(m) != 1 || !slices.Contains(m[0].Flags, store.FlagSeen) {
+		t.Errorf("alice's Team after bob's STORE: %+v", m)
+	}
 }
