@@ -537,3 +537,39 @@ func TestACLImapclient(t *testing.T) {
 		t.Errorf("alice's Team after bob's STORE: %+v", m)
 	}
 }
+
+// TestACLPartialRights: each flag right alone (RFC 4314 §4): PERMANENTFLAGS
+// lists what may be stored, FETCH of a body sets \Seen only with s,
+// APPEND keeps only the flags allowed, CLOSE expunges only with e.
+func TestACLPartialRights(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := shareSetup(t, h, "lrs")
+	sel := bob.cmd(`SELECT ` + sharedShared)
+	want(t, "SELECT lrs", sel, "T OK [READ-WRITE]")
+	hasLine(t, "SELECT lrs", sel, `* OK [PERMANENTFLAGS (\Seen)] Flags permitted`)
+	want(t, "FETCH lrs", bob.cmd(`FETCH 1 BODY[]`), "T OK")
+	if m := h.messages(h.alice, "Shared"); !slices.Contains(m[0].Flags, store.FlagSeen) {
+		t.Errorf("FETCH BODY[] with s did not set \\Seen: %+v", m[0].Flags)
+	}
+	want(t, "STORE FLAGS lrs", bob.cmd(`STORE 1 FLAGS (\Seen)`), "T NO [NOPERM]")
+
+	want(t, "SETACL lrwit", alice.cmd(`SETACL Shared bob@example.org lrwit`), "T OK")
+	sel = bob.cmd(`SELECT ` + sharedShared)
+	hasLine(t, "SELECT lrwit", sel, `* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Draft \*)] Flags permitted`)
+	want(t, "FETCH lrwit", bob.cmd(`FETCH 2 BODY[]`), "T OK")
+	if m := h.messages(h.alice, "Shared"); slices.Contains(m[1].Flags, store.FlagSeen) {
+		t.Errorf("FETCH BODY[] without s set \\Seen: %+v", m[1].Flags)
+	}
+	body := "Subject: flags\r\n\r\nx\r\n"
+	want(t, "APPEND lrwit", bob.cmd(`APPEND `+sharedShared+` (\Seen \Flagged $k) {`+itoa(len(body))+"+}\r\n"+body), "T OK")
+	if m := h.messages(h.alice, "Shared"); len(m) != 3 || !slices.Equal(m[2].Flags, []string{store.FlagFlagged, "$k"}) {
+		t.Errorf("APPEND without s kept %+v, want \\Flagged $k", m[len(m)-1].Flags)
+	}
+	want(t, "STORE \\Deleted", bob.cmd(`STORE 1:* +FLAGS.SILENT (\Deleted)`), "T OK")
+	want(t, "EXPUNGE without e", bob.cmd(`EXPUNGE`), "T NO [NOPERM]")
+	want(t, "MOVE without e", bob.cmd(`MOVE 1 INBOX`), "T NO [NOPERM]")
+	want(t, "CLOSE without e", bob.cmd(`CLOSE`), "T OK")
+	if m := h.messages(h.alice, "Shared"); len(m) != 3 {
+		t.Errorf("CLOSE without e expunged: %d messages left", len(m))
+	}
+}
