@@ -49,8 +49,16 @@ func (s *session) parseName(name string) (mailboxRef, error) {
 		return ref, nil
 	}
 	ref.virtual = true
-	addr, local, ok := strings.Cut(strings.TrimPrefix(c, sharedRoot+"/"), "/")
-	if c == sharedRoot || !ok {
+	// The owner's address ends at the first "/" after its "@" (a local
+	// part may hold a "/", a domain never does).
+	rest := strings.TrimPrefix(c, sharedRoot+"/")
+	at := strings.IndexByte(rest, '@')
+	if c == sharedRoot || at < 0 {
+		return ref, nil
+	}
+	addr, local, ok := strings.Cut(rest[at:], "/")
+	addr = rest[:at] + addr
+	if !ok {
 		return ref, nil
 	}
 	if local, err = store.CanonicalMailbox(local); err != nil {
