@@ -573,3 +573,22 @@ func TestACLPartialRights(t *testing.T) {
 		t.Errorf("CLOSE without e expunged: %d messages left", len(m))
 	}
 }
+
+// TestACLCopyAcrossLimit: a COPY between accounts takes at most
+// maxCopyAcross messages (NO [LIMIT]), and nothing of a refused one is
+// copied.
+func TestACLCopyAcrossLimit(t *testing.T) {
+	defer func(n int) { maxCopyAcross = n }(maxCopyAcross)
+	maxCopyAcross = 1
+	h := newHarness(t)
+	_, bob := shareSetup(t, h, "lrswite")
+	want(t, "SELECT", bob.cmd(`SELECT `+sharedShared), "T OK")
+	want(t, "COPY 2", bob.cmd(`COPY 1:2 INBOX`), "T NO [LIMIT]")
+	if n := len(h.messages(h.bob, "INBOX")); n != 0 {
+		t.Fatalf("a refused COPY left %d messages", n)
+	}
+	want(t, "COPY 1", bob.cmd(`COPY 2 INBOX`), "T OK [COPYUID ")
+	if m := h.messages(h.bob, "INBOX"); len(m) != 1 || !slices.Equal(m[0].Flags, []string{store.FlagFlagged}) {
+		t.Fatalf("bob's INBOX after COPY: %+v", m)
+	}
+}

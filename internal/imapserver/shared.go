@@ -266,6 +266,10 @@ func (v *mailboxView) permanentFlags() string {
 	return strings.Join(l, " ")
 }
 
+// maxCopyAcross bounds the messages one COPY or MOVE takes between
+// accounts: each is parsed again, and all are committed at once.
+var maxCopyAcross = 1000
+
 // copyAcross copies messages of the selected mailbox into a mailbox of
 // another account (from a shared mailbox into the session's own, or the
 // other way): the store copies within one account only, so each message
@@ -274,6 +278,10 @@ func (v *mailboxView) permanentFlags() string {
 // count against the quota of the destination's owner.
 func (s *session) copyAcross(uids []uint32, dst mailboxRef) (store.CopyResult, error) {
 	v := s.sel
+	if len(uids) > maxCopyAcross {
+		// RFC 5530 §3: LIMIT.
+		return store.CopyResult{}, no(codeLimit, "Copy at most "+itoa(maxCopyAcross)+" messages at once between accounts")
+	}
 	ds := make([]*store.Delivery, 0, len(uids))
 	for _, uid := range uids {
 		m := &v.msgs[v.find(uid)]
