@@ -551,7 +551,12 @@ func TestACLPartialRights(t *testing.T) {
 	if m := h.messages(h.alice, "Shared"); !slices.Contains(m[0].Flags, store.FlagSeen) {
 		t.Errorf("FETCH BODY[] with s did not set \\Seen: %+v", m[0].Flags)
 	}
-	want(t, "STORE FLAGS lrs", bob.cmd(`STORE 1 FLAGS (\Seen)`), "T NO [NOPERM]")
+	// A FLAGS replacement changes only what s covers: \Flagged stays.
+	st := bob.cmd(`STORE 2 FLAGS (\Seen \Answered)`)
+	want(t, "STORE FLAGS lrs", st, "T OK")
+	hasLine(t, "STORE FLAGS lrs", st, `* 2 FETCH (FLAGS (\Flagged \Seen))`)
+	st = bob.cmd(`STORE 2 FLAGS ()`)
+	hasLine(t, "STORE FLAGS () lrs", st, `* 2 FETCH (FLAGS (\Flagged))`)
 
 	want(t, "SETACL lrwit", alice.cmd(`SETACL Shared bob@example.org lrwit`), "T OK")
 	sel = bob.cmd(`SELECT ` + sharedShared)
@@ -565,6 +570,10 @@ func TestACLPartialRights(t *testing.T) {
 	if m := h.messages(h.alice, "Shared"); len(m) != 3 || !slices.Equal(m[2].Flags, []string{store.FlagFlagged, "$k"}) {
 		t.Errorf("APPEND without s kept %+v, want \\Flagged $k", m[len(m)-1].Flags)
 	}
+	// Without s, FLAGS keeps \Seen and replaces the rest.
+	st = bob.cmd(`STORE 1 FLAGS ($x \Answered)`)
+	want(t, "STORE FLAGS lrwit", st, "T OK")
+	hasLine(t, "STORE FLAGS lrwit", st, `* 1 FETCH (FLAGS (\Answered \Seen $x))`)
 	want(t, "STORE \\Deleted", bob.cmd(`STORE 1:* +FLAGS.SILENT (\Deleted)`), "T OK")
 	want(t, "EXPUNGE without e", bob.cmd(`EXPUNGE`), "T NO [NOPERM]")
 	want(t, "MOVE without e", bob.cmd(`MOVE 1 INBOX`), "T NO [NOPERM]")

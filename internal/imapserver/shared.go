@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"io"
+	"slices"
 	"strings"
 
 	"postel/internal/deliver"
@@ -208,21 +209,79 @@ func (s *session) sharedRevoked() bool {
 // selected mailbox let the session change: \Seen with s, \Deleted with
 // t, the others with w (RFC 4314 §4). STORE does not fail when some
 // flag may be changed (RFC 4314 §4: clients handle a NO to STORE
-// badly); it is refused when none may, and a FLAGS replacement needs
-// all three rights, since it changes every flag.
+// badly); it is refused when none may.
 func (s *session) permittedFlags(op imap.StoreOp, flags []string) ([]string, error) {
 	r := s.sel.rights
 	if r.has(rightSeen | rightWrite | rightDeleted) {
 		return flags, nil
 	}
-	if op == imap.StoreReplace {
-		return nil, no(codeNoPerm, "STORE FLAGS needs the s, w and t rights; use +FLAGS or -FLAGS")
-	}
 	kept := filterFlags(flags, r)
-	if len(kept) == 0 && len(flags) > 0 {
+	if r&(rightSeen|rightWrite|rightDeleted) == 0 || (op != imap.StoreReplace && len(kept) == 0 && len(flags) > 0) {
 		return nil, no(codeNoPerm, "Permission denied: no right to change these flags")
 	}
 	return kept, nil
+}
+
+// storeFlags is STORE's write. A FLAGS replacement with only some of the
+// s, w and t rights changes only the flags those rights cover (RFC 4314
+// §4), the others staying as they are: the covered flags not given are
+// removed (the keywords among them as the view knows the messages'),
+// then those given are added. UNCHANGEDSINCE applies to the first write;
+// a message that fails it is left out of the second.
+func (s *session) storeFlags(uids []uint32, op imap.StoreOp, flags []string, unchanged uint64) ([]store.FlagChange, error) {
+	v := s.sel
+	if op != imap.StoreReplace || v.rights.has(rightSeen|rightWrite|rightDeleted) {
+		return s.srv.st.StoreFlags(s.ctx(), v.owner, v.id, uids, storeOps[op], flags, unchanged)
+	}
+	given := func(f string) bool {
+		return slices.ContainsFunc(flags, func(g string) bool { return strings.EqualFold(f, g) })
+	}
+	var drop []string
+	for _, f := range sysFlags {
+		if len(filterFlags([]string{f}, v.rights)) == 1 && !given(f) {
+			drop = append(drop, f)
+		}
+	}
+	if v.rights.has(rightWrite) {
+		for _, u := range uids {
+			if i := v.find(u); i >= 0 {
+				for _, k := range v.msgs[i].keywords {
+					if !given(k) && !slices.Contains(drop, k) {
+						drop = append(drop, k)
+					}
+				}
+			}
+		}
+	}
+	byUID := map[uint32]store.FlagChange{}
+	rest := uids
+	if len(drop) > 0 {
+		first, err := s.srv.st.StoreFlags(s.ctx(), v.owner, v.id, uids, store.FlagsRemove, drop, unchanged)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range first {
+			byUID[c.UID] = c
+		}
+		rest = slices.DeleteFunc(slices.Clone(uids), func(u uint32) bool { return byUID[u].Conflict })
+		unchanged = 0
+	}
+	if len(flags) > 0 || unchanged > 0 {
+		second, err := s.srv.st.StoreFlags(s.ctx(), v.owner, v.id, rest, store.FlagsAdd, flags, unchanged)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range second {
+			byUID[c.UID] = c
+		}
+	}
+	out := make([]store.FlagChange, 0, len(byUID))
+	for _, u := range uids {
+		if c, ok := byUID[u]; ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // filterFlags keeps the flags the rights r may set (APPEND and COPY into

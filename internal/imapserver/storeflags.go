@@ -56,7 +56,7 @@ func (s *session) cmdStore(cmd *imap.Command) error {
 				changes = append(changes, store.FlagChange{UID: u, Conflict: true})
 			}
 		} else {
-			changes, err = s.srv.st.StoreFlags(s.ctx(), v.owner, v.id, uids, storeOps[a.Op], flags, unchanged)
+			changes, err = s.storeFlags(uids, a.Op, flags, unchanged)
 			if errors.Is(err, store.ErrInvalid) {
 				return no(codeLimit, "Too many keywords on a message")
 			} else if err != nil && !storeNotFound(err) {
