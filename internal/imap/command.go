@@ -82,6 +82,7 @@ type ListArgs struct {
 	ReturnChildren   bool
 	ReturnSpecialUse bool
 	ReturnStatus     []string // STATUS items (upper case), nil when not asked
+	ReturnMyRights   bool     // RFC 8440: MYRIGHTS
 	Extended         bool     // the extended syntax was used (selection or return options present)
 }
 

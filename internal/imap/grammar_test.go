@@ -13,7 +13,7 @@ var testSyntax = map[string]Syntax{
 	"RENAME": SyntaxRename, "LIST": SyntaxList, "LSUB": SyntaxLsub, "STATUS": SyntaxStatus, "APPEND": SyntaxAppend,
 	"SEARCH": SyntaxSearch, "FETCH": SyntaxFetch, "STORE": SyntaxStore, "COPY": SyntaxCopy, "MOVE": SyntaxCopy,
 	"SORT": SyntaxSort, "THREAD": SyntaxThread, "GETQUOTA": SyntaxGetQuota, "SETQUOTA": SyntaxSetQuota,
-	"ID": SyntaxID, "COMPRESS": SyntaxCompress, "REPLACE": SyntaxReplace, "GETMETADATA": SyntaxGetMetadata, "SETMETADATA": SyntaxSetMetadata, "NOTIFY": SyntaxNotify, "CANCELUPDATE": SyntaxCancelUpdate,
+	"ID": SyntaxID, "COMPRESS": SyntaxCompress, "SETACL": SyntaxACL, "DELETEACL": SyntaxACL, "GETACL": SyntaxACL, "LISTRIGHTS": SyntaxACL, "MYRIGHTS": SyntaxACL, "REPLACE": SyntaxReplace, "GETMETADATA": SyntaxGetMetadata, "SETMETADATA": SyntaxSetMetadata, "NOTIFY": SyntaxNotify, "CANCELUPDATE": SyntaxCancelUpdate,
 }
 
 var testUID = map[string]bool{

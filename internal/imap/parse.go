@@ -151,6 +151,8 @@ var (
 	SyntaxSetMetadata Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.setMetadata() }
 	// SyntaxNotify: NOTIFY (RFC 5465 §8).
 	SyntaxNotify Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.notify() }
+	// SyntaxACL: SETACL, DELETEACL, GETACL, LISTRIGHTS, MYRIGHTS (RFC 4314 §3).
+	SyntaxACL Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.aclArgs(cmd.Name) }
 	// SyntaxCancelUpdate: CANCELUPDATE (RFC 5267 §4.3.5).
 	SyntaxCancelUpdate Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.cancelUpdate() }
 	SyntaxThread       Syntax = func(r *Reader, cmd *Command) { cmd.Args = r.thread() }
@@ -353,6 +355,8 @@ func (r *Reader) list() *ListArgs {
 				a.ReturnChildren = true
 			case "SPECIAL-USE":
 				a.ReturnSpecialUse = true
+			case "MYRIGHTS":
+				a.ReturnMyRights = true // RFC 8440 §3
 			case "STATUS":
 				if a.ReturnStatus != nil {
 					r.bad("STATUS given twice")

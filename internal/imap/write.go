@@ -185,7 +185,7 @@ func (w *Writer) FetchItemName(it FetchItem) {
 }
 
 // AString writes s as an atom when it can be one, else as a string
-// (METADATA entry names, RFC 5464).
+// (METADATA entry names, RFC 5464; ACL identifiers and rights, RFC 4314 §7).
 func (w *Writer) AString(s string) { w.astring(s) }
 
 // astring writes s as an atom when it can be one, else as a string.

@@ -117,19 +117,15 @@ func (s *session) discardSpools() {
 // and searchable text; the store commits all of them in one transaction.
 func (s *session) cmdAppend(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.AppendArgs)
-	name, err := canonical(a.Mailbox)
-	if err != nil {
-		return err
-	}
-	mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
-	if storeNotFound(err) {
+	ref, _, err := s.resolve(a.Mailbox, rightInsert) // RFC 4314 §4: i
+	if err == noNoMailbox {
 		return noTryCreate // RFC 9051 §6.3.12
 	} else if err != nil {
 		return err
 	}
 	ds := make([]*store.Delivery, len(a.Messages))
 	for i := range a.Messages {
-		d, err := s.prepareAppend(&a.Messages[i], mb.Name)
+		d, err := s.prepareAppend(&a.Messages[i], ref)
 		if err != nil {
 			return err
 		}
@@ -151,8 +147,10 @@ func (s *session) cmdAppend(cmd *imap.Command) error {
 	return okCode(fmt.Sprintf("APPENDUID %d %s", res[0][0].UIDValidity, imap.SeqSetFromNums(uids)), "APPEND completed")
 }
 
-// prepareAppend parses one received message into its delivery.
-func (s *session) prepareAppend(m *imap.AppendMessage, mailbox string) (*store.Delivery, error) {
+// prepareAppend parses one received message into its delivery to the
+// mailbox of dst, with the flags the session's rights there allow (RFC
+// 4314 §4); it counts against the quota of the mailbox's owner.
+func (s *session) prepareAppend(m *imap.AppendMessage, dst mailboxRef) (*store.Delivery, error) {
 	var sp store.Spool
 	switch w := m.Sink.(type) {
 	case appendSpool:
@@ -176,6 +174,6 @@ func (s *session) prepareAppend(m *imap.AppendMessage, mailbox string) (*store.D
 		date = time.Now()
 	}
 	return deliver.Prepare(sp, nil, []store.Target{{
-		AccountID: s.user.AccountID, Mailbox: mailbox, Flags: flags, InternalDate: date,
+		AccountID: dst.owner, Mailbox: dst.local, Flags: filterFlags(flags, dst.rights), InternalDate: date,
 	}})
 }

@@ -113,6 +113,15 @@ func init() {
 		"SETMETADATA": {syntax: imap.SyntaxSetMetadata, states: inLoggedIn, run: (*session).cmdSetMetadata},
 		"NOTIFY":      {syntax: imap.SyntaxNotify, states: inLoggedIn, run: (*session).cmdNotify, caps: caps("NOTIFY")},
 
+		// RFC 4314 ACL (acl.go, shared.go), RFC 8440 LIST-MYRIGHTS (a LIST
+		// return option).
+		"SETACL": {syntax: imap.SyntaxACL, states: inLoggedIn, run: (*session).cmdSetACL,
+			caps: []capability{{name: "ACL"}, {name: "RIGHTS=" + newRights}, {name: "LIST-MYRIGHTS"}}},
+		"DELETEACL":  {syntax: imap.SyntaxACL, states: inLoggedIn, run: (*session).cmdSetACL},
+		"GETACL":     {syntax: imap.SyntaxACL, states: inLoggedIn, run: (*session).cmdGetACL},
+		"LISTRIGHTS": {syntax: imap.SyntaxACL, states: inLoggedIn, run: (*session).cmdListRights},
+		"MYRIGHTS":   {syntax: imap.SyntaxACL, states: inLoggedIn, run: (*session).cmdMyRights},
+
 		// Selected (RFC 9051 §6.4).
 		"CHECK":    {syntax: imap.SyntaxNone, states: inSelected, run: (*session).cmdNoop}, // RFC 3501 §6.4.1; rev2 has no CHECK
 		"CLOSE":    {syntax: imap.SyntaxNone, states: inSelected, run: (*session).cmdClose},

@@ -21,12 +21,8 @@ func (s *session) cmdCopy(cmd *imap.Command) error {
 	if err != nil {
 		return err
 	}
-	name, err := canonical(a.Mailbox)
-	if err != nil {
-		return err
-	}
-	dst, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
-	if storeNotFound(err) {
+	ref, dst, err := s.resolve(a.Mailbox, rightInsert) // RFC 4314 §4: i
+	if err == noNoMailbox {
 		return noTryCreate // RFC 9051 §6.4.7
 	} else if err != nil {
 		return err
@@ -51,10 +47,16 @@ func (s *session) cmdCopy(cmd *imap.Command) error {
 	var gone []store.Expunged
 	defer s.startProgress(cmd)() // RFC 9585
 	err = s.waitProgress(func() (err error) {
-		if move {
-			res, gone, err = s.srv.st.Move(s.ctx(), s.user.AccountID, v.id, uids, dst.ID)
-		} else {
-			res, err = s.srv.st.Copy(s.ctx(), s.user.AccountID, v.id, uids, dst.ID)
+		switch {
+		case ref.owner != v.owner:
+			// Between accounts (a shared mailbox and the session's own).
+			if res, err = s.copyAcross(uids, ref); err == nil && move {
+				gone, err = s.srv.st.Expunge(s.ctx(), v.owner, v.id, uids)
+			}
+		case move:
+			res, gone, err = s.srv.st.Move(s.ctx(), v.owner, v.id, uids, dst.ID)
+		default:
+			res, err = s.srv.st.Copy(s.ctx(), v.owner, v.id, uids, dst.ID)
 		}
 		return err
 	})
@@ -64,7 +66,9 @@ func (s *session) cmdCopy(cmd *imap.Command) error {
 	if len(res.Source) == 0 {
 		return nil
 	}
-	s.trainCopy(dst, res)
+	if ref.owner == s.user.AccountID && v.owner == s.user.AccountID {
+		s.trainCopy(dst, res)
+	}
 	code := fmt.Sprintf("COPYUID %d %s %s", res.UIDValidity, imap.SeqSetFromNums(res.Source), imap.SeqSetFromNums(res.Dest))
 	if !move {
 		return okCode(code, "COPY completed")
@@ -113,7 +117,7 @@ func (s *session) cmdExpunge(cmd *imap.Command) error {
 	if len(uids) == 0 {
 		return nil
 	}
-	gone, err := s.srv.st.ExpungeDeleted(s.ctx(), s.user.AccountID, v.id, uids)
+	gone, err := s.srv.st.ExpungeDeleted(s.ctx(), v.owner, v.id, uids)
 	if err != nil {
 		return mailboxErr(err)
 	}

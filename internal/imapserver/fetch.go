@@ -130,7 +130,7 @@ func (s *session) cmdFetch(cmd *imap.Command) error {
 			for k, i := range batch {
 				uids[k] = v.msgs[i].uid
 			}
-			if metas, err = s.srv.st.MessageMetas(s.ctx(), s.user.AccountID, v.id, uids); err != nil {
+			if metas, err = s.srv.st.MessageMetas(s.ctx(), v.owner, v.id, uids); err != nil {
 				return err
 			}
 		}
@@ -163,7 +163,7 @@ func (s *session) cmdFetch(cmd *imap.Command) error {
 // (RFC 7162 §3.2.6).
 func (s *session) vanishedEarlier(a *imap.FetchArgs) error {
 	v := s.sel
-	gone, err := s.srv.st.ExpungedSince(s.ctx(), s.user.AccountID, v.id, a.ChangedSince)
+	gone, err := s.srv.st.ExpungedSince(s.ctx(), v.owner, v.id, a.ChangedSince)
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (s *session) vanishedEarlier(a *imap.FetchArgs) error {
 // flags changed: their responses include FLAGS.
 func (s *session) markSeen(p *fetchPlan, idx []int) (map[uint32]bool, error) {
 	v := s.sel
-	if !p.seen || v.readOnly {
+	if !p.seen || v.readOnly || !v.rights.has(rightSeen) { // RFC 4314 §4: s to set \Seen
 		return nil, nil
 	}
 	var uids []uint32
@@ -206,7 +206,7 @@ func (s *session) markSeen(p *fetchPlan, idx []int) (map[uint32]bool, error) {
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	changes, err := s.srv.st.StoreFlags(s.ctx(), s.user.AccountID, v.id, uids, store.FlagsAdd, []string{store.FlagSeen}, 0)
+	changes, err := s.srv.st.StoreFlags(s.ctx(), v.owner, v.id, uids, store.FlagsAdd, []string{store.FlagSeen}, 0)
 	if err != nil && !storeNotFound(err) {
 		return nil, err
 	}
@@ -255,7 +255,7 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 	var bodies []bodyPart
 	var preview string
 	if p.body {
-		mr, err := s.srv.st.OpenMessage(s.ctx(), s.user.AccountID, v.id, m.uid)
+		mr, err := s.srv.st.OpenMessage(s.ctx(), v.owner, v.id, m.uid)
 		if storeNotFound(err) {
 			return errVanished
 		} else if err != nil {

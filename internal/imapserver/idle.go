@@ -67,6 +67,14 @@ func (s *session) cmdIdle(cmd *imap.Command) error {
 			}
 			return errBye
 		case <-ready:
+			if s.sharedRevoked() { // its owner took the r right back (shared.go)
+				ready = nil
+				if err := s.flush(); err != nil {
+					stopReading()
+					return abort(err)
+				}
+				continue
+			}
 			err := s.update(true)
 			if err == nil {
 				err = s.flush()

@@ -85,7 +85,7 @@ func (s *session) trainCopy(dst store.Mailbox, res store.CopyResult) {
 // (adding or replacing flags) gave $Junk or $NotJunk. It runs before the
 // view takes the changes, so the view still has the keywords from before.
 func (s *session) trainStore(flags []string, changes []store.FlagChange) {
-	if s.srv.cfg.Trainer == nil {
+	if s.srv.cfg.Trainer == nil || s.sel.owner != s.user.AccountID { // not others' mail
 		return
 	}
 	v := s.sel

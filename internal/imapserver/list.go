@@ -17,14 +17,16 @@ type listEntry struct {
 	mb         *store.Mailbox // nil for a name that is no mailbox
 	node       bool           // a mailbox or a missing parent of one
 	children   bool
-	subscribed bool // the name is in the account's subscriptions
+	subscribed bool   // the name is in the account's subscriptions
+	rights     rights // the session's on mb: every right in its own (acl.go)
 }
 
-// hierarchy returns the account's mailboxes and their missing parents,
-// sorted by name, each marked when subscribed; withSubs adds the
-// subscribed names that are none of these, with their missing parents.
-// Subscriptions are names of their own (RFC 3501 §6.3.6): a subscribed
-// mailbox may be gone, and still listed by LSUB.
+// hierarchy returns the account's mailboxes, those shared with it that it
+// may look up (shared.go), and their missing parents, sorted by name, each
+// marked when subscribed; withSubs adds the subscribed names that are none
+// of these, with their missing parents. Subscriptions are names of their
+// own (RFC 3501 §6.3.6): a subscribed mailbox may be gone, and still
+// listed by LSUB; a shared mailbox is subscribed by the name it has here.
 func (s *session) hierarchy(withSubs bool) ([]*listEntry, error) {
 	mbs, err := s.srv.st.ListMailboxes(s.ctx(), s.user.AccountID)
 	if err != nil {
@@ -34,9 +36,19 @@ func (s *session) hierarchy(withSubs bool) ([]*listEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	own := len(mbs)
+	shared, rs, err := s.sharedMailboxes()
+	if err != nil {
+		return nil, err
+	}
+	mbs = append(mbs, shared...)
 	byName := make(map[string]*listEntry, len(mbs))
 	for i := range mbs {
-		byName[mbs[i].Name] = &listEntry{name: mbs[i].Name, mb: &mbs[i], node: true}
+		r := allRights
+		if i >= own {
+			r = rs[i-own]
+		}
+		byName[mbs[i].Name] = &listEntry{name: mbs[i].Name, mb: &mbs[i], node: true, rights: r}
 	}
 	for i := range mbs {
 		name := mbs[i].Name
@@ -163,8 +175,11 @@ func (s *session) cmdList(cmd *imap.Command) error {
 			continue
 		}
 		s.writeList(e, selected, a.ReturnSubscribed || selSubscribed, childMatch && recursive)
-		if a.ReturnStatus != nil && e.mb != nil {
+		if a.ReturnStatus != nil && e.mb != nil && e.rights.has(rightRead) { // RFC 4314 §4: STATUS needs r
 			s.writeStatus(*e.mb, a.ReturnStatus)
+		}
+		if a.ReturnMyRights && e.mb != nil && selected {
+			s.writeMyRights(e.name, e.rights) // RFC 8440 §3
 		}
 	}
 	return nil

@@ -51,16 +51,22 @@ func next(name string, i int) int {
 // §2); \All and \Flagged would be virtual mailboxes, which Postel lacks.
 var specialUses = []string{store.RoleSent, store.RoleDrafts, store.RoleTrash, store.RoleJunk, store.RoleArchive}
 
-// CREATE (RFC 9051 §6.3.4) with CREATE-SPECIAL-USE (RFC 6154 §3).
+// CREATE (RFC 9051 §6.3.4) with CREATE-SPECIAL-USE (RFC 6154 §3). In a
+// shared mailbox, a mailbox below it needs the k right on it (RFC 4314
+// §4) and starts with its access control list.
 func (s *session) cmdCreate(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.CreateArgs)
 	// RFC 9051 §6.3.4: a trailing separator declares the intent to
 	// create names under this one; the name itself is created.
-	name, err := canonical(strings.TrimSuffix(a.Mailbox, "/"))
+	ref, err := s.parseName(strings.TrimSuffix(a.Mailbox, "/"))
 	if err != nil {
 		return err
 	}
-	if name == "INBOX" {
+	name := ref.local
+	switch {
+	case ref.virtual:
+		return no(codeCannot, sharedRoot+" holds the mailboxes others share with you")
+	case name == "INBOX":
 		return no(codeAlreadyExists, "INBOX always exists")
 	}
 	use := store.RoleNone
@@ -68,11 +74,14 @@ func (s *session) cmdCreate(cmd *imap.Command) error {
 	case 0:
 	case 1:
 		use = a.SpecialUse[0]
-		if !slices.Contains(specialUses, use) {
+		if !slices.Contains(specialUses, use) || ref.shared() {
 			return no(codeUseAttr, "Unsupported special-use attribute "+use)
 		}
 	default:
 		return no(codeUseAttr, "Only one special-use attribute per mailbox")
+	}
+	if ref.shared() {
+		return s.createShared(ref)
 	}
 	if err := s.createParents(name); err != nil {
 		return err
@@ -87,64 +96,108 @@ func (s *session) cmdCreate(cmd *imap.Command) error {
 	return nil
 }
 
-// DELETE (RFC 9051 §6.3.5). Inferior names stay; a deleted name that has
-// them is then listed \Noselect, as §6.3.5 allows ("the server MAY allow
-// the DELETE command, but it sets the \Noselect mailbox name attribute").
-// Deleting a name that exists only as such a \Noselect parent fails.
-func (s *session) cmdDelete(cmd *imap.Command) error {
-	a := cmd.Args.(*imap.MailboxArgs)
-	name, err := canonical(a.Mailbox)
+// createShared creates a mailbox below a shared one (k right on its
+// parent), with the parent's access control list, so that whoever may
+// reach the parent reaches it too.
+func (s *session) createShared(ref mailboxRef) error {
+	i := strings.LastIndexByte(ref.local, '/')
+	if i < 0 {
+		return no(codeNoPerm, "Mailboxes are created in another account only below one shared with you")
+	}
+	parent, _, err := s.resolve(sharedName(ref.ownerAddr, ref.local[:i]), rightCreate)
 	if err != nil {
 		return err
 	}
-	if name == "INBOX" {
-		return no(codeCannot, "INBOX cannot be deleted")
-	}
-	mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
+	entries, err := s.srv.st.MailboxACL(s.ctx(), parent.owner, parent.id)
 	if err != nil {
 		return mailboxErr(err)
+	}
+	mb, err := s.srv.st.CreateMailbox(s.ctx(), ref.owner, ref.local, store.RoleNone)
+	if err != nil {
+		return mailboxErr(err)
+	}
+	for _, e := range entries {
+		if err := s.srv.st.SetACL(s.ctx(), ref.owner, mb.ID, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DELETE (RFC 9051 §6.3.5), x right (RFC 4314 §4). Inferior names stay;
+// a deleted name that has them is then listed \Noselect, as §6.3.5 allows
+// ("the server MAY allow the DELETE command, but it sets the \Noselect
+// mailbox name attribute"). Deleting a name that exists only as such a
+// \Noselect parent fails.
+func (s *session) cmdDelete(cmd *imap.Command) error {
+	a := cmd.Args.(*imap.MailboxArgs)
+	ref, err := s.parseName(a.Mailbox)
+	if err != nil {
+		return err
+	}
+	if ref.local == "INBOX" && !ref.virtual && !ref.shared() {
+		return no(codeCannot, "INBOX cannot be deleted")
+	}
+	ref, mb, err := s.resolve(a.Mailbox, rightDelete)
+	if err != nil {
+		return err
 	}
 	if s.sel != nil && s.sel.id == mb.ID {
 		// Deleting the selected mailbox closes it first.
 		s.deselect()
 		s.w.StatusResponse("", "OK", codeClosed, "Mailbox closed")
 	}
-	return mailboxErr(s.srv.st.DeleteMailbox(s.ctx(), s.user.AccountID, name))
+	return mailboxErr(s.srv.st.DeleteMailbox(s.ctx(), ref.owner, ref.local))
 }
 
 // RENAME (RFC 9051 §6.3.6). Inferior names move along. Renaming INBOX
 // moves its messages to a new mailbox and leaves INBOX empty, its
-// inferior names unaffected.
+// inferior names unaffected. A shared mailbox is renamed within its
+// owner's account, with the x right on it and the k right on the new
+// parent (RFC 4314 §4).
 func (s *session) cmdRename(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.RenameArgs)
-	from, err := canonical(a.From)
+	from, err := s.parseName(a.From)
 	if err != nil {
 		return err
 	}
-	to, err := canonical(a.To)
+	to, err := s.parseName(a.To)
 	if err != nil {
 		return err
 	}
 	switch {
-	case to == "INBOX":
+	case to.virtual:
+		return no(codeCannot, sharedRoot+" holds the mailboxes others share with you")
+	case to.local == "INBOX":
 		return no(codeAlreadyExists, "INBOX always exists")
-	case from == to:
+	case from.name == to.name:
 		return no(codeAlreadyExists, "Mailbox already exists")
 	}
-	if _, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, from); err != nil {
-		return mailboxErr(err)
-	}
-	if err := s.createParents(to); err != nil {
+	if from, _, err = s.resolve(a.From, rightDelete); err != nil {
 		return err
 	}
-	if from != "INBOX" {
-		err := s.srv.st.RenameMailbox(s.ctx(), s.user.AccountID, from, to)
+	if from.owner != to.owner {
+		return no(codeCannot, "Mailboxes are renamed only within one account")
+	}
+	if from.shared() {
+		i := strings.LastIndexByte(to.local, '/')
+		if from.local == "INBOX" || i < 0 {
+			return no(codeNoPerm, "A shared mailbox is renamed only below a mailbox shared with you")
+		}
+		if _, _, err := s.resolve(sharedName(to.ownerAddr, to.local[:i]), rightCreate); err != nil {
+			return err
+		}
+	} else if err := s.createParents(to.local); err != nil {
+		return err
+	}
+	if from.local != "INBOX" {
+		err := s.srv.st.RenameMailbox(s.ctx(), from.owner, from.local, to.local)
 		if errors.Is(err, store.ErrInvalid) {
 			return no(codeCannot, "Cannot rename a mailbox into itself")
 		}
 		return mailboxErr(err)
 	}
-	return s.renameInbox(to)
+	return s.renameInbox(to.local)
 }
 
 // renameInbox moves every message of INBOX into the new mailbox to.
@@ -170,13 +223,15 @@ func (s *session) renameInbox(to string) error {
 }
 
 // SUBSCRIBE and UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8; RFC 3501 §6.3.6,
-// §6.3.7): the subscriptions are a set of names of their own. A name that
-// is no mailbox may be subscribed (RFC 9051 §6.3.7: the server MAY check
-// that it exists; Postel does not, so that a client can subscribe before
-// it creates, or keep a subscription across a delete), and no mailbox
-// operation removes one (RFC 3501 §6.3.6: the server MUST NOT unilaterally
-// remove a name from the subscription list). Unsubscribing a name that is
-// not subscribed fails (RFC 9051 §6.3.8: "can't unsubscribe that name").
+// §6.3.7): the subscriptions are a set of names of their own, the names
+// the session sees (a mailbox shared with it by its "Other Users/" name).
+// A name that is no mailbox may be subscribed (RFC 9051 §6.3.7: the server
+// MAY check that it exists; Postel does not, so that a client can
+// subscribe before it creates, or keep a subscription across a delete),
+// and no mailbox operation removes one (RFC 3501 §6.3.6: the server MUST
+// NOT unilaterally remove a name from the subscription list).
+// Unsubscribing a name that is not subscribed fails (RFC 9051 §6.3.8:
+// "can't unsubscribe that name").
 func (s *session) cmdSubscribe(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.MailboxArgs)
 	name, err := canonical(a.Mailbox)
@@ -200,23 +255,13 @@ func (s *session) cmdSubscribe(cmd *imap.Command) error {
 	return mailboxErr(err)
 }
 
-// NAMESPACE (RFC 9051 §6.3.10; RFC 2342): one personal namespace.
-func (s *session) cmdNamespace(cmd *imap.Command) error {
-	s.w.Untagged(`NAMESPACE (("" "/")) NIL NIL`)
-	return nil
-}
-
 // STATUS (RFC 9051 §6.3.11, with SIZE, DELETED, HIGHESTMODSEQ (RFC 7162
-// §3.1.6) and APPENDLIMIT (RFC 7889 §3)).
+// §3.1.6) and APPENDLIMIT (RFC 7889 §3)); r right (RFC 4314 §4).
 func (s *session) cmdStatus(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.StatusArgs)
-	name, err := canonical(a.Mailbox)
+	_, mb, err := s.resolve(a.Mailbox, rightRead)
 	if err != nil {
 		return err
-	}
-	mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
-	if err != nil {
-		return mailboxErr(err)
 	}
 	s.writeStatus(mb, a.Items)
 	return nil

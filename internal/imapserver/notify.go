@@ -599,7 +599,7 @@ func (s *session) notifyNewMessages(from int) error {
 			uids = append(uids, v.msgs[i].uid)
 		}
 		var err error
-		if metas, err = s.srv.st.MessageMetas(s.ctx(), s.user.AccountID, v.id, uids); err != nil {
+		if metas, err = s.srv.st.MessageMetas(s.ctx(), v.owner, v.id, uids); err != nil {
 			return err
 		}
 	}

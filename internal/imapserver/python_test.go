@@ -70,7 +70,7 @@ func TestPythonImaplib(t *testing.T) {
 	}{
 		{"capabilities", slices.Contains(out.Capabilities, "IMAP4REV1") && slices.Contains(out.Capabilities, "AUTH=PLAIN") &&
 			!slices.Contains(out.Capabilities, "STARTTLS")},
-		{"namespace", out.Namespace == `(("" "/")) NIL NIL`},
+		{"namespace", out.Namespace == `(("" "/")) (("Other Users/" "/")) NIL`},
 		{"list", slices.Contains(out.List, `(\HasChildren) "/" "Py"`) && slices.Contains(out.List, `(\HasNoChildren) "/" "Py/Sub"`)},
 		{"lsub", slices.Equal(out.Lsub, []string{`() "/" "Py/Sub"`})}, // CREATE does not subscribe
 		{"append", strings.HasPrefix(out.Append, "[APPENDUID "+itoa(inbox.UIDValidity)+" 1]")},

@@ -10,13 +10,16 @@ import (
 // GETQUOTAROOT (RFC 9208 §4.3).
 func (s *session) cmdGetQuotaRoot(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.MailboxArgs)
-	name, err := canonical(a.Mailbox)
+	ref, mb, err := s.resolve(a.Mailbox, rightRead)
 	if err != nil {
 		return err
 	}
-	mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
-	if err != nil {
-		return mailboxErr(err)
+	if ref.shared() {
+		// Its owner's quota is the owner's business: no root named.
+		s.w.Atom("* QUOTAROOT ")
+		s.w.Mailbox(mb.Name)
+		s.w.CRLF()
+		return nil
 	}
 	acct, err := s.srv.st.AccountByID(s.ctx(), s.user.AccountID)
 	if err != nil {

@@ -21,16 +21,16 @@ import (
 func (s *session) cmdReplace(cmd *imap.Command) error {
 	a := cmd.Args.(*imap.ReplaceArgs)
 	v := s.sel
-	i, mb, err := s.replaceTarget(cmd.UID, a)
+	i, ref, err := s.replaceTarget(cmd.UID, a)
 	if err != nil {
 		return err
 	}
 	uid := v.msgs[i].uid
-	d, err := s.prepareAppend(&a.Message, mb.Name)
+	d, err := s.prepareAppend(&a.Message, ref)
 	if err != nil {
 		return err
 	}
-	d.Replaces = &store.MessageRef{AccountID: s.user.AccountID, MailboxID: v.id, UID: uid}
+	d.Replaces = &store.MessageRef{AccountID: v.owner, MailboxID: v.id, UID: uid}
 	res, err := s.srv.st.DeliverAll(s.ctx(), []*store.Delivery{d})
 	switch {
 	case errors.Is(err, store.ErrQuota):
@@ -70,17 +70,21 @@ func (s *session) cmdReplace(cmd *imap.Command) error {
 // (appendSink refuses one that cannot succeed before the literal comes):
 // it returns the index of the old message in the view and the mailbox
 // that receives the new one, or the refusal.
-func (s *session) replaceTarget(uid bool, a *imap.ReplaceArgs) (int, store.Mailbox, error) {
+func (s *session) replaceTarget(uid bool, a *imap.ReplaceArgs) (int, mailboxRef, error) {
 	v := s.sel
 	switch {
 	case v == nil:
-		return 0, store.Mailbox{}, badNoMailbox
+		return 0, mailboxRef{}, badNoMailbox
 	case !uid && s.uidonly:
-		return 0, store.Mailbox{}, badUIDRequired // RFC 9586 §3
+		return 0, mailboxRef{}, badUIDRequired // RFC 9586 §3
 	case v.readOnly:
 		// The old message must be expunged, which a read-only selection
 		// cannot do (RFC 8508 makes REPLACE an APPEND plus an EXPUNGE).
-		return 0, store.Mailbox{}, noReadOnly
+		return 0, mailboxRef{}, noReadOnly
+	case !v.rights.has(rightDeleted | rightExpunge):
+		// RFC 8508 §3.3 with RFC 4314 §4: the rights of an EXPUNGE of the
+		// old message (t and e) on the selected mailbox.
+		return 0, mailboxRef{}, no(codeNoPerm, "You may not expunge from this mailbox")
 	}
 	var i int
 	if uid {
@@ -89,7 +93,7 @@ func (s *session) replaceTarget(uid bool, a *imap.ReplaceArgs) (int, store.Mailb
 			i = len(v.msgs) - 1
 		}
 		if i < 0 {
-			return 0, store.Mailbox{}, no(codeNonExistent, "No message with that UID")
+			return 0, mailboxRef{}, no(codeNonExistent, "No message with that UID")
 		}
 	} else {
 		n := int(a.Num)
@@ -97,20 +101,17 @@ func (s *session) replaceTarget(uid bool, a *imap.ReplaceArgs) (int, store.Mailb
 			n = len(v.msgs)
 		}
 		if n < 1 || n > len(v.msgs) {
-			return 0, store.Mailbox{}, bad("Invalid message sequence number")
+			return 0, mailboxRef{}, bad("Invalid message sequence number")
 		}
 		i = n - 1
 	}
 	if v.msgs[i].expunged {
-		return 0, store.Mailbox{}, no(codeExpungeIssued, "The message to replace was expunged meanwhile")
+		return 0, mailboxRef{}, no(codeExpungeIssued, "The message to replace was expunged meanwhile")
 	}
-	name, err := canonical(a.Mailbox)
-	if err != nil {
-		return 0, store.Mailbox{}, err
+	// The target as APPEND's: the i right there (RFC 4314 §4).
+	ref, _, err := s.resolve(a.Mailbox, rightInsert)
+	if err == noNoMailbox {
+		return 0, mailboxRef{}, noTryCreate // as APPEND (RFC 9051 §6.3.12)
 	}
-	mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
-	if storeNotFound(err) {
-		return 0, store.Mailbox{}, noTryCreate // as APPEND (RFC 9051 §6.3.12)
-	}
-	return i, mb, err
+	return i, ref, err
 }

@@ -62,7 +62,7 @@ func (s *session) searchIn(key *imap.SearchKey, cands []int, wantMeta bool, prog
 		s.enableCondStore() // RFC 7162 §3.1
 	}
 	if len(needs.Terms) > 0 {
-		uids, ok, err := s.srv.st.SearchText(s.ctx(), s.user.AccountID, v.id, needs.Terms, needs.Text)
+		uids, ok, err := s.srv.st.SearchText(s.ctx(), v.owner, v.id, needs.Terms, needs.Text)
 		if err != nil {
 			return nil, err
 		}
@@ -87,7 +87,7 @@ func (s *session) searchIn(key *imap.SearchKey, cands []int, wantMeta bool, prog
 				uids[k] = v.msgs[i].uid
 			}
 			var err error
-			if metas, err = s.srv.st.MessageMetas(s.ctx(), s.user.AccountID, v.id, uids); err != nil {
+			if metas, err = s.srv.st.MessageMetas(s.ctx(), v.owner, v.id, uids); err != nil {
 				return nil, err
 			}
 		}
@@ -168,7 +168,7 @@ func (l *lazyMessage) open() error {
 	if err != nil {
 		return err
 	}
-	mr, err := l.s.srv.st.OpenMessage(l.s.ctx(), l.s.user.AccountID, l.s.sel.id, l.uid)
+	mr, err := l.s.srv.st.OpenMessage(l.s.ctx(), l.s.sel.owner, l.s.sel.id, l.uid)
 	if err != nil {
 		return err
 	}

@@ -36,9 +36,10 @@ func (s *session) cmdSelect(cmd *imap.Command) error {
 	if err != nil {
 		return err
 	}
-	if !s.rev2 {
+	if !s.rev2 && v.owner == s.user.AccountID {
 		// The messages no session claimed are recent here: claimed by a
-		// SELECT, only seen by an EXAMINE (claimRecent).
+		// SELECT, only seen by an EXAMINE (claimRecent; none in a
+		// mailbox shared with the session).
 		switch {
 		case v.readOnly:
 			v.markRecent(0, mb.RecentUID, 0)
@@ -93,23 +94,37 @@ func (s *session) cmdSelect(cmd *imap.Command) error {
 	return okCode(codeReadWrite, "SELECT completed")
 }
 
-// open builds the view of a mailbox. The subscription starts before the
+// open builds the view of a mailbox, which needs the r right (RFC 4314
+// §4). The subscription, to the changes of the mailbox's owner (the
+// session's account, or the one that shared it), starts before the
 // snapshot is read, so no change after it is missed; the mailbox row is
 // read before the messages, so every change up to its HIGHESTMODSEQ is in
-// the message list (see mailboxView).
+// the message list (see mailboxView). A shared mailbox the session may
+// change no flag of and not expunge is opened read-only.
 func (s *session) open(name string, readOnly bool) (*mailboxView, store.Mailbox, error) {
-	sub := s.srv.st.Subscribe(s.user.AccountID)
-	mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
+	ref, mb, err := s.resolve(name, rightRead)
+	if err != nil {
+		return nil, mb, err
+	}
+	sub := s.srv.st.Subscribe(ref.owner)
+	if mb, err = s.srv.st.Mailbox(s.ctx(), ref.owner, ref.local); err == nil && mb.ID != ref.id {
+		err = store.ErrNotFound // deleted and made again meanwhile
+	}
 	if err != nil {
 		sub.Close()
 		return nil, mb, mailboxErr(err)
 	}
-	list, err := s.srv.st.Messages(s.ctx(), s.user.AccountID, mb.ID, 0)
+	if ref.shared() {
+		mb.Name, mb.SpecialUse, mb.Subscribed = ref.name, store.RoleNone, true
+		readOnly = readOnly || ref.rights&(rightSeen|rightWrite|rightDeleted|rightExpunge) == 0
+	}
+	list, err := s.srv.st.Messages(s.ctx(), ref.owner, mb.ID, 0)
 	if err != nil {
 		sub.Close()
 		return nil, mb, mailboxErr(err)
 	}
 	v := &mailboxView{id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, role: mb.SpecialUse, readOnly: readOnly, sub: sub,
+		owner: ref.owner, rights: ref.rights,
 		base: mb.HighestModSeq, msgs: make([]msg, len(list)), keywords: map[string]bool{}}
 	for i := range list {
 		v.msgs[i] = newMsg(&list[i])
@@ -134,7 +149,7 @@ func (s *session) writePermanentFlags(v *mailboxView) {
 	if v.readOnly {
 		s.w.StatusResponse("", "OK", "PERMANENTFLAGS ()", "No permanent flags permitted")
 	} else {
-		s.w.StatusResponse("", "OK", "PERMANENTFLAGS ("+permanentFlags+")", "Flags permitted")
+		s.w.StatusResponse("", "OK", "PERMANENTFLAGS ("+v.permanentFlags()+")", "Flags permitted")
 	}
 }
 
@@ -177,7 +192,7 @@ func (v *mailboxView) noteKeywordsInUse() {
 // the answer is exact and seq-match-data is not needed.
 func (s *session) qresyncSelect(q *imap.QResyncArgs) error {
 	v := s.sel
-	gone, err := s.srv.st.ExpungedSince(s.ctx(), s.user.AccountID, v.id, q.ModSeq)
+	gone, err := s.srv.st.ExpungedSince(s.ctx(), v.owner, v.id, q.ModSeq)
 	if err != nil {
 		return err
 	}
@@ -211,7 +226,7 @@ func (s *session) deselect() {
 // then deselect; UNSELECT (RFC 9051 §6.4.2): deselect only.
 func (s *session) cmdClose(cmd *imap.Command) error {
 	v := s.sel
-	if cmd.Name == "CLOSE" && !v.readOnly {
+	if cmd.Name == "CLOSE" && !v.readOnly && v.rights.has(rightExpunge) { // RFC 4314 §4: e to expunge
 		if err := s.pull(); err != nil {
 			return err
 		}
@@ -222,7 +237,7 @@ func (s *session) cmdClose(cmd *imap.Command) error {
 			}
 		}
 		if len(uids) > 0 {
-			if _, err := s.srv.st.ExpungeDeleted(s.ctx(), s.user.AccountID, v.id, uids); err != nil && !storeNotFound(err) {
+			if _, err := s.srv.st.ExpungeDeleted(s.ctx(), v.owner, v.id, uids); err != nil && !storeNotFound(err) {
 				return err
 			}
 		}

@@ -32,6 +32,12 @@ type mailboxView struct {
 	role        string // RFC 6154 special use, as when selected
 	readOnly    bool
 	sub         store.Subscription
+	// owner is the account of the mailbox: the session's, or another's
+	// that shared it (shared.go); rights are the session's on it, every
+	// right in its own, read again before each command in a shared one
+	// (checkSelected).
+	owner  int64
+	rights rights
 
 	msgs []msg
 	told int
@@ -127,6 +133,12 @@ func (m *msg) flags() []string {
 	if m.sys&bitRecent != 0 {
 		return append(append(slices.Clip(sysFlagLists[m.sys&31]), `\Recent`), m.keywords...)
 	}
+	return m.storedFlags()
+}
+
+// storedFlags lists the message's flags as the store keeps them: without
+// \Recent, the session's alone (RFC 3501 §2.3.2).
+func (m *msg) storedFlags() []string {
 	if len(m.keywords) == 0 {
 		return sysFlagLists[m.sys&31]
 	}
@@ -166,16 +178,19 @@ func (m *msg) saveDate() time.Time {
 // node, has them recent too; a read-only one (EXAMINE) takes those no
 // session claimed, and claims none (RFC 3501 §6.3.2: EXAMINE MUST NOT
 // cause messages to lose \Recent). IMAP4rev2 has no \Recent (RFC 9051
-// §2.3.2, Appendix E): a rev2 session claims none and sees none.
+// §2.3.2, Appendix E): a rev2 session claims none and sees none. In a
+// mailbox shared with it (RFC 4314) a session sees none recent either: the
+// owner's sessions are the ones to be told of new mail first, and a
+// grantee's view must not take that from them.
 func (s *session) claimRecent(v *mailboxView, start int) error {
-	if s.rev2 || start >= len(v.msgs) {
+	if s.rev2 || start >= len(v.msgs) || v.owner != s.user.AccountID {
 		return nil
 	}
 	var upto uint32 // 0 reads the boundary without claiming
 	if !v.readOnly {
 		upto = v.maxUID()
 	}
-	from, err := s.srv.st.ClaimRecent(s.ctx(), s.user.AccountID, v.id, upto)
+	from, err := s.srv.st.ClaimRecent(s.ctx(), v.owner, v.id, upto)
 	if storeNotFound(err) {
 		return nil // deleted meanwhile: the next pull sees it
 	} else if err != nil {
@@ -324,10 +339,10 @@ func (s *session) pull() error {
 	}
 	v.dirty = false
 	committed := v.notified
-	changed, err := s.srv.st.Messages(s.ctx(), s.user.AccountID, v.id, v.base)
+	changed, err := s.srv.st.Messages(s.ctx(), v.owner, v.id, v.base)
 	if err == nil {
 		var gone []store.Expunged
-		gone, err = s.srv.st.ExpungedSince(s.ctx(), s.user.AccountID, v.id, v.base)
+		gone, err = s.srv.st.ExpungedSince(s.ctx(), v.owner, v.id, v.base)
 		if err == nil {
 			newBase := max(v.base, committed)
 			for i := range changed {

@@ -100,12 +100,16 @@ const writeTimeout = 5 * time.Minute
 var ErrServerClosed = errors.New("imapserver: server closed")
 
 // Store is what IMAP sessions use of the store: the account's mailboxes
-// and messages, the ingest path (APPEND) and the feed of changes.
+// and messages, the ingest path (APPEND), the feed of changes and the
+// access control lists of mailboxes (ACL, RFC 4314).
 type Store interface {
 	store.Mailboxes
 	store.Messages
 	store.Ingest
 	store.AccountFeed
+	store.ACL
+	// Account finds the owner of a shared mailbox (shared.go).
+	Account(ctx context.Context, address string) (store.Account, error)
 }
 
 // Server is the IMAP service; it may Serve several listeners (143 and 993

@@ -401,6 +401,10 @@ func (s *session) call(c command, cmd *imap.Command) error {
 		if err := s.uidRequired(c, cmd); err != nil {
 			return err
 		}
+		// The rights on the selected mailbox (shared.go).
+		if err := s.checkSelected(cmd); err != nil {
+			return err
+		}
 		return c.run(s, cmd)
 	})
 	if s.sel == nil || err == errBye || err == errResponded || errors.As(err, new(netserve.ErrAbort)) {

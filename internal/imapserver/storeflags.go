@@ -34,6 +34,9 @@ func (s *session) cmdStore(cmd *imap.Command) error {
 	if _, _, err := store.SplitFlags(flags); err != nil {
 		return bad("Invalid flag")
 	}
+	if flags, err = s.permittedFlags(a.Op, flags); err != nil {
+		return err
+	}
 	uids := make([]uint32, 0, len(idx))
 	issued := false
 	for _, i := range idx {
@@ -55,7 +58,7 @@ func (s *session) cmdStore(cmd *imap.Command) error {
 		} else {
 			defer s.startProgress(cmd)() // RFC 9585
 			err = s.waitProgress(func() (err error) {
-				changes, err = s.srv.st.StoreFlags(s.ctx(), s.user.AccountID, v.id, uids, storeOps[a.Op], flags, unchanged)
+				changes, err = s.storeFlags(uids, a.Op, flags, unchanged) // within the rights (shared.go)
 				return err
 			})
 			if errors.Is(err, store.ErrInvalid) {

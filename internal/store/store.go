@@ -293,7 +293,7 @@ const (
 	ChangeAdded    ChangeKind = iota + 1 // messages added (UIDs)
 	ChangeFlags                          // flags changed (UIDs)
 	ChangeExpunged                       // messages removed (UIDs)
-	ChangeMailbox                        // mailbox created, renamed or deleted
+	ChangeMailbox                        // mailbox created, renamed or deleted, or its access control list changed
 	// ChangeAccount: the account was deleted, disabled or enabled
 	// (MailboxID 0). Sessions logged in to it re-read it and end when it
 	// is gone or disabled (WatchAccount).
@@ -660,5 +660,6 @@ type Store interface {
 	Messages
 	Outbound
 	Feed
+	ACL
 	Close() error
 }

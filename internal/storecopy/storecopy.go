@@ -101,6 +101,7 @@ type Report struct {
 	Queue       int   // outbound entries
 	JunkRules   int
 	Reputations int
+	ACLEntries  int // entries of mailboxes' access control lists (acl.go)
 	// What this run copied; the rest was there from an earlier run.
 	CopiedMessages int64
 	CopiedBytes    int64
@@ -150,8 +151,8 @@ type srcAccount struct {
 // Copy copies everything from holds into to: domains, accounts (with their
 // credentials, quota, disabled state and auth epoch), aliases with
 // catch-alls, junk rules and reputations (when from is a store.JunkStore),
-// mailboxes with their UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, role and
-// recent boundary, the subscribed names, their messages (UIDs, MODSEQs, flags, dates, the bytes
+// mailboxes with their UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, role, recent
+// boundary and access control list, the subscribed names, their messages (UIDs, MODSEQs, flags, dates, the bytes
 // served) and expunges, and the outbound queue under its IDs. Then it
 // verifies. The target must hold nothing but what an earlier Copy from
 // the same source put there: an account the source lacks is refused
@@ -187,6 +188,9 @@ func (c *copier) run(ctx context.Context) error {
 		if err := c.account(ctx, &c.src[i]); err != nil {
 			return err
 		}
+	}
+	if err := c.acls(ctx); err != nil {
+		return err
 	}
 	if err := c.queue(ctx); err != nil {
 		return err

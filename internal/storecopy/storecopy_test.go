@@ -113,6 +113,11 @@ func populate(t *testing.T, st *sqlite.Store) {
 	// Subscriptions of their own: one mailbox, one name that is none.
 	must(t, st.SetSubscribed(bg, alice.ID, "Projects", true))
 	must(t, st.SetSubscribed(bg, alice.ID, "Gone/Away", true))
+	// Lists is shared (RFC 4314): with bob, and with anyone but carol.
+	lists := mailboxID(t, st, alice.ID, "Lists")
+	must(t, st.SetACL(bg, alice.ID, lists, store.ACLEntry{Identifier: "bob@example.net", Rights: "lrs"}))
+	must(t, st.SetACL(bg, alice.ID, lists, store.ACLEntry{Identifier: store.Anyone, Rights: "l"}))
+	must(t, st.SetACL(bg, alice.ID, lists, store.ACLEntry{Identifier: "carol@example.org", Negative: true, Rights: "l"}))
 
 	const prefix = "Return-Path: <x@remote.example>\r\nReceived: from client.example by mx.test.example\r\n"
 	inbox := mailboxID(t, st, alice.ID, "INBOX")
@@ -441,7 +446,7 @@ func TestCopy(t *testing.T) {
 	t.Logf("copied %d messages (%d bytes) in %v: %+v", rep.CopiedMessages, rep.CopiedBytes, rep.Elapsed, rep)
 	if !rep.Verified || rep.Messages != total || rep.CopiedMessages != total || rep.Domains != 2 || rep.Accounts != 3 ||
 		rep.Aliases != 3 || rep.Queue != 2 || rep.CopiedQueue != 2 || rep.JunkRules != 2 || rep.Reputations != 2 ||
-		!rep.JunkDatesKept || rep.Expunged != 5 || rep.Mailboxes != 6+4+6+6 {
+		!rep.JunkDatesKept || rep.Expunged != 5 || rep.Mailboxes != 6+4+6+6 || rep.ACLEntries != 3 {
 		t.Fatalf("report %+v (source: %d messages)", rep, total)
 	}
 	if int64(calls) != total || last.Messages != total || last.TotalMessages != total || last.Bytes != rep.Bytes || last.TotalBytes != rep.Bytes {

@@ -258,6 +258,9 @@ func (c *copier) verifyMailboxes(ctx context.Context, d *diffs, a, b store.Accou
 		if err := c.verifyMessages(ctx, d, what, a.ID, m.ID, b.ID, n.ID); err != nil {
 			return 0, fmt.Errorf("%s: %w", what, err)
 		}
+		if err := c.verifyACL(ctx, d, what, a.ID, m.ID, b.ID, n.ID); err != nil {
+			return 0, fmt.Errorf("%s: %w", what, err)
+		}
 	}
 	return size, nil
 }

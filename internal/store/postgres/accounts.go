@@ -218,8 +218,8 @@ func (s *Store) updateAccount(ctx context.Context, address, query string, args .
 }
 
 // DeleteAccount implements store.Store: its mailboxes and messages go, so
-// do its junk rules and reputations, and aliases pointing at it lose that
-// target. Queued outbound mail stays. The ChangeAccount comes last, after
+// do its junk rules and reputations and the rights others granted it, and
+// aliases pointing at it lose that target. Queued outbound mail stays. The ChangeAccount comes last, after
 // the mailboxes' changes.
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	addr, err := store.CanonicalAddress(address, false)
@@ -253,7 +253,8 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			return err
 		}
 		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = $1`, `DELETE FROM junk_reputation WHERE account_id = $1`,
-			`DELETE FROM subscriptions WHERE account_id = $1`, `DELETE FROM metadata WHERE account_id = $1`} {
+			`DELETE FROM subscriptions WHERE account_id = $1`, `DELETE FROM metadata WHERE account_id = $1`,
+			`DELETE FROM acl WHERE grantee_id = $1`} {
 			if _, err := w.tx.Exec(w.ctx, q, id); err != nil {
 				return err
 			}

@@ -146,13 +146,14 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 	})
 }
 
-// deleteMailbox removes a mailbox, its messages and its expunge history.
+// deleteMailbox removes a mailbox, its messages, its expunge history and
+// its access control list.
 // The account is locked.
 func (w *wtx) deleteMailbox(accountID, id int64) error {
 	if _, err := w.expunge(accountID, id, expungeSel{all: true}); err != nil {
 		return err
 	}
-	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = $1`, `DELETE FROM metadata WHERE mailbox_id = $1`, `DELETE FROM mailboxes WHERE id = $1`} {
+	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = $1`, `DELETE FROM metadata WHERE mailbox_id = $1`, `DELETE FROM acl WHERE mailbox_id = $1`, `DELETE FROM mailboxes WHERE id = $1`} {
 		if _, err := w.tx.Exec(w.ctx, q, id); err != nil {
 			return err
 		}

@@ -269,6 +269,18 @@ ALTER TABLE mailboxes DROP COLUMN subscribed;
 ALTER TABLE mailboxes ADD COLUMN recent_uid bigint NOT NULL DEFAULT 0;
 UPDATE mailboxes SET recent_uid = uidnext - 1;
 `,
+	// 8: mailbox access control lists (RFC 4314, store.ACL), as the SQLite
+	// store's migration 14: grantee_id 0 is anyone.
+	`
+CREATE TABLE acl (
+	mailbox_id bigint NOT NULL REFERENCES mailboxes(id),
+	grantee_id bigint NOT NULL,
+	negative   boolean NOT NULL DEFAULT false,
+	rights     text NOT NULL,
+	PRIMARY KEY (mailbox_id, grantee_id, negative)
+);
+CREATE INDEX acl_grantee ON acl(grantee_id);
+`,
 }
 
 // ErrSchemaTooNew: the database was written by a newer postel, whose

@@ -217,7 +217,7 @@ func (s *Store) updateAccount(ctx context.Context, address, query string, args .
 }
 
 // DeleteAccount implements store.Store: its mailboxes and messages go, so
-// do its subscriptions, junk rules and reputations, and aliases pointing at it lose that
+// do its subscriptions, junk rules and reputations and the rights others granted it, and aliases pointing at it lose that
 // target. Queued outbound mail stays. The ChangeAccount comes last, after
 // the mailboxes' changes.
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
@@ -250,7 +250,8 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			return err
 		}
 		for _, q := range []string{`DELETE FROM junk_rules WHERE account_id = ?`, `DELETE FROM junk_reputation WHERE account_id = ?`,
-			`DELETE FROM subscriptions WHERE account_id = ?`, `DELETE FROM metadata WHERE account_id = ?`} {
+			`DELETE FROM subscriptions WHERE account_id = ?`, `DELETE FROM metadata WHERE account_id = ?`,
+			`DELETE FROM acl WHERE grantee_id = ?`} {
 			if _, err := w.tx.ExecContext(w.ctx, q, id); err != nil {
 				return err
 			}

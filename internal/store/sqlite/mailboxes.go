@@ -168,7 +168,8 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 	})
 }
 
-// deleteMailbox removes a mailbox, its messages and its expunge history.
+// deleteMailbox removes a mailbox, its messages, its expunge history and
+// its access control list.
 func (w *wtx) deleteMailbox(accountID, id int64) error {
 	rows, err := w.tx.QueryContext(w.ctx, `SELECT uid FROM messages WHERE mailbox_id = ?`, id)
 	if err != nil {
@@ -190,7 +191,7 @@ func (w *wtx) deleteMailbox(accountID, id int64) error {
 	if _, err := w.expunge(accountID, id, uids); err != nil {
 		return err
 	}
-	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = ?`, `DELETE FROM metadata WHERE mailbox_id = ?`, `DELETE FROM mailboxes WHERE id = ?`} {
+	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = ?`, `DELETE FROM metadata WHERE mailbox_id = ?`, `DELETE FROM acl WHERE mailbox_id = ?`, `DELETE FROM mailboxes WHERE id = ?`} {
 		if _, err := w.tx.ExecContext(w.ctx, q, id); err != nil {
 			return err
 		}

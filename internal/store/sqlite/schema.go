@@ -272,6 +272,20 @@ ALTER TABLE mailboxes DROP COLUMN subscribed;
 ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET recent_uid = uidnext - 1;
 `,
+	// 14: mailbox access control lists (RFC 4314, store.ACL): the rights
+	// an owner grants on a mailbox to another account (grantee_id) or to
+	// anyone (grantee_id 0), positive or negative. Rows go with their
+	// mailbox and with their grantee (deleteMailbox, DeleteAccount).
+	`
+CREATE TABLE acl (
+	mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+	grantee_id INTEGER NOT NULL,
+	negative   INTEGER NOT NULL DEFAULT 0,
+	rights     TEXT NOT NULL,
+	PRIMARY KEY (mailbox_id, grantee_id, negative)
+);
+CREATE INDEX acl_grantee ON acl(grantee_id);
+`,
 }
 
 // ErrSchemaTooNew: the data dir was written by a newer postel, whose

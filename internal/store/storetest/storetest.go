@@ -57,6 +57,8 @@ func Run(t *testing.T, open Opener) {
 		{"SubscriptionChanges", testSubscriptionChanges},
 		{"Subscriptions", testSubscriptions},
 		{"ClaimRecent", testClaimRecent},
+		{"ACL", testACL},
+		{"ACLLifecycle", testACLLifecycle},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -514,6 +514,19 @@ func CheckWritesAfterUpgrade(t *testing.T, st store.Store, f *UpgradeFixture, si
 			t.Errorf("the copy of an expunged message reads %d bytes, %v", len(raw), err)
 		}
 	}
+	// Access control lists (SQLite 12, PostgreSQL 6) start empty and
+	// take entries.
+	if len(f.Accounts) > 1 {
+		if l, err := st.MailboxACL(ctx, a.ID, inbox.ID); err != nil || len(l) != 0 {
+			t.Errorf("MailboxACL after upgrade = %+v, %v; want none", l, err)
+		}
+		grantee := f.Accounts[1]
+		if err := st.SetACL(ctx, a.ID, inbox.ID, store.ACLEntry{Identifier: grantee.Address, Rights: "lr"}); err != nil {
+			t.Errorf("SetACL after upgrade: %v", err)
+		} else if sw, err := st.SharedWith(ctx, grantee.ID); err != nil || len(sw) != 1 || sw[0].MailboxID != inbox.ID {
+			t.Errorf("SharedWith after upgrade = %+v, %v", sw, err)
+		}
+	}
 	used, msgs, err := st.Usage(ctx, a.ID)
 	wb, wm := f.Usage(a)
 	wb += size - f.Size(inbox.Messages[0])
