@@ -85,10 +85,10 @@ echo "== go test -race (fuzz targets run on their seed corpora)"
 # No PostgreSQL test skips for want of PostgreSQL: they fail.
 export POSTEL_REQUIRE_POSTGRES=1
 go test -race -timeout 15m -count=1 "$@" ./...
-echo "== fuzzing the IMAP parsers briefly (past their seed corpora)"
+echo "== fuzzing the IMAP command parser and the ENVELOPE/BODYSTRUCTURE builders briefly (past their seeds)"
 # Each target explores new inputs for a few seconds; a crasher is written
 # to testdata/fuzz and fails the run.
-for target in "FuzzReadCommand ./internal/imap"; do
+for target in "FuzzReadCommand ./internal/imap" "FuzzEnvelope ./internal/imap" "FuzzBodyStructure ./internal/imap"; do
 	set -- $target
 	go test -run '^$' -fuzz "^$1\$" -fuzztime "${POSTEL_FUZZTIME:-10s}" "$2"
 done
