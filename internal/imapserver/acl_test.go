@@ -3,11 +3,6 @@ package imapserver
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,7 +12,6 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"postel/internal/store"
-	"postel/internal/testutil/accounts"
 )
 
 // Sharing between the harness's two accounts over TCP: alice owns, bob is
@@ -398,29 +392,8 @@ func TestACLCommands(t *testing.T) {
 // GETACL, LISTRIGHTS, DELETEACL) and reads it as the grantee (NAMESPACE,
 // LIST, MYRIGHTS, SELECT, FETCH, STORE). python3 is required.
 func TestACLPythonImaplib(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatalf("python3 is needed for this test: %v", err)
-	}
 	h := newHarness(t, func(c *Config) { c.AllowPlaintextLoopback = false })
-	cert, err := accounts.Cert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Leaf.Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(h.addr)
-	cmd := exec.Command(py, "testdata/acl_imaplib.py", "localhost", port, ca,
-		"alice@example.org", alicePass, "bob@example.org", bobPass)
-	outb, err := cmd.Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			t.Fatalf("imaplib client failed: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatal(err)
-	}
+	outb := runImaplib(t, h, "testdata/acl_imaplib.py", "alice@example.org", alicePass, "bob@example.org", bobPass)
 	var out struct {
 		GetACL        string `json:"getacl"`
 		ListRights    string `json:"listrights"`

@@ -19,29 +19,8 @@ import (
 // MOVE, STATUS, GETQUOTAROOT, EXPUNGE, CLOSE, RENAME, DELETE) and checks
 // its answers against the store. python3 is required.
 func TestPythonImaplib(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatalf("python3 is needed for this test: %v", err)
-	}
 	h := newHarness(t, func(c *Config) { c.AllowPlaintextLoopback = false })
-	cert, err := accounts.Cert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Leaf.Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(h.addr)
-	// The certificate names localhost.
-	cmd := exec.Command(py, "testdata/imaplib_client.py", "localhost", port, ca, "alice@example.org", alicePass)
-	outb, err := cmd.Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			t.Fatalf("imaplib client failed: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatal(err)
-	}
+	outb := runImaplib(t, h, "testdata/imaplib_client.py", "alice@example.org", alicePass)
 	var out struct {
 		Capabilities []string
 		Namespace    string
@@ -98,4 +77,34 @@ func TestPythonImaplib(t *testing.T) {
 	if n := len(h.messages(h.alice, "Archive")); n != 0 {
 		t.Errorf("Archive has %d messages after EXPUNGE", n)
 	}
+}
+
+// runImaplib runs a Python imaplib script against h, which must serve
+// TLS only: the script gets host, port and the CA file (the test
+// certificate names localhost), then args, and its standard output (JSON)
+// is returned. python3 is required.
+func runImaplib(t *testing.T, h *harness, script string, args ...string) []byte {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is needed for this test: %v", err)
+	}
+	cert, err := accounts.Cert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Leaf.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(h.addr)
+	cmd := exec.Command(py, append([]string{script, "localhost", port, ca}, args...)...)
+	out, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("imaplib client failed: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	return out
 }
