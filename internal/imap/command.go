@@ -263,3 +263,17 @@ type IDArgs struct{ Params map[string]string }
 
 // CompressArgs: COMPRESS (RFC 4978): DEFLATE.
 type CompressArgs struct{ Mechanism string }
+
+// SearchKey is the search program of a SEARCH, SORT or THREAD command,
+// nil for any other.
+func (c *Command) SearchKey() *SearchKey {
+	switch a := c.Args.(type) {
+	case *SearchArgs:
+		return a.Key
+	case *SortArgs:
+		return a.Key
+	case *ThreadArgs:
+		return a.Key
+	}
+	return nil
+}

@@ -141,7 +141,7 @@ func (s *session) objectIDsOff(cmd *imap.Command) error {
 	if s.srv.objectIDs() {
 		return nil
 	}
-	var key *imap.SearchKey
+	key := cmd.SearchKey()
 	var status []string
 	switch a := cmd.Args.(type) {
 	case *imap.FetchArgs:
@@ -150,12 +150,6 @@ func (s *session) objectIDsOff(cmd *imap.Command) error {
 				return bad("Unknown FETCH item " + it.Name)
 			}
 		}
-	case *imap.SearchArgs:
-		key = a.Key
-	case *imap.SortArgs:
-		key = a.Key
-	case *imap.ThreadArgs:
-		key = a.Key
 	case *imap.StatusArgs:
 		status = a.Items
 	case *imap.ListArgs:

@@ -41,22 +41,12 @@ func (s *session) uidRequired(c command, cmd *imap.Command) error {
 	if c.uid && !cmd.UID && cmd.Name != "EXPUNGE" {
 		return badUIDRequired
 	}
-	var key *imap.SearchKey
-	switch a := cmd.Args.(type) {
-	case *imap.SearchArgs:
-		key = a.Key
-	case *imap.SortArgs:
-		key = a.Key
-	case *imap.ThreadArgs:
-		key = a.Key
-	case *imap.SelectArgs:
-		// RFC 9586 §3: QRESYNC's seq-match-data pairs sequence numbers
-		// with UIDs.
-		if a.QResync != nil && a.QResync.KnownSeqNums != nil {
-			return badUIDRequired
-		}
+	// RFC 9586 §3: QRESYNC's seq-match-data pairs sequence numbers with
+	// UIDs.
+	if a, ok := cmd.Args.(*imap.SelectArgs); ok && a.QResync != nil && a.QResync.KnownSeqNums != nil {
+		return badUIDRequired
 	}
-	if hasSeqSetKey(key) {
+	if hasSeqSetKey(cmd.SearchKey()) {
 		return badUIDRequired
 	}
 	return nil
