@@ -5,15 +5,18 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"postel/internal/store"
 )
 
 // Access control lists (store.ACL): rows of acl, grantee_id 0 for anyone.
 
-// SetACL implements store.ACL. The mailbox and grantee rows are locked
-// FOR KEY SHARE, so that a DeleteMailbox or DeleteAccount running at the
-// same time waits and then removes the entry with the rest.
+// SetACL implements store.ACL. The owner's account is locked first, as
+// DeleteMailbox and DeleteAccount lock it, so that they and SetACL take
+// turns (and two nodes cannot both pass MaxACLEntries); the grantee's row
+// is locked FOR KEY SHARE, so that its DeleteAccount waits and then
+// removes the entry with the rest.
 func (s *Store) SetACL(ctx context.Context, ownerID, mailboxID int64, e store.ACLEntry) error {
 	id, err := store.CanonicalIdentifier(e.Identifier)
 	if err != nil {
@@ -24,6 +27,12 @@ func (s *Store) SetACL(ctx context.Context, ownerID, mailboxID int64, e store.AC
 		return err
 	}
 	return s.write(ctx, func(w *wtx) error {
+		if err := w.lockAccounts(ownerID); err != nil {
+			return err
+		}
+		if _, err := w.account(ownerID); err != nil {
+			return err
+		}
 		var owner int64
 		err := w.tx.QueryRow(w.ctx, `SELECT account_id FROM mailboxes WHERE id = $1 FOR KEY SHARE`, mailboxID).Scan(&owner)
 		if err == nil && owner != ownerID {
@@ -42,9 +51,12 @@ func (s *Store) SetACL(ctx context.Context, ownerID, mailboxID int64, e store.AC
 				return fmt.Errorf("%w: the owner's rights are not kept in the list", store.ErrInvalid)
 			}
 		}
+		changed := true
 		if rights == "" {
-			_, err = w.tx.Exec(w.ctx, `DELETE FROM acl WHERE mailbox_id = $1 AND grantee_id = $2 AND negative = $3`,
+			var tag pgconn.CommandTag
+			tag, err = w.tx.Exec(w.ctx, `DELETE FROM acl WHERE mailbox_id = $1 AND grantee_id = $2 AND negative = $3`,
 				mailboxID, grantee, e.Negative)
+			changed = tag.RowsAffected() > 0
 		} else {
 			var n int
 			err = w.tx.QueryRow(w.ctx, `SELECT COUNT(*) FROM acl WHERE mailbox_id = $1 AND NOT (grantee_id = $2 AND negative = $3)`,
@@ -58,7 +70,7 @@ func (s *Store) SetACL(ctx context.Context, ownerID, mailboxID int64, e store.AC
 					mailboxID, grantee, e.Negative, rights)
 			}
 		}
-		if err != nil {
+		if err != nil || !changed {
 			return err
 		}
 		w.changes = append(w.changes, store.Change{AccountID: ownerID, MailboxID: mailboxID, Kind: store.ChangeMailbox})
@@ -78,9 +90,12 @@ func (s *Store) MailboxACL(ctx context.Context, ownerID, mailboxID int64) ([]sto
 		if err != nil {
 			return notFound(err, "mailbox", mailboxID)
 		}
+		// "anyone" is grantee 0 alone: a row whose grantee is gone is
+		// never read as anyone's (it must not open the mailbox to all).
 		rows, err := q.Query(ctx, `SELECT COALESCE(a.address, ''), acl.negative, acl.rights
 			FROM acl LEFT JOIN accounts a ON a.id = acl.grantee_id
-			WHERE acl.mailbox_id = $1 ORDER BY COALESCE(a.address, '') COLLATE "C", acl.negative`, mailboxID)
+			WHERE acl.mailbox_id = $1 AND (acl.grantee_id = 0 OR a.id IS NOT NULL)
+			ORDER BY COALESCE(a.address, '') COLLATE "C", acl.negative`, mailboxID)
 		if err != nil {
 			return err
 		}
@@ -107,7 +122,7 @@ func (s *Store) SharedWith(ctx context.Context, granteeID int64) ([]store.Shared
 		rows, err := q.Query(ctx, `SELECT m.account_id, o.address, m.id, m.name, COALESCE(g.address, ''), acl.negative, acl.rights
 			FROM acl JOIN mailboxes m ON m.id = acl.mailbox_id JOIN accounts o ON o.id = m.account_id
 			LEFT JOIN accounts g ON g.id = acl.grantee_id
-			WHERE acl.grantee_id IN ($1, 0) AND m.account_id <> $1
+			WHERE acl.grantee_id IN ($1, 0) AND m.account_id <> $1 AND (acl.grantee_id = 0 OR g.id IS NOT NULL)
 			ORDER BY o.address COLLATE "C", m.name COLLATE "C", COALESCE(g.address, '') COLLATE "C", acl.negative`, granteeID)
 		if err != nil {
 			return err

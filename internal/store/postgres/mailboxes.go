@@ -153,7 +153,11 @@ func (w *wtx) deleteMailbox(accountID, id int64) error {
 	if _, err := w.expunge(accountID, id, expungeSel{all: true}); err != nil {
 		return err
 	}
-	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = $1`, `DELETE FROM metadata WHERE mailbox_id = $1`, `DELETE FROM acl WHERE mailbox_id = $1`, `DELETE FROM mailboxes WHERE id = $1`} {
+	// By the whole primary key prefix (account, mailbox): not a scan.
+	if _, err := w.tx.Exec(w.ctx, `DELETE FROM metadata WHERE account_id = $1 AND mailbox_id = $2`, accountID, id); err != nil {
+		return err
+	}
+	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = $1`, `DELETE FROM acl WHERE mailbox_id = $1`, `DELETE FROM mailboxes WHERE id = $1`} {
 		if _, err := w.tx.Exec(w.ctx, q, id); err != nil {
 			return err
 		}
@@ -242,13 +246,13 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 			}
 			changed = tag.RowsAffected() > 0
 		} else {
-			// The account's row, shared: DeleteAccount cannot go on meanwhile.
-			var ok bool
-			if err := w.tx.QueryRow(w.ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1 FOR KEY SHARE)`, accountID).Scan(&ok); err != nil {
+			// The account locked (as DeleteAccount locks it): two nodes
+			// take turns, and cannot both pass MaxSubscriptions.
+			if err := w.lockAccounts(accountID); err != nil {
 				return err
 			}
-			if !ok {
-				return fmt.Errorf("%w: account %d", store.ErrNotFound, accountID)
+			if _, err := w.account(accountID); err != nil {
+				return err
 			}
 			if changed, err = w.subscribe(accountID, name); err != nil {
 				return err

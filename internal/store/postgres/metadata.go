@@ -18,15 +18,21 @@ func (s *Store) Metadata(ctx context.Context, accountID int64, mailbox string) (
 			return nil, err
 		}
 	} else {
-		mb, err := s.Mailbox(ctx, accountID, mailbox)
+		// Only the ID: Mailbox would count and sum the mailbox's messages.
+		name, err := store.CanonicalMailbox(mailbox)
 		if err != nil {
 			return nil, err
 		}
-		id = mb.ID
+		err = s.read(ctx, func(ctx context.Context, q querier) error {
+			return q.QueryRow(ctx, `SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2`, accountID, name).Scan(&id)
+		})
+		if err != nil {
+			return nil, notFound(err, "mailbox", name)
+		}
 	}
 	var out []store.MetadataEntry
 	err := s.read(ctx, func(ctx context.Context, q querier) error {
-		rows, err := q.Query(ctx, `SELECT name, value FROM metadata WHERE account_id = $1 AND mailbox_id = $2 ORDER BY name`, accountID, id)
+		rows, err := q.Query(ctx, `SELECT name, value FROM metadata WHERE account_id = $1 AND mailbox_id = $2 ORDER BY name COLLATE "C"`, accountID, id)
 		if err != nil {
 			return err
 		}

@@ -41,9 +41,14 @@ func (s *Store) SetACL(ctx context.Context, ownerID, mailboxID int64, e store.AC
 				return fmt.Errorf("%w: the owner's rights are not kept in the list", store.ErrInvalid)
 			}
 		}
+		changed := true
 		if rights == "" {
-			_, err = w.tx.ExecContext(w.ctx, `DELETE FROM acl WHERE mailbox_id = ? AND grantee_id = ? AND negative = ?`,
-				mailboxID, grantee, e.Negative)
+			var res sql.Result
+			if res, err = w.tx.ExecContext(w.ctx, `DELETE FROM acl WHERE mailbox_id = ? AND grantee_id = ? AND negative = ?`,
+				mailboxID, grantee, e.Negative); err == nil {
+				n, _ := res.RowsAffected()
+				changed = n > 0
+			}
 		} else {
 			var n int
 			err = w.tx.QueryRowContext(w.ctx, `SELECT COUNT(*) FROM acl WHERE mailbox_id = ? AND NOT (grantee_id = ? AND negative = ?)`,
@@ -57,9 +62,11 @@ func (s *Store) SetACL(ctx context.Context, ownerID, mailboxID int64, e store.AC
 					mailboxID, grantee, e.Negative, rights)
 			}
 		}
-		if err != nil {
+		if err != nil || !changed {
 			return err
 		}
+		// Announced only when the list changed (a grantee's session
+		// re-reads its rights on it).
 		w.changes = append(w.changes, store.Change{AccountID: ownerID, MailboxID: mailboxID, Kind: store.ChangeMailbox})
 		return nil
 	})
@@ -76,7 +83,7 @@ func (s *Store) MailboxACL(ctx context.Context, ownerID, mailboxID int64) ([]sto
 	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT COALESCE(a.address, ''), acl.negative, acl.rights
 		FROM acl LEFT JOIN accounts a ON a.id = acl.grantee_id
-		WHERE acl.mailbox_id = ? ORDER BY COALESCE(a.address, ''), acl.negative`, mailboxID)
+		WHERE acl.mailbox_id = ? AND (acl.grantee_id = 0 OR a.id IS NOT NULL) ORDER BY COALESCE(a.address, ''), acl.negative`, mailboxID)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +107,7 @@ func (s *Store) SharedWith(ctx context.Context, granteeID int64) ([]store.Shared
 	rows, err := s.rdb.QueryContext(ctx, `SELECT m.account_id, o.address, m.id, m.name, COALESCE(g.address, ''), acl.negative, acl.rights
 		FROM acl JOIN mailboxes m ON m.id = acl.mailbox_id JOIN accounts o ON o.id = m.account_id
 		LEFT JOIN accounts g ON g.id = acl.grantee_id
-		WHERE acl.grantee_id IN (?, 0) AND m.account_id != ?
+		WHERE acl.grantee_id IN (?, 0) AND m.account_id != ? AND (acl.grantee_id = 0 OR g.id IS NOT NULL)
 		ORDER BY o.address, m.name, COALESCE(g.address, ''), acl.negative`, granteeID, granteeID)
 	if err != nil {
 		return nil, err

@@ -191,7 +191,11 @@ func (w *wtx) deleteMailbox(accountID, id int64) error {
 	if _, err := w.expunge(accountID, id, uids); err != nil {
 		return err
 	}
-	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = ?`, `DELETE FROM metadata WHERE mailbox_id = ?`, `DELETE FROM acl WHERE mailbox_id = ?`, `DELETE FROM mailboxes WHERE id = ?`} {
+	// By the whole primary key prefix (account, mailbox): not a scan.
+	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM metadata WHERE account_id = ? AND mailbox_id = ?`, accountID, id); err != nil {
+		return err
+	}
+	for _, q := range []string{`DELETE FROM expunged WHERE mailbox_id = ?`, `DELETE FROM acl WHERE mailbox_id = ?`, `DELETE FROM mailboxes WHERE id = ?`} {
 		if _, err := w.tx.ExecContext(w.ctx, q, id); err != nil {
 			return err
 		}

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"postel/internal/store"
@@ -23,8 +25,17 @@ func (s *Store) metadataMailbox(ctx context.Context, accountID int64, mailbox st
 		}
 		return 0, nil
 	}
-	mb, err := s.Mailbox(ctx, accountID, mailbox)
-	return mb.ID, err
+	// Only the ID: Mailbox would count and sum the mailbox's messages.
+	name, err := store.CanonicalMailbox(mailbox)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = s.rdb.QueryRowContext(ctx, `SELECT id FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w: mailbox %s", store.ErrNotFound, name)
+	}
+	return id, err
 }
 
 // Metadata implements store.Metadata.

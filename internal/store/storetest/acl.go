@@ -75,21 +75,33 @@ func testACL(t *testing.T, st store.Store) {
 	_, err = st.MailboxACL(ctx, b.ID, shared.ID)
 	wantErr(t, err, store.ErrNotFound)
 
-	// Each of the six successful changes above was announced.
+	// Each of the six changes above was announced, and the removal of an
+	// entry that was not there was not: a change to another mailbox marks
+	// the end of what was announced before it.
+	marker := mustMailbox(t, st, a.ID, "INBOX")
+	must(t, st.SetACL(ctx, a.ID, marker.ID, store.ACLEntry{Identifier: store.Anyone, Rights: "l"}))
 	n := 0
 	deadline := time.After(5 * time.Second)
-	for n < 6 {
+	for done := false; !done; {
 		select {
 		case <-sub.Ready():
 			for _, ch := range sub.Next() {
-				if ch.Kind != store.ChangeMailbox || ch.MailboxID != shared.ID || ch.AccountID != a.ID {
+				switch {
+				case ch.Kind == store.ChangeMailbox && ch.MailboxID == marker.ID && ch.AccountID == a.ID:
+					done = true
+				case done:
+				case ch.Kind != store.ChangeMailbox || ch.MailboxID != shared.ID || ch.AccountID != a.ID:
 					t.Fatalf("unexpected change %+v", ch)
+				default:
+					n++
 				}
-				n++
 			}
 		case <-deadline:
-			t.Fatalf("%d changes announced, want 6", n)
+			t.Fatalf("%d changes announced and not the marker's", n)
 		}
+	}
+	if n != 6 {
+		t.Fatalf("%d changes announced, want 6", n)
 	}
 }
 

@@ -514,7 +514,7 @@ func CheckWritesAfterUpgrade(t *testing.T, st store.Store, f *UpgradeFixture, si
 			t.Errorf("the copy of an expunged message reads %d bytes, %v", len(raw), err)
 		}
 	}
-	// Access control lists (SQLite 12, PostgreSQL 6) start empty and
+	// Access control lists (SQLite migration 14, PostgreSQL 8) start empty and
 	// take entries.
 	if len(f.Accounts) > 1 {
 		if l, err := st.MailboxACL(ctx, a.ID, inbox.ID); err != nil || len(l) != 0 {
