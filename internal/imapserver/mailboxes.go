@@ -91,7 +91,7 @@ func (s *session) cmdCreate(cmd *imap.Command) error {
 		return mailboxErr(err)
 	}
 	if s.srv.objectIDs() {
-		return okCode(s.mailboxIDCode(mb.UIDValidity), "CREATE completed") // RFC 8474 §4.1
+		return okCode(s.mailboxIDCode(s.user.AccountID, mb.UIDValidity), "CREATE completed") // RFC 8474 §4.1
 	}
 	return nil
 }
@@ -303,7 +303,7 @@ func (s *session) writeStatus(mb store.Mailbox, items []string) {
 		case "APPENDLIMIT":
 			s.w.Number(uint64(s.srv.cfg.AppendLimit))
 		case "MAILBOXID": // RFC 8474 §4.3
-			s.writeMailboxIDStatus(mb.UIDValidity)
+			s.writeMailboxIDStatus(&mb)
 		}
 	}
 	s.w.Atom(")")

@@ -46,6 +46,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"slices"
+	"strconv"
 
 	"postel/internal/imap"
 	"postel/internal/imap/search"
@@ -72,19 +73,36 @@ func (s *Server) objectID(kind byte, account string, data []byte) string {
 
 func int64Bytes(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
 
-// mailboxID is the MAILBOXID of the session's account's mailbox of that
-// UIDVALIDITY.
-func (s *session) mailboxID(uidValidity uint32) string {
-	return s.srv.objectID('F', s.user.Address, binary.BigEndian.AppendUint32(nil, uidValidity))
+// keyAccount is the address the identifiers of an account's mailboxes and
+// messages are derived with: the owner's, so that a mailbox shared with
+// the session (RFC 4314) has the identifiers its owner sees, and never
+// those of one of the session's own mailboxes of the same UIDVALIDITY
+// (RFC 8474 §4: MAILBOXID unique on the server).
+func (s *session) keyAccount(owner int64) string {
+	if owner == s.user.AccountID {
+		return s.user.Address
+	}
+	if a, err := s.srv.st.AccountByID(s.ctx(), owner); err == nil {
+		return a.Address
+	}
+	// The owner is gone: an identifier no one else has.
+	return "#" + strconv.FormatInt(owner, 10)
 }
 
-// emailID is the EMAILID of a message of the account, by its BlobID.
-func (s *session) emailID(blobID int64) string {
-	return s.srv.objectID('M', s.user.Address, int64Bytes(blobID))
+// mailboxID is the MAILBOXID of the owner's mailbox of that UIDVALIDITY.
+func (s *session) mailboxID(owner int64, uidValidity uint32) string {
+	return s.srv.objectID('F', s.keyAccount(owner), binary.BigEndian.AppendUint32(nil, uidValidity))
 }
 
-// threadID is the THREADID of a message, from its metadata and BlobID.
-func (s *session) threadID(meta *store.MessageMeta, blobID int64) string {
+// emailID is the EMAILID of a message of the owner, by its BlobID.
+func (s *session) emailID(owner, blobID int64) string {
+	return s.srv.objectID('M', s.keyAccount(owner), int64Bytes(blobID))
+}
+
+// threadID is the THREADID of a message of the owner, from its metadata
+// and BlobID.
+func (s *session) threadID(owner int64, meta *store.MessageMeta, blobID int64) string {
+	account := s.keyAccount(owner)
 	root := meta.MessageID
 	switch {
 	case len(meta.References) > 0 && meta.References[0] != "":
@@ -95,20 +113,20 @@ func (s *session) threadID(meta *store.MessageMeta, blobID int64) string {
 	if root == "" {
 		// A thread of its own: the blob, told apart from a Message-ID
 		// by the leading 0 octet no msg-id has.
-		return s.srv.objectID('T', s.user.Address, append([]byte{0}, int64Bytes(blobID)...))
+		return s.srv.objectID('T', account, append([]byte{0}, int64Bytes(blobID)...))
 	}
-	return s.srv.objectID('T', s.user.Address, []byte(root))
+	return s.srv.objectID('T', account, []byte(root))
 }
 
 // mailboxIDCode is the MAILBOXID response code (RFC 8474 §4.1, §4.2).
-func (s *session) mailboxIDCode(uidValidity uint32) string {
-	return "MAILBOXID (" + s.mailboxID(uidValidity) + ")"
+func (s *session) mailboxIDCode(owner int64, uidValidity uint32) string {
+	return "MAILBOXID (" + s.mailboxID(owner, uidValidity) + ")"
 }
 
 // writeMailboxIDStatus writes the value of the MAILBOXID STATUS item
 // (RFC 8474 §4.3: status-att-value =/ "MAILBOXID" SP "(" objectid ")").
-func (s *session) writeMailboxIDStatus(uidValidity uint32) {
-	s.w.Atom("(" + s.mailboxID(uidValidity) + ")")
+func (s *session) writeMailboxIDStatus(mb *store.Mailbox) {
+	s.w.Atom("(" + s.mailboxID(mb.AccountID, mb.UIDValidity) + ")")
 }
 
 // writeObjectIDItem writes the EMAILID or THREADID item of a FETCH
@@ -116,9 +134,9 @@ func (s *session) writeMailboxIDStatus(uidValidity uint32) {
 // "THREADID" SP "(" objectid ")"; THREADID is never NIL here, every
 // message having a thread).
 func (s *session) writeObjectIDItem(name string, m *msg, meta *store.MessageMeta) {
-	id := s.emailID(m.blob)
+	id := s.emailID(s.sel.owner, m.blob)
 	if name == "THREADID" {
-		id = s.threadID(meta, m.blob)
+		id = s.threadID(s.sel.owner, meta, m.blob)
 	}
 	s.w.Atom(name + " (" + id + ")")
 }
@@ -127,10 +145,10 @@ func (s *session) writeObjectIDItem(name string, m *msg, meta *store.MessageMeta
 // searched when the program has such keys (RFC 8474 §6).
 func (s *session) searchObjectIDs(key *imap.SearchKey, sm *search.Message, m *msg, meta *store.MessageMeta) {
 	if usesKey(key, "EMAILID") {
-		sm.EmailID = s.emailID(m.blob)
+		sm.EmailID = s.emailID(s.sel.owner, m.blob)
 	}
 	if meta != nil && usesKey(key, "THREADID") {
-		sm.ThreadID = s.threadID(meta, m.blob)
+		sm.ThreadID = s.threadID(s.sel.owner, meta, m.blob)
 	}
 }
 

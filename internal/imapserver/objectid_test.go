@@ -171,3 +171,33 @@ func TestObjectIDOff(t *testing.T) {
 		t.Errorf("FETCH PREVIEW: %q", got)
 	}
 }
+
+// TestObjectIDShared: a mailbox shared with another account (RFC 4314)
+// has one MAILBOXID, and its messages one EMAILID and THREADID, whoever
+// looks: the owner's (RFC 8474 §4: a MAILBOXID names one mailbox on the
+// server; keyed by the viewer, the grantee's could equal one of its own).
+func TestObjectIDShared(t *testing.T) {
+	h := newHarness(t, withObjectIDKey)
+	alice, bob := shareSetup(t, h, "lr")
+	mailboxID := func(r *raw, name string) string {
+		t.Helper()
+		st := r.cmd(`STATUS ` + name + ` (MAILBOXID)`)
+		want(t, "STATUS", st, "T OK")
+		return st[0][strings.Index(st[0], "(MAILBOXID"):]
+	}
+	messageIDs := func(r *raw, name string) string {
+		t.Helper()
+		want(t, "EXAMINE", r.cmd(`EXAMINE `+name), "T OK")
+		f := r.cmd(`FETCH 1 (EMAILID THREADID)`)
+		want(t, "FETCH", f, "T OK")
+		return f[0][strings.Index(f[0], "(EMAILID"):]
+	}
+	mbA, mbB := mailboxID(alice, "Shared"), mailboxID(bob, sharedShared)
+	msgA, msgB := messageIDs(alice, "Shared"), messageIDs(bob, sharedShared)
+	if mbA != mbB || msgA != msgB {
+		t.Fatalf("the owner sees %s %s, the grantee %s %s", mbA, msgA, mbB, msgB)
+	}
+	if own := mailboxID(bob, "INBOX"); own == mbB {
+		t.Fatalf("bob's INBOX and the shared mailbox have one MAILBOXID %s", own)
+	}
+}

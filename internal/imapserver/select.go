@@ -72,7 +72,7 @@ func (s *session) cmdSelect(cmd *imap.Command) error {
 	// its base.
 	s.w.StatusResponse("", "OK", "HIGHESTMODSEQ "+utoa(v.base), "Highest")
 	if s.srv.objectIDs() {
-		s.w.StatusResponse("", "OK", s.mailboxIDCode(v.uidValidity), "Mailbox ID") // RFC 8474 §4.2
+		s.w.StatusResponse("", "OK", s.mailboxIDCode(v.owner, v.uidValidity), "Mailbox ID") // RFC 8474 §4.2
 	}
 	s.sel, s.state = v, stateSelected
 	if s.rev2 {
