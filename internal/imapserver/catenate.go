@@ -117,15 +117,18 @@ func (s *session) openURL(raw string) (io.Reader, int64, store.MessageReader, er
 	case u.User != "" && !strings.EqualFold(u.User, s.user.Address):
 		return nil, 0, nil, badURL(raw, "URL of another user")
 	}
-	name, err := store.CanonicalMailbox(u.Mailbox)
-	if err != nil {
+	// The mailbox as any command names it: the session's own, or one
+	// shared with it that it may read (RFC 4314 §4: r); whatever it may
+	// not read is as missing.
+	ref, mb, err := s.resolve(u.Mailbox, rightRead)
+	var pe *response
+	switch {
+	case errors.As(err, &pe):
 		return nil, 0, nil, badURL(raw, "No such mailbox")
-	}
-	mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
-	if storeNotFound(err) {
-		return nil, 0, nil, badURL(raw, "No such mailbox")
-	} else if err != nil {
+	case err != nil:
 		return nil, 0, nil, s.sinkError("reading a CATENATE URL's mailbox", err)
+	case ref.virtual || ref.id == 0:
+		return nil, 0, nil, badURL(raw, "No such mailbox")
 	}
 	if u.UIDValidity != 0 && u.UIDValidity != mb.UIDValidity {
 		return nil, 0, nil, badURL(raw, "UIDVALIDITY changed")
@@ -136,7 +139,7 @@ func (s *session) openURL(raw string) (io.Reader, int64, store.MessageReader, er
 			return nil, 0, nil, badURL(raw, "Invalid section")
 		}
 	}
-	metas, err := s.srv.st.MessageMetas(s.ctx(), s.user.AccountID, mb.ID, []uint32{u.UID})
+	metas, err := s.srv.st.MessageMetas(s.ctx(), ref.owner, mb.ID, []uint32{u.UID})
 	if storeNotFound(err) {
 		return nil, 0, nil, badURL(raw, "No such message")
 	} else if err != nil {
@@ -150,7 +153,7 @@ func (s *session) openURL(raw string) (io.Reader, int64, store.MessageReader, er
 	if err != nil {
 		return nil, 0, nil, s.sinkError("reading a CATENATE URL's structure", err)
 	}
-	mr, err := s.srv.st.OpenMessage(s.ctx(), s.user.AccountID, mb.ID, u.UID)
+	mr, err := s.srv.st.OpenMessage(s.ctx(), ref.owner, mb.ID, u.UID)
 	if storeNotFound(err) {
 		return nil, 0, nil, badURL(raw, "No such message")
 	} else if err != nil {
