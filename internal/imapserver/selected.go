@@ -41,9 +41,10 @@ type mailboxView struct {
 
 	msgs []msg
 	told int
-	// keywords are those the client was told of in FLAGS: a message
+	// keywords are those the client was told of in FLAGS, by lower-case
+	// form (keywords are case-insensitive, RFC 9051 §2.3.2): a message
 	// showing another is preceded by a new FLAGS (RFC 3501 §7.2.6).
-	keywords map[string]bool
+	keywords map[string]string
 	expunged int // entries marked expunged
 	announce int // entries whose flag change the client must be told
 

@@ -229,6 +229,21 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 	return out, rows.Err()
 }
 
+// mailboxKeyword returns keyword k as a message of the mailbox has it, or
+// "" (see store.KeywordCase). LIKE is case-insensitive for ASCII, and
+// keywords are ASCII.
+func (w *wtx) mailboxKeyword(mailboxID int64, k string) (string, error) {
+	var kw string
+	err := w.tx.QueryRowContext(w.ctx, `SELECT keywords FROM messages WHERE mailbox_id = ? AND ' ' || keywords || ' ' LIKE ? ESCAPE '\' LIMIT 1`,
+		mailboxID, store.KeywordLike(k)).Scan(&kw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	return store.FindKeyword(kw, k), nil
+}
+
 func splitKeywords(s string) []string {
 	if s == "" {
 		return nil
@@ -376,6 +391,17 @@ func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		if op != store.FlagsRemove && len(kws) > 0 {
+			var known []string
+			for _, r := range hits {
+				known = append(known, r.kw...)
+			}
+			if err := store.KeywordCase(kws, known, func(k string) (string, error) {
+				return w.mailboxKeyword(mailboxID, k)
+			}); err != nil {
+				return err
+			}
 		}
 		var changed []uint32
 		for _, r := range hits {
