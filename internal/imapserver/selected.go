@@ -55,6 +55,10 @@ type mailboxView struct {
 
 	saved []uint32 // SEARCHRES "$" (RFC 5182), as UIDs
 
+	// merged: the messages whose pending flag update the FETCH in
+	// progress carries in its own response (mergeFlagUpdates).
+	merged map[uint32]bool
+
 	// The live search contexts (RFC 5267 §4, context.go) and the
 	// messages to search again for them.
 	contexts   []*searchContext
@@ -318,7 +322,7 @@ func (s *session) update(allowExpunge bool) error {
 				continue
 			}
 			m.announce = false
-			if !m.expunged && tell {
+			if !m.expunged && tell && !v.merged[m.uid] {
 				s.writeFlagsFetch(i, s.condstore)
 			}
 		}
