@@ -43,6 +43,9 @@ type found struct {
 // candidates when the program allows it, then check each exactly.
 func (s *session) search(key *imap.SearchKey, wantMeta bool) ([]found, error) {
 	v := s.sel
+	if err := v.checkSeqNumbers(key); err != nil {
+		return nil, err
+	}
 	cands := make([]int, 0, v.told)
 	for i := range v.msgs[:v.told] {
 		if !v.msgs[i].expunged {
@@ -250,6 +253,26 @@ func usesKey(k *imap.SearchKey, op string) bool {
 		}
 	}
 	return false
+}
+
+// checkSeqNumbers answers BAD when a sequence set of the program names a
+// message number beyond the last message, as FETCH and STORE do (resolve):
+// RFC 9051 §9 seq-number. "*" and "$" stay valid.
+func (v *mailboxView) checkSeqNumbers(k *imap.SearchKey) error {
+	if k == nil {
+		return nil
+	}
+	if k.Op == "SEQSET" && k.Set != nil && !k.Set.Saved {
+		if _, err := v.resolve(*k.Set, false); err != nil {
+			return err
+		}
+	}
+	for _, c := range k.Children {
+		if err := v.checkSeqNumbers(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // usesMeta reports whether the program reads the stored header fields.
