@@ -288,9 +288,18 @@ func usesMeta(k *imap.SearchKey) bool {
 // SEARCH and UID SEARCH (RFC 9051 §6.4.4), with ESEARCH (RFC 4731; the
 // only form in IMAP4rev2), SEARCHRES (RFC 5182) and MODSEQ (RFC 7162
 // §3.1.5).
-func (s *session) cmdSearch(cmd *imap.Command) error {
+func (s *session) cmdSearch(cmd *imap.Command) (err error) {
 	a := cmd.Args.(*imap.SearchArgs)
 	defer s.startProgress(cmd)() // RFC 9585
+	save := slices.Contains(a.Return, "SAVE")
+	defer func() {
+		// RFC 5182 §2.1: a SEARCH with the SAVE result option that fails
+		// (NO, e.g. [BADCHARSET]; BAD for a bad sequence number) sets $
+		// to the empty sequence.
+		if err != nil && save && s.sel != nil {
+			s.sel.saved = nil
+		}
+	}()
 	if err := checkCharset(a.Charset); err != nil {
 		return err
 	}
@@ -300,12 +309,8 @@ func (s *session) cmdSearch(cmd *imap.Command) error {
 	if err := s.update(cmd.UID); err != nil {
 		return err
 	}
-	save := slices.Contains(a.Return, "SAVE")
 	res, err := s.search(a.Key, false)
 	if err != nil {
-		if save {
-			s.sel.saved = nil // RFC 5182 §2.1: a failed search empties $
-		}
 		return err
 	}
 	v := s.sel
