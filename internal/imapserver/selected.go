@@ -397,6 +397,7 @@ func (s *session) sendExpunges() {
 	}
 	var uids []uint32
 	kept := v.msgs[:0]
+	told := v.told // the entries told of, counted before this loop
 	for i, m := range v.msgs {
 		if !m.expunged {
 			kept = append(kept, m)
@@ -409,7 +410,7 @@ func (s *session) sendExpunges() {
 			// now at the position of the kept ones before it, plus one.
 			s.w.UntaggedNumber(uint64(len(kept)+1), "EXPUNGE")
 		}
-		if i < v.told {
+		if i < told {
 			v.told--
 		}
 	}
