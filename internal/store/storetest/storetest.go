@@ -791,7 +791,9 @@ func testUsage(t *testing.T, st store.Store) {
 	}
 	_, err = st.StoreFlags(ctx, a.ID, got[0].MailboxID, []uint32{1}, store.FlagsAdd, []string{`\Deleted`}, 0)
 	must(t, err)
-	if mb := mailbox(t, st, a.ID, "INBOX"); mb.Deleted != 1 || mb.Size != want {
+	// DeletedSize: the size of message 1 alone, the one with \Deleted.
+	if mb := mailbox(t, st, a.ID, "INBOX"); mb.Deleted != 1 || mb.Size != want ||
+		mb.DeletedSize != int64(len("Received: test\r\n")+len("Subject: u\r\n\r\n12345\r\n")) {
 		t.Fatalf("mailbox = %+v", mb)
 	}
 	_, _, err = st.Usage(ctx, 999999)
