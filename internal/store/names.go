@@ -190,6 +190,20 @@ func KeywordCase(kws []string, known []string, lookup func(k string) (string, er
 	return nil
 }
 
+// KeywordListCase is KeywordCase for a space-separated keyword list (as
+// PreparedTarget.Keywords), which it returns re-sorted.
+func KeywordListCase(list string, lookup func(k string) (string, error)) (string, error) {
+	if list == "" {
+		return "", nil
+	}
+	kws := strings.Split(list, " ")
+	if err := KeywordCase(kws, nil, lookup); err != nil {
+		return "", err
+	}
+	SortKeywords(kws)
+	return strings.Join(kws, " "), nil
+}
+
 // KeywordLike is the LIKE pattern (escape character `\`) that matches a
 // space-separated keyword list holding k, given the list between spaces
 // (' ' || keywords || ' '). Keywords hold no `%` nor `\` (SplitFlags), so

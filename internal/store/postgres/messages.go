@@ -98,7 +98,21 @@ func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
 		if !a.fits(size) {
 			return nil, fmt.Errorf("%w: account %d", store.ErrQuota, t.AccountID)
 		}
-		if out[i], err = w.insertMessage(t.AccountID, t.Mailbox, size, blobID, t.Bits, t.Keywords, t.InternalDate, now, d.Prefix, &d.Meta); err != nil {
+		// RFC 9051 §2.3.2: a keyword the mailbox has keeps its case there.
+		kw, err := store.KeywordListCase(t.Keywords, func(k string) (string, error) {
+			var id int64
+			err := w.tx.QueryRow(w.ctx, `SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2`, t.AccountID, t.Mailbox).Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return "", nil // insertMessage answers ErrNotFound
+			} else if err != nil {
+				return "", err
+			}
+			return w.mailboxKeyword(id, k)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if out[i], err = w.insertMessage(t.AccountID, t.Mailbox, size, blobID, t.Bits, kw, t.InternalDate, now, d.Prefix, &d.Meta); err != nil {
 			return nil, err
 		}
 	}

@@ -95,7 +95,12 @@ func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
 		if err != nil {
 			return nil, err
 		}
-		msgID, err := w.insertMessage(mb, t.AccountID, size, blobID, t.Bits, t.Keywords, t.InternalDate, now, d.Prefix, &d.Meta)
+		// RFC 9051 §2.3.2: a keyword the mailbox has keeps its case there.
+		kw, err := store.KeywordListCase(t.Keywords, func(k string) (string, error) { return w.mailboxKeyword(mb.id, k) })
+		if err != nil {
+			return nil, err
+		}
+		msgID, err := w.insertMessage(mb, t.AccountID, size, blobID, t.Bits, kw, t.InternalDate, now, d.Prefix, &d.Meta)
 		if err != nil {
 			return nil, err
 		}

@@ -358,6 +358,16 @@ func testDeliver(t *testing.T, st store.Store) {
 	if len(dm) != 1 || !slices.Equal(dm[0].Flags, []string{`\Draft`, `\Seen`, "$Label1"}) || !dm[0].InternalDate.Equal(date) {
 		t.Fatalf("appended = %+v", dm)
 	}
+	// A keyword the mailbox has keeps its case there (RFC 9051 §2.3.2).
+	d = &store.Delivery{Spool: Spool(t, st, "Subject: draft 2\r\n\r\nx\r\n"),
+		Targets: []store.Target{{AccountID: a.ID, Mailbox: "Drafts", Flags: []string{"$LABEL1", "Zed", "$new"}}}}
+	_, err = st.Deliver(ctx, d)
+	must(t, err)
+	dm, err = st.Messages(ctx, a.ID, out[0].MailboxID, 0)
+	must(t, err)
+	if len(dm) != 2 || !slices.Equal(dm[1].Flags, []string{"$Label1", "$new", "Zed"}) {
+		t.Fatalf("appended with a keyword in another case = %+v", dm)
+	}
 	_, err = st.Deliver(ctx, &store.Delivery{Spool: Spool(t, st, "x"), Targets: []store.Target{{AccountID: a.ID, Mailbox: "Nope"}}})
 	wantErr(t, err, store.ErrNotFound)
 	_, err = st.Deliver(ctx, &store.Delivery{Spool: Spool(t, st, "x"), Targets: []store.Target{{AccountID: a.ID, Flags: []string{`\Recent`}}}})
