@@ -88,7 +88,7 @@ type ListArgs struct {
 
 // StatusArgs: STATUS (RFC 9051 §6.3.11), items upper case: MESSAGES,
 // UIDNEXT, UIDVALIDITY, UNSEEN, DELETED, SIZE, RECENT, HIGHESTMODSEQ,
-// APPENDLIMIT, MAILBOXID (RFC 8474 §4.2).
+// APPENDLIMIT, MAILBOXID (RFC 8474 §4.2), DELETED-STORAGE (RFC 9208).
 type StatusArgs struct {
 	Mailbox string
 	Items   []string

@@ -377,13 +377,13 @@ func (r *Reader) list() *ListArgs {
 }
 
 // statusItems reads "(" status-att *(SP status-att) ")" (RFC 9051 §6.3.11,
-// RFC 7162 HIGHESTMODSEQ, RFC 7889 APPENDLIMIT).
+// RFC 7162 HIGHESTMODSEQ, RFC 7889 APPENDLIMIT, RFC 9208 DELETED-STORAGE).
 func (r *Reader) statusItems() []string {
 	var items []string
 	r.parenList(false, func() {
 		it := r.word()
 		switch it {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ", "APPENDLIMIT", "MAILBOXID":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ", "APPENDLIMIT", "MAILBOXID", "DELETED-STORAGE":
 			items = append(items, it)
 		default:
 			r.bad("unknown STATUS item " + it)

@@ -154,6 +154,8 @@ func TestReadCommand(t *testing.T) {
 
 		{"status", "a STATUS blurdybloop (UIDNEXT MESSAGES size highestmodseq APPENDLIMIT)\r\n",
 			&Command{Tag: "a", Name: "STATUS", Args: &StatusArgs{Mailbox: "blurdybloop", Items: []string{"UIDNEXT", "MESSAGES", "SIZE", "HIGHESTMODSEQ", "APPENDLIMIT"}}}, 0},
+		{"status deleted-storage", "a STATUS INBOX (DELETED deleted-storage)\r\n",
+			&Command{Tag: "a", Name: "STATUS", Args: &StatusArgs{Mailbox: "INBOX", Items: []string{"DELETED", "DELETED-STORAGE"}}}, 0},
 
 		{"fetch all", "a FETCH 1:* ALL\r\n",
 			&Command{Tag: "a", Name: "FETCH", Args: &FetchArgs{Set: set("1:*"), Items: items("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE")}}, 0},

@@ -133,13 +133,13 @@ func TestACLShareReadWrite(t *testing.T) {
 	sel := bob.cmd(`SELECT ` + sharedShared)
 	want(t, "SELECT", sel, "T OK [READ-WRITE]")
 	hasLine(t, "SELECT", sel, `* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted`)
-	hasLine(t, "STORE", bob.cmd(`STORE 1 +FLAGS ($Work \Seen)`), `* 1 FETCH (FLAGS (\Seen $work))`)
+	hasLine(t, "STORE", bob.cmd(`STORE 1 +FLAGS ($Work \Seen)`), `* 1 FETCH (FLAGS (\Seen $Work))`)
 	want(t, "STORE", bob.cmd(`STORE 2 +FLAGS (\Deleted)`), "T OK")
 	exp := bob.cmd(`EXPUNGE`)
 	want(t, "EXPUNGE", exp, "T OK")
 	hasLine(t, "EXPUNGE", exp, "* 2 EXPUNGE")
 	msgs := h.messages(h.alice, "Shared")
-	if len(msgs) != 1 || !slices.Equal(msgs[0].Flags, []string{store.FlagSeen, "$work"}) {
+	if len(msgs) != 1 || !slices.Equal(msgs[0].Flags, []string{store.FlagSeen, "$Work"}) {
 		t.Fatalf("alice's Shared after bob's STORE and EXPUNGE: %+v", msgs)
 	}
 
@@ -423,7 +423,7 @@ func TestACLPythonImaplib(t *testing.T) {
 		{"getacl by the grantee", out.GetACLGrantee == "NO"},
 		{"select", out.Select == 1},
 		{"fetch", strings.Contains(out.FetchMeta, `FLAGS (\Flagged)`) && out.Fetch == "for bob\r\n"},
-		{"store", slices.Equal(out.Store, []string{`1 (FLAGS (\Flagged \Seen $bob))`})},
+		{"store", slices.Equal(out.Store, []string{`1 (FLAGS (\Flagged \Seen $Bob))`})},
 		{"getacl after", out.GetACLAfter == `"PyShared" alice@example.org lrswipkxteacd`},
 	}
 	for _, c := range checks {
@@ -431,7 +431,7 @@ func TestACLPythonImaplib(t *testing.T) {
 			t.Errorf("%s: unexpected answer; imaplib saw %s", c.what, outb)
 		}
 	}
-	if m := h.messages(h.alice, "PyShared"); len(m) != 1 || !slices.Equal(m[0].Flags, []string{store.FlagFlagged, store.FlagSeen, "$bob"}) {
+	if m := h.messages(h.alice, "PyShared"); len(m) != 1 || !slices.Equal(m[0].Flags, []string{store.FlagFlagged, store.FlagSeen, "$Bob"}) {
 		t.Errorf("alice's PyShared after bob's STORE: %+v", m)
 	}
 }

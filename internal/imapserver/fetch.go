@@ -81,6 +81,11 @@ func (s *session) cmdFetch(cmd *imap.Command) error {
 	if a.Vanished && !s.qresync {
 		return bad("VANISHED needs ENABLE QRESYNC") // RFC 7162 §3.2.6
 	}
+	p := planFetch(a, cmd.UID)
+	if err := s.mergeFlagUpdates(a, p, cmd.UID); err != nil {
+		return err
+	}
+	defer func() { v.merged = nil }()
 	// Fresh flags first; expunges only where allowed (RFC 9051 §7.5.1).
 	if err := s.update(cmd.UID); err != nil {
 		return err
@@ -89,7 +94,6 @@ func (s *session) cmdFetch(cmd *imap.Command) error {
 	if err != nil {
 		return err
 	}
-	p := planFetch(a, cmd.UID)
 	if a.ChangedSince > 0 || p.asks("MODSEQ") {
 		s.enableCondStore() // RFC 7162 §3.1
 	}
@@ -155,6 +159,44 @@ func (s *session) cmdFetch(cmd *imap.Command) error {
 		return no(codeCannot, "BODY[] and RFC822 cannot carry NUL octets, fetch BINARY[] (RFC 3516)")
 	case issued && !cmd.UID:
 		return no(codeExpungeIssued, "Some messages were expunged meanwhile") // RFC 5530
+	}
+	return nil
+}
+
+// mergeFlagUpdates notes in v.merged the messages whose pending flag
+// update (another session's change) the FETCH's own response carries:
+// update does not send those separately, so that a FETCH FLAGS answers
+// one line per message (RFC 9051 §7.4: the server may combine the
+// untagged FETCH responses of a message; §7.5.1). The FETCH's response
+// must hold all the update would: FLAGS, MODSEQ once CONDSTORE is on (RFC
+// 7162 §3.2), UID where the update would give it.
+func (s *session) mergeFlagUpdates(a *imap.FetchArgs, p *fetchPlan, uid bool) error {
+	v := s.sel
+	if !p.asks("FLAGS") || a.Partial != nil {
+		return nil
+	}
+	modseq := p.modseq || p.asks("MODSEQ")
+	withUID := uid || p.asks("UID")
+	if (s.condstore && !modseq) || ((s.condstore || s.notifyFlagChangeUID()) && !withUID) {
+		return nil
+	}
+	if err := s.pull(); err != nil {
+		return err
+	}
+	if v.announce == 0 {
+		return nil
+	}
+	idx, err := v.resolve(a.Set, uid)
+	if err != nil {
+		return nil // the FETCH answers the error after update
+	}
+	for _, i := range idx {
+		if m := &v.msgs[i]; m.announce && !m.expunged && m.modseq > a.ChangedSince {
+			if v.merged == nil {
+				v.merged = map[uint32]bool{}
+			}
+			v.merged[m.uid] = true
+		}
 	}
 	return nil
 }

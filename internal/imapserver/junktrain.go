@@ -47,7 +47,7 @@ const (
 	trainWorkers = 8
 )
 
-// The junk keywords, as the store keeps keywords (lower case).
+// The junk keywords (matched case-insensitively, RFC 9051 §2.3.2).
 const (
 	kwJunk    = "$junk"
 	kwNotJunk = "$notjunk"
@@ -73,7 +73,7 @@ func (s *session) trainCopy(dst store.Mailbox, res store.CopyResult) {
 	}
 	uids := make([]uint32, 0, len(res.Dest))
 	for k, src := range res.Source {
-		if i := v.find(src); i >= 0 && slices.Contains(v.msgs[i].keywords, already) {
+		if i := v.find(src); i >= 0 && store.HasKeyword(v.msgs[i].keywords, already) {
 			continue
 		}
 		uids = append(uids, res.Dest[k])
@@ -102,7 +102,7 @@ func (s *session) trainStore(flags []string, changes []store.FlagChange) {
 	var uids []uint32
 	for _, c := range changes {
 		i := v.find(c.UID)
-		if c.Conflict || i < 0 || slices.Contains(v.msgs[i].keywords, kw) || !slices.Contains(c.Flags, kw) {
+		if c.Conflict || i < 0 || store.HasKeyword(v.msgs[i].keywords, kw) || !store.HasKeyword(c.Flags, kw) {
 			continue
 		}
 		uids = append(uids, c.UID)

@@ -294,6 +294,11 @@ func (s *session) writeStatus(mb store.Mailbox, items []string) {
 			s.w.Number(uint64(mb.Deleted))
 		case "SIZE":
 			s.w.Number(uint64(mb.Size))
+		case "DELETED-STORAGE":
+			// RFC 9208 (QUOTA=RES-STORAGE): the storage an EXPUNGE would
+			// free, the messages with \Deleted, in units of 1024 octets
+			// as STORAGE counts (rounded up, as GETQUOTA's usage).
+			s.w.Number(uint64((mb.DeletedSize + 1023) / 1024))
 		case "RECENT":
 			// RFC 3501 §6.3.10: the messages with \Recent, which no
 			// session has claimed yet (IMAP4rev2 dropped the item).

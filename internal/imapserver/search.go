@@ -43,6 +43,9 @@ type found struct {
 // candidates when the program allows it, then check each exactly.
 func (s *session) search(key *imap.SearchKey, wantMeta bool) ([]found, error) {
 	v := s.sel
+	if err := v.checkSeqNumbers(key); err != nil {
+		return nil, err
+	}
 	cands := make([]int, 0, v.told)
 	for i := range v.msgs[:v.told] {
 		if !v.msgs[i].expunged {
@@ -252,6 +255,26 @@ func usesKey(k *imap.SearchKey, op string) bool {
 	return false
 }
 
+// checkSeqNumbers answers BAD when a sequence set of the program names a
+// message number beyond the last message, as FETCH and STORE do (resolve):
+// RFC 9051 §9 seq-number. "*" and "$" stay valid.
+func (v *mailboxView) checkSeqNumbers(k *imap.SearchKey) error {
+	if k == nil {
+		return nil
+	}
+	if k.Op == "SEQSET" && k.Set != nil && !k.Set.Saved {
+		if _, err := v.resolve(*k.Set, false); err != nil {
+			return err
+		}
+	}
+	for _, c := range k.Children {
+		if err := v.checkSeqNumbers(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // usesMeta reports whether the program reads the stored header fields.
 func usesMeta(k *imap.SearchKey) bool {
 	for _, op := range []string{"SUBJECT", "FROM", "TO", "CC", "BCC", "SENTBEFORE", "SENTON", "SENTSINCE", "THREADID"} {
@@ -265,9 +288,18 @@ func usesMeta(k *imap.SearchKey) bool {
 // SEARCH and UID SEARCH (RFC 9051 §6.4.4), with ESEARCH (RFC 4731; the
 // only form in IMAP4rev2), SEARCHRES (RFC 5182) and MODSEQ (RFC 7162
 // §3.1.5).
-func (s *session) cmdSearch(cmd *imap.Command) error {
+func (s *session) cmdSearch(cmd *imap.Command) (err error) {
 	a := cmd.Args.(*imap.SearchArgs)
 	defer s.startProgress(cmd)() // RFC 9585
+	save := slices.Contains(a.Return, "SAVE")
+	defer func() {
+		// RFC 5182 §2.1: a SEARCH with the SAVE result option that fails
+		// (NO, e.g. [BADCHARSET]; BAD for a bad sequence number) sets $
+		// to the empty sequence.
+		if err != nil && save && s.sel != nil {
+			s.sel.saved = nil
+		}
+	}()
 	if err := checkCharset(a.Charset); err != nil {
 		return err
 	}
@@ -277,12 +309,8 @@ func (s *session) cmdSearch(cmd *imap.Command) error {
 	if err := s.update(cmd.UID); err != nil {
 		return err
 	}
-	save := slices.Contains(a.Return, "SAVE")
 	res, err := s.search(a.Key, false)
 	if err != nil {
-		if save {
-			s.sel.saved = nil // RFC 5182 §2.1: a failed search empties $
-		}
 		return err
 	}
 	v := s.sel

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"postel/internal/imap"
 	"postel/internal/store"
@@ -125,7 +126,7 @@ func (s *session) open(name string, readOnly bool) (*mailboxView, store.Mailbox,
 	}
 	v := &mailboxView{id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, role: mb.SpecialUse, readOnly: readOnly, sub: sub,
 		owner: ref.owner, rights: ref.rights,
-		base: mb.HighestModSeq, msgs: make([]msg, len(list)), keywords: map[string]bool{}}
+		base: mb.HighestModSeq, msgs: make([]msg, len(list)), keywords: map[string]string{}}
 	for i := range list {
 		v.msgs[i] = newMsg(&list[i])
 		v.base = max(v.base, list[i].ModSeq)
@@ -137,9 +138,10 @@ func (s *session) open(name string, readOnly bool) (*mailboxView, store.Mailbox,
 // writeFlags sends FLAGS: the system flags and the keywords the client is
 // told of (v.keywords).
 func (s *session) writeFlags(v *mailboxView) {
+	kws := slices.Collect(maps.Values(v.keywords))
+	store.SortKeywords(kws)
 	s.w.Atom("* FLAGS ")
-	s.w.Flags(append([]string{store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagSeen, store.FlagDraft},
-		slices.Sorted(maps.Keys(v.keywords))...))
+	s.w.Flags(append([]string{store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagSeen, store.FlagDraft}, kws...))
 	s.w.CRLF()
 }
 
@@ -160,7 +162,7 @@ func (s *session) announceKeywords(kws []string) {
 	v := s.sel
 	fresh := false
 	for _, k := range kws {
-		if !v.keywords[k] {
+		if _, ok := v.keywords[strings.ToLower(k)]; !ok {
 			fresh = true
 			break
 		}
@@ -169,7 +171,9 @@ func (s *session) announceKeywords(kws []string) {
 		return
 	}
 	for _, k := range kws {
-		v.keywords[k] = true
+		if _, ok := v.keywords[strings.ToLower(k)]; !ok {
+			v.keywords[strings.ToLower(k)] = k
+		}
 	}
 	s.writeFlags(v)
 	s.writePermanentFlags(v)
@@ -180,7 +184,9 @@ func (s *session) announceKeywords(kws []string) {
 func (v *mailboxView) noteKeywordsInUse() {
 	for i := range v.msgs {
 		for _, k := range v.msgs[i].keywords {
-			v.keywords[k] = true
+			if _, ok := v.keywords[strings.ToLower(k)]; !ok {
+				v.keywords[strings.ToLower(k)] = k
+			}
 		}
 	}
 }

@@ -41,9 +41,10 @@ type mailboxView struct {
 
 	msgs []msg
 	told int
-	// keywords are those the client was told of in FLAGS: a message
+	// keywords are those the client was told of in FLAGS, by lower-case
+	// form (keywords are case-insensitive, RFC 9051 §2.3.2): a message
 	// showing another is preceded by a new FLAGS (RFC 3501 §7.2.6).
-	keywords map[string]bool
+	keywords map[string]string
 	expunged int // entries marked expunged
 	announce int // entries whose flag change the client must be told
 
@@ -53,6 +54,10 @@ type mailboxView struct {
 	gone     bool   // the mailbox was deleted
 
 	saved []uint32 // SEARCHRES "$" (RFC 5182), as UIDs
+
+	// merged: the messages whose pending flag update the FETCH in
+	// progress carries in its own response (mergeFlagUpdates).
+	merged map[uint32]bool
 
 	// The live search contexts (RFC 5267 §4, context.go) and the
 	// messages to search again for them.
@@ -317,7 +322,7 @@ func (s *session) update(allowExpunge bool) error {
 				continue
 			}
 			m.announce = false
-			if !m.expunged && tell {
+			if !m.expunged && tell && !v.merged[m.uid] {
 				s.writeFlagsFetch(i, s.condstore)
 			}
 		}
@@ -392,6 +397,7 @@ func (s *session) sendExpunges() {
 	}
 	var uids []uint32
 	kept := v.msgs[:0]
+	told := v.told // the entries told of, counted before this loop
 	for i, m := range v.msgs {
 		if !m.expunged {
 			kept = append(kept, m)
@@ -404,7 +410,7 @@ func (s *session) sendExpunges() {
 			// now at the position of the kept ones before it, plus one.
 			s.w.UntaggedNumber(uint64(len(kept)+1), "EXPUNGE")
 		}
-		if i < v.told {
+		if i < told {
 			v.told--
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -104,9 +105,11 @@ var systemFlags = []struct {
 // MaxKeywords bounds the keywords one message may carry.
 const MaxKeywords = 64
 
-// SplitFlags turns flags into system flag bits and a sorted, deduplicated,
-// lower-cased keyword list (flags are case-insensitive, RFC 9051 §2.3.2).
-// \Recent and unknown system flags are refused.
+// SplitFlags turns flags into system flag bits and a keyword list sorted
+// and deduplicated case-insensitively, each keyword as first given: RFC
+// 9051 §2.3.2 makes flags case-insensitive, and the server returns a
+// keyword with the case it was set with. \Recent and unknown system flags
+// are refused.
 func SplitFlags(flags []string) (bits int, keywords []string, err error) {
 	seen := map[string]bool{}
 outer:
@@ -131,14 +134,94 @@ outer:
 		k := strings.ToLower(f)
 		if !seen[k] {
 			seen[k] = true
-			keywords = append(keywords, k)
+			keywords = append(keywords, f)
 		}
 	}
 	if len(keywords) > MaxKeywords {
 		return 0, nil, fmt.Errorf("%w: more than %d keywords", ErrInvalid, MaxKeywords)
 	}
-	sort.Strings(keywords)
+	SortKeywords(keywords)
 	return bits, keywords, nil
+}
+
+// SortKeywords sorts keywords as the store keeps them: case-insensitively
+// (then by case, for a stable order).
+func SortKeywords(kw []string) {
+	sort.Slice(kw, func(i, j int) bool {
+		a, b := strings.ToLower(kw[i]), strings.ToLower(kw[j])
+		if a != b {
+			return a < b
+		}
+		return kw[i] < kw[j]
+	})
+}
+
+// HasKeyword reports whether kw holds k, case-insensitively (RFC 9051
+// §2.3.2).
+func HasKeyword(kw []string, k string) bool {
+	for _, x := range kw {
+		if strings.EqualFold(x, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// KeywordCase gives each of kws the case it already has in the mailbox,
+// so that a keyword keeps the case it was first set with there (RFC 9051
+// §2.3.2: keywords match case-insensitively). known lists keywords of the
+// mailbox already at hand; lookup finds a keyword in the mailbox
+// (case-insensitively) and returns it as stored, or "" when no message
+// has it.
+func KeywordCase(kws []string, known []string, lookup func(k string) (string, error)) error {
+	for i, k := range kws {
+		if j := slices.IndexFunc(known, func(x string) bool { return strings.EqualFold(x, k) }); j >= 0 {
+			kws[i] = known[j]
+			continue
+		}
+		got, err := lookup(k)
+		if err != nil {
+			return err
+		}
+		if got != "" {
+			kws[i] = got
+		}
+	}
+	return nil
+}
+
+// KeywordListCase is KeywordCase for a space-separated keyword list (as
+// PreparedTarget.Keywords), which it returns re-sorted.
+func KeywordListCase(list string, lookup func(k string) (string, error)) (string, error) {
+	if list == "" {
+		return "", nil
+	}
+	kws := strings.Split(list, " ")
+	if err := KeywordCase(kws, nil, lookup); err != nil {
+		return "", err
+	}
+	SortKeywords(kws)
+	return strings.Join(kws, " "), nil
+}
+
+// KeywordLike is the LIKE pattern (escape character `\`) that matches a
+// space-separated keyword list holding k, given the list between spaces
+// (' ' || keywords || ' '). Keywords hold no `%` nor `\` (SplitFlags), so
+// only `_` needs escaping. The match is case-insensitive where LIKE is
+// (SQLite, for ASCII) or ILIKE is used (PostgreSQL).
+func KeywordLike(k string) string {
+	return "% " + strings.ReplaceAll(k, "_", `\_`) + " %"
+}
+
+// FindKeyword returns the keyword of the space-separated list s that
+// equals k case-insensitively, or "".
+func FindKeyword(s, k string) string {
+	for _, x := range strings.Split(s, " ") {
+		if strings.EqualFold(x, k) {
+			return x
+		}
+	}
+	return ""
 }
 
 // JoinFlags is the inverse of SplitFlags: system flags then keywords.

@@ -58,18 +58,20 @@ func ApplyFlags(op FlagOp, bits int, kw []string, reqBits int, reqKw []string) (
 	case FlagsReplace:
 		return reqBits, reqKw
 	case FlagsAdd:
+		// Keywords match case-insensitively (RFC 9051 §2.3.2): one the
+		// message has keeps its case.
 		out := slices.Clone(kw)
 		for _, k := range reqKw {
-			if !slices.Contains(out, k) {
+			if !HasKeyword(out, k) {
 				out = append(out, k)
 			}
 		}
-		slices.Sort(out)
+		SortKeywords(out)
 		return bits | reqBits, out
 	default:
 		var out []string
 		for _, k := range kw {
-			if !slices.Contains(reqKw, k) {
+			if !HasKeyword(reqKw, k) {
 				out = append(out, k)
 			}
 		}

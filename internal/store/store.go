@@ -136,6 +136,9 @@ type Mailbox struct {
 	Unseen    int   // messages without \Seen
 	Deleted   int   // messages with \Deleted
 	Size      int64 // sum of message sizes
+	// DeletedSize is the sum of the sizes of the messages with \Deleted
+	// (STATUS DELETED-STORAGE, RFC 9208).
+	DeletedSize int64
 }
 
 // MessageMeta is what internal/message extracted when the message was parsed

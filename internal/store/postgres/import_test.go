@@ -134,7 +134,7 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 1 || msgs[0].UID != 3 || msgs[0].ModSeq != 20 || !slices.Equal(msgs[0].Flags, []string{`\Seen`, "$label"}) ||
+	if len(msgs) != 1 || msgs[0].UID != 3 || msgs[0].ModSeq != 20 || !slices.Equal(msgs[0].Flags, []string{`\Seen`, "$Label"}) ||
 		!msgs[0].InternalDate.Equal(idate) || !msgs[0].SaveDate.Equal(sdate) || msgs[0].Size != m.Size {
 		t.Fatalf("imported messages %+v", msgs)
 	}

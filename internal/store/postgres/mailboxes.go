@@ -193,7 +193,8 @@ func (s *Store) mailboxes(ctx context.Context, where string, args ...any) ([]sto
 		rows, err := q.Query(ctx, `SELECT m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highest_modseq, m.special_use,
 				EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = m.account_id AND s.name = m.name), m.recent_uid,
 				COUNT(msg.id), COUNT(msg.id) FILTER (WHERE msg.sysflags & $1 = 0), COUNT(msg.id) FILTER (WHERE msg.sysflags & $2 <> 0),
-				COALESCE(SUM(msg.size), 0), COUNT(msg.id) FILTER (WHERE msg.uid > m.recent_uid)
+				COALESCE(SUM(msg.size), 0), COUNT(msg.id) FILTER (WHERE msg.uid > m.recent_uid),
+				COALESCE(SUM(msg.size) FILTER (WHERE msg.sysflags & $2 <> 0), 0)
 			FROM mailboxes m LEFT JOIN messages msg ON msg.mailbox_id = m.id
 			`+where+` GROUP BY m.id ORDER BY m.name COLLATE "C"`, append([]any{store.SeenBit, store.DeletedBit}, args...)...)
 		if err != nil {
@@ -202,7 +203,7 @@ func (s *Store) mailboxes(ctx context.Context, where string, args ...any) ([]sto
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Mailbox, error) {
 			var m store.Mailbox
 			err := r.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed, &m.RecentUID,
-				&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.Recent)
+				&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.Recent, &m.DeletedSize)
 			return m, err
 		})
 		return err

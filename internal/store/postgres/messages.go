@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -97,7 +98,21 @@ func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
 		if !a.fits(size) {
 			return nil, fmt.Errorf("%w: account %d", store.ErrQuota, t.AccountID)
 		}
-		if out[i], err = w.insertMessage(t.AccountID, t.Mailbox, size, blobID, t.Bits, t.Keywords, t.InternalDate, now, d.Prefix, &d.Meta); err != nil {
+		// RFC 9051 §2.3.2: a keyword the mailbox has keeps its case there.
+		kw, err := store.KeywordListCase(t.Keywords, func(k string) (string, error) {
+			var id int64
+			err := w.tx.QueryRow(w.ctx, `SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2`, t.AccountID, t.Mailbox).Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return "", nil // insertMessage answers ErrNotFound
+			} else if err != nil {
+				return "", err
+			}
+			return w.mailboxKeyword(id, k)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if out[i], err = w.insertMessage(t.AccountID, t.Mailbox, size, blobID, t.Bits, kw, t.InternalDate, now, d.Prefix, &d.Meta); err != nil {
 			return nil, err
 		}
 	}
@@ -169,6 +184,21 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 		return err
 	})
 	return out, err
+}
+
+// mailboxKeyword returns keyword k as a message of the mailbox has it, or
+// "" (see store.KeywordCase). Keywords are ASCII: ILIKE folds them as
+// RFC 9051 §2.3.2 does whatever the database's locale.
+func (w *wtx) mailboxKeyword(mailboxID int64, k string) (string, error) {
+	var kw string
+	err := w.tx.QueryRow(w.ctx, `SELECT keywords FROM messages WHERE mailbox_id = $1 AND ' ' || keywords || ' ' ILIKE $2 LIMIT 1`,
+		mailboxID, store.KeywordLike(k)).Scan(&kw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	return store.FindKeyword(kw, k), nil
 }
 
 func splitKeywords(s string) []string {
@@ -284,6 +314,17 @@ func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids
 		})
 		if err != nil {
 			return err
+		}
+		if op != store.FlagsRemove && len(kws) > 0 {
+			var known []string
+			for _, r := range hits {
+				known = append(known, splitKeywords(r.kw)...)
+			}
+			if err := store.KeywordCase(kws, known, func(k string) (string, error) {
+				return w.mailboxKeyword(mailboxID, k)
+			}); err != nil {
+				return err
+			}
 		}
 		var changed []int64
 		var newBits []int32

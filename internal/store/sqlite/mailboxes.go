@@ -241,7 +241,8 @@ func (s *Store) mailboxes(ctx context.Context, where string, args ...any) ([]sto
 	for i := range out {
 		m := &out[i]
 		if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(sysflags & 1 = 0), 0), COALESCE(SUM(sysflags & 8 != 0), 0),
-			COALESCE(SUM(size), 0), COALESCE(SUM(uid > ?), 0) FROM messages WHERE mailbox_id = ?`, m.RecentUID, m.ID).Scan(&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.Recent); err != nil {
+			COALESCE(SUM(size), 0), COALESCE(SUM(uid > ?), 0), COALESCE(SUM(CASE WHEN sysflags & 8 != 0 THEN size ELSE 0 END), 0)
+			FROM messages WHERE mailbox_id = ?`, m.RecentUID, m.ID).Scan(&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.Recent, &m.DeletedSize); err != nil {
 			return nil, err
 		}
 	}

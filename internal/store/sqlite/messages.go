@@ -95,7 +95,12 @@ func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
 		if err != nil {
 			return nil, err
 		}
-		msgID, err := w.insertMessage(mb, t.AccountID, size, blobID, t.Bits, t.Keywords, t.InternalDate, now, d.Prefix, &d.Meta)
+		// RFC 9051 §2.3.2: a keyword the mailbox has keeps its case there.
+		kw, err := store.KeywordListCase(t.Keywords, func(k string) (string, error) { return w.mailboxKeyword(mb.id, k) })
+		if err != nil {
+			return nil, err
+		}
+		msgID, err := w.insertMessage(mb, t.AccountID, size, blobID, t.Bits, kw, t.InternalDate, now, d.Prefix, &d.Meta)
 		if err != nil {
 			return nil, err
 		}
@@ -227,6 +232,21 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// mailboxKeyword returns keyword k as a message of the mailbox has it, or
+// "" (see store.KeywordCase). LIKE is case-insensitive for ASCII, and
+// keywords are ASCII.
+func (w *wtx) mailboxKeyword(mailboxID int64, k string) (string, error) {
+	var kw string
+	err := w.tx.QueryRowContext(w.ctx, `SELECT keywords FROM messages WHERE mailbox_id = ? AND ' ' || keywords || ' ' LIKE ? ESCAPE '\' LIMIT 1`,
+		mailboxID, store.KeywordLike(k)).Scan(&kw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	return store.FindKeyword(kw, k), nil
 }
 
 func splitKeywords(s string) []string {
@@ -376,6 +396,17 @@ func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		if op != store.FlagsRemove && len(kws) > 0 {
+			var known []string
+			for _, r := range hits {
+				known = append(known, r.kw...)
+			}
+			if err := store.KeywordCase(kws, known, func(k string) (string, error) {
+				return w.mailboxKeyword(mailboxID, k)
+			}); err != nil {
+				return err
+			}
 		}
 		var changed []uint32
 		for _, r := range hits {

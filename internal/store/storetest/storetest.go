@@ -355,8 +355,18 @@ func testDeliver(t *testing.T, st store.Store) {
 	must(t, err)
 	dm, err := st.Messages(ctx, a.ID, out[0].MailboxID, 0)
 	must(t, err)
-	if len(dm) != 1 || !slices.Equal(dm[0].Flags, []string{`\Draft`, `\Seen`, "$label1"}) || !dm[0].InternalDate.Equal(date) {
+	if len(dm) != 1 || !slices.Equal(dm[0].Flags, []string{`\Draft`, `\Seen`, "$Label1"}) || !dm[0].InternalDate.Equal(date) {
 		t.Fatalf("appended = %+v", dm)
+	}
+	// A keyword the mailbox has keeps its case there (RFC 9051 §2.3.2).
+	d = &store.Delivery{Spool: Spool(t, st, "Subject: draft 2\r\n\r\nx\r\n"),
+		Targets: []store.Target{{AccountID: a.ID, Mailbox: "Drafts", Flags: []string{"$LABEL1", "Zed", "$new"}}}}
+	_, err = st.Deliver(ctx, d)
+	must(t, err)
+	dm, err = st.Messages(ctx, a.ID, out[0].MailboxID, 0)
+	must(t, err)
+	if len(dm) != 2 || !slices.Equal(dm[1].Flags, []string{"$Label1", "$new", "Zed"}) {
+		t.Fatalf("appended with a keyword in another case = %+v", dm)
 	}
 	_, err = st.Deliver(ctx, &store.Delivery{Spool: Spool(t, st, "x"), Targets: []store.Target{{AccountID: a.ID, Mailbox: "Nope"}}})
 	wantErr(t, err, store.ErrNotFound)
@@ -425,7 +435,8 @@ func testFlags(t *testing.T, st store.Store) {
 	ch, err := st.StoreFlags(ctx, a.ID, mb.ID, []uint32{1, 2, 7}, store.FlagsAdd, []string{`\Seen`, "Work"}, 0)
 	must(t, err)
 	if len(ch) != 2 || ch[0].UID != 1 || ch[1].UID != 2 || ch[0].ModSeq <= before || ch[0].ModSeq != ch[1].ModSeq ||
-		!slices.Equal(ch[0].Flags, []string{`\Seen`, "work"}) {
+		!slices.Equal(ch[0].Flags, []string{`\Seen`, "Work"}) {
+		// RFC 9051 §2.3.2: a keyword keeps the case it was set with.
 		t.Fatalf("add = %+v", ch)
 	}
 	mod1 := ch[0].ModSeq
@@ -452,6 +463,23 @@ func testFlags(t *testing.T, st store.Store) {
 	mb2 := mailbox(t, st, a.ID, "INBOX")
 	if mb2.Unseen != 1 || mb2.HighestModSeq != ch[1].ModSeq {
 		t.Fatalf("INBOX after flags = %+v", mb2)
+	}
+	// A keyword matches case-insensitively and keeps the case it has in
+	// the mailbox (message 2 has "Work"), whatever the case asked for.
+	ch, err = st.StoreFlags(ctx, a.ID, mb.ID, []uint32{3}, store.FlagsAdd, []string{"WORK", "Later_1"}, 0)
+	must(t, err)
+	if len(ch) != 1 || !slices.Equal(ch[0].Flags, []string{`\Flagged`, "Later_1", "Work"}) {
+		t.Fatalf("add in another case = %+v", ch)
+	}
+	ch, err = st.StoreFlags(ctx, a.ID, mb.ID, []uint32{1}, store.FlagsReplace, []string{"later_1", "work"}, 0)
+	must(t, err)
+	if len(ch) != 1 || !slices.Equal(ch[0].Flags, []string{"Later_1", "Work"}) {
+		t.Fatalf("replace in another case = %+v", ch)
+	}
+	ch, err = st.StoreFlags(ctx, a.ID, mb.ID, []uint32{1, 3}, store.FlagsRemove, []string{"wORK", "LATER_1"}, 0)
+	must(t, err)
+	if len(ch) != 2 || len(ch[0].Flags) != 0 || !slices.Equal(ch[1].Flags, []string{`\Flagged`}) {
+		t.Fatalf("remove in another case = %+v", ch)
 	}
 }
 
@@ -773,7 +801,9 @@ func testUsage(t *testing.T, st store.Store) {
 	}
 	_, err = st.StoreFlags(ctx, a.ID, got[0].MailboxID, []uint32{1}, store.FlagsAdd, []string{`\Deleted`}, 0)
 	must(t, err)
-	if mb := mailbox(t, st, a.ID, "INBOX"); mb.Deleted != 1 || mb.Size != want {
+	// DeletedSize: the size of message 1 alone, the one with \Deleted.
+	if mb := mailbox(t, st, a.ID, "INBOX"); mb.Deleted != 1 || mb.Size != want ||
+		mb.DeletedSize != int64(len("Received: test\r\n")+len("Subject: u\r\n\r\n12345\r\n")) {
 		t.Fatalf("mailbox = %+v", mb)
 	}
 	_, _, err = st.Usage(ctx, 999999)

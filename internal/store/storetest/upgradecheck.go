@@ -266,6 +266,7 @@ func CheckUpgradedMailboxes(t *testing.T, st store.Store, f *UpgradeFixture, a U
 			}
 			if slices.Contains(m.Flags, store.FlagDeleted) {
 				exp.Deleted++
+				exp.DeletedSize += f.Size(m)
 			}
 			exp.Size += f.Size(m)
 		}
