@@ -160,6 +160,43 @@ func TestPlainAuthzMismatchCounted(t *testing.T) {
 	}
 }
 
+// RFC 5530 §3 with RFC 4616 §2: an authzid the user may not act as is
+// refused as an authorization failure only once the password verified;
+// otherwise it is an authentication failure like any other, which tells
+// nothing of the password.
+func TestPlainAuthzFailedOnlyAfterPassword(t *testing.T) {
+	tests := []struct {
+		name       string
+		authc, pw  string
+		wantAuthz  bool
+		wantReason string
+	}{
+		{"right password", "alice@example.org", alicePass, true, "authorization identity differs"},
+		{"wrong password", "alice@example.org", "wrong password!", false, "wrong password"},
+		{"unknown user", "nobody@example.org", alicePass, false, "unknown user"},
+		{"disabled account", "bob@example.org", bobPass, false, "account disabled"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t)
+			s, got := env.newServer(t, "PLAIN")
+			_, done, err := s.Next([]byte("erin@example.org\x00" + tc.authc + "\x00" + tc.pw))
+			if done || len(*got) != 0 || !errors.Is(err, ErrAuthFailed) {
+				t.Fatalf("done %v, identities %v, err %v: want ErrAuthFailed", done, *got, err)
+			}
+			if errors.Is(err, ErrAuthzFailed) != tc.wantAuthz {
+				t.Errorf("err %v: ErrAuthzFailed %v, want %v", err, !tc.wantAuthz, tc.wantAuthz)
+			}
+			if log := env.logBuf.String(); !strings.Contains(log, `reason="`+tc.wantReason) {
+				t.Errorf("log lacks the reason %q:\n%s", tc.wantReason, log)
+			}
+			if len(env.a.th.entries) == 0 || len(env.slept()) != 1 {
+				t.Errorf("failure not counted or not delayed: entries %v, slept %v", keysOf(env.a.th), env.slept())
+			}
+		})
+	}
+}
+
 func TestLogin_SASL(t *testing.T) {
 	alice := []Identity{{AccountID: 1, Address: "alice@example.org"}}
 	tests := []struct {
