@@ -55,6 +55,8 @@ type Identity struct {
 // Errors of Login and of the SASL servers; test with errors.Is.
 var (
 	ErrAuthFailed = errors.New("authentication failed")               // wrong user/password, unknown user, disabled account: indistinguishable to the client
+	ErrThrottled  = errors.New("too many failed attempts, try later") // temporary lockout
+	ErrMalformed  = errors.New("malformed SASL exchange")
 	// ErrAuthzFailed wraps ErrAuthFailed: the credentials were right, but
 	// the authentication identity may not act as the authorization
 	// identity it asked for (RFC 4616 §2). It is only returned once the
@@ -62,8 +64,6 @@ var (
 	// without an authzid would not (RFC 5530 §3 AUTHORIZATIONFAILED).
 	// Protocols without such a reply may treat it as ErrAuthFailed.
 	ErrAuthzFailed = fmt.Errorf("%w: not authorized to act as that identity", ErrAuthFailed)
-	ErrThrottled  = errors.New("too many failed attempts, try later") // temporary lockout
-	ErrMalformed  = errors.New("malformed SASL exchange")
 	// ErrUnavailable is a server fault (the store failed, or the request was
 	// cancelled): a temporary failure, not the client's.
 	ErrUnavailable = errors.New("authentication temporarily unavailable")
