@@ -277,6 +277,14 @@ func (v *mailboxView) markExpunged(i int) {
 // EXPUNGEs (or VANISHED); then EXISTS and flag changes.
 func (s *session) update(allowExpunge bool) error {
 	v := s.sel
+	if s.selectedMuted() {
+		// RFC 5465 §3.1, §5: no event of the selected mailbox is wanted:
+		// the view stays as the client knows it (pull does not read).
+		// The subscription is still drained, so that IDLE and the wait
+		// for a command do not wake again and again for it.
+		v.poll()
+		return nil
+	}
 	if err := s.pull(); err != nil {
 		return err
 	}
@@ -331,10 +339,16 @@ func (s *session) update(allowExpunge bool) error {
 // ones: a message both added and expunged meanwhile is added, then marked
 // expunged (and, never told, dropped). The new base is the highest MODSEQ
 // known to be committed before the first read.
+//
+// While NOTIFY keeps the selected mailbox's events from the client
+// (selectedMuted), pull reads nothing: the view stays the one the client
+// was told of, and only the session's own commands change it (their
+// results are command responses, not events); the changes are read when
+// a NOTIFY SET asks for them again (RFC 5465 §3.1: its implicit NOOP).
 func (s *session) pull() error {
 	v := s.sel
 	v.poll()
-	if !v.dirty {
+	if !v.dirty || s.selectedMuted() {
 		return nil
 	}
 	v.dirty = false
