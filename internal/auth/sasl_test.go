@@ -329,7 +329,8 @@ func TestSCRAM(t *testing.T) {
 		{"SASLprep'd password", "alice@example.org", "correct\u00a0horse battery staple", "", false, true, 3, nil, ""},
 		{"y gs2 flag", "alice@example.org", alicePass, "", true, true, 3, nil, ""},
 		{"authzid same", "alice@example.org", alicePass, "Alice@example.org", false, true, 3, nil, ""},
-		{"authzid other", "alice@example.org", alicePass, "erin@example.org", false, true, 0, ErrAuthFailed, "authorization identity differs"},
+		{"authzid other", "alice@example.org", alicePass, "erin@example.org", false, true, 1, ErrAuthzFailed, "authorization identity differs"},
+		{"authzid other, wrong password", "alice@example.org", "wrong password!", "erin@example.org", false, true, 1, ErrAuthFailed, "wrong password"},
 		{"wrong password", "alice@example.org", "wrong password!", "", false, true, 1, ErrAuthFailed, "wrong password"},
 		{"unknown user", "nobody@example.org", alicePass, "", false, true, 1, ErrAuthFailed, "unknown user"},
 		{"disabled", "bob@example.org", bobPass, "", false, true, 1, ErrAuthFailed, "account disabled"},
@@ -346,7 +347,8 @@ func TestSCRAM(t *testing.T) {
 				conv = c.NewConversationAdvertisingChannelBinding()
 			}
 			stepN, err := scramRun(t, s, conv, tc.initialResponse)
-			if stepN != tc.wantStep || !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+			if stepN != tc.wantStep || !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) ||
+				errors.Is(err, ErrAuthzFailed) != (tc.wantErr == ErrAuthzFailed) {
 				t.Fatalf("ended at step %d with %v, want step %d with %v", stepN, err, tc.wantStep, tc.wantErr)
 			}
 			log := env.logBuf.String()
