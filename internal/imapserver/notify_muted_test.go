@@ -72,4 +72,14 @@ func TestNotifySelectedMuted(t *testing.T) {
 	if got := a.cmd("NOTIFY SET (SELECTED-DELAYED (MessageNew MessageExpunge))"); !slices.Equal(got, []string{"* 3 EXISTS", "T OK NOTIFY completed"}) {
 		t.Fatalf("NOTIFY SET SELECTED-DELAYED: %q", got)
 	}
+
+	// The deletion of the selected mailbox still ends the session, as in
+	// base IMAP.
+	b.cmd("CREATE Box")
+	appendTo(t, b, "Box", notifyMsg)
+	a.cmd("SELECT Box")
+	a.cmd("NOTIFY NONE")
+	b.cmd("DELETE Box")
+	a.send("N NOOP")
+	a.expectLine(`\* BYE Selected mailbox was deleted`)
 }

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -242,15 +243,18 @@ func (v *mailboxView) maxUID() uint32 {
 }
 
 // poll takes the changes the subscription announced and notes whether
-// the selected mailbox changed.
-func (v *mailboxView) poll() {
+// the selected mailbox changed. It reports whether the mailbox itself may
+// have (renamed, deleted, or changes missed).
+func (v *mailboxView) poll() (mailbox bool) {
 	for _, c := range v.sub.Next() {
 		if c.MailboxID != v.id && c.Kind != store.ChangeResync {
 			continue
 		}
 		v.dirty = true
 		v.notified = max(v.notified, c.ModSeq)
+		mailbox = mailbox || c.Kind == store.ChangeMailbox || c.Kind == store.ChangeResync
 	}
+	return mailbox
 }
 
 // markExpunged marks the message at i as gone from the store.
@@ -282,7 +286,16 @@ func (s *session) update(allowExpunge bool) error {
 		// the view stays as the client knows it (pull does not read).
 		// The subscription is still drained, so that IDLE and the wait
 		// for a command do not wake again and again for it.
-		v.poll()
+		// Only the deletion of the mailbox is still looked for: the
+		// session ends then, as in base IMAP.
+		if v.poll() {
+			_, err := s.srv.st.Messages(s.ctx(), v.owner, v.id, math.MaxInt64)
+			if storeNotFound(err) {
+				v.gone = true
+			} else if err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	if err := s.pull(); err != nil {
