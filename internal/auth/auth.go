@@ -57,6 +57,13 @@ var (
 	ErrAuthFailed = errors.New("authentication failed")               // wrong user/password, unknown user, disabled account: indistinguishable to the client
 	ErrThrottled  = errors.New("too many failed attempts, try later") // temporary lockout
 	ErrMalformed  = errors.New("malformed SASL exchange")
+	// ErrAuthzFailed wraps ErrAuthFailed: the credentials were right, but
+	// the authentication identity may not act as the authorization
+	// identity it asked for (RFC 4616 §2). It is only returned once the
+	// password verified, so it tells the client nothing an attempt
+	// without an authzid would not (RFC 5530 §3 AUTHORIZATIONFAILED).
+	// Protocols without such a reply may treat it as ErrAuthFailed.
+	ErrAuthzFailed = fmt.Errorf("%w: not authorized to act as that identity", ErrAuthFailed)
 	// ErrUnavailable is a server fault (the store failed, or the request was
 	// cancelled): a temporary failure, not the client's.
 	ErrUnavailable = errors.New("authentication temporarily unavailable")
@@ -208,10 +215,6 @@ func (a *Authenticator) check(ctx context.Context, at attempt, authzid, username
 	switch {
 	case reason == "invalid user name":
 		return a.fail(ctx, at, res, username, reason)
-	case authzid != "" && strings.ToLower(authzid) != user:
-		// RFC 4616 §2 leaves to the server whom an authcid may act as:
-		// here, only itself.
-		return a.fail(ctx, at, res, username, "authorization identity differs")
 	case len(password) > MaxPasswordLen:
 		return a.fail(ctx, at, res, username, "password too long")
 	}
@@ -236,6 +239,16 @@ func (a *Authenticator) check(ctx context.Context, at attempt, authzid, username
 	}
 	if reason != "" {
 		return a.fail(ctx, at, res, username, reason)
+	}
+	if authzid != "" && strings.ToLower(authzid) != user {
+		// RFC 4616 §2: the credentials are verified first, then whether
+		// they permit acting as the authzid; whom an authcid may act as
+		// is the server's choice: here, only itself. Checked only after
+		// the password verified (as Dovecot does), so the reply can say
+		// AUTHORIZATIONFAILED (RFC 5530 §3) without telling anything of a
+		// wrong password; it still counts as a failure for the throttle.
+		a.fail(ctx, at, res, username, "authorization identity differs")
+		return Identity{}, ErrAuthzFailed
 	}
 	return a.succeed(ctx, at, res, acct), nil
 }

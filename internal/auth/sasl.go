@@ -43,7 +43,10 @@ var errFinished = malformed("the exchange is already finished")
 // ErrUnknownMechanism. On success it calls done(id) before returning
 // done=true; done may be nil.
 //
-//   - PLAIN (RFC 4616): authzid must be empty or name the authcid's account.
+//   - PLAIN (RFC 4616): authzid must be empty or name the authcid's account;
+//     another gives ErrAuthzFailed, but only once the password verified
+//     (else ErrAuthFailed, as without an authzid). SCRAM-SHA-256's authzid
+//     likewise, once the proof verified.
 //   - LOGIN (draft-murchison-sasl-login): challenges "Username:" and
 //     "Password:"; an initial response is taken as the user name.
 //   - SCRAM-SHA-256 (RFC 5802, RFC 7677) with the stored keys, without
@@ -219,6 +222,7 @@ type scramServer struct {
 	acct         store.Account // when its credentials are real
 	reason       string        // why the credentials are fake; "" when real
 	lookupErr    error         // ErrThrottled or ErrUnavailable, already logged
+	authzDiffers bool          // the client-first-message's authzid is another user
 
 	id Identity // set once the proof is verified
 }
@@ -268,13 +272,10 @@ func (s *scramServer) first(msg []byte) ([]byte, bool, error) {
 		s.a.malformed(s.at, s.username, err)
 		return nil, false, malformed("invalid SCRAM client-first-message")
 	}
+	// We only let users act as themselves; refused once the proof is
+	// verified (final), as for PLAIN (RFC 4616 §2 order, RFC 5530 §3).
 	if az := s.conv.AuthzID(); az != "" && strings.ToLower(az) != strings.ToLower(s.username) {
-		// We only let users act as themselves.
-		res, r, ok := s.a.th.reserve(s.src, s.acctKey, s.epoch)
-		if !ok {
-			return nil, false, s.a.refuse(s.at, s.username, r)
-		}
-		return s.fail(res, "authorization identity differs")
+		s.authzDiffers = true
 	}
 	s.state = scramFinal
 	return []byte(s1), false, nil
@@ -309,6 +310,12 @@ func (s *scramServer) final(msg []byte) ([]byte, bool, error) {
 	case s.reason != "" || !s.conv.Valid():
 		// Cannot happen: nobody knows the keys of fake credentials.
 		return s.fail(res, "proof accepted without real credentials")
+	case s.authzDiffers:
+		// The credentials are right, but not for acting as the authzid:
+		// an authorization failure (RFC 5530 §3), counted like any
+		// failure; the server-final-message is not sent.
+		s.fail(res, "authorization identity differs")
+		return nil, false, ErrAuthzFailed
 	}
 	s.id = s.a.succeed(s.ctx, s.at, res, s.acct)
 	s.state = scramAck

@@ -160,6 +160,43 @@ func TestPlainAuthzMismatchCounted(t *testing.T) {
 	}
 }
 
+// RFC 5530 §3 with RFC 4616 §2: an authzid the user may not act as is
+// refused as an authorization failure only once the password verified;
+// otherwise it is an authentication failure like any other, which tells
+// nothing of the password.
+func TestPlainAuthzFailedOnlyAfterPassword(t *testing.T) {
+	tests := []struct {
+		name       string
+		authc, pw  string
+		wantAuthz  bool
+		wantReason string
+	}{
+		{"right password", "alice@example.org", alicePass, true, "authorization identity differs"},
+		{"wrong password", "alice@example.org", "wrong password!", false, "wrong password"},
+		{"unknown user", "nobody@example.org", alicePass, false, "unknown user"},
+		{"disabled account", "bob@example.org", bobPass, false, "account disabled"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t)
+			s, got := env.newServer(t, "PLAIN")
+			_, done, err := s.Next([]byte("erin@example.org\x00" + tc.authc + "\x00" + tc.pw))
+			if done || len(*got) != 0 || !errors.Is(err, ErrAuthFailed) {
+				t.Fatalf("done %v, identities %v, err %v: want ErrAuthFailed", done, *got, err)
+			}
+			if errors.Is(err, ErrAuthzFailed) != tc.wantAuthz {
+				t.Errorf("err %v: ErrAuthzFailed %v, want %v", err, !tc.wantAuthz, tc.wantAuthz)
+			}
+			if log := env.logBuf.String(); !strings.Contains(log, `reason="`+tc.wantReason) {
+				t.Errorf("log lacks the reason %q:\n%s", tc.wantReason, log)
+			}
+			if len(env.a.th.entries) == 0 || len(env.slept()) != 1 {
+				t.Errorf("failure not counted or not delayed: entries %v, slept %v", keysOf(env.a.th), env.slept())
+			}
+		})
+	}
+}
+
 func TestLogin_SASL(t *testing.T) {
 	alice := []Identity{{AccountID: 1, Address: "alice@example.org"}}
 	tests := []struct {
@@ -292,7 +329,8 @@ func TestSCRAM(t *testing.T) {
 		{"SASLprep'd password", "alice@example.org", "correct\u00a0horse battery staple", "", false, true, 3, nil, ""},
 		{"y gs2 flag", "alice@example.org", alicePass, "", true, true, 3, nil, ""},
 		{"authzid same", "alice@example.org", alicePass, "Alice@example.org", false, true, 3, nil, ""},
-		{"authzid other", "alice@example.org", alicePass, "erin@example.org", false, true, 0, ErrAuthFailed, "authorization identity differs"},
+		{"authzid other", "alice@example.org", alicePass, "erin@example.org", false, true, 1, ErrAuthzFailed, "authorization identity differs"},
+		{"authzid other, wrong password", "alice@example.org", "wrong password!", "erin@example.org", false, true, 1, ErrAuthFailed, "wrong password"},
 		{"wrong password", "alice@example.org", "wrong password!", "", false, true, 1, ErrAuthFailed, "wrong password"},
 		{"unknown user", "nobody@example.org", alicePass, "", false, true, 1, ErrAuthFailed, "unknown user"},
 		{"disabled", "bob@example.org", bobPass, "", false, true, 1, ErrAuthFailed, "account disabled"},
@@ -309,7 +347,8 @@ func TestSCRAM(t *testing.T) {
 				conv = c.NewConversationAdvertisingChannelBinding()
 			}
 			stepN, err := scramRun(t, s, conv, tc.initialResponse)
-			if stepN != tc.wantStep || !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+			if stepN != tc.wantStep || !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) ||
+				errors.Is(err, ErrAuthzFailed) != (tc.wantErr == ErrAuthzFailed) {
 				t.Fatalf("ended at step %d with %v, want step %d with %v", stepN, err, tc.wantStep, tc.wantErr)
 			}
 			log := env.logBuf.String()

@@ -110,6 +110,10 @@ func (s *session) cmdAuthenticate(cmd *imap.Command) error {
 // authErr maps the errors of internal/auth to responses (RFC 5530 codes).
 func authErr(err error) error {
 	switch {
+	case errors.Is(err, auth.ErrAuthzFailed):
+		// RFC 5530 §3: the credentials were right (auth answers this
+		// only then), but may not act as the authorization identity.
+		return no(codeAuthzFailed, "Not authorized to act as that identity")
 	case errors.Is(err, auth.ErrAuthFailed):
 		return no(codeAuthFailed, "Invalid credentials")
 	case errors.Is(err, auth.ErrThrottled):

@@ -108,9 +108,13 @@ func (s *session) cmdExpunge(cmd *imap.Command) error {
 			idx = append(idx, i)
 		}
 	}
+	// While NOTIFY keeps the mailbox's events from the client, the view's
+	// flags may be old (pull reads nothing): every message of the view is
+	// a candidate, and the store expunges those that carry \Deleted.
+	all := s.selectedMuted()
 	var uids []uint32
 	for _, i := range idx {
-		if m := &v.msgs[i]; m.has(bitDeleted) && !m.expunged {
+		if m := &v.msgs[i]; (all || m.has(bitDeleted)) && !m.expunged {
 			uids = append(uids, m.uid)
 		}
 	}

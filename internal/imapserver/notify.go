@@ -36,10 +36,20 @@ import (
 // [NOTIFICATIONOVERFLOW] and sends no more events until the next NOTIFY
 // (§5.8 of RFC 5465 calls it an overflow).
 //
+// Without a SELECTED or SELECTED-DELAYED group (or with one whose events
+// are NONE), after NOTIFY NONE and after an overflow, the client gets no
+// event of the selected mailbox at all, not even the EXISTS, EXPUNGE and
+// FETCH of base IMAP at the end of commands (§3.1: "NOTIFY NONE specifies
+// that the client is not interested in any kind of event"; without a
+// SELECTED group the client "doesn't want to receive any <message-event>s
+// for the currently selected mailbox", the same as SELECTED NONE): the
+// view is frozen as the client knows it (selectedMuted, selected.go).
+// The responses of the session's own commands are still sent: EXPUNGE,
+// MOVE and STORE tell what they did. A later NOTIFY SET with a SELECTED
+// group brings the accumulated changes at once (§3.1).
+//
 // What is not done: AnnotationChange (message annotations, RFC 5257, are
-// not kept) is refused with [BADEVENT]; without a SELECTED or
-// SELECTED-DELAYED group, and after NOTIFY NONE, the selected mailbox is
-// still updated as in base IMAP, when commands end.
+// not kept) is refused with [BADEVENT].
 
 // notifyState is a session's NOTIFY setting and what it diffs against.
 type notifyState struct {
@@ -570,6 +580,18 @@ func (n *notifyState) serverMetadataWanted() bool {
 		}
 	}
 	return false
+}
+
+// selectedMuted reports whether NOTIFY keeps every event of the selected
+// mailbox from the client: NOTIFY is on (or was turned off with NONE, or
+// overflowed) and there is no SELECTED or SELECTED-DELAYED group with
+// events (RFC 5465 §3.1: no such group is the same as SELECTED NONE).
+func (s *session) selectedMuted() bool {
+	if s.notify == nil {
+		return false // no NOTIFY yet: base IMAP
+	}
+	g := s.notify.selectedGroup()
+	return g == nil || len(g.Events) == 0
 }
 
 // notifyNewMessages writes the FETCH of the messages of the selected

@@ -32,6 +32,7 @@ func bad(text string) *response          { return &response{Status: "BAD", Text:
 const (
 	codeAlreadyExists   = "ALREADYEXISTS" // RFC 9051 §7.1
 	codeAuthFailed      = "AUTHENTICATIONFAILED"
+	codeAuthzFailed     = "AUTHORIZATIONFAILED"         // RFC 5530 §3
 	codeBadCharset      = "BADCHARSET (UTF-8 US-ASCII)" // RFC 9051 §6.4.4
 	codeCannot          = "CANNOT"
 	codeClosed          = "CLOSED"            // RFC 9051 §7.1 (and RFC 7162 §3.2.11)

@@ -236,9 +236,10 @@ func (s *session) cmdClose(cmd *imap.Command) error {
 		if err := s.pull(); err != nil {
 			return err
 		}
+		all := s.selectedMuted() // the view's flags may be old, as in EXPUNGE
 		var uids []uint32
 		for _, m := range v.msgs {
-			if m.has(bitDeleted) && !m.expunged {
+			if (all || m.has(bitDeleted)) && !m.expunged {
 				uids = append(uids, m.uid)
 			}
 		}

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -247,15 +248,18 @@ func (v *mailboxView) maxUID() uint32 {
 }
 
 // poll takes the changes the subscription announced and notes whether
-// the selected mailbox changed.
-func (v *mailboxView) poll() {
+// the selected mailbox changed. It reports whether the mailbox itself may
+// have (renamed, deleted, or changes missed).
+func (v *mailboxView) poll() (mailbox bool) {
 	for _, c := range v.sub.Next() {
 		if c.MailboxID != v.id && c.Kind != store.ChangeResync {
 			continue
 		}
 		v.dirty = true
 		v.notified = max(v.notified, c.ModSeq)
+		mailbox = mailbox || c.Kind == store.ChangeMailbox || c.Kind == store.ChangeResync
 	}
+	return mailbox
 }
 
 // markExpunged marks the message at i as gone from the store.
@@ -282,6 +286,23 @@ func (v *mailboxView) markExpunged(i int) {
 // EXPUNGEs (or VANISHED); then EXISTS and flag changes.
 func (s *session) update(allowExpunge bool) error {
 	v := s.sel
+	if s.selectedMuted() {
+		// RFC 5465 §3.1, §5: no event of the selected mailbox is wanted:
+		// the view stays as the client knows it (pull does not read).
+		// The subscription is still drained, so that IDLE and the wait
+		// for a command do not wake again and again for it.
+		// Only the deletion of the mailbox is still looked for: the
+		// session ends then, as in base IMAP.
+		if v.poll() {
+			_, err := s.srv.st.Messages(s.ctx(), v.owner, v.id, math.MaxInt64)
+			if storeNotFound(err) {
+				v.gone = true
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if err := s.pull(); err != nil {
 		return err
 	}
@@ -336,10 +357,16 @@ func (s *session) update(allowExpunge bool) error {
 // ones: a message both added and expunged meanwhile is added, then marked
 // expunged (and, never told, dropped). The new base is the highest MODSEQ
 // known to be committed before the first read.
+//
+// While NOTIFY keeps the selected mailbox's events from the client
+// (selectedMuted), pull reads nothing: the view stays the one the client
+// was told of, and only the session's own commands change it (their
+// results are command responses, not events); the changes are read when
+// a NOTIFY SET asks for them again (RFC 5465 §3.1: its implicit NOOP).
 func (s *session) pull() error {
 	v := s.sel
 	v.poll()
-	if !v.dirty {
+	if !v.dirty || s.selectedMuted() {
 		return nil
 	}
 	v.dirty = false
