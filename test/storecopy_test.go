@@ -95,7 +95,7 @@ func TestStoreCopy(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if len(before.flags) != 4 || before.flags[3] != `$label1 \Flagged` || before.uidNext != 6 {
+	if len(before.flags) != 4 || before.flags[3] != `$Label1 \Flagged` || before.uidNext != 6 {
 		t.Fatalf("INBOX before the copy: %+v", before)
 	}
 
