@@ -51,12 +51,19 @@ type ReplaceArgs struct {
 // counts already.
 func (r *Reader) Replacing() *Command { return r.replacing }
 
+// Appending is the mailbox of the APPEND being read ("" when none), for
+// the checks the message sink makes before the literal (the quota of the
+// mailbox's owner).
+func (r *Reader) Appending() string { return r.appending }
+
 // appendArgs: "APPEND" SP mailbox 1*append-message with MULTIAPPEND (RFC
 // 3502).
 func (r *Reader) appendArgs() *AppendArgs {
 	a := &AppendArgs{}
 	r.sp()
 	a.Mailbox = r.mailbox()
+	r.appending = a.Mailbox
+	defer func() { r.appending = "" }()
 	for {
 		r.sp()
 		r.item()

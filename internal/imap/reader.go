@@ -120,6 +120,7 @@ type Reader struct {
 
 	catenate  func() (CatenateWriter, error) // see SetCatenate; nil: no CATENATE
 	replacing *Command                       // see Replacing
+	appending string                         // see Appending
 
 	line []byte // the current line segment, without its line ending
 	head []byte // the start of an over-long line, for its tag

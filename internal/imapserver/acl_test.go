@@ -158,6 +158,12 @@ func TestACLShareReadWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(t, "APPEND over quota", bob.cmd(`APPEND `+sharedShared+` {`+itoa(len(body))+"+}\r\n"+body), "T NO [OVERQUOTA]")
+	// Before the literal too: a synchronizing literal is refused at once,
+	// on alice's quota.
+	bob.send(`T APPEND ` + sharedShared + ` {` + itoa(len(body)) + `}`)
+	if l := bob.line(); !strings.HasPrefix(l, "T NO [OVERQUOTA]") {
+		t.Fatalf("APPEND over alice's quota, before the literal: %q", l)
+	}
 	if err := h.st.SetQuota(ctx, "alice@example.org", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +183,20 @@ func TestACLShareReadWrite(t *testing.T) {
 	}
 	if got := h.messages(h.bob, "INBOX"); len(got) != 1 {
 		t.Fatalf("bob's INBOX after MOVE out of it: %d messages", len(got))
+	}
+	// Bob's own quota full: his APPEND into alice's mailbox counts
+	// against hers, and is taken.
+	if err := h.st.SetQuota(ctx, "bob@example.org", 1); err != nil {
+		t.Fatal(err)
+	}
+	bob.send(`T APPEND ` + sharedShared + ` {` + itoa(len(body)) + `}`)
+	if l := bob.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("APPEND with bob's quota full, before the literal: %q", l)
+	}
+	bob.send(body)
+	want(t, "APPEND with bob's quota full", bob.until("T "), "T OK [APPENDUID ")
+	if err := h.st.SetQuota(ctx, "bob@example.org", 0); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -42,15 +42,24 @@ func (s *session) appendSink(size int64, binary bool) (io.Writer, error) {
 }
 
 // appendFits refuses, as a *imap.ParseError, the octets of the command's
-// messages counted so far (appendBytes) when the account's quota cannot
-// take them (RFC 9208 OVERQUOTA).
+// messages counted so far (appendBytes) when the quota of the target
+// mailbox's owner cannot take them (RFC 9208 OVERQUOTA): the session's
+// own, or the owner's of a mailbox shared with it, whose quota the
+// messages count against (prepareAppend).
 func (s *session) appendFits() error {
 	if s.r.Replacing() != nil {
 		// REPLACE frees the old message's space in the same
 		// transaction: the store's commit is the quota check.
 		return nil
 	}
-	acct, err := s.srv.st.AccountByID(s.ctx(), s.user.AccountID)
+	owner := s.user.AccountID
+	if name := s.r.Appending(); name != "" {
+		// A name that does not resolve is refused by the command itself.
+		if ref, err := s.parseName(name); err == nil && !ref.virtual {
+			owner = ref.owner
+		}
+	}
+	acct, err := s.srv.st.AccountByID(s.ctx(), owner)
 	if err != nil {
 		return s.sinkError("reading the account", err)
 	}
