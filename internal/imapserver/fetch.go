@@ -308,7 +308,7 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 			return err
 		}
 		if p.asks("PREVIEW") {
-			if preview, err = makePreview(mr, root); err != nil {
+			if preview, err = message.Preview(mr, root); err != nil {
 				return err
 			}
 		}

@@ -78,11 +78,17 @@ func int64Bytes(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint
 // the session (RFC 4314) has the identifiers its owner sees, and never
 // those of one of the session's own mailboxes of the same UIDVALIDITY
 // (RFC 8474 §4: MAILBOXID unique on the server).
+// The last owner's address is kept (keyOwner, keyAddr): a FETCH or SEARCH
+// of a shared mailbox asks for every message.
 func (s *session) keyAccount(owner int64) string {
 	if owner == s.user.AccountID {
 		return s.user.Address
 	}
+	if owner == s.keyOwner {
+		return s.keyAddr
+	}
 	if a, err := s.srv.st.AccountByID(s.ctx(), owner); err == nil {
+		s.keyOwner, s.keyAddr = owner, a.Address
 		return a.Address
 	}
 	// The owner is gone: an identifier no one else has.
@@ -143,11 +149,12 @@ func (s *session) writeObjectIDItem(name string, m *msg, meta *store.MessageMeta
 
 // searchObjectIDs sets the EMAILID and THREADID of a message being
 // searched when the program has such keys (RFC 8474 §6).
-func (s *session) searchObjectIDs(key *imap.SearchKey, sm *search.Message, m *msg, meta *store.MessageMeta) {
-	if usesKey(key, "EMAILID") {
+// The keys are looked for once per search (objectIDKeys), not per message.
+func (s *session) searchObjectIDs(emailID, threadID bool, sm *search.Message, m *msg, meta *store.MessageMeta) {
+	if emailID {
 		sm.EmailID = s.emailID(s.sel.owner, m.blob)
 	}
-	if meta != nil && usesKey(key, "THREADID") {
+	if meta != nil && threadID {
 		sm.ThreadID = s.threadID(s.sel.owner, meta, m.blob)
 	}
 }

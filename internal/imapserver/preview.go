@@ -1,10 +1,5 @@
 package imapserver
 
-import (
-	"postel/internal/message"
-	"postel/internal/store"
-)
-
 // PREVIEW (RFC 8970). The preview is made at FETCH time from the stored
 // message (message.Preview: its first text part, a bounded read), never
 // stored. Being always quick to make, it is also what PREVIEW (LAZY) gets:
@@ -15,8 +10,3 @@ import (
 // sends it quoted when the session may read UTF-8 in quoted strings
 // (IMAP4rev2, UTF8=ACCEPT) and as a literal otherwise (RFC 3501 allows
 // 8-bit octets in literals only).
-
-// makePreview returns the preview text of a message being fetched.
-func makePreview(mr store.MessageReader, root *message.Part) (string, error) {
-	return message.Preview(mr, root)
-}

@@ -79,6 +79,7 @@ func (s *session) searchIn(key *imap.SearchKey, cands []int, wantMeta bool, prog
 	total := len(cands) // the messages to look at, for progress reports
 	needMeta := wantMeta || needs.Text || needs.Body || needs.Headers || usesMeta(key)
 	needSent := usesKey(key, "SENTBEFORE") || usesKey(key, "SENTON") || usesKey(key, "SENTSINCE")
+	emailID, threadID := usesKey(key, "EMAILID"), usesKey(key, "THREADID") // RFC 8474 §6
 	sc := &search.Context{MaxSeq: uint32(len(v.msgs)), MaxUID: v.maxUID(), Saved: v.savedUIDs(), Now: time.Now()}
 	var out []found
 	for start := 0; start < len(cands); start += fetchBatch {
@@ -116,7 +117,7 @@ func (s *session) searchIn(key *imap.SearchKey, cands []int, wantMeta bool, prog
 				l = &lazyMessage{s: s, uid: m.uid, meta: meta}
 				sm.Header, sm.Text = l.header, l.text
 			}
-			s.searchObjectIDs(key, sm, m, meta)
+			s.searchObjectIDs(emailID, threadID, sm, m, meta)
 			ok, err := search.Match(key, sm, sc)
 			if l != nil {
 				l.close()

@@ -69,6 +69,10 @@ type session struct {
 	sel    *mailboxView // the selected mailbox
 	prog   *progress    // the running command's INPROGRESS reports (inprogress.go), nil when none
 	notify *notifyState // NOTIFY (RFC 5465), nil until the client sets it
+	// keyOwner's address: the last other owner whose OBJECTID key was read
+	// (objectid.go keyAccount).
+	keyOwner int64
+	keyAddr  string
 
 	// APPEND messages being received for the command being read.
 	spools      []store.Spool
