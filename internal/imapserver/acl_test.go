@@ -594,3 +594,66 @@ func TestACLCopyAcrossLimit(t *testing.T) {
 		t.Fatalf("bob's INBOX after COPY: %+v", m)
 	}
 }
+
+// TestACLMoveAcrossExpunged: a MOVE out of a shared mailbox into the
+// grantee's own is one transaction (RFC 6851 §3.3), and a message another
+// session expunged before it, or while it ran, is left out
+// (RFC 9051 §6.4.9) instead of failing the command or being copied anyway.
+func TestACLMoveAcrossExpunged(t *testing.T) {
+	defer func() { testHookAcross = nil }()
+	h := newHarness(t)
+	ctx := context.Background()
+	alice, bob := shareSetup(t, h, "lrswite")
+	h.put(h.alice, "Shared", testMsg)
+	want(t, "SELECT", bob.cmd(`SELECT `+sharedShared), "T OK")
+	// Alice expunges message 2; bob's session has not heard of it.
+	want(t, "alice SELECT", alice.cmd(`SELECT Shared`), "T OK")
+	want(t, "alice STORE", alice.cmd(`UID STORE 2 +FLAGS.SILENT (\Deleted)`), "T OK")
+	want(t, "alice EXPUNGE", alice.cmd(`UID EXPUNGE 2`), "T OK")
+	mv := bob.cmd(`UID MOVE 1:2 INBOX`)
+	want(t, "UID MOVE", mv, "T OK")
+	hasCopyUID(t, "UID MOVE", mv, "1 1")
+	if got := h.messages(h.bob, "INBOX"); len(got) != 1 {
+		t.Fatalf("bob's INBOX after the MOVE: %d messages, want 1", len(got))
+	}
+	if got := h.messages(h.alice, "Shared"); len(got) != 1 || got[0].UID != 3 {
+		t.Fatalf("alice's Shared after the MOVE: %+v, want UID 3 alone", got)
+	}
+
+	// Expunged between bob's read and the commit: the store refuses the
+	// whole move, the session leaves the gone message out and moves the
+	// rest, all in one transaction.
+	h.put(h.alice, "Shared", testMsg)
+	want(t, "NOOP", bob.cmd(`NOOP`), "T OK")
+	testHookAcross = func() {
+		testHookAcross = nil
+		mb, err := h.st.Mailbox(ctx, h.alice.ID, "Shared")
+		if err == nil {
+			_, err = h.st.Expunge(ctx, h.alice.ID, mb.ID, []uint32{3})
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	mv = bob.cmd(`UID MOVE 3:4 INBOX`)
+	want(t, "UID MOVE during an expunge", mv, "T OK")
+	hasCopyUID(t, "UID MOVE during an expunge", mv, "4 2")
+	if got := h.messages(h.bob, "INBOX"); len(got) != 2 {
+		t.Fatalf("bob's INBOX after the second MOVE: %d messages, want 2", len(got))
+	}
+	if got := h.messages(h.alice, "Shared"); len(got) != 0 {
+		t.Fatalf("alice's Shared after the second MOVE: %+v", got)
+	}
+}
+
+// hasCopyUID checks that lines hold MOVE's untagged COPYUID with the UID
+// sets sets (after the UIDVALIDITY).
+func hasCopyUID(t *testing.T, what string, lines []string, sets string) {
+	t.Helper()
+	for _, l := range lines {
+		if strings.HasPrefix(l, "* OK [COPYUID ") && strings.HasSuffix(l, " "+sets+"] Moved") {
+			return
+		}
+	}
+	t.Fatalf("%s: no COPYUID ... %s in %q", what, sets, lines)
+}

@@ -50,9 +50,7 @@ func (s *session) cmdCopy(cmd *imap.Command) error {
 		switch {
 		case ref.owner != v.owner:
 			// Between accounts (a shared mailbox and the session's own).
-			if res, err = s.copyAcross(uids, ref); err == nil && move {
-				gone, err = s.srv.st.Expunge(s.ctx(), v.owner, v.id, uids)
-			}
+			res, gone, err = s.copyAcross(uids, ref, move)
 		case move:
 			res, gone, err = s.srv.st.Move(s.ctx(), v.owner, v.id, uids, dst.ID)
 		default:

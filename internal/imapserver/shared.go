@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -329,55 +330,106 @@ func (v *mailboxView) permanentFlags() string {
 // accounts: each is parsed again, and all are committed at once.
 var maxCopyAcross = 1000
 
+// testHookAcross, when set by a test, runs in copyAcross between reading
+// the messages and storing them.
+var testHookAcross func()
+
 // copyAcross copies messages of the selected mailbox into a mailbox of
 // another account (from a shared mailbox into the session's own, or the
 // other way): the store copies within one account only, so each message
 // is read and stored again, with its flags (those the destination's
 // rights allow) and internal date, all in one transaction. The copies
-// count against the quota of the destination's owner.
-func (s *session) copyAcross(uids []uint32, dst mailboxRef) (store.CopyResult, error) {
+// count against the quota of the destination's owner. For a MOVE, each
+// delivery also expunges its source message in that same transaction
+// (store.Delivery.Replaces), so that a message is never in both mailboxes
+// nor in neither (RFC 6851 §3.3: atomic). A message expunged meanwhile
+// by another session is left out (RFC 9051 §6.4.9: a UID that no longer
+// exists is ignored), and gone says which messages the MOVE expunged.
+func (s *session) copyAcross(uids []uint32, dst mailboxRef, move bool) (out store.CopyResult, gone []store.Expunged, err error) {
 	v := s.sel
 	if len(uids) > maxCopyAcross {
 		// RFC 5530 §3: LIMIT.
-		return store.CopyResult{}, no(codeLimit, "Copy at most "+itoa(maxCopyAcross)+" messages at once between accounts")
+		return out, nil, no(codeLimit, "Copy at most "+itoa(maxCopyAcross)+" messages at once between accounts")
 	}
 	ds := make([]*store.Delivery, 0, len(uids))
+	src := make([]uint32, 0, len(uids))
 	for _, uid := range uids {
 		m := &v.msgs[v.find(uid)]
+		mr, err := s.srv.st.OpenMessage(s.ctx(), v.owner, v.id, uid)
+		if storeNotFound(err) {
+			continue // expunged meanwhile
+		} else if err != nil {
+			return out, nil, err
+		}
 		sp, err := s.srv.st.NewSpool()
 		if err != nil {
-			return store.CopyResult{}, err
+			mr.Close()
+			return out, nil, err
 		}
 		s.spools = append(s.spools, sp) // discarded after the command
-		mr, err := s.srv.st.OpenMessage(s.ctx(), v.owner, v.id, uid)
-		if err != nil {
-			return store.CopyResult{}, err
-		}
 		_, err = io.Copy(sp, mr)
 		mr.Close()
 		if err == nil {
 			err = sp.Finish()
 		}
 		if err != nil {
-			return store.CopyResult{}, err
+			return out, nil, err
 		}
 		d, err := deliver.Prepare(sp, nil, []store.Target{{AccountID: dst.owner, Mailbox: dst.local,
 			Flags: filterFlags(m.storedFlags(), dst.rights), InternalDate: m.internalDate()}})
 		if err != nil {
-			return store.CopyResult{}, err
+			return out, nil, err
 		}
-		ds = append(ds, d)
+		if move {
+			d.Replaces = &store.MessageRef{AccountID: v.owner, MailboxID: v.id, UID: uid}
+		}
+		ds, src = append(ds, d), append(src, uid)
+	}
+	if testHookAcross != nil {
+		testHookAcross()
 	}
 	res, err := s.srv.st.DeliverAll(s.ctx(), ds)
-	if err != nil {
-		return store.CopyResult{}, err
+	if storeNotFound(err) && move {
+		// A source message was expunged between its read and the
+		// commit: leave out those gone and try once more.
+		ds, src, err = s.withoutExpunged(ds, src)
+		if err == nil {
+			res, err = s.srv.st.DeliverAll(s.ctx(), ds)
+		}
 	}
-	out := store.CopyResult{Source: uids}
-	for _, r := range res {
+	if err != nil {
+		return out, nil, err
+	}
+	out.Source = src
+	for i, r := range res {
 		out.UIDValidity = r[0].UIDValidity
 		out.Dest = append(out.Dest, r[0].UID)
+		if move {
+			gone = append(gone, store.Expunged{UID: src[i]})
+		}
 	}
-	return out, nil
+	return out, gone, nil
+}
+
+// withoutExpunged drops from a MOVE's deliveries those whose source
+// message the store has expunged since the view's last sync. When none
+// is, the store's ErrNotFound was about the destination and stays.
+func (s *session) withoutExpunged(ds []*store.Delivery, src []uint32) ([]*store.Delivery, []uint32, error) {
+	v := s.sel
+	exp, err := s.srv.st.ExpungedSince(s.ctx(), v.owner, v.id, v.base)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := len(ds)
+	for _, e := range exp {
+		if i := slices.Index(src, e.UID); i >= 0 {
+			ds, src = slices.Delete(ds, i, i+1), slices.Delete(src, i, i+1)
+		}
+	}
+	if len(ds) == n {
+		return nil, nil, fmt.Errorf("%w: the destination mailbox", store.ErrNotFound)
+	}
+	return ds, src, nil
 }
 
 // cmdNamespace: NAMESPACE (RFC 9051 §6.3.10; RFC 2342): the personal

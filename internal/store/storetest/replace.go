@@ -65,3 +65,53 @@ func testDeliverReplaces(t *testing.T, st store.Store) {
 		t.Fatalf("the replaced message is not among the expunged: %+v", ex)
 	}
 }
+
+// testDeliverAllReplacesAcross: IMAP MOVE between accounts (a shared
+// mailbox and the grantee's own) is a DeliverAll whose deliveries each
+// replace their source in another account: all or none (RFC 6851 §3.3),
+// and the space moves from one account's use to the other's.
+func testDeliverAllReplacesAcross(t *testing.T, st store.Store) {
+	a := Account(t, st, "alice@example.org")
+	b := Account(t, st, "bob@example.org")
+	m1 := Deliver(t, st, "Subject: one\r\n\r\n1\r\n", a.ID)[0]
+	m2 := Deliver(t, st, "Subject: two\r\n\r\n2\r\n", a.ID)[0]
+	m3 := Deliver(t, st, "Subject: three\r\n\r\n3\r\n", a.ID)[0]
+	inbox := m1.MailboxID
+	_, err := st.Expunge(ctx, a.ID, inbox, []uint32{m3.UID})
+	must(t, err)
+	move := func(uids ...uint32) error {
+		var ds []*store.Delivery
+		for _, uid := range uids {
+			ds = append(ds, &store.Delivery{Spool: Spool(t, st, "Subject: moved\r\n\r\nx\r\n"),
+				Targets:  []store.Target{{AccountID: b.ID, Mailbox: "INBOX"}},
+				Replaces: &store.MessageRef{AccountID: a.ID, MailboxID: inbox, UID: uid}})
+		}
+		_, err := st.DeliverAll(ctx, ds)
+		return err
+	}
+	bInbox := mailbox(t, st, b.ID, "INBOX")
+	// One source gone: nothing moves.
+	wantErr(t, move(m1.UID, m3.UID), store.ErrNotFound)
+	if ms := messages(t, st, a.ID, inbox); len(ms) != 2 {
+		t.Fatalf("after a failed move, alice's INBOX = %+v", ms)
+	}
+	if ms := messages(t, st, b.ID, bInbox.ID); len(ms) != 0 {
+		t.Fatalf("after a failed move, bob's INBOX = %+v", ms)
+	}
+	usedA, _, err := st.Usage(ctx, a.ID)
+	must(t, err)
+	must(t, move(m1.UID, m2.UID))
+	if ms := messages(t, st, a.ID, inbox); len(ms) != 0 {
+		t.Fatalf("after the move, alice's INBOX = %+v", ms)
+	}
+	if ms := messages(t, st, b.ID, bInbox.ID); len(ms) != 2 {
+		t.Fatalf("after the move, bob's INBOX = %+v", ms)
+	}
+	afterA, _, err := st.Usage(ctx, a.ID)
+	must(t, err)
+	usedB, _, err := st.Usage(ctx, b.ID)
+	must(t, err)
+	if afterA >= usedA || usedB == 0 {
+		t.Fatalf("use after the move: alice %d -> %d, bob %d", usedA, afterA, usedB)
+	}
+}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentDelivery", testConcurrentDelivery},
 		{"DeliverAllAtomic", testDeliverAllAtomic},
 		{"DeliverReplaces", testDeliverReplaces},
+		{"DeliverAllReplacesAcross", testDeliverAllReplacesAcross},
 		{"CopyMove", testCopyMove},
 		{"SearchText", testSearchText},
 		{"Usage", testUsage},
