@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"errors"
 	"io"
 	"mime"
 	"slices"
@@ -295,9 +296,11 @@ func (s *session) cmdSearch(cmd *imap.Command) (err error) {
 	save := slices.Contains(a.Return, "SAVE")
 	defer func() {
 		// RFC 5182 §2.1: a SEARCH with the SAVE result option that fails
-		// (NO, e.g. [BADCHARSET]; BAD for a bad sequence number) sets $
-		// to the empty sequence.
-		if err != nil && save && s.sel != nil {
+		// with NO (e.g. [BADCHARSET], or an internal error) sets $ to the
+		// empty sequence; one that gets BAD (a sequence number past the
+		// last message, [UIDREQUIRED]) MUST NOT change it.
+		var r *response
+		if err != nil && save && s.sel != nil && !(errors.As(err, &r) && r.Status == "BAD") {
 			s.sel.saved = nil
 		}
 	}()
