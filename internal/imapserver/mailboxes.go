@@ -139,6 +139,15 @@ func (s *session) cmdDelete(cmd *imap.Command) error {
 		return no(codeCannot, "INBOX cannot be deleted")
 	}
 	ref, mb, err := s.resolve(a.Mailbox, rightDelete)
+	if err == noNoMailbox && !ref.shared() && !ref.virtual {
+		// RFC 9051 §6.3.4: a name with inferior names that is no mailbox
+		// (\Noselect) cannot be deleted; §7.1: HASCHILDREN says why.
+		if has, lerr := s.hasChildren(ref.local); lerr != nil {
+			return lerr
+		} else if has {
+			return no(codeHasChildren, "Name has inferior hierarchical names: delete them first")
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -148,6 +157,21 @@ func (s *session) cmdDelete(cmd *imap.Command) error {
 		s.w.StatusResponse("", "OK", codeClosed, "Mailbox closed")
 	}
 	return mailboxErr(s.srv.st.DeleteMailbox(s.ctx(), ref.owner, ref.local))
+}
+
+// hasChildren reports whether the session's account has a mailbox below
+// the name.
+func (s *session) hasChildren(name string) (bool, error) {
+	mbs, err := s.srv.st.ListMailboxes(s.ctx(), s.user.AccountID)
+	if err != nil {
+		return false, err
+	}
+	for _, mb := range mbs {
+		if strings.HasPrefix(mb.Name, name+"/") {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // RENAME (RFC 9051 §6.3.6). Inferior names move along. Renaming INBOX

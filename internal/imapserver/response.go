@@ -38,6 +38,7 @@ const (
 	codeClosed          = "CLOSED"            // RFC 9051 §7.1 (and RFC 7162 §3.2.11)
 	codeCompressActive  = "COMPRESSIONACTIVE" // RFC 4978 §3
 	codeExpungeIssued   = "EXPUNGEISSUED"
+	codeHasChildren     = "HASCHILDREN" // RFC 9051 §7.1
 	codeInUse           = "INUSE"
 	codeLimit           = "LIMIT"
 	codeMetadataTooMany = "METADATA TOOMANY" // RFC 5464 §4.3

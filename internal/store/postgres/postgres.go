@@ -303,6 +303,10 @@ func unavailable(ctx context.Context, err error) bool {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The caller's own context: its choice, not the database's fault.
 		return false
+	case errors.Is(err, pgconn.ErrConnClosed):
+		// A pooled connection whose socket went away (the server stopped)
+		// is handed out once more before the pool notices.
+		return true
 	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		return true
