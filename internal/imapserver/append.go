@@ -173,7 +173,7 @@ func (s *session) prepareAppend(m *imap.AppendMessage, dst mailboxRef) (*store.D
 	// allowed it in APPEND, where it is ignored.
 	flags := slices.DeleteFunc(slices.Clone(m.Flags), func(f string) bool { return strings.EqualFold(f, `\Recent`) })
 	if _, _, err := store.SplitFlags(flags); err != nil {
-		return nil, bad("Invalid flag")
+		return nil, flagsError(err)
 	}
 	if err := sp.Finish(); err != nil {
 		return nil, err

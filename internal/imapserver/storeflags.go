@@ -12,6 +12,19 @@ import (
 // storeOps maps the STORE operations to the store's.
 var storeOps = [...]store.FlagOp{imap.StoreReplace: store.FlagsReplace, imap.StoreAdd: store.FlagsAdd, imap.StoreRemove: store.FlagsRemove}
 
+// flagsError answers flags the store refuses (store.SplitFlags): past a
+// limit of the store's, NO [LIMIT] (RFC 5530 §3: the command is valid, an
+// implementation limit stops it); anything else BAD.
+func flagsError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrTooManyKeywords):
+		return no(codeLimit, "Too many keywords on a message (at most "+itoa(store.MaxKeywords)+")")
+	case errors.Is(err, store.ErrKeywordTooLong):
+		return no(codeLimit, "Keyword too long (at most "+itoa(store.MaxKeywordLen)+" octets)")
+	}
+	return bad("Invalid flag")
+}
+
 // STORE and UID STORE (RFC 9051 §6.4.6) with UNCHANGEDSINCE (RFC 7162
 // §3.1.3). Adding $Junk or $NotJunk trains the junk filter
 // (junktrain.go).
@@ -32,7 +45,7 @@ func (s *session) cmdStore(cmd *imap.Command) error {
 	// changes nothing.
 	flags := slices.DeleteFunc(slices.Clone(a.Flags), func(f string) bool { return strings.EqualFold(f, `\Recent`) })
 	if _, _, err := store.SplitFlags(flags); err != nil {
-		return bad("Invalid flag")
+		return flagsError(err)
 	}
 	if flags, err = s.permittedFlags(a.Op, flags); err != nil {
 		return err
@@ -62,7 +75,7 @@ func (s *session) cmdStore(cmd *imap.Command) error {
 				return err
 			})
 			if errors.Is(err, store.ErrInvalid) {
-				return no(codeLimit, "Too many keywords on a message")
+				return flagsError(err)
 			} else if err != nil && !storeNotFound(err) {
 				return err
 			}

@@ -102,8 +102,19 @@ var systemFlags = []struct {
 	{FlagFlagged, bitFlagged}, {FlagSeen, bitSeen},
 }
 
-// MaxKeywords bounds the keywords one message may carry.
-const MaxKeywords = 64
+// MaxKeywords bounds the keywords one message may carry, MaxKeywordLen
+// the length of one.
+const (
+	MaxKeywords   = 64
+	MaxKeywordLen = 100
+)
+
+// ErrTooManyKeywords (an ErrInvalid) says a message would carry more than
+// MaxKeywords keywords; ErrKeywordTooLong one longer than MaxKeywordLen.
+var (
+	ErrTooManyKeywords = fmt.Errorf("%w: more than %d keywords on a message", ErrInvalid, MaxKeywords)
+	ErrKeywordTooLong  = fmt.Errorf("%w: keyword longer than %d octets", ErrInvalid, MaxKeywordLen)
+)
 
 // SplitFlags turns flags into system flag bits and a keyword list sorted
 // and deduplicated case-insensitively, each keyword as first given: RFC
@@ -123,7 +134,10 @@ outer:
 			}
 			return 0, nil, fmt.Errorf("%w: flag %q", ErrInvalid, f)
 		}
-		if f == "" || len(f) > 100 || strings.ContainsAny(f, " ()[]{%*\"\\\x7f") {
+		if len(f) > MaxKeywordLen {
+			return 0, nil, ErrKeywordTooLong
+		}
+		if f == "" || strings.ContainsAny(f, " ()[]{%*\"\\\x7f") {
 			return 0, nil, fmt.Errorf("%w: keyword %q", ErrInvalid, f)
 		}
 		for _, r := range f {
@@ -138,7 +152,7 @@ outer:
 		}
 	}
 	if len(keywords) > MaxKeywords {
-		return 0, nil, fmt.Errorf("%w: more than %d keywords", ErrInvalid, MaxKeywords)
+		return 0, nil, ErrTooManyKeywords
 	}
 	SortKeywords(keywords)
 	return bits, keywords, nil

@@ -341,7 +341,7 @@ func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids
 				continue
 			}
 			if len(nk) > store.MaxKeywords {
-				return fmt.Errorf("%w: more than %d keywords", store.ErrInvalid, store.MaxKeywords)
+				return store.ErrTooManyKeywords
 			}
 			at = append(at, len(out))
 			out = append(out, store.FlagChange{UID: r.uid, Flags: store.JoinFlags(nb, nk)})

@@ -419,7 +419,7 @@ func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids
 				continue
 			}
 			if len(nk) > store.MaxKeywords {
-				return fmt.Errorf("%w: more than %d keywords", store.ErrInvalid, store.MaxKeywords)
+				return store.ErrTooManyKeywords
 			}
 			if _, err := w.tx.ExecContext(w.ctx, `UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`,
 				nb, strings.Join(nk, " "), modseq, mailboxID, r.uid); err != nil {
