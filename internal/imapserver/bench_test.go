@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/xdg-go/scram"
 
@@ -158,6 +159,35 @@ func BenchmarkSearchText100k(b *testing.B) {
 		if len(got) != 2 || len(strings.Fields(got[0])) != 2+100 {
 			b.Fatalf("SEARCH: %.100q", got)
 		}
+	}
+}
+
+// BenchmarkStoreFlag measures one STORE of a flag on one message, round
+// trip: what a client's "mark as read" costs. Beside it,
+// BenchmarkWaitProgress gives what INPROGRESS adds to each STORE, COPY and
+// MOVE (a goroutine and a timer while the store works).
+func BenchmarkStoreFlag(b *testing.B) {
+	h := newHarness(b)
+	h.put(h.alice, "INBOX", "Subject: m\r\n\r\nbody\r\n")
+	r := benchLogin(b, h)
+	r.send("s SELECT INBOX")
+	r.until("s ")
+	ops := [2]string{"t STORE 1 +FLAGS.SILENT (\\Seen)", "t STORE 1 -FLAGS.SILENT (\\Seen)"}
+	b.ResetTimer()
+	for i := range b.N {
+		r.send(ops[i%2])
+		if got := r.until("t "); !strings.HasPrefix(got[len(got)-1], "t OK") {
+			b.Fatalf("STORE: %q", got)
+		}
+	}
+}
+
+func BenchmarkWaitProgress(b *testing.B) {
+	s := &session{}
+	s.prog = &progress{s: s, timing: defaultProgress, next: time.Now().Add(time.Hour)}
+	b.ReportAllocs()
+	for range b.N {
+		s.waitProgress(func() error { return nil })
 	}
 }
 
