@@ -178,6 +178,13 @@ func TestRecent(t *testing.T) {
 	if got := a.cmd("UID SEARCH RECENT"); got[0] != "* SEARCH 1 2 4" {
 		t.Errorf("A UID SEARCH RECENT: %q", got[0])
 	}
+	// The lowest recent message expunged: the next count starts past it.
+	a.cmd("UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+	a.cmd("UID EXPUNGE 1")
+	h.put(h.alice, "INBOX", testMsg) // UID 5
+	if got := a.cmd("NOOP"); !slices.Contains(got, "* 4 EXISTS") || !slices.Equal(recentOf(got), []int{3}) {
+		t.Errorf("A NOOP after expunging UID 1: %q, want EXISTS 4 and RECENT 3", got)
+	}
 	// A SELECT of another mailbox ends the session's claim on this one's
 	// view; selecting again, the messages are old.
 	a.cmd("SELECT Sent")

@@ -65,6 +65,10 @@ type mailboxView struct {
 	contexts   []*searchContext
 	touched    []uint32
 	touchedAll bool
+
+	// recentLow is the lowest UID marked recent (0: none), so that
+	// counting them looks at the tail of msgs only.
+	recentLow uint32
 }
 
 // msg is one message of a mailboxView: what FETCH FLAGS, UID, MODSEQ,
@@ -212,14 +216,21 @@ func (v *mailboxView) markRecent(start int, from, upto uint32) {
 	for i := start; i < len(v.msgs); i++ {
 		if m := &v.msgs[i]; m.uid > from && (upto == 0 || m.uid <= upto) {
 			m.sys |= bitRecent
+			if v.recentLow == 0 || m.uid < v.recentLow {
+				v.recentLow = m.uid
+			}
 		}
 	}
 }
 
 // recent counts the view's recent messages, as RECENT tells them.
 func (v *mailboxView) recent() int {
+	if v.recentLow == 0 {
+		return 0
+	}
 	n := 0
-	for i := range v.msgs {
+	// The message at recentLow may be gone (expunged): start where it was.
+	for i := sort.Search(len(v.msgs), func(i int) bool { return v.msgs[i].uid >= v.recentLow }); i < len(v.msgs); i++ {
 		if v.msgs[i].sys&bitRecent != 0 && !v.msgs[i].expunged {
 			n++
 		}
