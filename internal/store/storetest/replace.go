@@ -91,22 +91,21 @@ func testDeliverAllReplacesAcross(t *testing.T, st store.Store) {
 	}
 	bInbox := mailbox(t, st, b.ID, "INBOX")
 	// One source gone: nothing moves.
+	counts := func(when string, inA, inB int) {
+		t.Helper()
+		if ms := messages(t, st, a.ID, inbox); len(ms) != inA {
+			t.Fatalf("%s, alice's INBOX = %+v", when, ms)
+		}
+		if ms := messages(t, st, b.ID, bInbox.ID); len(ms) != inB {
+			t.Fatalf("%s, bob's INBOX = %+v", when, ms)
+		}
+	}
 	wantErr(t, move(m1.UID, m3.UID), store.ErrNotFound)
-	if ms := messages(t, st, a.ID, inbox); len(ms) != 2 {
-		t.Fatalf("after a failed move, alice's INBOX = %+v", ms)
-	}
-	if ms := messages(t, st, b.ID, bInbox.ID); len(ms) != 0 {
-		t.Fatalf("after a failed move, bob's INBOX = %+v", ms)
-	}
+	counts("after a failed move", 2, 0)
 	usedA, _, err := st.Usage(ctx, a.ID)
 	must(t, err)
 	must(t, move(m1.UID, m2.UID))
-	if ms := messages(t, st, a.ID, inbox); len(ms) != 0 {
-		t.Fatalf("after the move, alice's INBOX = %+v", ms)
-	}
-	if ms := messages(t, st, b.ID, bInbox.ID); len(ms) != 2 {
-		t.Fatalf("after the move, bob's INBOX = %+v", ms)
-	}
+	counts("after the move", 0, 2)
 	afterA, _, err := st.Usage(ctx, a.ID)
 	must(t, err)
 	usedB, _, err := st.Usage(ctx, b.ID)
