@@ -75,6 +75,23 @@ func TestACLOwnerDisabled(t *testing.T) {
 			t.Errorf("%s: %q, want a NO as for a mailbox that does not exist", verb, got[0])
 		}
 	}
+	// SUBSCRIBE above kept both names: LSUB and LIST (SUBSCRIBED) give
+	// them alike, as subscriptions of no mailbox (RFC 9051 §6.3.9).
+	for _, l := range []string{`LSUB "" "Other Users/*"`, `LIST (SUBSCRIBED) "" "Other Users/*"`} {
+		got := bob.cmd(l)
+		var alices, nobodys string
+		for _, line := range got {
+			if strings.Contains(line, "alice@example.org") {
+				alices = line
+			} else if strings.Contains(line, "nobody@example.org") {
+				nobodys = line
+			}
+		}
+		if alices == "" || strings.ReplaceAll(alices, "alice@", "nobody@") != nobodys ||
+			!(strings.Contains(alices, `\NonExistent`) || strings.HasPrefix(alices, `* LSUB (\Noselect)`)) {
+			t.Errorf("%s: alice's and nobody's differ, or are mailboxes: %q", l, got)
+		}
+	}
 	if got := h.messages(h.alice, "Shared"); len(got) != 2 {
 		t.Errorf("alice's Shared has %d messages, want the 2 it had", len(got))
 	}
