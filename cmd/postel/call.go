@@ -71,7 +71,7 @@ func (e *env) call(name string, args, result any) error {
 // directory that is not there (a mistyped path is an error, not an empty
 // server).
 func reads(name string) bool {
-	return strings.HasSuffix(name, " list") || strings.HasSuffix(name, " show")
+	return strings.HasSuffix(name, " list") || strings.HasSuffix(name, " show") || name == "mailbox acl"
 }
 
 // serverHolds tells whether a process holds the data directory's lock

@@ -100,6 +100,9 @@ func init() {
 		{name: "mailbox list", args: "ADDRESS [--json]", short: "list an account's mailboxes with their counts", run: runMailboxList},
 		{name: "mailbox create", args: "ADDRESS NAME", short: "create a mailbox (\"/\" separates levels)", run: runMailboxCreate},
 		{name: "mailbox delete", args: "ADDRESS NAME [--force]", short: "delete a mailbox and its messages (special-use ones need --force)", run: runMailboxDelete},
+		{name: "mailbox acl", args: "ADDRESS NAME [--json]", short: "list who a mailbox is shared with and their rights (the owner first)", run: runMailboxACL},
+		{name: "mailbox share", args: "ADDRESS NAME GRANTEE RIGHTS", short: "give GRANTEE (an account, or anyone) RIGHTS (lrswipkxtea) on a mailbox, as IMAP SETACL", run: runMailboxShare},
+		{name: "mailbox unshare", args: "ADDRESS NAME GRANTEE", short: "take every right of GRANTEE on a mailbox away", run: runMailboxUnshare},
 		{name: "domain add", args: "DOMAIN", short: "add a local domain", run: runDomainAdd},
 		{name: "domain del", args: "DOMAIN", short: "delete a local domain (it must have no accounts)", run: runDomainDel},
 		{name: "domain list", args: "[--json]", short: "list local domains", run: runDomainList},
@@ -278,7 +281,7 @@ func usage(w io.Writer, group string) {
 	}
 	for _, c := range commands {
 		if group == "" || c.group() == group {
-			fmt.Fprintf(w, "  %-14s %-44s %s\n", c.name, c.args, c.short)
+			fmt.Fprintf(w, "  %-15s %-44s %s\n", c.name, c.args, c.short)
 		}
 	}
 	fmt.Fprintln(w)

@@ -48,6 +48,14 @@ type (
 		Name    string `json:"name"`
 		Force   bool   `json:"force,omitempty"`
 	}
+	// ACLArgs: mailbox acl (Account, Name), mailbox share (and Grantee,
+	// Rights), mailbox unshare (and Grantee).
+	ACLArgs struct {
+		Account string `json:"account"`
+		Name    string `json:"name"`
+		Grantee string `json:"grantee,omitempty"`
+		Rights  string `json:"rights,omitempty"`
+	}
 	// QueueArgs: queue show, retry, drop.
 	QueueArgs struct {
 		ID int64 `json:"id"`
@@ -118,6 +126,15 @@ var commands = map[string]command{
 	}),
 	"mailbox delete": with(func(ctx context.Context, a *Admin, x MailboxArgs) (Mailbox, error) {
 		return a.DeleteMailbox(ctx, x.Account, x.Name, x.Force)
+	}),
+	"mailbox acl": with(func(ctx context.Context, a *Admin, x ACLArgs) (ACL, error) {
+		return a.MailboxACL(ctx, x.Account, x.Name)
+	}),
+	"mailbox share": with(func(ctx context.Context, a *Admin, x ACLArgs) (ACL, error) {
+		return a.ShareMailbox(ctx, x.Account, x.Name, x.Grantee, x.Rights)
+	}),
+	"mailbox unshare": with(func(ctx context.Context, a *Admin, x ACLArgs) (ACL, error) {
+		return a.UnshareMailbox(ctx, x.Account, x.Name, x.Grantee)
 	}),
 
 	"queue list":  with(func(ctx context.Context, a *Admin, _ NoArgs) ([]QueueEntry, error) { return a.Queue(ctx) }),

@@ -34,9 +34,7 @@ const (
 	rightAdmin                      // a: SETACL, DELETEACL, GETACL, LISTRIGHTS
 	allRights    = rights(1<<len(store.ACLRights)) - 1
 	// RFC 4314 §2.1.1: the obsolete "c" is the "create" right and "d"
-	// the "delete" right. Of the two groups the RFC describes, Postel is
-	// of the first, as Dovecot and Cyrus (by default) are and as the
-	// RFC's examples read: "c" is k and x, "d" is t and e.
+	// the "delete" right (store.ParseRights).
 	obsoleteCreate = rightCreate | rightDelete
 	obsoleteDelete = rightDeleted | rightExpunge
 )
@@ -47,21 +45,16 @@ func (r rights) has(need rights) bool { return r&need == need }
 // the RIGHTS= capability (RFC 4314 §3: "t", "e", "x", "k").
 const newRights = "texk"
 
-// parseRights reads a rights string of a command: letters of
-// store.ACLRights and the obsolete "c" and "d" (RFC 4314 §2.1.1); ok is
-// false for any other character, which RFC 4314 §3.1 answers with BAD.
+// parseRights reads a rights string of a command (store.ParseRights, the
+// one reader of rights strings, also the admin's); ok is false for a
+// character that is not a right, which RFC 4314 §3.1 answers with BAD.
 func parseRights(s string) (r rights, ok bool) {
-	for _, c := range s {
-		switch i := strings.IndexRune(store.ACLRights, c); {
-		case i >= 0:
-			r |= 1 << i
-		case c == 'c':
-			r |= obsoleteCreate
-		case c == 'd':
-			r |= obsoleteDelete
-		default:
-			return 0, false
-		}
+	c, err := store.ParseRights(s)
+	if err != nil {
+		return 0, false
+	}
+	for _, l := range c {
+		r |= 1 << strings.IndexRune(store.ACLRights, l)
 	}
 	return r, true
 }

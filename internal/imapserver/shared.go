@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -18,7 +19,8 @@ import (
 // resolve, which says whose mailbox a name is and what the session may do
 // with it; the commands of the selected state go through checkSelected.
 // Nothing else of the owner is reachable: the owner's other mailboxes,
-// quota and subscriptions stay out of sight.
+// quota and subscriptions stay out of sight. A disabled owner shares
+// nothing (sharingOwner).
 
 // sharedRoot is the prefix of the shared namespace, without its "/".
 const sharedRoot = "Other Users"
@@ -66,9 +68,10 @@ func (s *session) parseName(name string) (mailboxRef, error) {
 	if local, err = store.CanonicalMailbox(local); err != nil {
 		return ref, no(codeCannot, "Invalid mailbox name")
 	}
-	acct, err := s.srv.st.Account(s.ctx(), addr)
+	acct, err := s.sharingOwner(addr, 0)
 	if storeNotFound(err) || (err == nil && acct.ID == s.user.AccountID) {
 		// One name per mailbox: the session's own are not shared with it.
+		// An owner that does not share is one that does not exist.
 		return ref, nil
 	} else if err != nil {
 		return ref, err
@@ -78,6 +81,32 @@ func (s *session) parseName(name string) (mailboxRef, error) {
 	ref.name = sharedName(acct.Address, local)
 	ref.rights = 0
 	return ref, nil
+}
+
+// errOwnerDisabled: the owner of a shared mailbox is disabled.
+var errOwnerDisabled = fmt.Errorf("%w: the owner's account is disabled", store.ErrNotFound)
+
+// sharingOwner reads the account of an owner of shared mailboxes, by
+// address or else by id: the one place that says whether an owner shares
+// at all, for parseName (every command naming a mailbox), sharedRevoked
+// (the selected one) and sharedMailboxes (LIST). A disabled account
+// (store.Account.Disabled) shares nothing while it stays disabled: its
+// grantees find its mailboxes as mailboxes that do not exist, from their
+// next command on; its access control lists stay, and count again once
+// it is enabled. The error is then errOwnerDisabled, which is
+// store.ErrNotFound too.
+func (s *session) sharingOwner(addr string, id int64) (store.Account, error) {
+	var acct store.Account
+	var err error
+	if addr != "" {
+		acct, err = s.srv.st.Account(s.ctx(), addr)
+	} else {
+		acct, err = s.srv.st.AccountByID(s.ctx(), id)
+	}
+	if err == nil && acct.Disabled {
+		return acct, errOwnerDisabled
+	}
+	return acct, err
 }
 
 // resolve is the one place a command naming a mailbox learns whose it
@@ -129,9 +158,20 @@ func (s *session) sharedMailboxes() ([]store.Mailbox, []rights, error) {
 	}
 	var mbs []store.Mailbox
 	var rs []rights
+	owner, sharing := int64(0), false // SharedWith gives an owner's mailboxes together
 	for _, sm := range shared {
 		r := effectiveRights(sm.Entries, s.user.Address)
 		if !r.has(rightLookup) {
+			continue
+		}
+		if sm.OwnerID != owner {
+			_, err := s.sharingOwner("", sm.OwnerID)
+			if err != nil && !storeNotFound(err) {
+				return nil, nil, err
+			}
+			owner, sharing = sm.OwnerID, err == nil
+		}
+		if !sharing {
 			continue
 		}
 		mb, err := s.srv.st.Mailbox(s.ctx(), sm.OwnerID, sm.Name)
@@ -180,16 +220,23 @@ func (s *session) checkSelected(cmd *imap.Command) error {
 }
 
 // sharedRevoked reads the session's rights on the selected shared
-// mailbox again and, when the r right is gone, closes the mailbox and
-// says so with OK [CLOSED]; it reports whether it did. IDLE calls it when
+// mailbox again and, when the r right is gone (or its owner was
+// disabled, sharingOwner), closes the mailbox and says so with OK
+// [CLOSED]; it reports whether it did. IDLE calls it when
 // the owner's account announces a change.
 func (s *session) sharedRevoked() bool {
 	v := s.sel
 	if v == nil || v.owner == s.user.AccountID {
 		return false
 	}
-	entries, err := s.srv.st.MailboxACL(s.ctx(), v.owner, v.id)
+	_, err := s.sharingOwner("", v.owner)
+	var entries []store.ACLEntry
+	if err == nil {
+		entries, err = s.srv.st.MailboxACL(s.ctx(), v.owner, v.id)
+	}
 	switch {
+	case errors.Is(err, errOwnerDisabled):
+		// As if every right were revoked: the mailbox is closed.
 	case storeNotFound(err):
 		v.gone = true
 		return false

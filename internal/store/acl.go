@@ -81,6 +81,30 @@ func CanonicalRights(rights string) (string, error) {
 	return b.String(), nil
 }
 
+// ParseRights reads a rights string of a command granting rights (IMAP
+// SETACL, RFC 4314 §3.1, without its "+" or "-"; postel mailbox share):
+// letters of ACLRights and the obsolete "c" and "d" (RFC 4314 §2.1.1).
+// Of the two groups of servers the RFC describes, Postel is of the first,
+// as Dovecot and Cyrus (by default) are and as the RFC's examples read:
+// "c" is k and x, "d" is t and e. It returns the rights as the list keeps
+// them (ACLRights order, each once); ErrInvalid for any other character.
+func ParseRights(rights string) (string, error) {
+	var expanded strings.Builder
+	for _, c := range rights {
+		switch {
+		case strings.ContainsRune(ACLRights, c):
+			expanded.WriteRune(c)
+		case c == 'c':
+			expanded.WriteString("kx")
+		case c == 'd':
+			expanded.WriteString("te")
+		default:
+			return "", fmt.Errorf("%w: right %q (rights are letters of %s, and c or d)", ErrInvalid, c, ACLRights)
+		}
+	}
+	return CanonicalRights(expanded.String())
+}
+
 // CanonicalIdentifier returns an ACL identifier in its stored form:
 // Anyone, or a canonical account address.
 func CanonicalIdentifier(id string) (string, error) {
