@@ -454,7 +454,9 @@ func (s *session) sendNotifications() {
 			} else {
 				st.messages = true
 			}
-		case store.ChangeMailbox, store.ChangeSubscription:
+		case store.ChangeSubscription:
+			relist = relist || own // the owner's are the owner's
+		case store.ChangeMailbox:
 			// An owner's: a share granted, changed or taken back, or
 			// a mailbox renamed or deleted.
 			relist, refollow = relist || own, refollow || !own

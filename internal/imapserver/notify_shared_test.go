@@ -108,3 +108,22 @@ func TestNotifySharedMetadata(t *testing.T) {
 	want(t, "alice SETMETADATA private", alice.cmd(`SETMETADATA Shared (/private/p "y")`), "T OK")
 	bob.quiet()
 }
+
+// TestNotifySharedSelected: the selected shared mailbox's new messages
+// come from its view under a SELECTED group (EXISTS and the FETCH of
+// MessageNew's attributes, RFC 5465 §5.2, §6.1), never as STATUS; once
+// it is closed, the SUBTREE group tells them by STATUS.
+func TestNotifySharedSelected(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := shareSetup(t, h, "lr")
+	want(t, "bob ENABLE", bob.cmd(`ENABLE IMAP4rev2`), "T OK") // no RECENT
+	want(t, "bob SELECT", bob.cmd(`SELECT `+sharedShared), "T OK")
+	want(t, "NOTIFY", bob.cmd(`NOTIFY SET (SELECTED (MessageNew (UID) MessageExpunge)) (SUBTREE "Other Users" (MessageNew MessageExpunge))`), "T OK")
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.expectLine(`\* 3 EXISTS`)
+	bob.expectLine(`\* 3 FETCH \(UID 3\)`)
+	bob.quiet()
+	want(t, "bob UNSELECT", bob.cmd(`UNSELECT`), "T OK")
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.expectLine(sharedStatus(`MESSAGES 4 UIDNEXT 5 UIDVALIDITY \d+ UNSEEN 4`))
+}
