@@ -17,10 +17,13 @@ import (
 // shared with the session (shared.go), the entries are its owner's:
 // GETMETADATA gives the /shared ones and SETMETADATA changes them, as
 // counted against the owner's limits; the owner's /private entries stay
-// the owner's, never shown, and the session cannot keep private entries
-// of its own there (the store keys entries by the account's own
-// mailboxes), so SETMETADATA of a /private entry on a shared mailbox is
-// refused with [METADATA NOPRIVATE] (RFC 5464 §4.3). The limits are the store's:
+// the owner's, never shown. The session cannot keep private entries of
+// its own there: the store keeps an account's entries on its own
+// mailboxes, and entries of grantees on the owner's mailbox would be left
+// behind when the owner deletes it unless an index let the delete find
+// them (a migration). So SETMETADATA of a /private entry on a shared
+// mailbox is refused with [METADATA NOPRIVATE] (RFC 5464 §4.3), and
+// GETMETADATA of /private entries there finds none. The limits are the store's:
 // store.MaxMetadataValue per value ([METADATA MAXSIZE]),
 // store.MaxMetadataEntries entries ([METADATA TOOMANY]) and
 // store.MaxMetadataTotal octets ([OVERQUOTA]) per account. Unsolicited

@@ -428,12 +428,11 @@ func (s *session) sendNotifications() {
 	for _, f := range n.owners {
 		changes = append(changes, f.sub.Next()...)
 	}
+	// An owner's changes of mailboxes not followed are dropped when they
+	// are told, after the followed set is read again: a change of rights
+	// counts for the changes that follow it in the same batch.
 	for _, c := range changes {
 		own := c.AccountID == s.user.AccountID
-		if !own && c.Kind != store.ChangeResync && c.MailboxID != 0 && n.shared[c.MailboxID] == nil &&
-			c.Kind != store.ChangeMailbox {
-			continue // another of the owner's mailboxes
-		}
 		switch c.Kind {
 		case store.ChangeResync:
 			// RFC 5465 §5.8: events were lost: say so, and send no
