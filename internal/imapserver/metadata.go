@@ -12,9 +12,18 @@ import (
 
 // METADATA and METADATA-SERVER (RFC 5464): annotations on the server (for
 // the logged-in account: mailbox "") and on each mailbox, kept by the
-// store's Metadata role. Without sharing between accounts, /private and
-// /shared entries are both the account's own; private entries are kept,
-// so [METADATA NOPRIVATE] is never needed. The limits are the store's:
+// store's Metadata role. On the session's own mailboxes and the server,
+// /private and /shared entries are both the account's own. On a mailbox
+// shared with the session (shared.go), the entries are its owner's:
+// GETMETADATA gives the /shared ones and SETMETADATA changes them, as
+// counted against the owner's limits; the owner's /private entries stay
+// the owner's, never shown. The session cannot keep private entries of
+// its own there: the store keeps an account's entries on its own
+// mailboxes, and entries of grantees on the owner's mailbox would be left
+// behind when the owner deletes it unless an index let the delete find
+// them (a migration). So SETMETADATA of a /private entry on a shared
+// mailbox is refused with [METADATA NOPRIVATE] (RFC 5464 §4.3), and
+// GETMETADATA of /private entries there finds none. The limits are the store's:
 // store.MaxMetadataValue per value ([METADATA MAXSIZE]),
 // store.MaxMetadataEntries entries ([METADATA TOOMANY]) and
 // store.MaxMetadataTotal octets ([OVERQUOTA]) per account. Unsolicited
@@ -27,13 +36,40 @@ func (s *session) metadataStore() store.Metadata {
 	return md
 }
 
-// metadataMailbox checks the mailbox of a METADATA command: "" is the
-// server; any other name must be a mailbox of the account.
-func metadataMailbox(name string) (string, error) {
+// metadataRef is the mailbox of a METADATA command: "" is the server,
+// the account's own; a name in the shared namespace is resolved (resolve,
+// shared.go) and needs the rights RFC 5464 §3.3 names: "users can only
+// set and retrieve private or shared mailbox annotations on a mailbox on
+// which they have the "l" right and any one of the "r", "s", "w", "i", or
+// "p" rights". Setting /shared entries there needs w as well: they are
+// seen by every user of the mailbox, as keywords are, which RFC 4314 §4
+// gives to w; a session that may only read the mailbox changes nothing
+// of it. Without l (nor r), the mailbox is answered as one that does not
+// exist, as every command does (resolve).
+func (s *session) metadataRef(name string, setShared bool) (mailboxRef, error) {
 	if name == "" {
-		return "", nil
+		return mailboxRef{owner: s.user.AccountID, rights: allRights}, nil
 	}
-	return canonical(name)
+	ref, err := s.parseName(name)
+	if err != nil || (!ref.shared() && !ref.virtual) {
+		return ref, err
+	}
+	ref, _, err = s.resolve(name, rightLookup)
+	if err != nil {
+		return ref, err
+	}
+	if ref.rights&(rightRead|rightSeen|rightWrite|rightInsert|rightPost) == 0 {
+		return ref, no(codeNoPerm, "Permission denied: the l right and one of r, s, w, i or p are needed")
+	}
+	if setShared && !ref.rights.has(rightWrite) {
+		return ref, no(codeNoPerm, "Permission denied: the w right is needed to change shared entries")
+	}
+	return ref, nil
+}
+
+// isPrivateEntry reports whether a canonical entry name is under /private.
+func isPrivateEntry(name string) bool {
+	return name == "/private" || strings.HasPrefix(name, "/private/")
 }
 
 // metadataErr maps the store's errors of SetMetadata and Metadata to
@@ -54,6 +90,9 @@ func metadataErr(err error) error {
 	return err
 }
 
+// codeMetadataNoPrivate: RFC 5464 §4.3, private entries not kept there.
+const codeMetadataNoPrivate = "METADATA NOPRIVATE"
+
 // codeMetadataMaxSize is [METADATA MAXSIZE n] with the store's limit.
 var codeMetadataMaxSize = "METADATA MAXSIZE " + strconv.Itoa(store.MaxMetadataValue)
 
@@ -69,18 +108,19 @@ func (s *session) cmdGetMetadata(cmd *imap.Command) error {
 		return bad("Unknown command")
 	}
 	a := cmd.Args.(*imap.GetMetadataArgs)
-	name, err := metadataMailbox(a.Mailbox)
-	if err != nil {
-		return err
-	}
 	want := make([]string, len(a.Entries))
 	for i, e := range a.Entries {
 		// RFC 5464 §3.2: the rules of entry names.
+		var err error
 		if want[i], err = store.CanonicalMetadataEntry(e); err != nil {
 			return bad("Invalid metadata entry name: " + e)
 		}
 	}
-	all, err := md.Metadata(s.ctx(), s.user.AccountID, name)
+	ref, err := s.metadataRef(a.Mailbox, false)
+	if err != nil {
+		return err
+	}
+	all, err := md.Metadata(s.ctx(), ref.owner, ref.local)
 	if err != nil {
 		return metadataErr(err)
 	}
@@ -89,6 +129,9 @@ func (s *session) cmdGetMetadata(cmd *imap.Command) error {
 	for _, e := range all {
 		if !metadataWanted(e.Name, want, a.Depth) {
 			continue
+		}
+		if ref.shared() && isPrivateEntry(e.Name) {
+			continue // the owner's own (RFC 5464 §3.3: private to the user who set it)
 		}
 		if a.MaxSize >= 0 && int64(len(e.Value)) > a.MaxSize {
 			long = max(long, len(e.Value))
@@ -99,7 +142,7 @@ func (s *session) cmdGetMetadata(cmd *imap.Command) error {
 	if len(out) > 0 {
 		// RFC 5464 §4.4.1: METADATA mailbox (entry value ...).
 		s.w.Atom("* METADATA ")
-		s.w.Mailbox(name)
+		s.w.Mailbox(ref.name)
 		s.w.Atom(" (")
 		for i, e := range out {
 			if i > 0 {
@@ -158,11 +201,8 @@ func (s *session) cmdSetMetadata(cmd *imap.Command) error {
 		return bad("Unknown command")
 	}
 	a := cmd.Args.(*imap.SetMetadataArgs)
-	name, err := metadataMailbox(a.Mailbox)
-	if err != nil {
-		return err
-	}
 	entries := make([]store.MetadataEntry, len(a.Entries))
+	private, shared := false, false
 	for i, e := range a.Entries {
 		c, err := store.CanonicalMetadataEntry(e.Name)
 		if err != nil || c == "/private" || c == "/shared" {
@@ -174,6 +214,20 @@ func (s *session) cmdSetMetadata(cmd *imap.Command) error {
 			}
 		}
 		entries[i] = store.MetadataEntry{Name: c, Value: e.Value}
+		if isPrivateEntry(c) {
+			private = true
+		} else {
+			shared = true
+		}
 	}
-	return metadataErr(md.SetMetadata(s.ctx(), s.user.AccountID, name, entries))
+	ref, err := s.metadataRef(a.Mailbox, shared)
+	if err != nil {
+		return err
+	}
+	if ref.shared() && private {
+		// RFC 5464 §4.3: private annotations not supported on this
+		// mailbox: NO [METADATA NOPRIVATE], and nothing is set.
+		return no(codeMetadataNoPrivate, "Private entries cannot be kept on a mailbox shared with you; use /shared")
+	}
+	return metadataErr(md.SetMetadata(s.ctx(), ref.owner, ref.local, entries))
 }

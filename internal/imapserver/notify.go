@@ -48,6 +48,9 @@ import (
 // MOVE and STORE tell what they did. A later NOTIFY SET with a SELECTED
 // group brings the accumulated changes at once (§3.1).
 //
+// The mailboxes shared with the session are followed through their
+// owners' feeds (notify_shared.go).
+//
 // What is not done: AnnotationChange (message annotations, RFC 5257, are
 // not kept) is refused with [BADEVENT].
 
@@ -55,6 +58,15 @@ import (
 type notifyState struct {
 	groups []imap.NotifyGroup // empty after NOTIFY NONE or an overflow
 	sub    store.Subscription // the account's changes; nil when groups is empty
+
+	// The shared mailboxes followed, by ID (IDs are unique across
+	// accounts), and the feeds of their owners (notify_shared.go); ready
+	// is signalled when any feed has changes, done ends the forwarder of
+	// sub.
+	shared map[int64]*sharedFollow
+	owners map[int64]*ownerFeed
+	ready  chan struct{}
+	done   chan struct{}
 
 	// The snapshot: mailbox names, roles and subscriptions by ID, and
 	// the hash of each metadata entry's value by mailbox ID (0: the
@@ -142,15 +154,27 @@ func (s *session) cmdNotify(cmd *imap.Command) error {
 			if err != nil {
 				return err
 			}
+			if isSharedName(c) {
+				// A shared mailbox as resolve names it (the owner's
+				// address as the account has it).
+				if ref, err := s.parseName(c); err == nil && ref.shared() {
+					c = ref.name
+				}
+			}
 			g.Mailboxes[i] = c
 		}
 	}
 	s.stopNotify()
-	n := &notifyState{groups: a.Groups, sub: s.srv.st.Subscribe(s.user.AccountID)}
+	n := &notifyState{groups: a.Groups, sub: s.srv.st.Subscribe(s.user.AccountID), owners: map[int64]*ownerFeed{}}
+	n.startFeeds()
 	s.notify = n
 	// The subscription began before the snapshot: no change committed
 	// after it is missed.
-	if err := s.notifySnapshot(); err != nil {
+	err := s.notifySnapshot()
+	if err == nil {
+		err = s.followShared()
+	}
+	if err != nil {
 		s.stopNotify()
 		s.notify = nil
 		return err
@@ -171,6 +195,16 @@ func (s *session) cmdNotify(cmd *imap.Command) error {
 				s.writeStatus(mb, items)
 			}
 		}
+		for id, f := range n.shared {
+			if (s.sel == nil || id != s.sel.id) && n.match(s, id, f.name, evMessageNew) {
+				mb, err := s.srv.st.Mailbox(s.ctx(), f.owner, f.local)
+				if err != nil || mb.ID != id {
+					continue // gone meanwhile
+				}
+				mb.Name = f.name
+				s.writeStatus(mb, items)
+			}
+		}
 	}
 	return nil
 }
@@ -178,6 +212,7 @@ func (s *session) cmdNotify(cmd *imap.Command) error {
 // stopNotify ends the NOTIFY subscription, if any.
 func (s *session) stopNotify() {
 	if s.notify != nil && s.notify.sub != nil {
+		s.notify.stopFeeds()
 		s.notify.sub.Close()
 		s.notify.sub = nil
 	}
@@ -289,15 +324,17 @@ func (n *notifyState) match(s *session, id int64, name, event string) bool {
 func (n *notifyState) covers(g imap.NotifyGroup, id int64, name string) bool {
 	switch g.Filter {
 	case "PERSONAL":
-		// §6.4: every mailbox of the user's personal namespace.
-		return true
+		// §6.4: every mailbox of the user's personal namespace, none
+		// shared by another user.
+		return !isSharedName(name)
 	case "INBOXES":
 		// §6.3: those the MDA delivers into: INBOX, and the Junk
 		// mailbox junk filtering files into.
 		return name == "INBOX" || n.roles[id] == store.RoleJunk
 	case "SUBSCRIBED":
-		// §6.5: the subscribed mailboxes.
-		return n.subscribed[id]
+		// §6.5: the subscribed mailboxes; a shared mailbox is seen as
+		// subscribed (resolve, shared.go).
+		return n.subscribed[id] || isSharedName(name)
 	case "SUBTREE":
 		// §6.6: the named mailboxes and every mailbox below them.
 		for _, m := range g.Mailboxes {
@@ -318,7 +355,7 @@ func (s *session) notifyReady() <-chan struct{} {
 	if s.notify == nil || s.notify.sub == nil {
 		return nil
 	}
-	return s.notify.sub.Ready()
+	return s.notify.ready
 }
 
 // selectedReady is the channel that says the selected mailbox changed,
@@ -385,9 +422,17 @@ func (s *session) sendNotifications() {
 	type status struct{ messages, flags bool }
 	statuses := map[int64]*status{}
 	var order []int64
-	relist := false
+	relist, refollow := false, false
 	metas := map[int64]bool{}
-	for _, c := range n.sub.Next() {
+	changes := n.sub.Next()
+	for _, f := range n.owners {
+		changes = append(changes, f.sub.Next()...)
+	}
+	// An owner's changes of mailboxes not followed are dropped when they
+	// are told, after the followed set is read again: a change of rights
+	// counts for the changes that follow it in the same batch.
+	for _, c := range changes {
+		own := c.AccountID == s.user.AccountID
 		switch c.Kind {
 		case store.ChangeResync:
 			// RFC 5465 §5.8: events were lost: say so, and send no
@@ -408,10 +453,18 @@ func (s *session) sendNotifications() {
 			} else {
 				st.messages = true
 			}
-		case store.ChangeMailbox, store.ChangeSubscription:
-			relist = true
+		case store.ChangeSubscription:
+			relist = relist || own // the owner's are the owner's
+		case store.ChangeMailbox:
+			// An owner's: a share granted, changed or taken back, or
+			// a mailbox renamed or deleted.
+			relist, refollow = relist || own, refollow || !own
+		case store.ChangeAccount:
+			refollow = refollow || !own // an owner disabled or enabled
 		case store.ChangeMetadata:
-			metas[c.MailboxID] = true
+			if own || c.MailboxID != 0 {
+				metas[c.MailboxID] = true
+			}
 		}
 	}
 	if relist {
@@ -419,9 +472,14 @@ func (s *session) sendNotifications() {
 			s.log.Warn("NOTIFY: reading mailboxes", "err", err)
 		}
 	}
+	if refollow {
+		if err := s.followShared(); err != nil {
+			s.log.Warn("NOTIFY: reading the shared mailboxes", "err", err)
+		}
+	}
 	for _, id := range order {
 		st := statuses[id]
-		name, ok := n.names[id]
+		owner, local, name, ok := s.notifyMailbox(id)
 		if !ok || (s.sel != nil && id == s.sel.id) {
 			continue // the selected mailbox's view tells its own
 		}
@@ -441,10 +499,11 @@ func (s *session) sendNotifications() {
 		if s.condstore {
 			items = append(items, "HIGHESTMODSEQ")
 		}
-		mb, err := s.srv.st.Mailbox(s.ctx(), s.user.AccountID, name)
+		mb, err := s.srv.st.Mailbox(s.ctx(), owner, local)
 		if err != nil || mb.ID != id {
 			continue // gone or renamed meanwhile: MailboxName tells
 		}
+		mb.Name = name
 		s.writeStatus(mb, items)
 	}
 	for id := range metas {
@@ -525,15 +584,20 @@ func (s *session) notifyMetadata(id int64) {
 	if n.meta == nil || md == nil {
 		return
 	}
-	name, ok := n.names[id]
+	owner, local, name, ok := s.notifyMailbox(id)
 	if id == 0 {
-		name, ok = "", n.serverMetadataWanted()
+		owner, local, name, ok = s.user.AccountID, "", "", n.serverMetadataWanted()
+	} else if !ok {
+		return // not followed (any more)
 	} else {
-		ok = ok && n.match(s, id, name, evMailboxMetadata)
+		ok = n.match(s, id, name, evMailboxMetadata)
 	}
-	es, err := md.Metadata(s.ctx(), s.user.AccountID, name)
+	es, err := md.Metadata(s.ctx(), owner, local)
 	if err != nil {
 		return
+	}
+	if owner != s.user.AccountID {
+		es = sharedEntries(es) // the owner's /private entries are the owner's
 	}
 	now := metaHashes(es)
 	before := n.meta[id]

@@ -1,0 +1,129 @@
+package imapserver
+
+import (
+	"regexp"
+	"testing"
+)
+
+// sharedStatus is the STATUS NOTIFY sends of alice's Shared, as a
+// regular expression.
+func sharedStatus(items string) string {
+	return `\* STATUS "Other Users/alice@example\.org/Shared" \(` + items + `\)`
+}
+
+// TestNotifyShared: bob follows alice's Shared, which she shares with
+// him, through her account's changes: NOTIFY SET STATUS gives its STATUS
+// at once, and her APPEND, flag change and expunge come as STATUS, while
+// bob waits for no command and in IDLE (RFC 5465 §5.2-§5.4); SUBTREE,
+// MAILBOXES and SUBSCRIBED cover it, PERSONAL does not (§6.4); her other
+// mailboxes are never told of.
+func TestNotifyShared(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := shareSetup(t, h, "lr")
+	want(t, "CREATE", alice.cmd(`CREATE Private`), "T OK")
+
+	got := bob.cmd(`NOTIFY SET STATUS (SUBTREE "Other Users/alice@example.org" (MessageNew MessageExpunge FlagChange))`)
+	want(t, "NOTIFY", got, "T OK")
+	if len(got) != 2 {
+		t.Fatalf("NOTIFY SET STATUS: %q", got)
+	}
+	if !regexp.MustCompile(`^` + sharedStatus(`MESSAGES 2 UIDNEXT 3 UIDVALIDITY \d+ UNSEEN 2`) + `$`).MatchString(got[0]) {
+		t.Fatalf("NOTIFY SET STATUS: %q", got)
+	}
+
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.expectLine(sharedStatus(`MESSAGES 3 UIDNEXT 4 UIDVALIDITY \d+ UNSEEN 3`))
+	appendTo(t, alice, "Private", notifyMsg)
+	appendTo(t, alice, "INBOX", notifyMsg)
+	bob.quiet()
+	want(t, "alice SELECT", alice.cmd(`SELECT Shared`), "T OK")
+	want(t, "alice STORE", alice.cmd(`STORE 1 +FLAGS (\Seen \Deleted)`), "T OK")
+	bob.expectLine(sharedStatus(`UIDVALIDITY \d+ UNSEEN 2`))
+	want(t, "alice EXPUNGE", alice.cmd(`EXPUNGE`), "T OK")
+	bob.expectLine(sharedStatus(`MESSAGES 2 UIDNEXT 4 UIDVALIDITY \d+ UNSEEN 2`))
+
+	// In IDLE too.
+	bob.send("I IDLE")
+	bob.expectLine(`\+ .*`)
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.expectLine(sharedStatus(`MESSAGES 3 UIDNEXT 5 UIDVALIDITY \d+ UNSEEN 3`))
+	bob.send("DONE")
+	bob.expectLine(`I OK IDLE completed`)
+
+	// MAILBOXES naming it (the owner's address in any case), and
+	// SUBSCRIBED (a shared mailbox is seen as subscribed).
+	for _, set := range []string{`(MAILBOXES "Other Users/Alice@Example.org/Shared" (MessageNew MessageExpunge))`,
+		`(SUBSCRIBED (MessageNew MessageExpunge))`, `(SUBTREE "Other Users" (MessageNew MessageExpunge))`} {
+		want(t, "NOTIFY "+set, bob.cmd(`NOTIFY SET `+set), "T OK")
+		appendTo(t, alice, "Private", notifyMsg)
+		appendTo(t, alice, "Shared", notifyMsg)
+		bob.expectLine(sharedStatus(`MESSAGES \d+ UIDNEXT \d+ UIDVALIDITY \d+ UNSEEN \d+`))
+		bob.quiet()
+	}
+
+	// PERSONAL: bob's own mailboxes only.
+	want(t, "NOTIFY PERSONAL", bob.cmd(`NOTIFY SET (PERSONAL (MessageNew MessageExpunge))`), "T OK")
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.quiet()
+	bob2 := h.loginAs("bob@example.org", bobPass)
+	appendTo(t, bob2, "INBOX", notifyMsg)
+	bob.expectLine(`\* STATUS INBOX \(MESSAGES \d+ UIDNEXT \d+ UIDVALIDITY \d+ UNSEEN \d+\)`)
+}
+
+// TestNotifySharedRevoked: when alice takes the r right back, bob is told
+// of her Shared no more, from that change on; when she gives it back, he
+// is again; with no right left at all, nothing either (RFC 4314 §4).
+func TestNotifySharedRevoked(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := shareSetup(t, h, "lr")
+	want(t, "NOTIFY", bob.cmd(`NOTIFY SET (SUBTREE "Other Users" (MessageNew MessageExpunge))`), "T OK")
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.expectLine(sharedStatus(`MESSAGES 3 UIDNEXT 4 UIDVALIDITY \d+ UNSEEN 3`))
+
+	want(t, "SETACL l", alice.cmd(`SETACL Shared bob@example.org l`), "T OK")
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.quiet()
+	want(t, "SETACL lr", alice.cmd(`SETACL Shared bob@example.org lr`), "T OK")
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.expectLine(sharedStatus(`MESSAGES 5 UIDNEXT 6 UIDVALIDITY \d+ UNSEEN 5`))
+
+	want(t, "DELETEACL", alice.cmd(`DELETEACL Shared bob@example.org`), "T OK")
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.quiet()
+	if got := bob.cmd("NOOP"); len(got) != 1 {
+		t.Fatalf("NOOP: %q", got)
+	}
+}
+
+// TestNotifySharedMetadata: MailboxMetadataChange of alice's Shared comes
+// to bob as METADATA naming the /shared entries she changed, never her
+// /private ones (RFC 5465 §5.7; RFC 5464 §3.3, §4.4.2).
+func TestNotifySharedMetadata(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := shareSetup(t, h, "lr")
+	want(t, "alice SETMETADATA", alice.cmd(`SETMETADATA Shared (/shared/old "1")`), "T OK")
+	want(t, "NOTIFY", bob.cmd(`NOTIFY SET (MAILBOXES "Other Users/alice@example.org/Shared" (MailboxMetadataChange))`), "T OK")
+	want(t, "alice SETMETADATA", alice.cmd(`SETMETADATA Shared (/shared/comment "x" /shared/old NIL)`), "T OK")
+	bob.expectLine(`\* METADATA "Other Users/alice@example\.org/Shared" /shared/comment /shared/old`)
+	want(t, "alice SETMETADATA private", alice.cmd(`SETMETADATA Shared (/private/p "y")`), "T OK")
+	bob.quiet()
+}
+
+// TestNotifySharedSelected: the selected shared mailbox's new messages
+// come from its view under a SELECTED group (EXISTS and the FETCH of
+// MessageNew's attributes, RFC 5465 §5.2, §6.1), never as STATUS; once
+// it is closed, the SUBTREE group tells them by STATUS.
+func TestNotifySharedSelected(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := shareSetup(t, h, "lr")
+	want(t, "bob ENABLE", bob.cmd(`ENABLE IMAP4rev2`), "T OK") // no RECENT
+	want(t, "bob SELECT", bob.cmd(`SELECT `+sharedShared), "T OK")
+	want(t, "NOTIFY", bob.cmd(`NOTIFY SET (SELECTED (MessageNew (UID) MessageExpunge)) (SUBTREE "Other Users" (MessageNew MessageExpunge))`), "T OK")
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.expectLine(`\* 3 EXISTS`)
+	bob.expectLine(`\* 3 FETCH \(UID 3\)`)
+	bob.quiet()
+	want(t, "bob UNSELECT", bob.cmd(`UNSELECT`), "T OK")
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.expectLine(sharedStatus(`MESSAGES 4 UIDNEXT 5 UIDVALIDITY \d+ UNSEEN 4`))
+}
