@@ -185,7 +185,7 @@ type Message struct {
 	// message was stored (Spool.HasNUL). IMAP serves BODY[] and RFC822
 	// only without NUL (RFC 9051 §4.3): a message known to hold none
 	// needs no look at its octets first.
-	NUL NUL
+	NUL  NUL
 	Meta MessageMeta
 }
 
@@ -196,8 +196,8 @@ const (
 	// NULUnknown: stored before the stores recorded it (SQLite migration
 	// 15, PostgreSQL migration 9); the reader looks for itself.
 	NULUnknown NUL = iota
-	NULNone    // no NUL octet
-	NULSome    // at least one NUL octet
+	NULNone        // no NUL octet
+	NULSome        // at least one NUL octet
 )
 
 // NULOf is the NUL of a message whose prefix and body are known.
