@@ -78,9 +78,8 @@ func (w *wtx) copy(accountID, fromMailboxID int64, uids []uint32, toMailboxID in
 		total += m.size
 	}
 	now := time.Now()
-	var toID int64
 	// RFC 9051 §2.3.2: a keyword the destination has keeps its case there.
-	speller := store.NewKeywordSpeller(func(k string) (string, error) { return w.mailboxKeyword(toID, k) })
+	speller := store.NewKeywordSpeller(func(k string) (string, error) { return w.mailboxKeyword(toMailboxID, k) })
 	for i, m := range srcs {
 		// The quota counts the copies, checked once for all of them.
 		check := int64(0)
@@ -91,7 +90,6 @@ func (w *wtx) copy(accountID, fromMailboxID int64, uids []uint32, toMailboxID in
 		if err != nil {
 			return res, err
 		}
-		toID = mb.id
 		kw, err := speller.List(m.keywords)
 		if err != nil {
 			return res, err
