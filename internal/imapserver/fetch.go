@@ -25,6 +25,12 @@ type fetchPlan struct {
 	meta   bool // envelope or structure needed
 	body   bool // the message file needed
 	seen   bool // sets \Seen (BODY[] and the like without PEEK)
+	// literal: an item is served from the message's octets as a plain
+	// literal (BODY[...], RFC822...), which cannot carry NUL (errNUL).
+	literal bool
+	// What nulBeforeSeen found of the messages it looked at: those whose
+	// literal items hold no NUL, and those refused for one.
+	nulClean, nulRefused map[uint32]bool
 }
 
 func planFetch(a *imap.FetchArgs, uid bool) *fetchPlan {
@@ -42,17 +48,17 @@ func planFetch(a *imap.FetchArgs, uid bool) *fetchPlan {
 				p.meta = true // BODY: the structure without extensions
 				break
 			}
-			p.body = true
+			p.body, p.literal = true, true
 			p.meta = p.meta || len(it.Section.Part) > 0 || it.Section.Specifier != ""
 			p.seen = p.seen || !it.Peek
 		case "BINARY", "BINARY.SIZE":
 			p.body, p.meta = true, true
 			p.seen = p.seen || (it.Name == "BINARY" && !it.Peek)
 		case "RFC822", "RFC822.TEXT":
-			p.body, p.seen = true, true
+			p.body, p.seen, p.literal = true, true, true
 			p.meta = p.meta || it.Name == "RFC822.TEXT"
 		case "RFC822.HEADER":
-			p.body, p.meta = true, true
+			p.body, p.meta, p.literal = true, true, true
 		case "THREADID": // RFC 8474 §5.2, from the stored header fields
 			p.meta = true
 		case "PREVIEW": // RFC 8970, from the message's first text part
@@ -121,6 +127,9 @@ func (s *session) cmdFetch(cmd *imap.Command) error {
 		}
 	}
 	idx = keep
+	if err := s.nulBeforeSeen(p, idx); err != nil {
+		return err
+	}
 	seenNow, err := s.markSeen(p, idx)
 	if err != nil {
 		return err
@@ -233,7 +242,8 @@ func (s *session) vanishedEarlier(a *imap.FetchArgs) error {
 
 // markSeen sets \Seen on the messages a FETCH of bodies reads (RFC 9051
 // §6.4.5), unless the mailbox is read-only, and returns the UIDs whose
-// flags changed: their responses include FLAGS.
+// flags changed: their responses include FLAGS. The messages refused for
+// NUL (nulBeforeSeen) are not read, and keep their flags.
 func (s *session) markSeen(p *fetchPlan, idx []int) (map[uint32]bool, error) {
 	v := s.sel
 	if !p.seen || v.readOnly || !v.rights.has(rightSeen) { // RFC 4314 §4: s to set \Seen
@@ -241,7 +251,7 @@ func (s *session) markSeen(p *fetchPlan, idx []int) (map[uint32]bool, error) {
 	}
 	var uids []uint32
 	for _, i := range idx {
-		if !v.msgs[i].has(bitSeen) && !v.msgs[i].expunged {
+		if m := &v.msgs[i]; m.seenByFetch() && !p.nulRefused[m.uid] {
 			uids = append(uids, v.msgs[i].uid)
 		}
 	}
@@ -294,6 +304,9 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 			}
 		}
 	}
+	if p.nulRefused[m.uid] {
+		return errNUL
+	}
 	var bodies []bodyPart
 	var preview string
 	if p.body {
@@ -304,7 +317,10 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 			return err
 		}
 		defer mr.Close()
-		if bodies, err = bodyParts(p.items, mr, root); err != nil {
+		// Looked at already, or known to hold no NUL: the literals
+		// are read once, as they are sent.
+		check := !m.nulFree && !p.nulClean[m.uid]
+		if bodies, err = bodyParts(p.items, mr, root, check); err != nil {
 			return err
 		}
 		if p.asks("PREVIEW") {
@@ -415,7 +431,8 @@ func (s *session) fetchOne(p *fetchPlan, i int, metas map[uint32]store.MessageMe
 // bodyParts prepares the body items of a FETCH for one message: readers
 // of exact sizes over the message file. A part that does not exist reads
 // as an empty string (RFC 9051 does not say; Dovecot does the same).
-func bodyParts(items []imap.FetchItem, mr store.MessageReader, root *message.Part) ([]bodyPart, error) {
+// checkNUL says whether to look for NUL in the plain literals (errNUL).
+func bodyParts(items []imap.FetchItem, mr store.MessageReader, root *message.Part, checkNUL bool) ([]bodyPart, error) {
 	var out []bodyPart
 	for _, it := range items {
 		var b bodyPart
@@ -449,8 +466,8 @@ func bodyParts(items []imap.FetchItem, mr store.MessageReader, root *message.Par
 		default:
 			continue
 		}
-		if err == nil && b.r != nil && !strings.HasPrefix(it.Name, "BINARY") {
-			err = checkNUL(b.r, b.n, it.Partial) // a plain literal: no NUL
+		if err == nil && checkNUL && b.r != nil && !strings.HasPrefix(it.Name, "BINARY") {
+			err = findNUL(b.r, b.n, it.Partial) // a plain literal: no NUL
 		}
 		if err != nil {
 			return nil, err

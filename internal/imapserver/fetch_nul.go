@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"postel/internal/imap"
+	"postel/internal/message"
+	"postel/internal/store"
 )
 
 // errNUL: a BODY[...] or RFC822 item would hold a NUL octet. RFC 9051
@@ -15,12 +17,17 @@ import (
 // 0x80) would hand out something else than the stored message, so the
 // item is refused: the FETCH ends with NO [CANNOT] (RFC 5530: it can
 // never succeed) and the client can fetch BINARY[...] instead.
+//
+// Looking costs a read of the octets before the one that sends them, so
+// it is done only where the store does not know the message to be free of
+// NUL (store.Message.NUL, recorded at delivery; the messages stored before
+// it was are unknown): for the rest, the literal is read once.
 var errNUL = errors.New("section holds NUL octets")
 
-// checkNUL returns errNUL when the octets of the n-octet section r that
+// findNUL returns errNUL when the octets of the n-octet section r that
 // the partial p (nil for all) selects hold a NUL. r is read from its
 // current offset and left there.
-func checkNUL(r io.Reader, n int64, p *imap.Partial) error {
+func findNUL(r io.Reader, n int64, p *imap.Partial) error {
 	rs, ok := r.(io.ReadSeeker)
 	if !ok {
 		return nil // every section reader is seekable; nothing to check otherwise
@@ -41,5 +48,94 @@ func checkNUL(r io.Reader, n int64, p *imap.Partial) error {
 	if err == nil && c.nul {
 		err = errNUL
 	}
+	return err
+}
+
+// seenByFetch reports whether a FETCH of its text would set \Seen on the
+// message (markSeen).
+func (m *msg) seenByFetch() bool { return !m.has(bitSeen) && !m.expunged }
+
+// nulBeforeSeen looks for NUL, before markSeen, in the plain literal items
+// of the messages whose \Seen the FETCH would set and that the store does
+// not know to be free of NUL: RFC 9051 §6.4.5 (RFC 3501 §6.4.5) sets
+// \Seen when the text is returned, and a message refused for NUL returns
+// none. It notes in p which messages it refused (fetchOne answers errNUL
+// for them without reading again, markSeen leaves them) and which it found
+// clean (fetchOne does not look again).
+func (s *session) nulBeforeSeen(p *fetchPlan, idx []int) error {
+	v := s.sel
+	if !p.seen || !p.literal || v.readOnly || !v.rights.has(rightSeen) {
+		return nil // markSeen sets nothing
+	}
+	var uids []uint32
+	for _, i := range idx {
+		if m := &v.msgs[i]; m.seenByFetch() && !m.nulFree {
+			uids = append(uids, m.uid)
+		}
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	var items []imap.FetchItem
+	for _, it := range p.items {
+		switch it.Name {
+		case "RFC822", "RFC822.HEADER", "RFC822.TEXT":
+			items = append(items, it)
+		case "BODY":
+			if it.Section != nil {
+				items = append(items, it)
+			}
+		}
+	}
+	p.nulClean, p.nulRefused = map[uint32]bool{}, map[uint32]bool{}
+	for start := 0; start < len(uids); start += fetchBatch {
+		batch := uids[start:min(start+fetchBatch, len(uids))]
+		var metas map[uint32]store.MessageMeta
+		if p.meta {
+			var err error
+			if metas, err = s.srv.st.MessageMetas(s.ctx(), v.owner, v.id, batch); err != nil {
+				return err
+			}
+		}
+		for _, uid := range batch {
+			err := s.lookForNUL(p, items, uid, metas)
+			switch {
+			case errors.Is(err, errNUL):
+				p.nulRefused[uid] = true
+			case errors.Is(err, errVanished):
+				// fetchOne finds it gone too
+			case err != nil:
+				return err
+			default:
+				p.nulClean[uid] = true
+			}
+		}
+	}
+	return nil
+}
+
+// lookForNUL returns errNUL when one of the plain literal items holds NUL
+// in the message uid, errVanished when the message is gone.
+func (s *session) lookForNUL(p *fetchPlan, items []imap.FetchItem, uid uint32, metas map[uint32]store.MessageMeta) error {
+	v := s.sel
+	var root *message.Part
+	if p.meta {
+		meta, ok := metas[uid]
+		if !ok {
+			return errVanished
+		}
+		var err error
+		if root, err = message.UnmarshalStructure(meta.Structure); err != nil {
+			return err
+		}
+	}
+	mr, err := s.srv.st.OpenMessage(s.ctx(), v.owner, v.id, uid)
+	if storeNotFound(err) {
+		return errVanished
+	} else if err != nil {
+		return err
+	}
+	defer mr.Close()
+	_, err = bodyParts(items, mr, root, true)
 	return err
 }

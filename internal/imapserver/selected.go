@@ -79,6 +79,9 @@ type msg struct {
 	sys      uint8 // system flags, sysFlags bits
 	expunged bool
 	announce bool // its flags changed since the client was told
+	// nulFree: the store recorded that the message holds no NUL octet
+	// (store.NULNone), so its BODY[] needs no look for one (fetch_nul.go).
+	nulFree  bool
 	modseq   uint64
 	size     int64
 	blob     int64 // store.Message.BlobID, for EMAILID (objectid.go)
@@ -131,7 +134,8 @@ func splitFlags(flags []string) (sys uint8, keywords []string) {
 
 func newMsg(m *store.Message) msg {
 	sys, kw := splitFlags(m.Flags)
-	e := msg{uid: m.UID, sys: sys, keywords: kw, modseq: m.ModSeq, size: m.Size, blob: m.BlobID, internal: m.InternalDate.Unix()}
+	e := msg{uid: m.UID, sys: sys, keywords: kw, modseq: m.ModSeq, size: m.Size, blob: m.BlobID, internal: m.InternalDate.Unix(),
+		nulFree: m.NUL == store.NULNone}
 	if !m.SaveDate.IsZero() {
 		e.saved = m.SaveDate.Unix()
 	}

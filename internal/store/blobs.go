@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -277,6 +278,7 @@ type fileSpool struct {
 	f        *os.File
 	path     string
 	size     int64
+	nul      bool // a NUL octet was written (HasNUL)
 	finished bool
 	gone     bool
 }
@@ -287,10 +289,13 @@ func (s *fileSpool) Write(p []byte) (int, error) {
 	}
 	n, err := s.f.Write(p)
 	s.size += int64(n)
+	s.nul = s.nul || bytes.IndexByte(p[:n], 0) >= 0
 	return n, err
 }
 
 func (s *fileSpool) Size() int64 { return s.size }
+
+func (s *fileSpool) HasNUL() bool { return s.nul }
 
 func (s *fileSpool) Finish() error {
 	if s.finished {

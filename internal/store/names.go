@@ -218,6 +218,48 @@ func KeywordListCase(list string, lookup func(k string) (string, error)) (string
 	return strings.Join(kws, " "), nil
 }
 
+// KeywordSpeller gives keyword lists the case their keywords have in one
+// mailbox, for a COPY or MOVE into it (RFC 9051 §2.3.2: keywords match
+// case-insensitively, and one keeps the case it was first set with in the
+// mailbox, whichever spelling the source mailbox has). It remembers what
+// it found, and the spelling it let in first where the mailbox had none,
+// so that the copies of one command agree even before any is stored.
+type KeywordSpeller struct {
+	lookup func(k string) (string, error) // as KeywordCase's
+	known  map[string]string              // lower-case form -> spelling
+}
+
+// NewKeywordSpeller returns a speller for the mailbox that lookup looks in.
+func NewKeywordSpeller(lookup func(k string) (string, error)) *KeywordSpeller {
+	return &KeywordSpeller{lookup: lookup, known: map[string]string{}}
+}
+
+// List respells a space-separated keyword list (as the stores keep them)
+// and returns it re-sorted.
+func (ks *KeywordSpeller) List(list string) (string, error) {
+	if list == "" {
+		return "", nil
+	}
+	kws := strings.Split(list, " ")
+	for i, k := range kws {
+		low := strings.ToLower(k)
+		got, ok := ks.known[low]
+		if !ok {
+			var err error
+			if got, err = ks.lookup(k); err != nil {
+				return "", err
+			}
+			if got == "" {
+				got = k
+			}
+			ks.known[low] = got
+		}
+		kws[i] = got
+	}
+	SortKeywords(kws)
+	return strings.Join(kws, " "), nil
+}
+
 // KeywordLike is the LIKE pattern (escape character `\`) that matches a
 // space-separated keyword list holding k, given the list between spaces
 // (' ' || keywords || ' '). Keywords hold no `%` nor `\` (SplitFlags), so

@@ -18,6 +18,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -180,7 +181,31 @@ type Message struct {
 	InternalDate time.Time
 	SaveDate     time.Time
 	Size         int64 // exact octets served: len(Prefix) + body size
-	Meta         MessageMeta
+	// NUL says whether the octets served hold a NUL, as recorded when the
+	// message was stored (Spool.HasNUL). IMAP serves BODY[] and RFC822
+	// only without NUL (RFC 9051 §4.3): a message known to hold none
+	// needs no look at its octets first.
+	NUL  NUL
+	Meta MessageMeta
+}
+
+// NUL is what the store knows of a message's NUL octets.
+type NUL int8
+
+const (
+	// NULUnknown: stored before the stores recorded it (SQLite migration
+	// 15, PostgreSQL migration 9); the reader looks for itself.
+	NULUnknown NUL = iota
+	NULNone        // no NUL octet
+	NULSome        // at least one NUL octet
+)
+
+// NULOf is the NUL of a message whose prefix and body are known.
+func NULOf(prefix []byte, body bool) NUL {
+	if body || bytes.IndexByte(prefix, 0) >= 0 {
+		return NULSome
+	}
+	return NULNone
 }
 
 // Target is one local destination of a delivery.
@@ -352,6 +377,9 @@ type Spool interface {
 	// Open reads the finished spool.
 	Open() (Blob, error)
 	Discard() error
+	// HasNUL reports whether a NUL octet was written, noted while the
+	// body is written so that nobody reads it again to know (Message.NUL).
+	HasNUL() bool
 }
 
 // MessageReader reads a stored message: the prefix the server added, then

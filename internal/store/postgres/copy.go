@@ -60,18 +60,19 @@ func (w *wtx) copy(accountID, fromMailboxID int64, uids []uint32, toMailboxID in
 		return res, err
 	}
 	type src struct {
-		uid  uint32
-		size int64
-		blob int64
+		uid      uint32
+		size     int64
+		blob     int64
+		keywords string
 	}
-	rows, err := w.tx.Query(w.ctx, `SELECT uid, size, blob_id FROM messages WHERE mailbox_id = $1 AND uid = ANY($2) ORDER BY uid`,
+	rows, err := w.tx.Query(w.ctx, `SELECT uid, size, blob_id, keywords FROM messages WHERE mailbox_id = $1 AND uid = ANY($2) ORDER BY uid`,
 		fromMailboxID, uidsToInt64(uids))
 	if err != nil {
 		return res, err
 	}
 	srcs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (src, error) {
 		var m src
-		err := r.Scan(&m.uid, &m.size, &m.blob)
+		err := r.Scan(&m.uid, &m.size, &m.blob, &m.keywords)
 		return m, err
 	})
 	if err != nil {
@@ -101,17 +102,23 @@ func (w *wtx) copy(accountID, fromMailboxID int64, uids []uint32, toMailboxID in
 	}
 	source := make([]int64, n)
 	dest := make([]int64, n)
+	keywords := make([]string, n)
+	// RFC 9051 §2.3.2: a keyword the destination has keeps its case there.
+	speller := store.NewKeywordSpeller(func(k string) (string, error) { return w.mailboxKeyword(toMailboxID, k) })
 	for i, m := range srcs {
+		if keywords[i], err = speller.List(m.keywords); err != nil {
+			return res, err
+		}
 		source[i], dest[i] = int64(m.uid), first+int64(i)
 		res.Source = append(res.Source, m.uid)
 		res.Dest = append(res.Dest, uint32(dest[i]))
 		w.refBlob(m.blob, +1)
 	}
 	tag, err := w.tx.Exec(w.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, sysflags, keywords, internal_date, save_date, size,
-			blob_id, prefix, `+metaCols+`)
-		SELECT $2, u.dest, $3, m.sysflags, m.keywords, m.internal_date, $4, m.size, m.blob_id, m.prefix, `+prefixed("m.", metaCols)+`
-		FROM messages m JOIN unnest($5::bigint[], $6::bigint[]) AS u(src, dest) ON m.uid = u.src
-		WHERE m.mailbox_id = $1`, fromMailboxID, toMailboxID, modseq, time.Now().Unix(), source, dest)
+			blob_id, prefix, has_nul, `+metaCols+`)
+		SELECT $2, u.dest, $3, m.sysflags, u.keywords, m.internal_date, $4, m.size, m.blob_id, m.prefix, m.has_nul, `+prefixed("m.", metaCols)+`
+		FROM messages m JOIN unnest($5::bigint[], $6::bigint[], $7::text[]) AS u(src, dest, keywords) ON m.uid = u.src
+		WHERE m.mailbox_id = $1`, fromMailboxID, toMailboxID, modseq, time.Now().Unix(), source, dest, keywords)
 	if err != nil {
 		return res, err
 	}

@@ -241,14 +241,15 @@ func (w *wtx) importMessage(mailboxID int64, r importRow) (int64, error) {
 		return 0, fmt.Errorf("%w: message UID %d is %d bytes, its body and prefix %d", store.ErrInvalid, r.m.UID, r.m.Size, size)
 	}
 	tag, err := w.tx.Exec(w.ctx, `WITH ins AS (INSERT INTO messages (mailbox_id, uid, modseq, sysflags, keywords, internal_date,
-			save_date, size, blob_id, prefix, `+metaCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+			save_date, size, blob_id, prefix, has_nul, `+metaCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $22, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
 		RETURNING uid, modseq)
 		UPDATE mailboxes SET uidnext = GREATEST(uidnext, ins.uid + 1), highest_modseq = GREATEST(highest_modseq, ins.modseq)
 		FROM ins WHERE id = $1`,
 		mailboxID, int64(r.m.UID), int64(r.m.ModSeq), r.bits, r.keywords, r.internal.Unix(), r.saved.Unix(), size, blobID,
 		nonNil(r.d.Prefix), nonNil(meta.Envelope), nonNil(meta.Structure), meta.Subject, meta.From, meta.To, meta.Cc, meta.Bcc,
-		meta.MessageID, unixOrZero(meta.Date), meta.InReplyTo, strings.Join(meta.References, " "))
+		meta.MessageID, unixOrZero(meta.Date), meta.InReplyTo, strings.Join(meta.References, " "),
+		nulColumn(store.NULOf(r.d.Prefix, r.d.Spool.HasNUL())))
 	if err != nil {
 		return 0, err
 	}

@@ -88,6 +88,7 @@ func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
 		return nil, err
 	}
 	size := int64(len(d.Prefix)) + bodySize
+	nul := store.NULOf(d.Prefix, d.Spool.HasNUL())
 	now := time.Now()
 	out := make([]store.Delivered, len(d.Targets))
 	for i, t := range d.Targets {
@@ -112,7 +113,7 @@ func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
 		if err != nil {
 			return nil, err
 		}
-		if out[i], err = w.insertMessage(t.AccountID, t.Mailbox, size, blobID, t.Bits, kw, t.InternalDate, now, d.Prefix, &d.Meta); err != nil {
+		if out[i], err = w.insertMessage(t.AccountID, t.Mailbox, size, blobID, t.Bits, kw, t.InternalDate, now, d.Prefix, nul, &d.Meta); err != nil {
 			return nil, err
 		}
 	}
@@ -132,18 +133,18 @@ func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
 // insertMessage adds a message to the account's mailbox name at its next
 // UID, with a new MODSEQ, both taken by one UPDATE of the mailbox's row
 // (whose lock orders concurrent writers), and records the change.
-func (w *wtx) insertMessage(accountID int64, mailbox string, size, blobID int64, bits int, keywords string, internal, saved time.Time, prefix []byte, meta *store.MessageMeta) (store.Delivered, error) {
+func (w *wtx) insertMessage(accountID int64, mailbox string, size, blobID int64, bits int, keywords string, internal, saved time.Time, prefix []byte, nul store.NUL, meta *store.MessageMeta) (store.Delivered, error) {
 	var d store.Delivered
 	var modseq int64
 	err := w.tx.QueryRow(w.ctx, `WITH m AS (UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1
 			WHERE account_id = $1 AND name = $2 RETURNING id, uidvalidity, uidnext - 1 AS uid, highest_modseq),
-		ins AS (INSERT INTO messages (mailbox_id, uid, modseq, sysflags, keywords, internal_date, save_date, size, blob_id, prefix, `+metaCols+`)
-			SELECT m.id, m.uid, m.highest_modseq, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM m
+		ins AS (INSERT INTO messages (mailbox_id, uid, modseq, sysflags, keywords, internal_date, save_date, size, blob_id, prefix, has_nul, `+metaCols+`)
+			SELECT m.id, m.uid, m.highest_modseq, $3, $4, $5, $6, $7, $8, $9, $21, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM m
 			RETURNING id)
 		SELECT m.id, m.uidvalidity, m.uid, m.highest_modseq, ins.id FROM m, ins`,
 		accountID, mailbox, bits, keywords, internal.Unix(), saved.Unix(), size, blobID, nonNil(prefix),
 		nonNil(meta.Envelope), nonNil(meta.Structure), meta.Subject, meta.From, meta.To, meta.Cc, meta.Bcc, meta.MessageID,
-		unixOrZero(meta.Date), meta.InReplyTo, strings.Join(meta.References, " "),
+		unixOrZero(meta.Date), meta.InReplyTo, strings.Join(meta.References, " "), nulColumn(nul),
 	).Scan(&d.MailboxID, &d.UIDValidity, &d.UID, &modseq, &d.MessageID)
 	if err != nil {
 		return d, notFound(err, fmt.Sprintf("mailbox %s of account", mailbox), accountID)
@@ -164,7 +165,7 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 		if err := checkMailbox(ctx, q, accountID, mailboxID); err != nil {
 			return err
 		}
-		rows, err := q.Query(ctx, `SELECT id, uid, modseq, sysflags, keywords, internal_date, save_date, size, blob_id
+		rows, err := q.Query(ctx, `SELECT id, uid, modseq, sysflags, keywords, internal_date, save_date, size, blob_id, has_nul
 			FROM messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid`, mailboxID, int64(min(changedSince, 1<<63-1)))
 		if err != nil {
 			return err
@@ -174,8 +175,10 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 			var bits int
 			var kw string
 			var idate, sdate int64
-			err := r.Scan(&m.ID, &m.UID, &m.ModSeq, &bits, &kw, &idate, &sdate, &m.Size, &m.BlobID)
+			var nul *bool
+			err := r.Scan(&m.ID, &m.UID, &m.ModSeq, &bits, &kw, &idate, &sdate, &m.Size, &m.BlobID, &nul)
 			m.MailboxID = mailboxID
+			m.NUL = nulOf(nul)
 			m.Flags = store.JoinFlags(bits, splitKeywords(kw))
 			m.InternalDate = time.Unix(idate, 0)
 			m.SaveDate = time.Unix(sdate, 0)
@@ -184,6 +187,26 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 		return err
 	})
 	return out, err
+}
+
+// nulColumn is messages.has_nul for n: NULL when unknown.
+func nulColumn(n store.NUL) *bool {
+	if n == store.NULUnknown {
+		return nil
+	}
+	b := n == store.NULSome
+	return &b
+}
+
+// nulOf reads messages.has_nul back.
+func nulOf(b *bool) store.NUL {
+	switch {
+	case b == nil:
+		return store.NULUnknown
+	case *b:
+		return store.NULSome
+	}
+	return store.NULNone
 }
 
 // mailboxKeyword returns keyword k as a message of the mailbox has it, or

@@ -281,6 +281,14 @@ CREATE TABLE acl (
 );
 CREATE INDEX acl_grantee ON acl(grantee_id);
 `,
+	// 9: whether a message's octets hold a NUL (store.Message.NUL), as
+	// the SQLite store's migration 15: noted at delivery and import from
+	// the spool, copied with the message. The messages stored before are
+	// NULL, unknown: no backfill reads them, the IMAP server looks at
+	// their octets as it did before.
+	`
+ALTER TABLE messages ADD COLUMN has_nul boolean;
+`,
 }
 
 // ErrSchemaTooNew: the database was written by a newer postel, whose

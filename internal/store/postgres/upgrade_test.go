@@ -64,12 +64,13 @@ func fixturePath(v int) string { return filepath.Join("testdata", fmt.Sprintf("s
 // from then on: the generator checks it against the schema it made, and the
 // checks use it to know what a fixture of each version holds.
 var fixtureSince = struct {
-	blobText, shared, metadata, subscriptions int
+	blobText, shared, metadata, subscriptions, hasNUL int
 }{
 	blobText:      2, // blob_text
 	shared:        3, // leases, login_failures
 	metadata:      6, // metadata
 	subscriptions: 7, // subscriptions, mailboxes.recent_uid (and no mailboxes.subscribed)
+	hasNUL:        9, // messages.has_nul
 }
 
 // knownGaps are upgrade bugs this test found and that are not fixed yet:
@@ -356,6 +357,7 @@ func writeFixture(ctx context.Context, dsn string, n int) error {
 			{"metadata", "", fixtureSince.metadata},
 			{"subscriptions", "", fixtureSince.subscriptions},
 			{"mailboxes", "recent_uid", fixtureSince.subscriptions},
+			{"messages", "has_nul", fixtureSince.hasNUL},
 		} {
 			if w.has(c.table, c.column) != (n >= c.since) {
 				return fmt.Errorf("fixtureSince is wrong: schema version %d has %s %s: %v", n, c.table, c.column, n >= c.since)
@@ -576,6 +578,7 @@ func writeFixtureMessage(w *fixtureWriter, mailboxID int64, m storetest.UpgradeM
 		"envelope": nonNil(meta.Envelope), "structure": nonNil(meta.Structure), "hdr_subject": meta.Subject, "hdr_from": meta.From,
 		"hdr_to": meta.To, "hdr_cc": meta.Cc, "hdr_bcc": meta.Bcc, "hdr_messageid": meta.MessageID, "hdr_date": date,
 		"hdr_inreplyto": meta.InReplyTo, "hdr_references": strings.Join(meta.References, " "),
+		"has_nul": bytes.IndexByte(b.Raw(), 0) >= 0,
 	})
 }
 
@@ -794,6 +797,8 @@ func checkUpgrade(t *testing.T, sql string, v int) {
 		MetadataSince: fixtureSince.metadata,
 		// Since migration 7; the rest was in every version.
 		SubscriptionsSince: fixtureSince.subscriptions,
+		// Since migration 9.
+		NULSince: fixtureSince.hasNUL,
 	})
 	checkUpgradedJanitor(t, st, v)
 	checkWritesAfterUpgrade(t, st, dsn)

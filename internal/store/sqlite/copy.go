@@ -57,14 +57,15 @@ func (w *wtx) copy(accountID, fromMailboxID int64, uids []uint32, toMailboxID in
 		internal   int64
 		size, blob int64
 		prefix     []byte
+		nul        sql.NullBool
 		meta       store.MessageMeta
 	}
 	var srcs []src
 	for _, uid := range want {
 		var m src
-		row := w.tx.QueryRowContext(w.ctx, `SELECT uid, sysflags, keywords, internal_date, size, blob_id, prefix, `+metaCols+`
+		row := w.tx.QueryRowContext(w.ctx, `SELECT uid, sysflags, keywords, internal_date, size, blob_id, prefix, has_nul, `+metaCols+`
 			FROM messages WHERE mailbox_id = ? AND uid = ?`, fromMailboxID, uid)
-		err := scanMeta(row, &m.meta, &m.uid, &m.bits, &m.keywords, &m.internal, &m.size, &m.blob, &m.prefix)
+		err := scanMeta(row, &m.meta, &m.uid, &m.bits, &m.keywords, &m.internal, &m.size, &m.blob, &m.prefix, &m.nul)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // not there (expunged meanwhile): nothing to copy
 		} else if err != nil {
@@ -77,6 +78,8 @@ func (w *wtx) copy(accountID, fromMailboxID int64, uids []uint32, toMailboxID in
 		total += m.size
 	}
 	now := time.Now()
+	// RFC 9051 §2.3.2: a keyword the destination has keeps its case there.
+	speller := store.NewKeywordSpeller(func(k string) (string, error) { return w.mailboxKeyword(toMailboxID, k) })
 	for i, m := range srcs {
 		// The quota counts the copies, checked once for all of them.
 		check := int64(0)
@@ -87,7 +90,11 @@ func (w *wtx) copy(accountID, fromMailboxID int64, uids []uint32, toMailboxID in
 		if err != nil {
 			return res, err
 		}
-		if _, err := w.insertMessage(mb, accountID, m.size, m.blob, m.bits, m.keywords, time.Unix(m.internal, 0), now, m.prefix, &m.meta); err != nil {
+		kw, err := speller.List(m.keywords)
+		if err != nil {
+			return res, err
+		}
+		if _, err := w.insertMessage(mb, accountID, m.size, m.blob, m.bits, kw, time.Unix(m.internal, 0), now, m.prefix, nulOf(m.nul), &m.meta); err != nil {
 			return res, err
 		}
 		res.UIDValidity = mb.uidvalidity

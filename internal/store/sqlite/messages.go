@@ -73,6 +73,7 @@ func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
 	now := time.Now()
 	bodySize := d.Spool.Size()
 	size := int64(len(d.Prefix)) + bodySize
+	nul := store.NULOf(d.Prefix, d.Spool.HasNUL())
 	// The ID is reserved under a committed intent (intents.go).
 	blobID, err := w.newBlobID()
 	if err != nil {
@@ -100,7 +101,7 @@ func (w *wtx) deliver(d *store.PreparedDelivery) ([]store.Delivered, error) {
 		if err != nil {
 			return nil, err
 		}
-		msgID, err := w.insertMessage(mb, t.AccountID, size, blobID, t.Bits, kw, t.InternalDate, now, d.Prefix, &d.Meta)
+		msgID, err := w.insertMessage(mb, t.AccountID, size, blobID, t.Bits, kw, t.InternalDate, now, d.Prefix, nul, &d.Meta)
 		if err != nil {
 			return nil, err
 		}
@@ -148,14 +149,14 @@ func (w *wtx) targetMailbox(accountID int64, name string, size int64) (slot, err
 
 // insertMessage adds a message at the mailbox's next UID, with a new
 // MODSEQ, and announces it after the commit.
-func (w *wtx) insertMessage(mb slot, accountID, size, blobID int64, bits int, keywords string, internal, saved time.Time, prefix []byte, meta *store.MessageMeta) (int64, error) {
+func (w *wtx) insertMessage(mb slot, accountID, size, blobID int64, bits int, keywords string, internal, saved time.Time, prefix []byte, nul store.NUL, meta *store.MessageMeta) (int64, error) {
 	if mb.uid == 0 || uint64(mb.uid) >= 1<<32-1 {
 		return 0, fmt.Errorf("%w: UID space of mailbox %d exhausted", store.ErrInvalid, mb.id)
 	}
 	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, sysflags, keywords,
-		internal_date, save_date, size, blob_id, prefix, `+metaCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		mb.id, mb.uid, mb.modseq, bits, keywords, internal.Unix(), saved.Unix(), size, blobID, nonNil(prefix),
+		internal_date, save_date, size, blob_id, prefix, has_nul, `+metaCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		mb.id, mb.uid, mb.modseq, bits, keywords, internal.Unix(), saved.Unix(), size, blobID, nonNil(prefix), nulColumn(nul),
 		nonNil(meta.Envelope), nonNil(meta.Structure), meta.Subject, meta.From, meta.To, meta.Cc, meta.Bcc, meta.MessageID,
 		unixOrZero(meta.Date), meta.InReplyTo, strings.Join(meta.References, " "))
 	if err != nil {
@@ -173,6 +174,22 @@ func (w *wtx) insertMessage(mb slot, accountID, size, blobID int64, bits int, ke
 	}
 	w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: mb.id, Kind: store.ChangeAdded, UIDs: []uint32{mb.uid}, ModSeq: mb.modseq})
 	return id, nil
+}
+
+// nulColumn is messages.has_nul for n: NULL when unknown.
+func nulColumn(n store.NUL) sql.NullBool {
+	return sql.NullBool{Bool: n == store.NULSome, Valid: n != store.NULUnknown}
+}
+
+// nulOf reads messages.has_nul back.
+func nulOf(b sql.NullBool) store.NUL {
+	switch {
+	case !b.Valid:
+		return store.NULUnknown
+	case b.Bool:
+		return store.NULSome
+	}
+	return store.NULNone
 }
 
 // nonNil keeps NOT NULL BLOB columns non-NULL: an empty BLOB scans back
@@ -210,7 +227,7 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 	if err := checkMailbox(ctx, s.rdb, accountID, mailboxID); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, uid, modseq, sysflags, keywords, internal_date, save_date, size, blob_id
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, uid, modseq, sysflags, keywords, internal_date, save_date, size, blob_id, has_nul
 		FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, mailboxID, changedSince)
 	if err != nil {
 		return nil, err
@@ -222,10 +239,12 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 		var bits int
 		var kw string
 		var idate, sdate int64
-		if err := rows.Scan(&m.ID, &m.UID, &m.ModSeq, &bits, &kw, &idate, &sdate, &m.Size, &m.BlobID); err != nil {
+		var nul sql.NullBool
+		if err := rows.Scan(&m.ID, &m.UID, &m.ModSeq, &bits, &kw, &idate, &sdate, &m.Size, &m.BlobID, &nul); err != nil {
 			return nil, err
 		}
 		m.MailboxID = mailboxID
+		m.NUL = nulOf(nul)
 		m.Flags = store.JoinFlags(bits, splitKeywords(kw))
 		m.InternalDate = time.Unix(idate, 0)
 		m.SaveDate = time.Unix(sdate, 0)

@@ -57,7 +57,7 @@ func fixtureDir(v int) string { return filepath.Join("testdata", fmt.Sprintf("sc
 // from then on: the generator checks it against the schema it made, and the
 // checks use it to know what a fixture of each version holds.
 var fixtureSince = struct {
-	fts, sentLog, threadFields, junk, authEpoch, leaseOwner, blobIntents, metadata, subscriptions int
+	fts, sentLog, threadFields, junk, authEpoch, leaseOwner, blobIntents, metadata, subscriptions, hasNUL int
 }{
 	fts:          2,  // messages_fts
 	sentLog:      3,  // sent_log
@@ -69,6 +69,7 @@ var fixtureSince = struct {
 	metadata:     12, // metadata
 	// subscriptions, mailboxes.recent_uid (and no mailboxes.subscribed)
 	subscriptions: 13,
+	hasNUL:        15, // messages.has_nul
 }
 
 // knownGaps are upgrade bugs this test found and that are not fixed yet:
@@ -258,6 +259,7 @@ func writeFixture(ctx context.Context, dir string, n int) error {
 		{"metadata", "", fixtureSince.metadata},
 		{"subscriptions", "", fixtureSince.subscriptions},
 		{"mailboxes", "recent_uid", fixtureSince.subscriptions},
+		{"messages", "has_nul", fixtureSince.hasNUL},
 	} {
 		if w.has(c.table, c.column) != (n >= c.since) {
 			return fmt.Errorf("fixtureSince is wrong: schema version %d has %s %s: %v", n, c.table, c.column, n >= c.since)
@@ -487,6 +489,7 @@ func writeFixtureMessage(w *fixtureWriter, mailboxID int64, m storetest.UpgradeM
 		"envelope": meta.Envelope, "structure": meta.Structure, "hdr_subject": meta.Subject, "hdr_from": meta.From,
 		"hdr_to": meta.To, "hdr_cc": meta.Cc, "hdr_bcc": meta.Bcc, "hdr_messageid": meta.MessageID, "hdr_date": date,
 		"hdr_inreplyto": meta.InReplyTo, "hdr_references": strings.Join(meta.References, " "),
+		"has_nul": bytes.IndexByte(b.Raw(), 0) >= 0,
 	})
 }
 
@@ -654,6 +657,7 @@ func upgradeChecks(t *testing.T, v int) storetest.UpgradeChecks {
 		LeaseOwnerSince:    fixtureSince.leaseOwner,
 		MetadataSince:      fixtureSince.metadata,
 		SubscriptionsSince: fixtureSince.subscriptions,
+		NULSince:           fixtureSince.hasNUL,
 		JunkNilWhenNone:    true,
 	}
 }

@@ -43,6 +43,8 @@ func Run(t *testing.T, open Opener) {
 		{"DeliverReplaces", testDeliverReplaces},
 		{"DeliverAllReplacesAcross", testDeliverAllReplacesAcross},
 		{"CopyMove", testCopyMove},
+		{"CopyKeywordCase", testCopyKeywordCase},
+		{"MessageNUL", testMessageNUL},
 		{"SearchText", testSearchText},
 		{"Usage", testUsage},
 		{"QueueLifecycle", testQueueLifecycle},

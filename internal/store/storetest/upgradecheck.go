@@ -39,6 +39,10 @@ type UpgradeChecks struct {
 	// The schema version that brought subscriptions of their own (with
 	// names that are no mailbox) and the recent boundary.
 	SubscriptionsSince int
+	// NULSince is the schema version that recorded whether a message
+	// holds NUL (store.Message.NUL): the messages of older fixtures are
+	// NULUnknown.
+	NULSince int
 	// JunkNilWhenNone: an account without junk rules or reputations
 	// lists them as nil, not empty.
 	JunkNilWhenNone bool
@@ -313,6 +317,14 @@ func checkUpgradedMessages(t *testing.T, st store.Store, f *UpgradeFixture, a Up
 				where, i, got.ID, got.MailboxID, got.UID, got.ModSeq, got.Size, got.Flags, got.InternalDate.Unix(), got.SaveDate.Unix(),
 				w.ID, mb.ID, w.UID, w.ModSeq, f.Size(w), w.Flags, w.Internal, w.Internal+60)
 		}
+		b := f.Blob(w.Blob)
+		want := store.NULOf([]byte(b.Prefix), strings.Contains(b.Body, "\x00"))
+		if c.Version < c.NULSince {
+			want = store.NULUnknown // not recorded then; not backfilled
+		}
+		if got.NUL != want {
+			t.Errorf("%s: message %d: NUL %d, want %d", where, i, got.NUL, want)
+		}
 	}
 	// CONDSTORE: the messages changed since a MODSEQ.
 	for _, since := range []uint64{1, mb.HighestModSeq / 2, mb.HighestModSeq} {
@@ -491,6 +503,11 @@ func CheckWritesAfterUpgrade(t *testing.T, st store.Store, f *UpgradeFixture, si
 	inbox := a.Mailboxes[0]
 	if uids, ok, err := st.SearchText(ctx, a.ID, inbox.ID, []string{"gooseberry"}, false); err != nil || !ok || !slices.Equal(uids, []uint32{inbox.UIDNext}) {
 		t.Errorf("SearchText of the new message = %v, %v, %v", uids, ok, err)
+	}
+	// Whether a message holds NUL (SQLite migration 15, PostgreSQL 9) is
+	// recorded for the new message whatever the fixture's version.
+	if msgs, err := st.Messages(ctx, a.ID, inbox.ID, inbox.HighestModSeq); err != nil || len(msgs) != 1 || msgs[0].NUL != store.NULNone {
+		t.Errorf("Messages after the new delivery = %+v, %v; want the new message, NULNone", msgs, err)
 	}
 	changed, err := st.StoreFlags(ctx, a.ID, inbox.ID, []uint32{inbox.Messages[0].UID}, store.FlagsAdd, []string{store.FlagFlagged}, 0)
 	if want := inbox.HighestModSeq + 2; err != nil || len(changed) != 1 || changed[0].ModSeq != want {
