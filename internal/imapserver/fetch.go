@@ -28,9 +28,11 @@ type fetchPlan struct {
 	// literal: an item is served from the message's octets as a plain
 	// literal (BODY[...], RFC822...), which cannot carry NUL (errNUL).
 	literal bool
-	// What nulBeforeSeen found of the messages it looked at: those whose
-	// literal items hold no NUL, and those refused for one.
-	nulClean, nulRefused map[uint32]bool
+	// What refusedBeforeSeen found of the messages it looked at: those
+	// whose literal items hold no NUL, those refused for one, and those
+	// refused because a BINARY item names a part of an unknown
+	// Content-Transfer-Encoding.
+	nulClean, nulRefused, cteRefused map[uint32]bool
 }
 
 func planFetch(a *imap.FetchArgs, uid bool) *fetchPlan {
@@ -127,7 +129,7 @@ func (s *session) cmdFetch(cmd *imap.Command) error {
 		}
 	}
 	idx = keep
-	if err := s.nulBeforeSeen(p, idx); err != nil {
+	if err := s.refusedBeforeSeen(p, idx); err != nil {
 		return err
 	}
 	seenNow, err := s.markSeen(p, idx)
@@ -243,7 +245,8 @@ func (s *session) vanishedEarlier(a *imap.FetchArgs) error {
 // markSeen sets \Seen on the messages a FETCH of bodies reads (RFC 9051
 // §6.4.5), unless the mailbox is read-only, and returns the UIDs whose
 // flags changed: their responses include FLAGS. The messages refused for
-// NUL (nulBeforeSeen) are not read, and keep their flags.
+// NUL or an unknown encoding (refusedBeforeSeen) are not read, and keep
+// their flags.
 func (s *session) markSeen(p *fetchPlan, idx []int) (map[uint32]bool, error) {
 	v := s.sel
 	if !p.seen || v.readOnly || !v.rights.has(rightSeen) { // RFC 4314 §4: s to set \Seen
@@ -251,7 +254,7 @@ func (s *session) markSeen(p *fetchPlan, idx []int) (map[uint32]bool, error) {
 	}
 	var uids []uint32
 	for _, i := range idx {
-		if m := &v.msgs[i]; m.seenByFetch() && !p.nulRefused[m.uid] {
+		if m := &v.msgs[i]; m.seenByFetch() && !p.nulRefused[m.uid] && !p.cteRefused[m.uid] {
 			uids = append(uids, v.msgs[i].uid)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"postel/internal/imap"
+	"postel/internal/imap/section"
 	"postel/internal/message"
 	"postel/internal/store"
 )
@@ -55,39 +56,52 @@ func findNUL(r io.Reader, n int64, p *imap.Partial) error {
 // message (markSeen).
 func (m *msg) seenByFetch() bool { return !m.has(bitSeen) && !m.expunged }
 
-// nulBeforeSeen looks for NUL, before markSeen, in the plain literal items
-// of the messages whose \Seen the FETCH would set and that the store does
-// not know to be free of NUL: RFC 9051 §6.4.5 (RFC 3501 §6.4.5) sets
-// \Seen when the text is returned, and a message refused for NUL returns
-// none. It notes in p which messages it refused (fetchOne answers errNUL
-// for them without reading again, markSeen leaves them) and which it found
-// clean (fetchOne does not look again).
-func (s *session) nulBeforeSeen(p *fetchPlan, idx []int) error {
+// refusedBeforeSeen finds, before markSeen, the messages whose \Seen the
+// FETCH would set but whose response will be refused: RFC 9051 §6.4.5
+// (RFC 3501 §6.4.5) sets \Seen when the text is returned, and a refused
+// message returns none. Two refusals are known before sending: a BINARY
+// item naming a part of an unknown Content-Transfer-Encoding (RFC 3516
+// §4.3 UNKNOWN-CTE; from the structure alone), and a NUL in a plain
+// literal item of a message the store does not know to be free of NUL
+// (read here). It notes in p which messages it refused (fetchOne answers
+// errNUL for those without reading again; markSeen leaves them all) and
+// which it found free of NUL (fetchOne does not look again).
+func (s *session) refusedBeforeSeen(p *fetchPlan, idx []int) error {
 	v := s.sel
-	if !p.seen || !p.literal || v.readOnly || !v.rights.has(rightSeen) {
+	if !p.seen || v.readOnly || !v.rights.has(rightSeen) {
 		return nil // markSeen sets nothing
 	}
-	var uids []uint32
-	for _, i := range idx {
-		if m := &v.msgs[i]; m.seenByFetch() && !m.nulFree {
-			uids = append(uids, m.uid)
+	var literal, binary []imap.FetchItem
+	for _, it := range p.items {
+		switch it.Name {
+		case "RFC822", "RFC822.HEADER", "RFC822.TEXT":
+			literal = append(literal, it)
+		case "BODY":
+			if it.Section != nil {
+				literal = append(literal, it)
+			}
+		case "BINARY", "BINARY.SIZE":
+			binary = append(binary, it)
 		}
+	}
+	var uids []uint32
+	lookNUL := map[uint32]bool{}
+	for _, i := range idx {
+		m := &v.msgs[i]
+		if !m.seenByFetch() {
+			continue
+		}
+		if len(literal) > 0 && !m.nulFree {
+			lookNUL[m.uid] = true
+		} else if len(binary) == 0 {
+			continue
+		}
+		uids = append(uids, m.uid)
 	}
 	if len(uids) == 0 {
 		return nil
 	}
-	var items []imap.FetchItem
-	for _, it := range p.items {
-		switch it.Name {
-		case "RFC822", "RFC822.HEADER", "RFC822.TEXT":
-			items = append(items, it)
-		case "BODY":
-			if it.Section != nil {
-				items = append(items, it)
-			}
-		}
-	}
-	p.nulClean, p.nulRefused = map[uint32]bool{}, map[uint32]bool{}
+	p.nulClean, p.nulRefused, p.cteRefused = map[uint32]bool{}, map[uint32]bool{}, map[uint32]bool{}
 	for start := 0; start < len(uids); start += fetchBatch {
 		batch := uids[start:min(start+fetchBatch, len(uids))]
 		var metas map[uint32]store.MessageMeta
@@ -98,7 +112,14 @@ func (s *session) nulBeforeSeen(p *fetchPlan, idx []int) error {
 			}
 		}
 		for _, uid := range batch {
-			err := s.lookForNUL(p, items, uid, metas)
+			if len(binary) > 0 && undecodable(binary, metas[uid]) {
+				p.cteRefused[uid] = true
+				continue
+			}
+			if !lookNUL[uid] {
+				continue
+			}
+			err := s.lookForNUL(p, literal, uid, metas)
 			switch {
 			case errors.Is(err, errNUL):
 				p.nulRefused[uid] = true
@@ -112,6 +133,25 @@ func (s *session) nulBeforeSeen(p *fetchPlan, idx []int) error {
 		}
 	}
 	return nil
+}
+
+// undecodable reports whether one of the BINARY items names a part whose
+// encoding BINARY cannot remove, by the stored structure (meta); a
+// message without its structure (gone) is left to fetchOne.
+func undecodable(items []imap.FetchItem, meta store.MessageMeta) bool {
+	if meta.Structure == nil {
+		return false
+	}
+	root, err := message.UnmarshalStructure(meta.Structure)
+	if err != nil {
+		return false
+	}
+	for _, it := range items {
+		if errors.Is(section.Decodable(root, it.Section.Part), section.ErrUnknownCTE) {
+			return true
+		}
+	}
+	return false
 }
 
 // lookForNUL returns errNUL when one of the plain literal items holds NUL

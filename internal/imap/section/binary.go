@@ -86,9 +86,33 @@ func identityEncoding(enc string) bool {
 	return false
 }
 
+// Decodable returns ErrUnknownCTE when Binary would for path, from the
+// structure alone (nothing is read): the part's Content-Transfer-Encoding
+// is one Binary cannot remove. Any other problem of path is left to
+// Binary to report.
+func Decodable(root *message.Part, path []int) error {
+	p, err := Find(root, path)
+	if err != nil || knownEncoding(p) {
+		return nil
+	}
+	return fmt.Errorf("%w: %q", ErrUnknownCTE, p.Encoding)
+}
+
+// knownEncoding reports whether decoded can remove p's encoding.
+func knownEncoding(p *message.Part) bool {
+	switch enc := strings.ToUpper(p.Encoding); {
+	case p.Type == "multipart", identityEncoding(enc), enc == "BASE64", enc == "QUOTED-PRINTABLE":
+		return true
+	}
+	return false
+}
+
 // decoded returns p's body with its Content-Transfer-Encoding removed
 // (see Binary for the line breaks).
 func decoded(body *io.SectionReader, p *message.Part) (io.Reader, error) {
+	if !knownEncoding(p) {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownCTE, p.Encoding)
+	}
 	switch enc := strings.ToUpper(p.Encoding); {
 	case p.Type == "multipart":
 		// RFC 2045 §6.4: a multipart is never encoded.
@@ -104,10 +128,8 @@ func decoded(body *io.SectionReader, p *message.Part) (io.Reader, error) {
 		return body, nil
 	case enc == "BASE64":
 		return &chunkReader{r: body, t: &base64Decoder{}}, nil
-	case enc == "QUOTED-PRINTABLE":
-		return newQPReader(body), nil
 	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownCTE, p.Encoding)
+	return newQPReader(body), nil // QUOTED-PRINTABLE (knownEncoding)
 }
 
 // chunkSize is the size of the chunks decoders read.
