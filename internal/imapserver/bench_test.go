@@ -182,6 +182,38 @@ func BenchmarkStoreFlag(b *testing.B) {
 	}
 }
 
+// BenchmarkNoopSelected measures a NOOP round trip with a mailbox
+// selected: the session's own (own) and one shared with it (shared),
+// where every command first reads the rights and the owner's account
+// again (checkSelected, RFC 4314 §4: a revoked right counts from the
+// next command).
+func BenchmarkNoopSelected(b *testing.B) {
+	h := newHarness(b)
+	alice := h.loginAs("alice@example.org", alicePass)
+	alice.send("c CREATE Shared")
+	alice.until("c ")
+	h.put(h.alice, "Shared", "Subject: m\r\n\r\nbody\r\n")
+	alice.send("a SETACL Shared bob@example.org lrs")
+	alice.until("a ")
+	for _, c := range []struct{ name, who, pass, mailbox string }{
+		{"own", "alice@example.org", alicePass, "Shared"},
+		{"shared", "bob@example.org", bobPass, `"Other Users/alice@example.org/Shared"`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := h.loginAs(c.who, c.pass)
+			r.send("s SELECT " + c.mailbox)
+			if got := r.until("s "); !strings.HasPrefix(got[len(got)-1], "s OK") {
+				b.Fatalf("SELECT: %q", got)
+			}
+			b.ResetTimer()
+			for range b.N {
+				r.send("n NOOP")
+				r.until("n ")
+			}
+		})
+	}
+}
+
 func BenchmarkWaitProgress(b *testing.B) {
 	s := &session{}
 	s.prog = &progress{s: s, timing: defaultProgress, next: time.Now().Add(time.Hour)}

@@ -35,10 +35,12 @@ type mailboxView struct {
 	sub         store.Subscription
 	// owner is the account of the mailbox: the session's, or another's
 	// that shared it (shared.go); rights are the session's on it, every
-	// right in its own, read again before each command in a shared one
-	// (checkSelected).
-	owner  int64
-	rights rights
+	// right in its own, read again before a command in a shared one when
+	// they may have changed (checkSelected): rightsStale is set when the
+	// owner's feed told of a change of the mailbox or of the account.
+	owner       int64
+	rights      rights
+	rightsStale bool
 
 	msgs []msg
 	told int
@@ -267,6 +269,12 @@ func (v *mailboxView) maxUID() uint32 {
 // have (renamed, deleted, or changes missed).
 func (v *mailboxView) poll() (mailbox bool) {
 	for _, c := range v.sub.Next() {
+		switch c.Kind {
+		case store.ChangeMailbox, store.ChangeAccount, store.ChangeResync:
+			// An access control list, the mailbox or the owner's account
+			// changed (maybe another mailbox's list: cheap to re-read).
+			v.rightsStale = true
+		}
 		if c.MailboxID != v.id && c.Kind != store.ChangeResync {
 			continue
 		}

@@ -198,16 +198,21 @@ var selectedNeeds = map[string]rights{
 
 // checkSelected is the one place the rights on the selected mailbox are
 // checked, before every command while one is selected. The session's own
-// mailbox has every right. A shared one's rights are read again each
-// time, so that a right revoked counts from the next command (RFC 4314
-// §4): without r the mailbox is closed (OK [CLOSED], RFC 7162 §3.2.11),
+// mailbox has every right. A shared one's rights are read again when
+// they may have changed, so that a right revoked counts from the next
+// command (RFC 4314 §4): without r the mailbox is closed (OK [CLOSED], RFC 7162 §3.2.11),
 // and a command of the selected state is refused.
 func (s *session) checkSelected(cmd *imap.Command) error {
 	v := s.sel
 	if v == nil || v.owner == s.user.AccountID {
 		return nil
 	}
-	if s.sharedRevoked() {
+	// The rights are read again only when the owner's feed told of a
+	// change since they were read, or holds changes not looked at yet:
+	// a change is announced before the command that made it is answered,
+	// so a revoke answered to the owner counts from this session's next
+	// command (on another node, once the change has reached this one).
+	if (v.rightsStale || v.sub.Pending()) && s.sharedRevoked() {
 		if commands[cmd.Name].states == inSelected {
 			return no(codeNoPerm, "Access to the selected mailbox was revoked")
 		}
@@ -229,6 +234,7 @@ func (s *session) sharedRevoked() bool {
 	if v == nil || v.owner == s.user.AccountID {
 		return false
 	}
+	v.rightsStale = false
 	_, err := s.sharingOwner("", v.owner)
 	var entries []store.ACLEntry
 	if err == nil {

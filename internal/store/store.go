@@ -363,6 +363,8 @@ type Subscription interface {
 	Ready() <-chan struct{}
 	// Next returns and clears the waiting changes.
 	Next() []Change
+	// Pending reports whether changes are waiting, without taking them.
+	Pending() bool
 	Close()
 }
 
