@@ -214,6 +214,31 @@ func BenchmarkNoopSelected(b *testing.B) {
 	}
 }
 
+// BenchmarkListShared measures LIST "" "*" of an account that 50
+// mailboxes of another, of 20 messages each, are shared with.
+func BenchmarkListShared(b *testing.B) {
+	h := newHarness(b)
+	alice := h.loginAs("alice@example.org", alicePass)
+	for i := range 50 {
+		name := fmt.Sprintf("Team%02d", i)
+		alice.send("c CREATE " + name)
+		alice.until("c ")
+		for range 20 {
+			h.put(h.alice, name, "Subject: m\r\n\r\nbody\r\n")
+		}
+		alice.send("a SETACL " + name + " bob@example.org lr")
+		alice.until("a ")
+	}
+	r := h.loginAs("bob@example.org", bobPass)
+	b.ResetTimer()
+	for range b.N {
+		r.send(`l LIST "" "*"`)
+		if got := r.until("l "); len(got) != 50+6+2+1 {
+			b.Fatalf("LIST: %d lines: %q", len(got), got)
+		}
+	}
+}
+
 func BenchmarkWaitProgress(b *testing.B) {
 	s := &session{}
 	s.prog = &progress{s: s, timing: defaultProgress, next: time.Now().Add(time.Hour)}

@@ -176,7 +176,13 @@ func (s *session) cmdList(cmd *imap.Command) error {
 		}
 		s.writeList(e, selected, a.ReturnSubscribed || selSubscribed, childMatch && recursive)
 		if a.ReturnStatus != nil && e.mb != nil && e.rights.has(rightRead) { // RFC 4314 §4: STATUS needs r
-			s.writeStatus(*e.mb, a.ReturnStatus)
+			mb, err := s.listedStatus(e.mb)
+			if storeNotFound(err) {
+				continue // gone meanwhile
+			} else if err != nil {
+				return err
+			}
+			s.writeStatus(mb, a.ReturnStatus)
 		}
 		if a.ReturnMyRights && e.mb != nil && selected {
 			s.writeMyRights(e.name, e.rights) // RFC 8440 §3
@@ -301,4 +307,19 @@ func lower(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+// listedStatus is what LIST-STATUS tells of a listed mailbox: the session's
+// own come with their counts; a shared one's are read here, for STATUS
+// alone (sharedMailboxes lists without them).
+func (s *session) listedStatus(mb *store.Mailbox) (store.Mailbox, error) {
+	if mb.AccountID == s.user.AccountID {
+		return *mb, nil
+	}
+	full, err := s.srv.st.Mailbox(s.ctx(), mb.AccountID, sharedLocal(mb.Name))
+	if err != nil {
+		return store.Mailbox{}, err
+	}
+	full.Name, full.SpecialUse, full.Subscribed = mb.Name, mb.SpecialUse, mb.Subscribed
+	return full, nil
 }

@@ -168,19 +168,6 @@ func (s *session) followShared() error {
 	return nil
 }
 
-// sharedLocal is the owner's name of a mailbox named in the shared
-// namespace: what follows the owner's address, which ends at the first
-// "/" after its "@" (parseName).
-func sharedLocal(name string) string {
-	rest := strings.TrimPrefix(name, sharedRoot+"/")
-	at := strings.IndexByte(rest, '@')
-	if at < 0 {
-		return ""
-	}
-	_, local, _ := strings.Cut(rest[at:], "/")
-	return local
-}
-
 // sharedEntries keeps the /shared entries: the owner's /private ones are
 // the owner's alone (RFC 5464 §3.3).
 func sharedEntries(es []store.MetadataEntry) []store.MetadataEntry {

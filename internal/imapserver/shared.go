@@ -41,6 +41,19 @@ func (r *mailboxRef) shared() bool { return r.ownerAddr != "" }
 // sharedName is the name in the shared namespace of an owner's mailbox.
 func sharedName(owner, local string) string { return sharedRoot + "/" + owner + "/" + local }
 
+// sharedLocal is the owner's name of a mailbox named in the shared
+// namespace: what follows the owner's address, which ends at the first
+// "/" after its "@" (parseName).
+func sharedLocal(name string) string {
+	rest := strings.TrimPrefix(name, sharedRoot+"/")
+	at := strings.IndexByte(rest, '@')
+	if at < 0 {
+		return ""
+	}
+	_, local, _ := strings.Cut(rest[at:], "/")
+	return local
+}
+
 // parseName checks a mailbox name of a command and says whose it is,
 // without reading the mailbox.
 func (s *session) parseName(name string) (mailboxRef, error) {
@@ -174,13 +187,10 @@ func (s *session) sharedMailboxes() ([]store.Mailbox, []rights, error) {
 		if !sharing {
 			continue
 		}
-		mb, err := s.srv.st.Mailbox(s.ctx(), sm.OwnerID, sm.Name)
-		if storeNotFound(err) {
-			continue // gone meanwhile
-		} else if err != nil {
-			return nil, nil, err
-		}
-		mb.Name, mb.SpecialUse, mb.Subscribed = sharedName(sm.Owner, sm.Name), store.RoleNone, true
+		// What LIST and NOTIFY need of it is in the list already (no
+		// counts: STATUS reads them through resolve).
+		mb := store.Mailbox{ID: sm.MailboxID, AccountID: sm.OwnerID, Name: sharedName(sm.Owner, sm.Name),
+			SpecialUse: store.RoleNone, Subscribed: true}
 		mbs, rs = append(mbs, mb), append(rs, r)
 	}
 	return mbs, rs, nil
