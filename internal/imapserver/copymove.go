@@ -119,7 +119,12 @@ func (s *session) cmdExpunge(cmd *imap.Command) error {
 	if len(uids) == 0 {
 		return nil
 	}
-	gone, err := s.srv.st.ExpungeDeleted(s.ctx(), v.owner, v.id, uids)
+	var gone []store.Expunged
+	defer s.startProgress(cmd)() // RFC 9585
+	err := s.waitProgress(func() (err error) {
+		gone, err = s.srv.st.ExpungeDeleted(s.ctx(), v.owner, v.id, uids)
+		return err
+	})
 	if err != nil {
 		return mailboxErr(err)
 	}

@@ -9,13 +9,13 @@ import (
 	"postel/internal/imap"
 )
 
-// INPROGRESS (RFC 9585): while a long SEARCH, SORT, THREAD, COPY, MOVE or
-// STORE runs, the client is told it is still running with untagged
+// INPROGRESS (RFC 9585): while a long SEARCH, SORT, THREAD, COPY, MOVE,
+// STORE or EXPUNGE runs, the client is told it is still running with untagged
 // "OK [INPROGRESS (tag progress goal)]" responses: the first once the
 // command has run for progressTiming.first, then at most every
 // progressTiming.every (RFC 9585 §4 recommends 10 to 15 seconds).
 // Searches count the messages looked at; a single store operation (COPY,
-// MOVE, STORE) has no count, so its reports say NIL NIL.
+// MOVE, STORE, EXPUNGE) has no count, so its reports say NIL NIL.
 //
 // Only the session's goroutine writes: a store operation waited on runs
 // in a goroutine of its own that writes nothing.

@@ -41,7 +41,7 @@ func TestInProgressDefault(t *testing.T) {
 	wantLines(t, "search", r.cmd("SEARCH ALL"), "* SEARCH 1", "T OK SEARCH completed")
 }
 
-// blockingStore holds COPY, MOVE and STORE until released.
+// blockingStore holds COPY, MOVE, STORE and EXPUNGE until released.
 type blockingStore struct {
 	Store
 	release chan struct{}
@@ -57,12 +57,17 @@ func (b blockingStore) Move(ctx context.Context, acct, from int64, uids []uint32
 	return b.Store.Move(ctx, acct, from, uids, to)
 }
 
+func (b blockingStore) ExpungeDeleted(ctx context.Context, acct, mb int64, uids []uint32) ([]store.Expunged, error) {
+	<-b.release
+	return b.Store.ExpungeDeleted(ctx, acct, mb, uids)
+}
+
 func (b blockingStore) StoreFlags(ctx context.Context, acct, mb int64, uids []uint32, op store.FlagOp, flags []string, since uint64) ([]store.FlagChange, error) {
 	<-b.release
 	return b.Store.StoreFlags(ctx, acct, mb, uids, op, flags, since)
 }
 
-// TestInProgressStoreOps: COPY, MOVE and STORE, one store operation each,
+// TestInProgressStoreOps: COPY, MOVE, STORE and EXPUNGE, one store operation each,
 // report while it runs, with unknown progress (NIL NIL, RFC 9585 §4); the
 // store holds each until the client has seen the report.
 func TestInProgressStoreOps(t *testing.T) {
@@ -86,6 +91,8 @@ func TestInProgressStoreOps(t *testing.T) {
 		{"c1", "COPY 1 Archive", "c1 OK [COPYUID"},
 		{"c2", `STORE 1 +FLAGS (\Seen)`, "* 1 FETCH"},
 		{"c3", "UID MOVE 2 Archive", "* OK [COPYUID"},
+		{"c4", `STORE 1 +FLAGS.SILENT (\Deleted)`, "c4 OK"},
+		{"c5", "EXPUNGE", "* 1 EXPUNGE"},
 	} {
 		r.send(c.tag + " " + c.cmd)
 		if l := r.line(); l != `* OK [INPROGRESS ("`+c.tag+`" NIL NIL)] Still working` {
