@@ -202,3 +202,28 @@ func TestNotifySharedNames(t *testing.T) {
 	want(t, "SETACL", alice.cmd(`SETACL Private bob@example.org lr`), "T OK")
 	bob.quiet()
 }
+
+// TestNotifySharedOwnerEnabled: bob follows alice's Shared by message
+// events only; while alice is disabled it is told of no more (she shares
+// nothing, sharingOwner); once she is enabled again it is, though bob let
+// her feed go: her enabling is told to his own feed (store.ChangeShared).
+// His other session's CREATE, told after it on his feed, marks when his
+// session has read it.
+func TestNotifySharedOwnerEnabled(t *testing.T) {
+	h := newHarness(t)
+	_, bob := shareSetup(t, h, "lr")
+	want(t, "NOTIFY", bob.cmd(`NOTIFY SET (PERSONAL (MailboxName)) (SUBTREE "Other Users" (MessageNew MessageExpunge))`), "T OK")
+	if err := h.st.SetDisabled(context.Background(), "alice@example.org", true); err != nil {
+		t.Fatal(err)
+	}
+	h.put(h.alice, "Shared", testMsg)
+	bob.quiet()
+	if err := h.st.SetDisabled(context.Background(), "alice@example.org", false); err != nil {
+		t.Fatal(err)
+	}
+	bob2 := h.loginAs("bob@example.org", bobPass)
+	want(t, "CREATE", bob2.cmd(`CREATE Marker`), "T OK")
+	bob.expectLine(`\* LIST \(\) "/" "Marker"`)
+	h.put(h.alice, "Shared", testMsg)
+	bob.expectLine(sharedStatus(`MESSAGES 4 UIDNEXT 5 UIDVALIDITY \d+ UNSEEN \d+`))
+}
