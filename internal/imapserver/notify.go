@@ -19,9 +19,10 @@ import (
 // another node of a PostgreSQL store come too, as for IDLE) and turns
 // them into responses:
 //   - mailboxes other than the selected one: STATUS for MessageNew,
-//     MessageExpunge and FlagChange (§5.2-§5.4), LIST for MailboxName and
-//     SubscriptionChange (§5.5, §5.6), METADATA naming the changed entries
-//     for MailboxMetadataChange and ServerMetadataChange (§5.7, §5.8);
+//     MessageExpunge and FlagChange (§5.2, §5.3, §5.1), LIST for
+//     MailboxName and SubscriptionChange (§5.4, §5.5), METADATA naming the
+//     changed entries for MailboxMetadataChange and ServerMetadataChange
+//     (§5.6, §5.7);
 //   - the selected mailbox: its view (selected.go) as ever; under a
 //     SELECTED group its EXISTS, EXPUNGE and FETCH are also sent while the
 //     session waits for a command (§6.1: the client uses UIDs), under
@@ -62,11 +63,13 @@ type notifyState struct {
 	// The shared mailboxes followed, by ID (IDs are unique across
 	// accounts), and the feeds of their owners (notify_shared.go); ready
 	// is signalled when any feed has changes, done ends the forwarder of
-	// sub.
-	shared map[int64]*sharedFollow
-	owners map[int64]*ownerFeed
-	ready  chan struct{}
-	done   chan struct{}
+	// sub. visible is the snapshot of the names of the shared mailboxes
+	// the session may look up (their subscriptions are in subscribed).
+	shared  map[int64]*sharedFollow
+	owners  map[int64]*ownerFeed
+	visible map[int64]string
+	ready   chan struct{}
+	done    chan struct{}
 
 	// The snapshot: mailbox names, roles and subscriptions by ID, and
 	// the hash of each metadata entry's value by mailbox ID (0: the
@@ -165,14 +168,14 @@ func (s *session) cmdNotify(cmd *imap.Command) error {
 		}
 	}
 	s.stopNotify()
-	n := &notifyState{groups: a.Groups, sub: s.srv.st.Subscribe(s.user.AccountID), owners: map[int64]*ownerFeed{}}
+	n := &notifyState{groups: a.Groups, sub: s.srv.st.Subscribe(s.user.AccountID), owners: map[int64]*ownerFeed{}, visible: map[int64]string{}}
 	n.startFeeds()
 	s.notify = n
 	// The subscription began before the snapshot: no change committed
 	// after it is missed.
 	err := s.notifySnapshot()
 	if err == nil {
-		err = s.followShared()
+		err = s.followShared(false)
 	}
 	if err != nil {
 		s.stopNotify()
@@ -454,13 +457,19 @@ func (s *session) sendNotifications() {
 				st.messages = true
 			}
 		case store.ChangeSubscription:
-			relist = relist || own // the owner's are the owner's
+			// The owner's are the owner's; the session's may be of
+			// names of shared mailboxes.
+			relist, refollow = relist || own, refollow || own
 		case store.ChangeMailbox:
 			// An owner's: a share granted, changed or taken back, or
 			// a mailbox renamed or deleted.
 			relist, refollow = relist || own, refollow || !own
 		case store.ChangeAccount:
 			refollow = refollow || !own // an owner disabled or enabled
+		case store.ChangeShared:
+			// The session's: a share of an owner it may not follow
+			// yet, or an owner disabled or enabled.
+			refollow = refollow || own
 		case store.ChangeMetadata:
 			if own || c.MailboxID != 0 {
 				metas[c.MailboxID] = true
@@ -473,7 +482,7 @@ func (s *session) sendNotifications() {
 		}
 	}
 	if refollow {
-		if err := s.followShared(); err != nil {
+		if err := s.followShared(true); err != nil {
 			s.log.Warn("NOTIFY: reading the shared mailboxes", "err", err)
 		}
 	}
@@ -486,7 +495,7 @@ func (s *session) sendNotifications() {
 		var items []string
 		// RFC 5465 §5.2, §5.3: MessageNew and MessageExpunge of
 		// another mailbox are told by STATUS with MESSAGES and UIDNEXT;
-		// §5.4: FlagChange by STATUS with UNSEEN (and UIDVALIDITY);
+		// §5.1: FlagChange by STATUS with UNSEEN (and UIDVALIDITY);
 		// HIGHESTMODSEQ when CONDSTORE is on.
 		if st.messages && (n.match(s, id, name, evMessageNew) || n.match(s, id, name, evMessageExpunge)) {
 			items = append(items, "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN")
@@ -512,24 +521,43 @@ func (s *session) sendNotifications() {
 }
 
 // notifyMailboxes diffs the account's mailboxes against the snapshot and
-// writes the MailboxName (RFC 5465 §5.5) and SubscriptionChange (§5.6)
-// events: LIST of a new name, LIST with OLDNAME for a rename (RFC 5258
-// §3.5), LIST (\NonExistent) for a deleted one, and LIST with or without
-// \Subscribed for a subscription change.
+// writes their MailboxName and SubscriptionChange events (tellNames).
 func (s *session) notifyMailboxes() error {
 	n := s.notify
 	mbs, err := s.srv.st.ListMailboxes(s.ctx(), s.user.AccountID)
 	if err != nil {
 		return err
 	}
+	for _, mb := range mbs {
+		n.roles[mb.ID] = mb.SpecialUse // INBOXES sees it as it is now
+	}
+	for _, id := range s.tellNames(n.names, mbs, true) {
+		delete(n.roles, id)
+		if n.meta != nil {
+			delete(n.meta, id)
+		}
+	}
+	return nil
+}
+
+// tellNames diffs mailboxes against a snapshot of names by ID (the
+// account's own, or those shared with it, notify_shared.go), updates it
+// and the subscriptions of n.subscribed, and, with tell, writes the
+// MailboxName (RFC 5465 §5.4) and SubscriptionChange (§5.5) events: LIST
+// of a new name, LIST with OLDNAME for a rename (RFC 5258 §3.5), LIST
+// (\NonExistent) for a deleted one, and LIST with or without \Subscribed
+// for a subscription change. It returns the IDs gone from the snapshot.
+func (s *session) tellNames(names map[int64]string, mbs []store.Mailbox, tell bool) (gone []int64) {
+	n := s.notify
 	seen := map[int64]bool{}
 	for _, mb := range mbs {
 		seen[mb.ID] = true
-		old, had := n.names[mb.ID]
+		old, had := names[mb.ID]
 		wasSubscribed := n.subscribed[mb.ID]
-		// The filters see the mailbox as it is now (SUBSCRIBED, INBOXES).
-		n.names[mb.ID], n.roles[mb.ID], n.subscribed[mb.ID] = mb.Name, mb.SpecialUse, mb.Subscribed
+		// The filters see the mailbox as it is now (SUBSCRIBED).
+		names[mb.ID], n.subscribed[mb.ID] = mb.Name, mb.Subscribed
 		switch {
+		case !tell:
 		case !had && n.match(s, mb.ID, mb.Name, evMailboxName):
 			s.writeNotifyList(nil, mb.Name, "")
 		case had && old != mb.Name && (n.match(s, mb.ID, mb.Name, evMailboxName) || n.match(s, mb.ID, old, evMailboxName)):
@@ -542,21 +570,18 @@ func (s *session) notifyMailboxes() error {
 			s.writeNotifyList(attrs, mb.Name, "")
 		}
 	}
-	for id, name := range n.names {
+	for id, name := range names {
 		if seen[id] {
 			continue
 		}
-		if n.match(s, id, name, evMailboxName) {
+		if tell && n.match(s, id, name, evMailboxName) {
 			s.writeNotifyList([]string{`\NonExistent`}, name, "")
 		}
-		delete(n.names, id)
-		delete(n.roles, id)
+		delete(names, id)
 		delete(n.subscribed, id)
-		if n.meta != nil {
-			delete(n.meta, id)
-		}
+		gone = append(gone, id)
 	}
-	return nil
+	return gone
 }
 
 // writeNotifyList writes one LIST response of a mailbox event, with the
@@ -576,8 +601,8 @@ func (s *session) writeNotifyList(attrs []string, name, oldName string) {
 
 // notifyMetadata writes the entries of a mailbox (0: the server) whose
 // metadata changed since the snapshot, as an unsolicited METADATA
-// response naming them without values (RFC 5464 §4.4.2; RFC 5465 §5.7,
-// §5.8).
+// response naming them without values (RFC 5464 §4.4.2; RFC 5465 §5.6,
+// §5.7).
 func (s *session) notifyMetadata(id int64) {
 	n := s.notify
 	md := s.metadataStore()
@@ -705,7 +730,7 @@ func (s *session) notifyNewMessages(from int) error {
 // notifyFlagChanges reports whether the selected mailbox's flag changes
 // made by others are told (FETCH FLAGS): always, but under a SELECTED or
 // SELECTED-DELAYED group that does not ask for FlagChange (RFC 5465
-// §5.4).
+// §5.1).
 func (s *session) notifyFlagChanges() bool {
 	g := s.notify.selectedGroup()
 	if g == nil {
@@ -721,7 +746,7 @@ func (s *session) notifyFlagChanges() bool {
 
 // notifyFlagChangeUID reports whether a FETCH telling of a flag change
 // carries the UID: under a SELECTED or SELECTED-DELAYED group asking for
-// FlagChange (RFC 5465 §5.4: UID and FLAGS; the client may have seen
+// FlagChange (RFC 5465 §5.1: UID and FLAGS; the client may have seen
 // expunges at any time, so sequence numbers alone will not do).
 func (s *session) notifyFlagChangeUID() bool {
 	return s.notify.selectedGroup() != nil && s.notifyFlagChanges()

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"slices"
 	"strings"
 
 	"postel/internal/store"
@@ -8,8 +9,8 @@ import (
 
 // NOTIFY of the mailboxes shared with the session (RFC 5465 with RFC 4314
 // and the shared namespace of shared.go). The groups whose filter can
-// name a mailbox of another account are SUBSCRIBED (a shared mailbox is
-// always seen as subscribed, as LIST shows it), SUBTREE and MAILBOXES;
+// name a mailbox of another account are SUBSCRIBED (it covers every
+// shared mailbox, which resolve gives as subscribed), SUBTREE and MAILBOXES;
 // PERSONAL and INBOXES never cover one (§6.3, §6.4: the user's personal
 // namespace). A shared mailbox is followed when such a group covers it
 // and the session may look it up and read it (l and r: STATUS needs r,
@@ -20,16 +21,22 @@ import (
 // by METADATA, as for its own mailboxes (notify.go).
 //
 // Every change of an access control list is announced on its owner's
-// feed (store.ACL.SetACL): the followed set is read again then, so a
+// feed (store.ACL.SetACL), and on the grantee's when the entry names it
+// (store.ChangeShared, also told when an owner sharing with it is
+// disabled or enabled): the followed set is read again then, so a
 // mailbox whose r or l right was taken back is told of no more from that
-// change on (the owner's feed is kept while the session may still look
-// one of the owner's mailboxes up, so r given back counts too), and a
-// mailbox renamed or deleted by its owner is followed under its new name
-// or no more. What is not told: MailboxName and SubscriptionChange of
-// shared mailboxes (a share is not a mailbox of the session's), and a
-// mailbox newly shared by an account whose feed the session does not
-// follow counts from the next NOTIFY SET (the grantee's own feed says
-// nothing of it).
+// change on, a right given back or a mailbox newly shared (even by an
+// owner whose feed the session did not follow) counts from that change
+// on, and a mailbox renamed or deleted by its owner is followed under its
+// new name or no more. MailboxName (RFC 5465 §5.4) and SubscriptionChange
+// (§5.5) of the shared mailboxes are told as for the session's own
+// (tellNames): the l right gained or lost (or the owner enabled or
+// disabled) as a mailbox created or deleted, a rename with OLDNAME, a
+// subscription of its shared name. What is not told: a mailbox shared
+// with anyone (store.Anyone) by an owner the session does not follow
+// until the next NOTIFY SET (such a change is not told to every account's
+// feed), and the owner's level "Other Users/<owner>" as a parent affected
+// (§5.4; not for the session's own mailboxes either).
 
 // sharedFollow is a shared mailbox NOTIFY follows.
 type sharedFollow struct {
@@ -93,46 +100,45 @@ func mayCoverShared(filter string) bool {
 }
 
 // followShared reads again which shared mailboxes NOTIFY follows, and
-// follows their owners' feeds: an owner newly needed is subscribed to
-// before the metadata snapshot of its mailboxes is read, an owner no
-// longer needed is let go.
-func (s *session) followShared() error {
+// follows their owners' feeds; with tell, it writes the MailboxName and
+// SubscriptionChange events of the mailboxes shared with the session
+// since the last read (tellNames). The owner of every mailbox the session
+// may look up is followed, so that a rename, a delete or a right given
+// back comes through its feed; what the owner's feed cannot tell (a
+// mailbox newly shared by an owner not followed, an owner enabled again)
+// comes on the session's own as store.ChangeShared. An owner newly needed
+// is subscribed to before the mailboxes are read again, and before the
+// metadata snapshot of its mailboxes is read, so that none of its changes
+// is missed; an owner no longer needed is let go.
+func (s *session) followShared(tell bool) error {
 	n := s.notify
-	next := map[int64]*sharedFollow{}
-	owners := map[int64]bool{}
 	wanted := false
 	for _, g := range n.groups {
 		wanted = wanted || (mayCoverShared(g.Filter) && len(g.Events) > 0)
 	}
-	if wanted {
-		mbs, rs, err := s.sharedMailboxes()
-		if err != nil {
+	var mbs []store.Mailbox
+	var rs []rights
+	owners := map[int64]bool{}
+	for round := 0; wanted; round++ {
+		var err error
+		if mbs, rs, err = s.sharedMailboxes(); err != nil {
 			return err
 		}
-		for i, mb := range mbs {
-			if !rs[i].has(rightRead) {
-				// Its owner's feed is kept: it tells when r is given
-				// (back).
-				owners[mb.AccountID] = true
-				continue
-			}
-			for _, g := range n.groups {
-				if mayCoverShared(g.Filter) && len(g.Events) > 0 && n.covers(g, mb.ID, mb.Name) {
-					next[mb.ID] = &sharedFollow{owner: mb.AccountID, name: mb.Name, local: sharedLocal(mb.Name)}
-					break
-				}
+		added := false
+		for _, mb := range mbs {
+			owners[mb.AccountID] = true
+			if n.owners[mb.AccountID] == nil {
+				sub := s.srv.st.Subscribe(mb.AccountID)
+				of := &ownerFeed{sub: sub, done: make(chan struct{})}
+				n.owners[mb.AccountID] = of
+				go forward(sub.Ready(), n.ready, of.done)
+				added = true
 			}
 		}
-	}
-	for _, f := range next {
-		owners[f.owner] = true
-	}
-	for id := range owners {
-		if n.owners[id] == nil {
-			sub := s.srv.st.Subscribe(id)
-			of := &ownerFeed{sub: sub, done: make(chan struct{})}
-			n.owners[id] = of
-			go forward(sub.Ready(), n.ready, of.done)
+		// Read once more after a new owner's feed began (at most once:
+		// changes after that read come through the feed).
+		if !added || round > 0 {
+			break
 		}
 	}
 	for id, f := range n.owners {
@@ -142,6 +148,35 @@ func (s *session) followShared() error {
 			delete(n.owners, id)
 		}
 	}
+	var subs []string
+	if wanted {
+		var err error
+		if subs, err = s.srv.st.Subscriptions(s.ctx(), s.user.AccountID); err != nil {
+			return err
+		}
+	}
+	next := map[int64]*sharedFollow{}
+	for i := range mbs {
+		mb := &mbs[i]
+		// Subscribed as LIST shows it: by its name in the subscriptions.
+		mb.Subscribed = slices.Contains(subs, mb.Name)
+		if !rs[i].has(rightRead) {
+			continue // RFC 5465 §5: events need l and r
+		}
+		for _, g := range n.groups {
+			if mayCoverShared(g.Filter) && len(g.Events) > 0 && n.covers(g, mb.ID, mb.Name) {
+				next[mb.ID] = &sharedFollow{owner: mb.AccountID, name: mb.Name, local: sharedLocal(mb.Name)}
+				break
+			}
+		}
+	}
+	// RFC 5465 §5.4: granting or revoking l (here also an owner enabled
+	// or disabled, sharingOwner) is a mailbox created or deleted for the
+	// session: LIST, or LIST (\NonExistent). §5.9 would have a LIST with
+	// \NoAccess when l is lost; it is not sent, as it would tell the
+	// session of a mailbox it may no longer look up (RFC 4314 §4), and
+	// §5.4's rule is a MUST.
+	s.tellNames(n.visible, mbs, tell)
 	for id := range n.shared {
 		if next[id] == nil && n.meta != nil {
 			delete(n.meta, id)

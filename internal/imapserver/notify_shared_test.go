@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"context"
 	"regexp"
 	"testing"
 )
@@ -126,4 +127,103 @@ func TestNotifySharedSelected(t *testing.T) {
 	want(t, "bob UNSELECT", bob.cmd(`UNSELECT`), "T OK")
 	appendTo(t, alice, "Shared", notifyMsg)
 	bob.expectLine(sharedStatus(`MESSAGES 4 UIDNEXT 5 UIDVALIDITY \d+ UNSEEN 4`))
+}
+
+// TestNotifySharedNames: MailboxName and SubscriptionChange of the
+// mailboxes shared with bob (RFC 5465 §5.4, §5.5), who follows no one's
+// changes when alice shares her first mailbox with him: her SETACL is
+// told to his own feed (store.ChangeShared), so the share comes as a
+// LIST at once and her APPEND as a STATUS; his other session's SUBSCRIBE
+// of its name as a LIST with \Subscribed; her RENAME as a LIST with
+// OLDNAME; the l right taken back as a LIST (\NonExistent) (§5.4:
+// revoking l is a deletion), given back as a LIST; alice disabled as a
+// LIST (\NonExistent), enabled again as a LIST, her mailbox's events
+// coming again; her DELETE as a LIST (\NonExistent). Her mailboxes not
+// shared with bob are never told of, nor are shared ones under PERSONAL.
+func TestNotifySharedNames(t *testing.T) {
+	h := newHarness(t)
+	alice := h.loginAs("alice@example.org", alicePass)
+	want(t, "CREATE", alice.cmd(`CREATE Shared`), "T OK")
+	want(t, "CREATE", alice.cmd(`CREATE Private`), "T OK")
+	bob := h.loginAs("bob@example.org", bobPass)
+	want(t, "NOTIFY", bob.cmd(`NOTIFY SET (SUBTREE "Other Users" (MessageNew MessageExpunge MailboxName SubscriptionChange))`), "T OK")
+	list := func(attrs, name string) string {
+		return `\* LIST \(` + attrs + `\) "/" "Other Users/alice@example\.org/` + name + `"`
+	}
+	status := func(name, items string) string {
+		return `\* STATUS "Other Users/alice@example\.org/` + name + `" \(` + items + `\)`
+	}
+
+	want(t, "SETACL", alice.cmd(`SETACL Shared bob@example.org lr`), "T OK")
+	bob.expectLine(list(``, "Shared"))
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.expectLine(status("Shared", `MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1`))
+	appendTo(t, alice, "Private", notifyMsg)
+	bob.quiet()
+
+	bob2 := h.loginAs("bob@example.org", bobPass)
+	want(t, "SUBSCRIBE", bob2.cmd(`SUBSCRIBE "Other Users/alice@example.org/Shared"`), "T OK")
+	bob.expectLine(list(`\\Subscribed`, "Shared"))
+	want(t, "UNSUBSCRIBE", bob2.cmd(`UNSUBSCRIBE "Other Users/alice@example.org/Shared"`), "T OK")
+	bob.expectLine(list(``, "Shared"))
+
+	want(t, "RENAME", alice.cmd(`RENAME Shared Team`), "T OK")
+	bob.expectLine(list(``, "Team") + ` \("OLDNAME" \("Other Users/alice@example\.org/Shared"\)\)`)
+	appendTo(t, alice, "Team", notifyMsg)
+	bob.expectLine(status("Team", `MESSAGES 2 UIDNEXT 3 UIDVALIDITY \d+ UNSEEN 2`))
+
+	want(t, "SETACL r", alice.cmd(`SETACL Team bob@example.org r`), "T OK")
+	bob.expectLine(list(`\\NonExistent`, "Team"))
+	appendTo(t, alice, "Team", notifyMsg)
+	bob.quiet()
+	want(t, "SETACL lr", alice.cmd(`SETACL Team bob@example.org lr`), "T OK")
+	bob.expectLine(list(``, "Team"))
+
+	if err := h.st.SetDisabled(context.Background(), "alice@example.org", true); err != nil {
+		t.Fatal(err)
+	}
+	bob.expectLine(list(`\\NonExistent`, "Team"))
+	h.put(h.alice, "Team", testMsg)
+	bob.quiet()
+	if err := h.st.SetDisabled(context.Background(), "alice@example.org", false); err != nil {
+		t.Fatal(err)
+	}
+	bob.expectLine(list(``, "Team"))
+	h.put(h.alice, "Team", testMsg)
+	bob.expectLine(status("Team", `MESSAGES 5 UIDNEXT 6 UIDVALIDITY \d+ UNSEEN 5`))
+
+	alice = h.loginAs("alice@example.org", alicePass)
+	want(t, "DELETE", alice.cmd(`DELETE Team`), "T OK")
+	bob.expectLine(list(`\\NonExistent`, "Team"))
+	bob.quiet()
+
+	// PERSONAL never covers a shared mailbox (§6.4).
+	want(t, "NOTIFY PERSONAL", bob.cmd(`NOTIFY SET (PERSONAL (MailboxName SubscriptionChange))`), "T OK")
+	want(t, "SETACL", alice.cmd(`SETACL Private bob@example.org lr`), "T OK")
+	bob.quiet()
+}
+
+// TestNotifySharedOwnerEnabled: bob follows alice's Shared by message
+// events only; while alice is disabled it is told of no more (she shares
+// nothing, sharingOwner); once she is enabled again it is, though bob let
+// her feed go: her enabling is told to his own feed (store.ChangeShared).
+// His other session's CREATE, told after it on his feed, marks when his
+// session has read it.
+func TestNotifySharedOwnerEnabled(t *testing.T) {
+	h := newHarness(t)
+	_, bob := shareSetup(t, h, "lr")
+	want(t, "NOTIFY", bob.cmd(`NOTIFY SET (PERSONAL (MailboxName)) (SUBTREE "Other Users" (MessageNew MessageExpunge))`), "T OK")
+	if err := h.st.SetDisabled(context.Background(), "alice@example.org", true); err != nil {
+		t.Fatal(err)
+	}
+	h.put(h.alice, "Shared", testMsg)
+	bob.quiet()
+	if err := h.st.SetDisabled(context.Background(), "alice@example.org", false); err != nil {
+		t.Fatal(err)
+	}
+	bob2 := h.loginAs("bob@example.org", bobPass)
+	want(t, "CREATE", bob2.cmd(`CREATE Marker`), "T OK")
+	bob.expectLine(`\* LIST \(\) "/" "Marker"`)
+	h.put(h.alice, "Shared", testMsg)
+	bob.expectLine(sharedStatus(`MESSAGES 4 UIDNEXT 5 UIDVALIDITY \d+ UNSEEN \d+`))
 }

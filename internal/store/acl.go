@@ -50,7 +50,9 @@ type ACL interface {
 	// SetACL sets the entry of e.Identifier (and e.Negative) on the
 	// owner's mailbox to e.Rights, or removes it when e.Rights is "";
 	// it announces a ChangeMailbox to the owner's account, so that the
-	// sessions reaching the mailbox read their rights again.
+	// sessions reaching the mailbox read their rights again, and a
+	// ChangeShared to the grantee's account (not for Anyone), whose
+	// sessions may not follow the owner's.
 	// ErrNotFound: no such mailbox of ownerID, or no account of that
 	// address; ErrInvalid: rights outside ACLRights, or an entry naming
 	// the owner; ErrQuota past MaxACLEntries.

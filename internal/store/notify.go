@@ -102,8 +102,8 @@ func merge(changes []Change) []Change {
 		switch {
 		case m.Kind == c.Kind:
 		case c.MailboxID == 0:
-			// ChangeAccount and ChangeResync: re-reading everything
-			// covers the account too.
+			// ChangeAccount, ChangeShared, server metadata and
+			// ChangeResync: re-reading everything covers them all.
 			m.Kind = ChangeResync
 		default:
 			m.Kind = ChangeMailbox

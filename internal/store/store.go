@@ -335,6 +335,14 @@ const (
 	ChangeMetadata
 	// ChangeSubscription: the mailbox was subscribed or unsubscribed.
 	ChangeSubscription
+	// ChangeShared: what other accounts share with this one changed
+	// (MailboxID 0): an entry naming it was set or removed on another
+	// account's mailbox (ACL.SetACL), or an account whose mailboxes have
+	// entries naming it was disabled or enabled (SetDisabled). It is told
+	// to the grantee, whose sessions may follow no feed of the owner's;
+	// entries naming Anyone are told to the owner's feed only
+	// (ChangeMailbox): announcing them to every account would not scale.
+	ChangeShared
 )
 
 // ResyncAfter is how long a follower may go without reading the change

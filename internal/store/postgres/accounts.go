@@ -181,7 +181,8 @@ func (s *Store) SetQuota(ctx context.Context, address string, bytes int64) error
 
 // SetDisabled implements store.Store: the ChangeAccount it announces tells
 // the sessions logged in to the account, on every node, to look at it
-// again.
+// again, and a ChangeShared tells each account its mailboxes are shared
+// with (a disabled account shares nothing).
 func (s *Store) SetDisabled(ctx context.Context, address string, disabled bool) error {
 	addr, err := store.CanonicalAddress(address, false)
 	if err != nil {
@@ -195,6 +196,18 @@ func (s *Store) SetDisabled(ctx context.Context, address string, disabled bool) 
 			return notFound(err, "account", addr)
 		}
 		w.changes = append(w.changes, store.Change{AccountID: id, Kind: store.ChangeAccount})
+		rows, err := w.tx.Query(w.ctx, `SELECT DISTINCT acl.grantee_id FROM acl JOIN mailboxes m ON m.id = acl.mailbox_id
+			WHERE m.account_id = $1 AND acl.grantee_id != 0 ORDER BY acl.grantee_id`, id)
+		if err != nil {
+			return err
+		}
+		grantees, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		for _, g := range grantees {
+			w.changes = append(w.changes, store.Change{AccountID: g, Kind: store.ChangeShared})
+		}
 		return nil
 	})
 }

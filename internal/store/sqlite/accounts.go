@@ -180,7 +180,9 @@ func (s *Store) SetQuota(ctx context.Context, address string, bytes int64) error
 }
 
 // SetDisabled implements store.Store: the ChangeAccount it announces tells
-// the sessions logged in to the account to look at it again.
+// the sessions logged in to the account to look at it again, and a
+// ChangeShared tells each account its mailboxes are shared with (a
+// disabled account shares nothing).
 func (s *Store) SetDisabled(ctx context.Context, address string, disabled bool) error {
 	addr, err := store.CanonicalAddress(address, false)
 	if err != nil {
@@ -195,7 +197,20 @@ func (s *Store) SetDisabled(ctx context.Context, address string, disabled bool) 
 			return err
 		}
 		w.changes = append(w.changes, store.Change{AccountID: id, Kind: store.ChangeAccount})
-		return nil
+		rows, err := w.tx.QueryContext(w.ctx, `SELECT DISTINCT acl.grantee_id FROM acl JOIN mailboxes m ON m.id = acl.mailbox_id
+			WHERE m.account_id = ? AND acl.grantee_id != 0 ORDER BY acl.grantee_id`, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var g int64
+			if err := rows.Scan(&g); err != nil {
+				return err
+			}
+			w.changes = append(w.changes, store.Change{AccountID: g, Kind: store.ChangeShared})
+		}
+		return rows.Err()
 	})
 }
 

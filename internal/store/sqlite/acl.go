@@ -68,6 +68,11 @@ func (s *Store) SetACL(ctx context.Context, ownerID, mailboxID int64, e store.AC
 		// Announced only when the list changed (a grantee's session
 		// re-reads its rights on it).
 		w.changes = append(w.changes, store.Change{AccountID: ownerID, MailboxID: mailboxID, Kind: store.ChangeMailbox})
+		if grantee != 0 {
+			// The grantee's sessions may follow no feed of the
+			// owner's (NOTIFY of mailboxes shared with them).
+			w.changes = append(w.changes, store.Change{AccountID: grantee, Kind: store.ChangeShared})
+		}
 		return nil
 	})
 }

@@ -62,6 +62,7 @@ func Run(t *testing.T, open Opener) {
 		{"ClaimRecent", testClaimRecent},
 		{"ACL", testACL},
 		{"ACLLifecycle", testACLLifecycle},
+		{"ACLSharedChange", testACLSharedChange},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
