@@ -293,6 +293,16 @@ CREATE INDEX acl_grantee ON acl(grantee_id);
 	`
 ALTER TABLE messages ADD COLUMN has_nul INTEGER;
 `,
+	// 16: the "meta" backfill (backfill.go): the messages stored before
+	// are parsed again as delivery parses today, for what an older parser
+	// stored (ENVELOPE without the source route, the address search
+	// columns with comments inside <...>) and has_nul where NULL. Recorded
+	// when the database holds blobs: a new one has nothing stored before.
+	`
+INSERT INTO backfill (task, upto)
+	SELECT 'meta', (SELECT MAX(id) FROM blobs)
+	WHERE (SELECT MAX(id) FROM blobs) IS NOT NULL;
+`,
 }
 
 // ErrSchemaTooNew: the data dir was written by a newer postel, whose
