@@ -284,8 +284,8 @@ CREATE INDEX acl_grantee ON acl(grantee_id);
 	// 9: whether a message's octets hold a NUL (store.Message.NUL), as
 	// the SQLite store's migration 15: noted at delivery and import from
 	// the spool, copied with the message. The messages stored before are
-	// NULL, unknown: no backfill reads them, the IMAP server looks at
-	// their octets as it did before.
+	// NULL, unknown, until the "meta" backfill of migration 10 reads
+	// them; the IMAP server looks at their octets as it did before.
 	`
 ALTER TABLE messages ADD COLUMN has_nul boolean;
 `,

@@ -288,8 +288,9 @@ CREATE INDEX acl_grantee ON acl(grantee_id);
 `,
 	// 15: whether a message's octets hold a NUL (store.Message.NUL),
 	// noted at delivery from the spool: 1 or 0, copied with the message.
-	// The messages stored before are NULL, unknown: no backfill reads
-	// them, the IMAP server looks at their octets as it did before.
+	// The messages stored before are NULL, unknown, until the "meta"
+	// backfill of migration 16 reads them; the IMAP server looks at
+	// their octets as it did before.
 	`
 ALTER TABLE messages ADD COLUMN has_nul INTEGER;
 `,
