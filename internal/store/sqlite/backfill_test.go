@@ -347,3 +347,47 @@ func accountOf(t *testing.T, st *Store, d store.Delivered) int64 {
 	}
 	return id
 }
+
+// TestBackfillMetaResumes: the meta backfill of a version 14 data
+// directory (no has_nul then) stopped after its first committed batch has
+// recorded how far it got, with has_nul known for that blob's messages
+// only; the next serving open finishes it.
+func TestBackfillMetaResumes(t *testing.T) {
+	ctx := context.Background()
+	dir := copyFixture(t, fixtureDir(14))
+	st, err := Open(ctx, dir, Options{Exclusive: true, backfillBatch: 1, backfillHook: func(task string, done int64) bool {
+		return task != "meta"
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-st.backfillDone
+	done, upto, ok := backfillState(t, st, "meta")
+	if !ok || done <= 0 || done >= upto {
+		t.Fatalf("meta after one batch: done %d of %d (pending %v)", done, upto, ok)
+	}
+	var known, unknown int
+	if err := st.rdb.QueryRow(`SELECT COUNT(*) FILTER (WHERE has_nul IS NOT NULL AND blob_id <= ?),
+		COUNT(*) FILTER (WHERE has_nul IS NULL AND blob_id > ?) FROM messages`, done, done).Scan(&known, &unknown); err != nil {
+		t.Fatal(err)
+	}
+	var all int
+	if err := st.rdb.QueryRow(`SELECT COUNT(*) FROM messages`).Scan(&all); err != nil {
+		t.Fatal(err)
+	}
+	if known == 0 || known+unknown != all {
+		t.Fatalf("after one batch up to blob %d: %d messages known at or below it, %d unknown above, of %d", done, known, unknown, all)
+	}
+	st.Close()
+
+	st = open(t, dir, true)
+	defer st.Close()
+	<-st.backfillDone
+	if _, _, ok := backfillState(t, st, "meta"); ok {
+		t.Error("meta task still pending")
+	}
+	c := upgradeChecks(t, 14)
+	for _, a := range fixtureData.Accounts {
+		storetest.CheckUpgradedMailboxes(t, st, fixtureData, a, c)
+	}
+}
