@@ -2,8 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"postel/internal/message"
 	"postel/internal/store"
@@ -15,7 +19,8 @@ import (
 // in batches each committed with nothing else, and deletes the task when
 // done. Any node may run a task, several at once: each batch only fills
 // what is still missing (ON CONFLICT DO NOTHING), so a crash or a second
-// node at any point repeats nothing and loses nothing.
+// node at any point repeats nothing and loses nothing ("meta" rewrites
+// what it wrote before: the same values).
 
 // backfillBatch is how many bodies one batch indexes.
 const backfillBatch = 200
@@ -43,14 +48,7 @@ func (s *Store) runBackfills() {
 	}
 	rows.Close()
 	for _, task := range tasks {
-		var err error
-		switch task {
-		case "text":
-			err = s.backfillText(ctx)
-		default:
-			err = fmt.Errorf("unknown task %q (a newer postel recorded it?)", task)
-		}
-		if err != nil {
+		if err := s.backfillTask(ctx, task); err != nil {
 			if ctx.Err() == nil {
 				s.log.Error("store: backfill", "task", task, "err", err)
 			}
@@ -124,4 +122,140 @@ func (s *Store) backfillText(ctx context.Context) error {
 			last = time.Now()
 		}
 	}
+}
+
+// backfillTask runs one task to its end.
+func (s *Store) backfillTask(ctx context.Context, task string) error {
+	switch task {
+	case "text":
+		return s.backfillText(ctx)
+	case "meta":
+		return s.backfillMeta(ctx)
+	}
+	return fmt.Errorf("unknown task %q (a newer postel recorded it?)", task)
+}
+
+// Backfill runs the pending tasks now, in the caller's goroutine, once the
+// background run of Open has stopped: for tests and tools that need them
+// finished before they go on.
+func (s *Store) Backfill(ctx context.Context) error {
+	<-s.backfillDone
+	rows, err := s.pool.Query(ctx, `SELECT task FROM backfill ORDER BY task`)
+	if err != nil {
+		return err
+	}
+	tasks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, task := range tasks {
+		if err := s.backfillTask(ctx, task); err != nil {
+			return fmt.Errorf("backfill %s: %w", task, err)
+		}
+		if _, err := s.pool.Exec(ctx, `DELETE FROM backfill WHERE task = $1`, task); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backfillMeta parses again, as delivery does today (message.StoredMeta
+// of the served message: prefix, then body), the messages of the blobs
+// up to the task's upto (migration 10: every message stored before it),
+// and writes their envelope, structure and header fields, and has_nul
+// where it is NULL. Each batch commits its writes with the progress
+// (done); blobs go in ascending order, so a crash resumes after the last
+// commit. A copy made of a message while its batch is written (between
+// the batch's UPDATE and its commit) may keep the old values.
+func (s *Store) backfillMeta(ctx context.Context) error {
+	var done, upto int64
+	err := s.pool.QueryRow(ctx, `SELECT done, upto FROM backfill WHERE task = 'meta'`).Scan(&done, &upto)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	count, last := 0, time.Now()
+	for done < upto {
+		type item struct {
+			id, size int64
+			chunk    int32
+			prefix   []byte
+			meta     store.MessageMeta
+			nul      bool
+			ok       bool
+		}
+		rows, err := s.pool.Query(ctx, `SELECT DISTINCT m.blob_id, b.size, b.chunk_size, m.prefix
+			FROM messages m JOIN blobs b ON b.id = m.blob_id
+			WHERE m.blob_id IN (SELECT DISTINCT blob_id FROM messages WHERE blob_id > $1 AND blob_id <= $2 ORDER BY blob_id LIMIT $3)
+			ORDER BY m.blob_id`, done, upto, backfillBatch)
+		if err != nil {
+			return err
+		}
+		var items []item
+		blobs := 0
+		for rows.Next() {
+			var it item
+			if err := rows.Scan(&it.id, &it.size, &it.chunk, &it.prefix); err != nil {
+				rows.Close()
+				return err
+			}
+			if len(items) == 0 || items[len(items)-1].id != it.id {
+				blobs++
+			}
+			items = append(items, it)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		to := upto
+		if blobs == backfillBatch {
+			to = items[len(items)-1].id
+		}
+		for i := range items {
+			it := &items[i]
+			r := store.NewMessageReader(it.prefix, s.openBlob(it.id, it.size, it.chunk, nil))
+			it.meta, it.nul, err = message.StoredMeta(r, r.Size())
+			r.Close()
+			if err != nil {
+				// Nothing better to write: it keeps what it has.
+				s.log.Warn("store: backfill: a message could not be parsed; it keeps its metadata", "blob", it.id, "err", err)
+				continue
+			}
+			it.ok = true
+		}
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if !it.ok {
+				continue
+			}
+			m := &it.meta
+			if _, err := tx.Exec(ctx, `UPDATE messages SET envelope = $1, structure = $2, hdr_subject = $3,
+				hdr_from = $4, hdr_to = $5, hdr_cc = $6, hdr_bcc = $7, hdr_messageid = $8, hdr_date = $9,
+				hdr_inreplyto = $10, hdr_references = $11, has_nul = COALESCE(has_nul, $12)
+				WHERE blob_id = $13 AND prefix = $14`,
+				nonNil(m.Envelope), nonNil(m.Structure), m.Subject, m.From, m.To, m.Cc, m.Bcc, m.MessageID, unixOrZero(m.Date),
+				m.InReplyTo, strings.Join(m.References, " "), it.nul, it.id, nonNil(it.prefix)); err != nil {
+				tx.Rollback(ctx)
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE backfill SET done = GREATEST(done, $1) WHERE task = 'meta'`, to); err != nil {
+			tx.Rollback(ctx)
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		done, count = to, count+blobs
+		if time.Since(last) > 10*time.Second {
+			s.log.Info("store: backfill of the message metadata", "blobs", count, "at_blob", done, "to_blob", upto)
+			last = time.Now()
+		}
+	}
+	return nil
 }

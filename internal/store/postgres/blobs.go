@@ -60,8 +60,10 @@ func (w *wtx) insertBlob(sp store.Spool, refs int, meta *store.MessageMeta) (id,
 }
 
 // searchFold is how text is stored and searched: case-insensitively, by
-// the same rule on both sides, whatever the database's locale.
-func searchFold(s string) string { return strings.ToLower(s) }
+// the same rule on both sides, whatever the database's locale. A NUL
+// becomes a space: PostgreSQL text cannot hold one (a body holding NUL
+// was refused at delivery, and stopped the text backfill).
+func searchFold(s string) string { return strings.ToLower(strings.ReplaceAll(s, "\x00", " ")) }
 
 // readFull reads len(p) bytes at off.
 func readFull(r io.ReaderAt, p []byte, off int64) (int, error) {

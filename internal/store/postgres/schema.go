@@ -284,10 +284,22 @@ CREATE INDEX acl_grantee ON acl(grantee_id);
 	// 9: whether a message's octets hold a NUL (store.Message.NUL), as
 	// the SQLite store's migration 15: noted at delivery and import from
 	// the spool, copied with the message. The messages stored before are
-	// NULL, unknown: no backfill reads them, the IMAP server looks at
-	// their octets as it did before.
+	// NULL, unknown, until the "meta" backfill of migration 10 reads
+	// them; the IMAP server looks at their octets as it did before.
 	`
 ALTER TABLE messages ADD COLUMN has_nul boolean;
+`,
+	// 10: the "meta" backfill (backfill.go), as the SQLite store's
+	// migration 16: the messages stored before are parsed again as
+	// delivery parses today, for what an older parser stored (ENVELOPE
+	// without the source route, the address search columns with comments
+	// inside <...>) and has_nul where NULL. A task now says how far it
+	// got: done, up to the blob ID upto (0 for "text", which needs
+	// neither). Recorded when messages exist.
+	`
+ALTER TABLE backfill ADD COLUMN done bigint NOT NULL DEFAULT 0;
+ALTER TABLE backfill ADD COLUMN upto bigint NOT NULL DEFAULT 0;
+INSERT INTO backfill (task, upto) SELECT 'meta', MAX(blob_id) FROM messages HAVING MAX(blob_id) IS NOT NULL;
 `,
 }
 

@@ -798,7 +798,6 @@ func checkUpgrade(t *testing.T, sql string, v int) {
 		// Since migration 7; the rest was in every version.
 		SubscriptionsSince: fixtureSince.subscriptions,
 		// Since migration 9.
-		NULSince: fixtureSince.hasNUL,
 	})
 	checkUpgradedJanitor(t, st, v)
 	checkWritesAfterUpgrade(t, st, dsn)

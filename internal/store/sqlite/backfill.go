@@ -16,13 +16,13 @@ import (
 )
 
 // Backfills: one-time tasks that give the messages stored before a
-// migration what that migration brought empty (migration 9 records them in
-// the backfill table). The serving process runs them in the background
+// migration what that migration brought empty, or what an older parser
+// stored (migrations 9 and 16 record them in the backfill table). The serving process runs them in the background
 // after Open: it reads candidates and their files outside the writer, then
 // writes each chunk through the writer, with the task's progress (done) in
 // the same transaction, so a crash resumes where the last commit left it.
 // A finished task's row is deleted. Tasks are idempotent: each write checks
-// again that its rows still need it.
+// again that its rows still need it, or writes what it wrote before.
 
 // backfillTask is one kind of backfill.
 type backfillTask struct {
@@ -40,6 +40,7 @@ type backfillTask struct {
 var backfillTasks = []backfillTask{
 	{name: "fts", candidates: ftsCandidates, compute: ftsCompute, apply: ftsApply},
 	{name: "refs", candidates: refsCandidates, compute: refsCompute, apply: refsApply},
+	{name: "meta", candidates: metaCandidates, compute: metaCompute, apply: metaApply},
 }
 
 const (
@@ -73,6 +74,19 @@ func (s *Store) backfill() {
 			}
 		}
 	}
+}
+
+// Backfill runs the pending tasks now, in the caller's goroutine, once
+// the background run of a serving Open has stopped: for tests and tools
+// that need them finished before they go on.
+func (s *Store) Backfill() error {
+	<-s.backfillDone
+	for _, t := range backfillTasks {
+		if err := s.runBackfill(t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runBackfill runs task t to its end; nil when finished (or not pending).
@@ -341,6 +355,119 @@ func refsApply(w *wtx, id int64, data any) error {
 	for _, f := range fixes {
 		if _, err := w.tx.ExecContext(w.ctx, `UPDATE messages SET hdr_inreplyto = ?, hdr_references = ? WHERE id = ?`,
 			f.inReplyTo, f.references, f.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// metaCandidates are the blobs of messages (migration 16: every message
+// stored before it).
+func metaCandidates(ctx context.Context, s *Store, after, upto int64, limit int) ([]int64, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT blob_id FROM messages WHERE blob_id > ? AND blob_id <= ?
+		ORDER BY blob_id LIMIT ?`, after, upto, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanInt64s(rows)
+}
+
+// storedMeta is what metaCompute found, by the prefix of the messages
+// (copies of one delivery share their prefix).
+type storedMeta map[string]struct {
+	meta store.MessageMeta
+	nul  store.NUL
+}
+
+// metaCompute parses the messages served from the blob as delivery does
+// today (message.StoredMeta of prefix and body, what IMAP serves): the
+// envelope and structure, the header fields SEARCH and SORT read, and
+// whether the octets hold a NUL.
+func metaCompute(ctx context.Context, s *Store, id int64) (any, int, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT prefix FROM messages WHERE blob_id = ?`, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	var prefixes [][]byte
+	for rows.Next() {
+		var p []byte
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		prefixes = append(prefixes, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	out := storedMeta{}
+	size := 0
+	for _, prefix := range prefixes {
+		if _, ok := out[string(prefix)]; ok {
+			continue // one prefix read back as TEXT and as BLOB
+		}
+		r, err := s.openBlob(id, prefix)
+		if err != nil {
+			return nil, 0, err
+		}
+		meta, nul, err := message.StoredMeta(r, r.Size())
+		r.Close()
+		if err != nil {
+			return nil, 0, err
+		}
+		v := out[string(prefix)]
+		v.meta, v.nul = meta, store.NULOf(nil, nul)
+		out[string(prefix)] = v
+		size += len(prefix) + len(meta.Envelope) + len(meta.Structure) + len(meta.Subject) + len(meta.From) +
+			len(meta.To) + len(meta.Cc) + len(meta.Bcc) + len(meta.MessageID) + len(meta.InReplyTo)
+		for _, ref := range meta.References {
+			size += len(ref) + 1
+		}
+	}
+	if len(out) == 0 {
+		return nil, 0, nil
+	}
+	return out, size, nil
+}
+
+// metaApply writes what metaCompute found to every message of the blob
+// with that prefix, copies made since the read included; has_nul only
+// where it is unknown (NULL).
+func metaApply(w *wtx, id int64, data any) error {
+	found := data.(storedMeta)
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, prefix FROM messages WHERE blob_id = ?`, id)
+	if err != nil {
+		return err
+	}
+	type fix struct {
+		id   int64
+		meta *store.MessageMeta
+		nul  store.NUL
+	}
+	var fixes []fix
+	for rows.Next() {
+		var msgID int64
+		var prefix []byte
+		if err := rows.Scan(&msgID, &prefix); err != nil {
+			rows.Close()
+			return err
+		}
+		if v, ok := found[string(prefix)]; ok {
+			fixes = append(fixes, fix{msgID, &v.meta, v.nul})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, f := range fixes {
+		m := f.meta
+		if _, err := w.tx.ExecContext(w.ctx, `UPDATE messages SET envelope = ?, structure = ?, hdr_subject = ?,
+			hdr_from = ?, hdr_to = ?, hdr_cc = ?, hdr_bcc = ?, hdr_messageid = ?, hdr_date = ?,
+			hdr_inreplyto = ?, hdr_references = ?, has_nul = COALESCE(has_nul, ?) WHERE id = ?`,
+			nonNil(m.Envelope), nonNil(m.Structure), m.Subject, m.From, m.To, m.Cc, m.Bcc, m.MessageID, unixOrZero(m.Date),
+			m.InReplyTo, strings.Join(m.References, " "), nulColumn(f.nul), f.id); err != nil {
 			return err
 		}
 	}

@@ -1,11 +1,15 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
+	"postel/internal/message"
 	"postel/internal/store"
 	"postel/internal/store/storetest"
 )
@@ -175,5 +179,215 @@ func TestBackfillNotRecordedForNewStores(t *testing.T) {
 	var n int
 	if err := st.rdb.QueryRow(`SELECT COUNT(*) FROM backfill`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("backfill rows in a new store: %d, %v", n, err)
+	}
+}
+
+// Messages as an older parser stored them: ENVELOPE without the source
+// route, the Cc search column with the comments inside <...>, has_nul
+// unknown. The body has no Subject: the prefix brings it, so only a parse
+// of what IMAP serves (prefix and body) finds it.
+const (
+	staleRoutePrefix = "Subject: from the prefix\r\n"
+	staleRouteBody   = "From: Route <@route.example,@relay.example:user@host.example>\r\n" +
+		"Cc: <user (comment)@ (comment) example.org>\r\nTo: bob@example.org\r\n\r\nHello\r\n"
+	staleNULBody = "From: zero@example.org\r\nSubject: nul\r\n\r\nzero\x00here\r\n"
+)
+
+// plantStaleMeta writes into the messages of blob what the parser before
+// source routes and CFWS in angle-addrs stored for staleRouteBody, with
+// structure (of another message) standing for an older builder's, and
+// has_nul NULL, as before migration 15.
+func plantStaleMeta(t *testing.T, st *Store, blob int64, structure []byte) {
+	t.Helper()
+	meta, err := fixtureMeta([]byte(staleRoutePrefix + staleRouteBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := message.UnmarshalEnvelope(meta.Envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range [][]message.Address{env.From, env.Sender, env.ReplyTo} {
+		l[0].Route = ""
+	}
+	env.Cc[0] = message.Address{Mailbox: "user(comment)", Host: "(comment)example.org"}
+	old, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.write(context.Background(), func(w *wtx) error {
+		_, err := w.tx.ExecContext(w.ctx, `UPDATE messages SET envelope = ?, structure = ?, hdr_subject = '',
+			hdr_cc = 'user(comment)@(comment)example.org', has_nul = NULL WHERE blob_id = ?`, old, structure, blob)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBackfillMetaReparses: migration 16 records the "meta" task over the
+// messages stored before it, and the backfill parses each again as
+// delivery does today (prefix and body): ENVELOPE gets the source route
+// (RFC 3501 §7.4.2 addr-adl), the Cc search column loses the comments of
+// its angle-addr (SEARCH CC user@example.org), the structure is today's,
+// and has_nul becomes known, for every message sharing the blob.
+func TestBackfillMetaReparses(t *testing.T) {
+	ctx := context.Background()
+	st := open(t, t.TempDir(), true)
+	defer st.Close()
+	alice := storetest.Account(t, st, "alice@example.org")
+	bob := storetest.Account(t, st, "bob@example.org")
+	deliverRaw := func(prefix, body string, targets ...store.Target) []store.Delivered {
+		meta, err := fixtureMeta([]byte(prefix + body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := st.Deliver(ctx, &store.Delivery{Spool: storetest.Spool(t, st, body), Prefix: []byte(prefix), Meta: meta, Targets: targets})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	route := deliverRaw(staleRoutePrefix, staleRouteBody, store.Target{AccountID: alice.ID}, store.Target{AccountID: bob.ID})
+	nul := deliverRaw("", staleNULBody, store.Target{AccountID: alice.ID})
+	var routeBlob, nulBlob int64
+	if err := st.rdb.QueryRow(`SELECT blob_id FROM messages WHERE id = ?`, route[0].MessageID).Scan(&routeBlob); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.rdb.QueryRow(`SELECT blob_id FROM messages WHERE id = ?`, nul[0].MessageID).Scan(&nulBlob); err != nil {
+		t.Fatal(err)
+	}
+	nulMeta, err := fixtureMeta([]byte(staleNULBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plantStaleMeta(t, st, routeBlob, nulMeta.Structure)
+	if err := st.write(ctx, func(w *wtx) error {
+		if _, err := w.tx.ExecContext(w.ctx, `UPDATE messages SET has_nul = NULL WHERE blob_id = ?`, nulBlob); err != nil {
+			return err
+		}
+		_, err := w.tx.ExecContext(w.ctx, migrations[15])
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if done, upto, ok := backfillState(t, st, "meta"); !ok || done != 0 || upto != nulBlob {
+		t.Fatalf("meta task: done %d upto %d pending %v; want 0, %d, pending", done, upto, ok, nulBlob)
+	}
+	if m := metasOf(t, st, route[0]); strings.Contains(m.Cc, "user@example.org") {
+		t.Fatalf("planted Cc %q", m.Cc)
+	}
+
+	if err := st.Backfill(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := backfillState(t, st, "meta"); ok {
+		t.Error("meta task still pending")
+	}
+	want, err := fixtureMeta([]byte(staleRoutePrefix + staleRouteBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range route {
+		got := metasOf(t, st, d)
+		env, err := message.UnmarshalEnvelope(got.Envelope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(env.From) != 1 || env.From[0].Route != "@route.example,@relay.example" || env.From[0].Mailbox != "user" ||
+			len(env.Cc) != 1 || env.Cc[0].Mailbox != "user" || env.Cc[0].Host != "example.org" {
+			t.Errorf("message %d: envelope after the backfill %s", i, got.Envelope)
+		}
+		if got.Cc != "user@example.org" || got.Subject != "from the prefix" || got.From != want.From ||
+			!bytes.Equal(got.Structure, want.Structure) || !bytes.Equal(got.Envelope, want.Envelope) {
+			t.Errorf("message %d after the backfill: Cc %q Subject %q From %q structure %s; want %q %q %q %s",
+				i, got.Cc, got.Subject, got.From, got.Structure, want.Cc, want.Subject, want.From, want.Structure)
+		}
+		if n := nulOfMessage(t, st, d); n != store.NULNone {
+			t.Errorf("message %d: NUL %d after the backfill, want NULNone", i, n)
+		}
+	}
+	if n := nulOfMessage(t, st, nul[0]); n != store.NULSome {
+		t.Errorf("NUL message: NUL %d after the backfill, want NULSome", n)
+	}
+}
+
+// metasOf is the MessageMeta of a delivered message.
+func metasOf(t *testing.T, st *Store, d store.Delivered) store.MessageMeta {
+	t.Helper()
+	acct := accountOf(t, st, d)
+	metas, err := st.MessageMetas(context.Background(), acct, d.MailboxID, []uint32{d.UID})
+	if err != nil || len(metas) != 1 {
+		t.Fatalf("MessageMetas: %v, %v", metas, err)
+	}
+	return metas[d.UID]
+}
+
+// nulOfMessage is store.Message.NUL of a delivered message.
+func nulOfMessage(t *testing.T, st *Store, d store.Delivered) store.NUL {
+	t.Helper()
+	msgs, err := st.Messages(context.Background(), accountOf(t, st, d), d.MailboxID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if m.UID == d.UID {
+			return m.NUL
+		}
+	}
+	t.Fatalf("no message UID %d", d.UID)
+	return 0
+}
+
+func accountOf(t *testing.T, st *Store, d store.Delivered) int64 {
+	t.Helper()
+	var id int64
+	if err := st.rdb.QueryRow(`SELECT account_id FROM mailboxes WHERE id = ?`, d.MailboxID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestBackfillMetaResumes: the meta backfill of a version 14 data
+// directory (no has_nul then) stopped after its first committed batch has
+// recorded how far it got, with has_nul known for that blob's messages
+// only; the next serving open finishes it.
+func TestBackfillMetaResumes(t *testing.T) {
+	ctx := context.Background()
+	dir := copyFixture(t, fixtureDir(14))
+	st, err := Open(ctx, dir, Options{Exclusive: true, backfillBatch: 1, backfillHook: func(task string, done int64) bool {
+		return task != "meta"
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-st.backfillDone
+	done, upto, ok := backfillState(t, st, "meta")
+	if !ok || done <= 0 || done >= upto {
+		t.Fatalf("meta after one batch: done %d of %d (pending %v)", done, upto, ok)
+	}
+	var known, unknown int
+	if err := st.rdb.QueryRow(`SELECT COUNT(*) FILTER (WHERE has_nul IS NOT NULL AND blob_id <= ?),
+		COUNT(*) FILTER (WHERE has_nul IS NULL AND blob_id > ?) FROM messages`, done, done).Scan(&known, &unknown); err != nil {
+		t.Fatal(err)
+	}
+	var all int
+	if err := st.rdb.QueryRow(`SELECT COUNT(*) FROM messages`).Scan(&all); err != nil {
+		t.Fatal(err)
+	}
+	if known == 0 || known+unknown != all {
+		t.Fatalf("after one batch up to blob %d: %d messages known at or below it, %d unknown above, of %d", done, known, unknown, all)
+	}
+	st.Close()
+
+	st = open(t, dir, true)
+	defer st.Close()
+	<-st.backfillDone
+	if _, _, ok := backfillState(t, st, "meta"); ok {
+		t.Error("meta task still pending")
+	}
+	c := upgradeChecks(t, 14)
+	for _, a := range fixtureData.Accounts {
+		storetest.CheckUpgradedMailboxes(t, st, fixtureData, a, c)
 	}
 }

@@ -288,10 +288,21 @@ CREATE INDEX acl_grantee ON acl(grantee_id);
 `,
 	// 15: whether a message's octets hold a NUL (store.Message.NUL),
 	// noted at delivery from the spool: 1 or 0, copied with the message.
-	// The messages stored before are NULL, unknown: no backfill reads
-	// them, the IMAP server looks at their octets as it did before.
+	// The messages stored before are NULL, unknown, until the "meta"
+	// backfill of migration 16 reads them; the IMAP server looks at
+	// their octets as it did before.
 	`
 ALTER TABLE messages ADD COLUMN has_nul INTEGER;
+`,
+	// 16: the "meta" backfill (backfill.go): the messages stored before
+	// are parsed again as delivery parses today, for what an older parser
+	// stored (ENVELOPE without the source route, the address search
+	// columns with comments inside <...>) and has_nul where NULL. Recorded
+	// when the database holds blobs: a new one has nothing stored before.
+	`
+INSERT INTO backfill (task, upto)
+	SELECT 'meta', (SELECT MAX(id) FROM blobs)
+	WHERE (SELECT MAX(id) FROM blobs) IS NOT NULL;
 `,
 }
 

@@ -657,7 +657,6 @@ func upgradeChecks(t *testing.T, v int) storetest.UpgradeChecks {
 		LeaseOwnerSince:    fixtureSince.leaseOwner,
 		MetadataSince:      fixtureSince.metadata,
 		SubscriptionsSince: fixtureSince.subscriptions,
-		NULSince:           fixtureSince.hasNUL,
 		JunkNilWhenNone:    true,
 	}
 }

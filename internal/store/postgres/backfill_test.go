@@ -1,0 +1,151 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"postel/internal/message"
+	"postel/internal/store"
+	"postel/internal/store/storetest"
+)
+
+// Messages as an older parser stored them (as in the SQLite store's
+// backfill test): ENVELOPE without the source route, the Cc search column
+// with the comments inside <...>, has_nul unknown. The body has no
+// Subject: the prefix brings it, so only a parse of what IMAP serves
+// (prefix and body) finds it.
+const (
+	staleRoutePrefix = "Subject: from the prefix\r\n"
+	staleRouteBody   = "From: Route <@route.example,@relay.example:user@host.example>\r\n" +
+		"Cc: <user (comment)@ (comment) example.org>\r\nTo: bob@example.org\r\n\r\nHello\r\n"
+	staleNULBody = "From: zero@example.org\r\nSubject: nul\r\n\r\nzero\x00here\r\n"
+)
+
+// TestBackfillMetaReparses: migration 10 records the "meta" task over the
+// messages stored before it, and the backfill parses each again as
+// delivery does today (prefix and body): ENVELOPE gets the source route
+// (RFC 3501 §7.4.2 addr-adl), the Cc search column loses the comments of
+// its angle-addr, the structure is today's, and has_nul becomes known,
+// for every message sharing the blob.
+func TestBackfillMetaReparses(t *testing.T) {
+	ctx := context.Background()
+	st := open(t, newDB(t))
+	<-st.backfillDone
+	alice := storetest.Account(t, st, "alice@example.org")
+	bob := storetest.Account(t, st, "bob@example.org")
+	deliverRaw := func(prefix, body string, targets ...store.Target) []store.Delivered {
+		meta, err := fixtureMeta(prefix, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := st.Deliver(ctx, &store.Delivery{Spool: storetest.Spool(t, st, body), Prefix: []byte(prefix), Meta: meta, Targets: targets})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	route := deliverRaw(staleRoutePrefix, staleRouteBody, store.Target{AccountID: alice.ID}, store.Target{AccountID: bob.ID})
+	nul := deliverRaw("", staleNULBody, store.Target{AccountID: alice.ID})
+
+	// What the parser before source routes and CFWS in angle-addrs
+	// stored, with the structure of another message standing for an
+	// older builder's, and has_nul NULL, as before migration 9.
+	want, err := fixtureMeta(staleRoutePrefix, staleRouteBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nulMeta, err := fixtureMeta("", staleNULBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := message.UnmarshalEnvelope(want.Envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range [][]message.Address{env.From, env.Sender, env.ReplyTo} {
+		l[0].Route = ""
+	}
+	env.Cc[0] = message.Address{Mailbox: "user(comment)", Host: "(comment)example.org"}
+	old, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, `UPDATE messages SET envelope = $1, structure = $2, hdr_subject = '',
+		hdr_cc = 'user(comment)@(comment)example.org', has_nul = NULL WHERE id = ANY($3)`,
+		old, nulMeta.Structure, []int64{route[0].MessageID, route[1].MessageID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, `UPDATE messages SET has_nul = NULL WHERE id = $1`, nul[0].MessageID); err != nil {
+		t.Fatal(err)
+	}
+	// The migration's own statement records the task.
+	migration := migrations[9]
+	insert := migration[strings.Index(migration, "INSERT INTO backfill"):]
+	if _, err := st.pool.Exec(ctx, insert); err != nil {
+		t.Fatal(err)
+	}
+	var done, upto, nulBlob int64
+	if err := st.pool.QueryRow(ctx, `SELECT blob_id FROM messages WHERE id = $1`, nul[0].MessageID).Scan(&nulBlob); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.pool.QueryRow(ctx, `SELECT done, upto FROM backfill WHERE task = 'meta'`).Scan(&done, &upto); err != nil || done != 0 || upto != nulBlob {
+		t.Fatalf("meta task: done %d upto %d, %v; want 0, %d", done, upto, err, nulBlob)
+	}
+
+	if err := st.Backfill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var pending int
+	if err := st.pool.QueryRow(ctx, `SELECT COUNT(*) FROM backfill`).Scan(&pending); err != nil || pending != 0 {
+		t.Errorf("backfill tasks left: %d, %v", pending, err)
+	}
+	for i, d := range route {
+		acct := alice.ID
+		if i == 1 {
+			acct = bob.ID
+		}
+		metas, err := st.MessageMetas(ctx, acct, d.MailboxID, []uint32{d.UID})
+		if err != nil || len(metas) != 1 {
+			t.Fatalf("MessageMetas: %v, %v", metas, err)
+		}
+		got := metas[d.UID]
+		genv, err := message.UnmarshalEnvelope(got.Envelope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(genv.From) != 1 || genv.From[0].Route != "@route.example,@relay.example" || genv.From[0].Mailbox != "user" ||
+			len(genv.Cc) != 1 || genv.Cc[0].Mailbox != "user" || genv.Cc[0].Host != "example.org" {
+			t.Errorf("message %d: envelope after the backfill %s", i, got.Envelope)
+		}
+		if got.Cc != "user@example.org" || got.Subject != "from the prefix" || got.From != want.From ||
+			!bytes.Equal(got.Structure, want.Structure) || !bytes.Equal(got.Envelope, want.Envelope) {
+			t.Errorf("message %d after the backfill: Cc %q Subject %q From %q structure %s; want %q %q %q %s",
+				i, got.Cc, got.Subject, got.From, got.Structure, want.Cc, want.Subject, want.From, want.Structure)
+		}
+		if n := msgNUL(t, st, acct, d); n != store.NULNone {
+			t.Errorf("message %d: NUL %d after the backfill, want NULNone", i, n)
+		}
+	}
+	if n := msgNUL(t, st, alice.ID, nul[0]); n != store.NULSome {
+		t.Errorf("NUL message: NUL %d after the backfill, want NULSome", n)
+	}
+}
+
+// msgNUL is store.Message.NUL of a delivered message.
+func msgNUL(t *testing.T, st *Store, acct int64, d store.Delivered) store.NUL {
+	t.Helper()
+	msgs, err := st.Messages(context.Background(), acct, d.MailboxID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if m.UID == d.UID {
+			return m.NUL
+		}
+	}
+	t.Fatalf("no message UID %d", d.UID)
+	return 0
+}
