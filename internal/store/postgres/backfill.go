@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -238,8 +237,7 @@ func (s *Store) backfillMeta(ctx context.Context) error {
 				hdr_from = $4, hdr_to = $5, hdr_cc = $6, hdr_bcc = $7, hdr_messageid = $8, hdr_date = $9,
 				hdr_inreplyto = $10, hdr_references = $11, has_nul = COALESCE(has_nul, $12)
 				WHERE blob_id = $13 AND prefix = $14`,
-				nonNil(m.Envelope), nonNil(m.Structure), m.Subject, m.From, m.To, m.Cc, m.Bcc, m.MessageID, unixOrZero(m.Date),
-				m.InReplyTo, strings.Join(m.References, " "), it.nul, it.id, nonNil(it.prefix)); err != nil {
+				append(metaArgs(m), it.nul, it.id, nonNil(it.prefix))...); err != nil {
 				tx.Rollback(ctx)
 				return err
 			}

@@ -63,7 +63,9 @@ func (w *wtx) insertBlob(sp store.Spool, refs int, meta *store.MessageMeta) (id,
 // the same rule on both sides, whatever the database's locale. A NUL
 // becomes a space: PostgreSQL text cannot hold one (a body holding NUL
 // was refused at delivery, and stopped the text backfill).
-func searchFold(s string) string { return strings.ToLower(strings.ReplaceAll(s, "\x00", " ")) }
+func searchFold(s string) string {
+	return strings.ToLower(strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", " "), "\uFFFD"))
+}
 
 // readFull reads len(p) bytes at off.
 func readFull(r io.ReaderAt, p []byte, off int64) (int, error) {

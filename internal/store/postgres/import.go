@@ -246,10 +246,8 @@ func (w *wtx) importMessage(mailboxID int64, r importRow) (int64, error) {
 		RETURNING uid, modseq)
 		UPDATE mailboxes SET uidnext = GREATEST(uidnext, ins.uid + 1), highest_modseq = GREATEST(highest_modseq, ins.modseq)
 		FROM ins WHERE id = $1`,
-		mailboxID, int64(r.m.UID), int64(r.m.ModSeq), r.bits, r.keywords, r.internal.Unix(), r.saved.Unix(), size, blobID,
-		nonNil(r.d.Prefix), nonNil(meta.Envelope), nonNil(meta.Structure), meta.Subject, meta.From, meta.To, meta.Cc, meta.Bcc,
-		meta.MessageID, unixOrZero(meta.Date), meta.InReplyTo, strings.Join(meta.References, " "),
-		nulColumn(store.NULOf(r.d.Prefix, r.d.Spool.HasNUL())))
+		append(append([]any{mailboxID, int64(r.m.UID), int64(r.m.ModSeq), r.bits, r.keywords, r.internal.Unix(), r.saved.Unix(), size, blobID,
+			nonNil(r.d.Prefix)}, metaArgs(meta)...), nulColumn(store.NULOf(r.d.Prefix, r.d.Spool.HasNUL())))...)
 	if err != nil {
 		return 0, err
 	}

@@ -142,9 +142,8 @@ func (w *wtx) insertMessage(accountID int64, mailbox string, size, blobID int64,
 			SELECT m.id, m.uid, m.highest_modseq, $3, $4, $5, $6, $7, $8, $9, $21, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM m
 			RETURNING id)
 		SELECT m.id, m.uidvalidity, m.uid, m.highest_modseq, ins.id FROM m, ins`,
-		accountID, mailbox, bits, keywords, internal.Unix(), saved.Unix(), size, blobID, nonNil(prefix),
-		nonNil(meta.Envelope), nonNil(meta.Structure), meta.Subject, meta.From, meta.To, meta.Cc, meta.Bcc, meta.MessageID,
-		unixOrZero(meta.Date), meta.InReplyTo, strings.Join(meta.References, " "), nulColumn(nul),
+		append(append([]any{accountID, mailbox, bits, keywords, internal.Unix(), saved.Unix(), size, blobID, nonNil(prefix)},
+			metaArgs(meta)...), nulColumn(nul))...,
 	).Scan(&d.MailboxID, &d.UIDValidity, &d.UID, &modseq, &d.MessageID)
 	if err != nil {
 		return d, notFound(err, fmt.Sprintf("mailbox %s of account", mailbox), accountID)
@@ -234,6 +233,24 @@ func splitKeywords(s string) []string {
 // metaCols are the columns of store.MessageMeta, in scanMeta's order.
 const metaCols = `envelope, structure, hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_messageid, hdr_date,
 	hdr_inreplyto, hdr_references`
+
+// metaArgs are the values of metaCols for m, in their order. Text columns
+// cannot hold NUL nor octets that are no UTF-8, which a message's header
+// fields may (raw 8-bit or NUL octets): those become U+FFFD (pgText).
+func metaArgs(m *store.MessageMeta) []any {
+	return []any{nonNil(m.Envelope), nonNil(m.Structure), pgText(m.Subject), pgText(m.From), pgText(m.To),
+		pgText(m.Cc), pgText(m.Bcc), pgText(m.MessageID), unixOrZero(m.Date), pgText(m.InReplyTo),
+		pgText(strings.Join(m.References, " "))}
+}
+
+// pgText makes s storable in a text column: NUL and every octet that is no
+// part of valid UTF-8 become U+FFFD.
+func pgText(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
 
 // scanMeta reads metaCols after the given leading destinations.
 func scanMeta(row pgx.Row, m *store.MessageMeta, lead ...any) error {

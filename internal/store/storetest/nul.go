@@ -96,3 +96,24 @@ func testMessageNUL(t *testing.T, st store.Store) {
 		}
 	}
 }
+
+// testMetaNUL: the text parsed from a message with NUL octets or octets
+// that are no UTF-8 (its search text, decoded header fields) is stored; a
+// database whose text cannot hold them (PostgreSQL) must not refuse the
+// delivery.
+func testMetaNUL(t *testing.T, st store.Store) {
+	a := Account(t, st, "alice@example.org")
+	raw := "Subject: s\x00t\r\nFrom: a@example.org\r\n\r\nbody\x00text word\r\n"
+	d := &store.Delivery{Spool: Spool(t, st, raw), Targets: []store.Target{{AccountID: a.ID}},
+		Meta: store.MessageMeta{Subject: "s\x00t caf\xe9", From: "a\x00@example.org", To: "\xff@x", MessageID: "<m\x00@x>",
+			InReplyTo: "<r\x00@x>", References: []string{"<q\xfe@x>"},
+			HeadersText: "Subject: s\x00t caf\xe9", BodyText: "body\x00text word \xe9t\xe9"}}
+	out, err := st.Deliver(ctx, d)
+	must(t, err)
+	inbox := mailbox(t, st, a.ID, "INBOX")
+	metas, err := st.MessageMetas(ctx, a.ID, inbox.ID, []uint32{out[0].UID})
+	must(t, err)
+	if m := metas[out[0].UID]; m.Subject == "" || m.From == "" {
+		t.Fatalf("meta of a message with NUL: %+v", m)
+	}
+}

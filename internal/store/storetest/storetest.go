@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"CopyMove", testCopyMove},
 		{"CopyKeywordCase", testCopyKeywordCase},
 		{"MessageNUL", testMessageNUL},
+		{"MetaNUL", testMetaNUL},
 		{"SearchText", testSearchText},
 		{"Usage", testUsage},
 		{"QueueLifecycle", testQueueLifecycle},
