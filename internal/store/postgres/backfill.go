@@ -24,43 +24,53 @@ import (
 // backfillBatch is how many bodies one batch indexes.
 const backfillBatch = 200
 
-// runBackfills runs the pending tasks until done or the store closes.
+// backfillRetry is the pause after a failed step of a backfill (a
+// deadlock with a user's write, the database away): the task goes on from
+// its last commit.
+const backfillRetry = 10 * time.Second
+
+// runBackfills runs the pending tasks until done or the store closes; a
+// failed step is tried again after backfillRetry.
 func (s *Store) runBackfills() {
 	defer close(s.backfillDone)
 	ctx := s.ctx
+	for {
+		err := s.runTasks(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		s.log.Error("store: backfill, trying again", "err", err, "after", backfillRetry)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backfillRetry):
+		}
+	}
+}
+
+// runTasks runs each pending task to its end and deletes it.
+func (s *Store) runTasks(ctx context.Context) error {
 	rows, err := s.pool.Query(ctx, `SELECT task FROM backfill ORDER BY task`)
 	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Error("store: reading the backfill tasks", "err", err)
-		}
-		return
+		return err
 	}
-	var tasks []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			rows.Close()
-			s.log.Error("store: reading the backfill tasks", "err", err)
-			return
-		}
-		tasks = append(tasks, t)
+	tasks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
 	}
-	rows.Close()
 	for _, task := range tasks {
-		if err := s.backfillTask(ctx, task); err != nil {
-			if ctx.Err() == nil {
-				s.log.Error("store: backfill", "task", task, "err", err)
-			}
-			return
+		if err := s.backfillTask(ctx, task); errors.Is(err, errUnknownTask) {
+			s.log.Warn("store: backfill left for a newer version", "err", err)
+			continue
+		} else if err != nil {
+			return fmt.Errorf("backfill %s: %w", task, err)
 		}
 		if _, err := s.pool.Exec(ctx, `DELETE FROM backfill WHERE task = $1`, task); err != nil {
-			if ctx.Err() == nil {
-				s.log.Error("store: backfill", "task", task, "err", err)
-			}
-			return
+			return err
 		}
 		s.log.Info("store: backfill done", "task", task)
 	}
+	return nil
 }
 
 // backfillText indexes, for SEARCH TEXT and BODY, the bodies stored before
@@ -131,31 +141,19 @@ func (s *Store) backfillTask(ctx context.Context, task string) error {
 	case "meta":
 		return s.backfillMeta(ctx)
 	}
-	return fmt.Errorf("unknown task %q (a newer postel recorded it?)", task)
+	return fmt.Errorf("%w %q (a newer postel recorded it?)", errUnknownTask, task)
 }
+
+// errUnknownTask: a backfill task this version does not know; it is left
+// for the version that recorded it.
+var errUnknownTask = errors.New("unknown backfill task")
 
 // Backfill runs the pending tasks now, in the caller's goroutine, once the
 // background run of Open has stopped: for tests and tools that need them
 // finished before they go on.
 func (s *Store) Backfill(ctx context.Context) error {
 	<-s.backfillDone
-	rows, err := s.pool.Query(ctx, `SELECT task FROM backfill ORDER BY task`)
-	if err != nil {
-		return err
-	}
-	tasks, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	for _, task := range tasks {
-		if err := s.backfillTask(ctx, task); err != nil {
-			return fmt.Errorf("backfill %s: %w", task, err)
-		}
-		if _, err := s.pool.Exec(ctx, `DELETE FROM backfill WHERE task = $1`, task); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.runTasks(ctx)
 }
 
 // backfillMeta parses again, as delivery does today (message.StoredMeta
@@ -165,7 +163,9 @@ func (s *Store) Backfill(ctx context.Context) error {
 // where it is NULL. Each batch commits its writes with the progress
 // (done); blobs go in ascending order, so a crash resumes after the last
 // commit. A copy made of a message while its batch is written (between
-// the batch's UPDATE and its commit) may keep the old values.
+// the batch's UPDATE and its commit) keeps the old values, and its
+// has_nul NULL: a last pass over the messages still unknown (has_nul
+// NULL, which the backfill always sets) writes those again.
 func (s *Store) backfillMeta(ctx context.Context) error {
 	var done, upto int64
 	err := s.pool.QueryRow(ctx, `SELECT done, upto FROM backfill WHERE task = 'meta'`).Scan(&done, &upto)
@@ -175,84 +175,87 @@ func (s *Store) backfillMeta(ctx context.Context) error {
 		return err
 	}
 	count, last := 0, time.Now()
-	for done < upto {
-		type item struct {
-			id, size int64
-			chunk    int32
-			prefix   []byte
-			meta     store.MessageMeta
-			nul      bool
-			ok       bool
-		}
-		rows, err := s.pool.Query(ctx, `SELECT DISTINCT m.blob_id, b.size, b.chunk_size, m.prefix
+	for pass, after, unknown := 0, done, ""; pass < 2; pass, after, unknown = pass+1, 0, "AND has_nul IS NULL" {
+		for after < upto {
+			type item struct {
+				id, size int64
+				chunk    int32
+				prefix   []byte
+				meta     store.MessageMeta
+				nul      bool
+				ok       bool
+			}
+			rows, err := s.pool.Query(ctx, `SELECT DISTINCT m.blob_id, b.size, b.chunk_size, m.prefix
 			FROM messages m JOIN blobs b ON b.id = m.blob_id
-			WHERE m.blob_id IN (SELECT DISTINCT blob_id FROM messages WHERE blob_id > $1 AND blob_id <= $2 ORDER BY blob_id LIMIT $3)
-			ORDER BY m.blob_id`, done, upto, backfillBatch)
-		if err != nil {
-			return err
-		}
-		var items []item
-		blobs := 0
-		for rows.Next() {
-			var it item
-			if err := rows.Scan(&it.id, &it.size, &it.chunk, &it.prefix); err != nil {
-				rows.Close()
+			WHERE m.blob_id IN (SELECT DISTINCT blob_id FROM messages WHERE blob_id > $1 AND blob_id <= $2 `+unknown+`
+				ORDER BY blob_id LIMIT $3)
+			ORDER BY m.blob_id`, after, upto, backfillBatch)
+			if err != nil {
 				return err
 			}
-			if len(items) == 0 || items[len(items)-1].id != it.id {
-				blobs++
+			var items []item
+			blobs := 0
+			for rows.Next() {
+				var it item
+				if err := rows.Scan(&it.id, &it.size, &it.chunk, &it.prefix); err != nil {
+					rows.Close()
+					return err
+				}
+				if len(items) == 0 || items[len(items)-1].id != it.id {
+					blobs++
+				}
+				items = append(items, it)
 			}
-			items = append(items, it)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		to := upto
-		if blobs == backfillBatch {
-			to = items[len(items)-1].id
-		}
-		for i := range items {
-			it := &items[i]
-			r := store.NewMessageReader(it.prefix, s.openBlob(it.id, it.size, it.chunk, nil))
-			it.meta, it.nul, err = message.StoredMeta(r, r.Size())
-			r.Close()
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			to := upto
+			if blobs == backfillBatch {
+				to = items[len(items)-1].id
+			}
+			for i := range items {
+				it := &items[i]
+				r := store.NewMessageReader(it.prefix, s.openBlob(it.id, it.size, it.chunk, nil))
+				it.meta, it.nul, err = message.StoredMeta(r, r.Size())
+				r.Close()
+				if err != nil {
+					// Nothing better to write: it keeps what it has.
+					s.log.Warn("store: backfill: a message could not be parsed; it keeps its metadata", "blob", it.id, "err", err)
+					continue
+				}
+				it.ok = true
+			}
+			tx, err := s.pool.Begin(ctx)
 			if err != nil {
-				// Nothing better to write: it keeps what it has.
-				s.log.Warn("store: backfill: a message could not be parsed; it keeps its metadata", "blob", it.id, "err", err)
-				continue
+				return err
 			}
-			it.ok = true
-		}
-		tx, err := s.pool.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		for _, it := range items {
-			if !it.ok {
-				continue
-			}
-			m := &it.meta
-			if _, err := tx.Exec(ctx, `UPDATE messages SET envelope = $1, structure = $2, hdr_subject = $3,
+			for _, it := range items {
+				if !it.ok {
+					continue
+				}
+				m := &it.meta
+				if _, err := tx.Exec(ctx, `UPDATE messages SET envelope = $1, structure = $2, hdr_subject = $3,
 				hdr_from = $4, hdr_to = $5, hdr_cc = $6, hdr_bcc = $7, hdr_messageid = $8, hdr_date = $9,
 				hdr_inreplyto = $10, hdr_references = $11, has_nul = COALESCE(has_nul, $12)
 				WHERE blob_id = $13 AND prefix = $14`,
-				append(metaArgs(m), it.nul, it.id, nonNil(it.prefix))...); err != nil {
+					append(metaArgs(m), it.nul, it.id, nonNil(it.prefix))...); err != nil {
+					tx.Rollback(ctx)
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, `UPDATE backfill SET done = GREATEST(done, $1) WHERE task = 'meta'`, to); err != nil {
 				tx.Rollback(ctx)
 				return err
 			}
-		}
-		if _, err := tx.Exec(ctx, `UPDATE backfill SET done = GREATEST(done, $1) WHERE task = 'meta'`, to); err != nil {
-			tx.Rollback(ctx)
-			return err
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return err
-		}
-		done, count = to, count+blobs
-		if time.Since(last) > 10*time.Second {
-			s.log.Info("store: backfill of the message metadata", "blobs", count, "at_blob", done, "to_blob", upto)
-			last = time.Now()
+			if err := tx.Commit(ctx); err != nil {
+				return err
+			}
+			after, count = to, count+blobs
+			if time.Since(last) > 10*time.Second {
+				s.log.Info("store: backfill of the message metadata", "blobs", count, "at_blob", after, "to_blob", upto)
+				last = time.Now()
+			}
 		}
 	}
 	return nil
