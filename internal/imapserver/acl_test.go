@@ -3,15 +3,19 @@ package imapserver
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"postel/internal/auth"
 	"postel/internal/store"
+	"postel/internal/store/sqlite"
 )
 
 // Sharing between the harness's two accounts over TCP: alice owns, bob is
@@ -656,4 +660,69 @@ func hasCopyUID(t *testing.T, what string, lines []string, sets string) {
 		}
 	}
 	t.Fatalf("%s: no COPYUID ... %s in %q", what, sets, lines)
+}
+
+// revokingStore is h.st whose next subscription to the owner's changes
+// first takes the grantee's rights on the mailbox away: a revoke that
+// commits while SELECT reads the rights, before it follows the feed.
+type revokingStore struct {
+	*sqlite.Store
+	owner, mailbox int64
+	grantee        string
+	armed          *atomic.Bool
+}
+
+func (s revokingStore) Subscribe(accountID int64) store.Subscription {
+	if accountID == s.owner && s.armed.CompareAndSwap(true, false) {
+		if err := s.Store.SetACL(context.Background(), s.owner, s.mailbox, store.ACLEntry{Identifier: s.grantee}); err != nil {
+			panic(err)
+		}
+	}
+	return s.Store.Subscribe(accountID)
+}
+
+// TestACLRevokeDuringSelect: rights taken back while SELECT opens the
+// shared mailbox (after it read them, before it followed the owner's
+// changes) count from the next command: the feed never tells of that
+// revoke, so the view reads the rights again once.
+func TestACLRevokeDuringSelect(t *testing.T) {
+	h := newHarness(t)
+	shareSetup(t, h, "lr")
+	mb := h.mailbox(h.alice, "Shared")
+	armed := &atomic.Bool{}
+	st := revokingStore{Store: h.st, owner: h.alice.ID, mailbox: mb.ID, grantee: "bob@example.org", armed: armed}
+	srv := New(Config{AllowPlaintextLoopback: true}, st, auth.NewAuthenticator(h.st, nil, nil), nil, nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	bob := h.dial(l.Addr().String())
+	bob.send(`L LOGIN bob@example.org "` + bobPass + `"`)
+	bob.until("L ")
+	armed.Store(true)
+	want(t, "SELECT", bob.cmd(`SELECT `+sharedShared), "T OK")
+	if armed.Load() {
+		t.Fatal("the store was not asked to follow the owner's changes")
+	}
+	f := bob.cmd(`FETCH 1 BODY.PEEK[]`)
+	want(t, "FETCH after the revoke", f, "T NO [NOPERM]")
+	hasLine(t, "FETCH after the revoke", f, "* OK [CLOSED] Access to the selected mailbox was revoked")
+}
+
+// TestACLRevokeNotifySelected: with NOTIFY sending the selected shared
+// mailbox's events while no command runs (RFC 5465 §5.1), a revoke of r
+// closes it before anything more of it is told, as in IDLE.
+func TestACLRevokeNotifySelected(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := shareSetup(t, h, "lr")
+	want(t, "SELECT", bob.cmd(`SELECT `+sharedShared), "T OK")
+	want(t, "NOTIFY", bob.cmd(`NOTIFY SET (SELECTED (MessageNew (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)]) MessageExpunge))`), "T OK")
+	want(t, "SETACL", alice.cmd(`SETACL Shared bob@example.org l`), "T OK")
+	h.put(h.alice, "Shared", "Subject: secret\r\n\r\nnot for bob\r\n")
+	if l := bob.line(); l != "* OK [CLOSED] Access to the selected mailbox was revoked" {
+		t.Fatalf("after the revoke: %q", l)
+	}
+	bob.quiet()
 }

@@ -184,9 +184,9 @@ func BenchmarkStoreFlag(b *testing.B) {
 
 // BenchmarkNoopSelected measures a NOOP round trip with a mailbox
 // selected: the session's own (own) and one shared with it (shared),
-// where every command first reads the rights and the owner's account
-// again (checkSelected, RFC 4314 §4: a revoked right counts from the
-// next command).
+// where a command reads the rights and the owner's account again only
+// when the owner's feed told of a change (checkSelected, RFC 4314 §4: a
+// revoked right counts from the next command).
 func BenchmarkNoopSelected(b *testing.B) {
 	h := newHarness(b)
 	alice := h.loginAs("alice@example.org", alicePass)

@@ -25,9 +25,6 @@ type fetchPlan struct {
 	meta   bool // envelope or structure needed
 	body   bool // the message file needed
 	seen   bool // sets \Seen (BODY[] and the like without PEEK)
-	// literal: an item is served from the message's octets as a plain
-	// literal (BODY[...], RFC822...), which cannot carry NUL (errNUL).
-	literal bool
 	// What refusedBeforeSeen found of the messages it looked at: those
 	// whose literal items hold no NUL, those refused for one, and those
 	// refused because a BINARY item names a part of an unknown
@@ -50,17 +47,17 @@ func planFetch(a *imap.FetchArgs, uid bool) *fetchPlan {
 				p.meta = true // BODY: the structure without extensions
 				break
 			}
-			p.body, p.literal = true, true
+			p.body = true
 			p.meta = p.meta || len(it.Section.Part) > 0 || it.Section.Specifier != ""
 			p.seen = p.seen || !it.Peek
 		case "BINARY", "BINARY.SIZE":
 			p.body, p.meta = true, true
 			p.seen = p.seen || (it.Name == "BINARY" && !it.Peek)
 		case "RFC822", "RFC822.TEXT":
-			p.body, p.seen, p.literal = true, true, true
+			p.body, p.seen = true, true
 			p.meta = p.meta || it.Name == "RFC822.TEXT"
 		case "RFC822.HEADER":
-			p.body, p.meta, p.literal = true, true, true
+			p.body, p.meta = true, true
 		case "THREADID": // RFC 8474 §5.2, from the stored header fields
 			p.meta = true
 		case "PREVIEW": // RFC 8970, from the message's first text part

@@ -317,6 +317,9 @@ func (s *session) listedStatus(mb *store.Mailbox) (store.Mailbox, error) {
 		return *mb, nil
 	}
 	full, err := s.srv.st.Mailbox(s.ctx(), mb.AccountID, sharedLocal(mb.Name))
+	if err == nil && full.ID != mb.ID {
+		err = store.ErrNotFound // renamed, and another took its name, meanwhile
+	}
 	if err != nil {
 		return store.Mailbox{}, err
 	}

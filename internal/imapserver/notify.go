@@ -399,7 +399,11 @@ func (s *session) waitCommand() bool {
 			s.sendNotifications()
 			err = s.flush()
 		case <-s.selectedReady():
-			if err = s.update(true); err == nil {
+			// As in IDLE: a shared mailbox whose r right was taken back
+			// is closed before anything more of it is told (shared.go).
+			if s.sharedRevoked() {
+				err = s.flush()
+			} else if err = s.update(true); err == nil {
 				err = s.flush()
 			}
 		}

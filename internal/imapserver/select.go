@@ -126,7 +126,11 @@ func (s *session) open(name string, readOnly bool) (*mailboxView, store.Mailbox,
 	}
 	v := &mailboxView{id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, role: mb.SpecialUse, readOnly: readOnly, sub: sub,
 		owner: ref.owner, rights: ref.rights,
-		base: mb.HighestModSeq, msgs: make([]msg, len(list)), keywords: map[string]string{}}
+		// The rights were read before the subscription began: a change
+		// between the two would not be told; read them again at the
+		// next command.
+		rightsStale: ref.shared(),
+		base:        mb.HighestModSeq, msgs: make([]msg, len(list)), keywords: map[string]string{}}
 	for i := range list {
 		v.msgs[i] = newMsg(&list[i])
 		v.base = max(v.base, list[i].ModSeq)

@@ -41,6 +41,9 @@ type mailboxView struct {
 	owner       int64
 	rights      rights
 	rightsStale bool
+	// mailboxChanged: the feed told of a change of the mailbox itself
+	// since the view last read it (poll).
+	mailboxChanged bool
 
 	msgs []msg
 	told int
@@ -264,10 +267,11 @@ func (v *mailboxView) maxUID() uint32 {
 	return v.msgs[len(v.msgs)-1].uid
 }
 
-// poll takes the changes the subscription announced and notes whether
-// the selected mailbox changed. It reports whether the mailbox itself may
-// have (renamed, deleted, or changes missed).
-func (v *mailboxView) poll() (mailbox bool) {
+// poll takes the changes the subscription announced and notes in the
+// view what they may have changed: its messages (dirty), the mailbox
+// itself (renamed, deleted, or changes missed: mailboxChanged), the
+// rights on a shared one (rightsStale).
+func (v *mailboxView) poll() {
 	for _, c := range v.sub.Next() {
 		switch c.Kind {
 		case store.ChangeMailbox, store.ChangeAccount, store.ChangeResync:
@@ -280,9 +284,8 @@ func (v *mailboxView) poll() (mailbox bool) {
 		}
 		v.dirty = true
 		v.notified = max(v.notified, c.ModSeq)
-		mailbox = mailbox || c.Kind == store.ChangeMailbox || c.Kind == store.ChangeResync
+		v.mailboxChanged = v.mailboxChanged || c.Kind == store.ChangeMailbox || c.Kind == store.ChangeResync
 	}
-	return mailbox
 }
 
 // markExpunged marks the message at i as gone from the store.
@@ -316,7 +319,8 @@ func (s *session) update(allowExpunge bool) error {
 		// for a command do not wake again and again for it.
 		// Only the deletion of the mailbox is still looked for: the
 		// session ends then, as in base IMAP.
-		if v.poll() {
+		if v.poll(); v.mailboxChanged {
+			v.mailboxChanged = false
 			_, err := s.srv.st.Messages(s.ctx(), v.owner, v.id, math.MaxInt64)
 			if storeNotFound(err) {
 				v.gone = true
@@ -392,7 +396,7 @@ func (s *session) pull() error {
 	if !v.dirty || s.selectedMuted() {
 		return nil
 	}
-	v.dirty = false
+	v.dirty, v.mailboxChanged = false, false // the read below finds a mailbox gone
 	committed := v.notified
 	changed, err := s.srv.st.Messages(s.ctx(), v.owner, v.id, v.base)
 	if err == nil {

@@ -218,11 +218,11 @@ func (s *session) checkSelected(cmd *imap.Command) error {
 		return nil
 	}
 	// The rights are read again only when the owner's feed told of a
-	// change since they were read, or holds changes not looked at yet:
-	// a change is announced before the command that made it is answered,
-	// so a revoke answered to the owner counts from this session's next
-	// command (on another node, once the change has reached this one).
-	if (v.rightsStale || v.sub.Pending()) && s.sharedRevoked() {
+	// change since they were read: a change is announced before the
+	// command that made it is answered, so a revoke answered to the owner
+	// counts from this session's next command (on another node, once the
+	// change has reached this one).
+	if v.poll(); v.rightsStale && s.sharedRevoked() {
 		if commands[cmd.Name].states == inSelected {
 			return no(codeNoPerm, "Access to the selected mailbox was revoked")
 		}
@@ -244,7 +244,6 @@ func (s *session) sharedRevoked() bool {
 	if v == nil || v.owner == s.user.AccountID {
 		return false
 	}
-	v.rightsStale = false
 	_, err := s.sharingOwner("", v.owner)
 	var entries []store.ACLEntry
 	if err == nil {
@@ -258,8 +257,9 @@ func (s *session) sharedRevoked() bool {
 		return false
 	case err != nil:
 		s.log.Warn("reading the rights of the selected shared mailbox", "err", err)
-		return false // the command's own store calls will tell
+		return false // the command's own store calls will tell; read again at the next
 	}
+	v.rightsStale = false
 	v.rights = effectiveRights(entries, s.user.Address)
 	if v.rights.has(rightRead) {
 		return false

@@ -122,12 +122,6 @@ func (s *hubSub) Next() []Change {
 	return p
 }
 
-func (s *hubSub) Pending() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.pending) > 0
-}
-
 func (s *hubSub) Close() {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()

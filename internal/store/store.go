@@ -371,8 +371,6 @@ type Subscription interface {
 	Ready() <-chan struct{}
 	// Next returns and clears the waiting changes.
 	Next() []Change
-	// Pending reports whether changes are waiting, without taking them.
-	Pending() bool
 	Close()
 }
 
