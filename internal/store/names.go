@@ -207,15 +207,7 @@ func KeywordCase(kws []string, known []string, lookup func(k string) (string, er
 // KeywordListCase is KeywordCase for a space-separated keyword list (as
 // PreparedTarget.Keywords), which it returns re-sorted.
 func KeywordListCase(list string, lookup func(k string) (string, error)) (string, error) {
-	if list == "" {
-		return "", nil
-	}
-	kws := strings.Split(list, " ")
-	if err := KeywordCase(kws, nil, lookup); err != nil {
-		return "", err
-	}
-	SortKeywords(kws)
-	return strings.Join(kws, " "), nil
+	return NewKeywordSpeller(lookup).List(list)
 }
 
 // KeywordSpeller gives keyword lists the case their keywords have in one

@@ -116,4 +116,12 @@ func testMetaNUL(t *testing.T, st store.Store) {
 	if m := metas[out[0].UID]; m.Subject == "" || m.From == "" {
 		t.Fatalf("meta of a message with NUL: %+v", m)
 	}
+	// Its text is searchable on both sides of the NUL.
+	for _, term := range []string{"body", "word"} {
+		got, ok, err := st.SearchText(ctx, a.ID, inbox.ID, []string{term}, false)
+		must(t, err)
+		if !ok || !slices.Contains(got, out[0].UID) {
+			t.Errorf("SearchText(%q) = %v, %v; want UID %d among them", term, got, ok, out[0].UID)
+		}
+	}
 }
