@@ -159,9 +159,14 @@ func (s *session) cmdNotify(cmd *imap.Command) error {
 			}
 			if isSharedName(c) {
 				// A shared mailbox as resolve names it (the owner's
-				// address as the account has it).
+				// address as the account has it), an owner's level with
+				// the address canonical.
 				if ref, err := s.parseName(c); err == nil && ref.shared() {
 					c = ref.name
+				} else if rest := strings.TrimPrefix(c, sharedRoot+"/"); !strings.Contains(rest[strings.IndexByte(rest, '@')+1:], "/") {
+					if addr, err := store.CanonicalAddress(rest, false); err == nil {
+						c = sharedRoot + "/" + addr
+					}
 				}
 			}
 			g.Mailboxes[i] = c

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"postel/internal/imap"
 	"postel/internal/store"
 )
 
@@ -94,9 +95,17 @@ func (n *notifyState) stopFeeds() {
 }
 
 // mayCoverShared reports whether a group but SELECTED may cover a shared
-// mailbox.
-func mayCoverShared(filter string) bool {
-	return filter == "SUBSCRIBED" || filter == "SUBTREE" || filter == "MAILBOXES"
+// mailbox: SUBSCRIBED, and SUBTREE or MAILBOXES naming one in the shared
+// namespace (or, for SUBTREE, the namespace itself), so that a session
+// watching its own mailboxes follows no owner's changes.
+func mayCoverShared(g imap.NotifyGroup) bool {
+	switch g.Filter {
+	case "SUBSCRIBED":
+		return true
+	case "SUBTREE", "MAILBOXES":
+		return slices.ContainsFunc(g.Mailboxes, func(m string) bool { return m == sharedRoot || isSharedName(m) })
+	}
+	return false
 }
 
 // followShared reads again which shared mailboxes NOTIFY follows, and
@@ -114,7 +123,7 @@ func (s *session) followShared(tell bool) error {
 	n := s.notify
 	wanted := false
 	for _, g := range n.groups {
-		wanted = wanted || (mayCoverShared(g.Filter) && len(g.Events) > 0)
+		wanted = wanted || (mayCoverShared(g) && len(g.Events) > 0)
 	}
 	var mbs []store.Mailbox
 	var rs []rights
@@ -164,7 +173,7 @@ func (s *session) followShared(tell bool) error {
 			continue // RFC 5465 §5: events need l and r
 		}
 		for _, g := range n.groups {
-			if mayCoverShared(g.Filter) && len(g.Events) > 0 && n.covers(g, mb.ID, mb.Name) {
+			if mayCoverShared(g) && len(g.Events) > 0 && n.covers(g, mb.ID, mb.Name) {
 				next[mb.ID] = &sharedFollow{owner: mb.AccountID, name: mb.Name, local: sharedLocal(mb.Name)}
 				break
 			}

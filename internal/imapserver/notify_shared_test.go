@@ -51,10 +51,12 @@ func TestNotifyShared(t *testing.T) {
 	bob.send("DONE")
 	bob.expectLine(`I OK IDLE completed`)
 
-	// MAILBOXES naming it (the owner's address in any case), and
-	// SUBSCRIBED (a shared mailbox is seen as subscribed).
+	// MAILBOXES naming it and SUBTREE naming its owner (the owner's
+	// address in any case), and SUBSCRIBED (a shared mailbox is seen as
+	// subscribed).
 	for _, set := range []string{`(MAILBOXES "Other Users/Alice@Example.org/Shared" (MessageNew MessageExpunge))`,
-		`(SUBSCRIBED (MessageNew MessageExpunge))`, `(SUBTREE "Other Users" (MessageNew MessageExpunge))`} {
+		`(SUBSCRIBED (MessageNew MessageExpunge))`, `(SUBTREE "Other Users" (MessageNew MessageExpunge))`,
+		`(SUBTREE "Other Users/ALICE@example.ORG" (MessageNew MessageExpunge))`} {
 		want(t, "NOTIFY "+set, bob.cmd(`NOTIFY SET `+set), "T OK")
 		appendTo(t, alice, "Private", notifyMsg)
 		appendTo(t, alice, "Shared", notifyMsg)
