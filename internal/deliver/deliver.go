@@ -145,13 +145,9 @@ func parse(spool store.Spool, prefix []byte) (store.MessageMeta, error) {
 	}
 	r := store.NewMessageReader(prefix, body)
 	defer r.Close()
-	parsed, err := message.Parse(r, r.Size(), message.DefaultLimits())
+	parsed, meta, err := message.ParseMeta(r, r.Size())
 	if err != nil {
 		return store.MessageMeta{}, fmt.Errorf("deliver: parsing message: %w", err)
-	}
-	meta, err := parsed.Meta()
-	if err != nil {
-		return store.MessageMeta{}, fmt.Errorf("deliver: message metadata: %w", err)
 	}
 	if meta.HeadersText, meta.BodyText, err = message.ExtractText(r, parsed.Root, MaxSearchText); err != nil {
 		return store.MessageMeta{}, fmt.Errorf("deliver: message text: %w", err)

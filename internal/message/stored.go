@@ -7,16 +7,26 @@ import (
 	"postel/internal/store"
 )
 
-// StoredMeta parses the message in r as delivery does (Parse with
-// DefaultLimits, then Meta; without the searchable text) and tells whether
-// its octets hold a NUL (store.NULOf of what the spool saw): what the
-// stores' backfill writes again for the messages an older parser stored.
-func StoredMeta(r io.ReaderAt, size int64) (store.MessageMeta, bool, error) {
+// ParseMeta parses the message in r as delivery does (Parse with
+// DefaultLimits) and returns its metadata for the store (Meta, without the
+// searchable text, which ExtractText gives from the parsed root).
+func ParseMeta(r io.ReaderAt, size int64) (*Parsed, store.MessageMeta, error) {
 	parsed, err := Parse(r, size, DefaultLimits())
 	if err != nil {
-		return store.MessageMeta{}, false, err
+		return nil, store.MessageMeta{}, err
 	}
 	meta, err := parsed.Meta()
+	if err != nil {
+		return nil, store.MessageMeta{}, err
+	}
+	return parsed, meta, nil
+}
+
+// StoredMeta is ParseMeta's metadata and whether the message's octets
+// hold a NUL (store.NULOf of what the spool saw): what the stores'
+// backfill writes again for the messages an older parser stored.
+func StoredMeta(r io.ReaderAt, size int64) (store.MessageMeta, bool, error) {
+	_, meta, err := ParseMeta(r, size)
 	if err != nil {
 		return store.MessageMeta{}, false, err
 	}

@@ -200,6 +200,27 @@ const (
 	NULSome        // at least one NUL octet
 )
 
+// Column is n as the stores keep it, a nullable boolean (has_nul): nil
+// when unknown.
+func (n NUL) Column() *bool {
+	if n == NULUnknown {
+		return nil
+	}
+	b := n == NULSome
+	return &b
+}
+
+// NULColumn reads a has_nul column back (Column).
+func NULColumn(b *bool) NUL {
+	switch {
+	case b == nil:
+		return NULUnknown
+	case *b:
+		return NULSome
+	}
+	return NULNone
+}
+
 // NULOf is the NUL of a message whose prefix and body are known.
 func NULOf(prefix []byte, body bool) NUL {
 	if body || bytes.IndexByte(prefix, 0) >= 0 {

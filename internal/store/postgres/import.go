@@ -247,7 +247,7 @@ func (w *wtx) importMessage(mailboxID int64, r importRow) (int64, error) {
 		UPDATE mailboxes SET uidnext = GREATEST(uidnext, ins.uid + 1), highest_modseq = GREATEST(highest_modseq, ins.modseq)
 		FROM ins WHERE id = $1`,
 		append(append([]any{mailboxID, int64(r.m.UID), int64(r.m.ModSeq), r.bits, r.keywords, r.internal.Unix(), r.saved.Unix(), size, blobID,
-			nonNil(r.d.Prefix)}, metaArgs(meta)...), nulColumn(store.NULOf(r.d.Prefix, r.d.Spool.HasNUL())))...)
+			nonNil(r.d.Prefix)}, metaArgs(meta)...), store.NULOf(r.d.Prefix, r.d.Spool.HasNUL()).Column())...)
 	if err != nil {
 		return 0, err
 	}

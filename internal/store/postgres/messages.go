@@ -143,7 +143,7 @@ func (w *wtx) insertMessage(accountID int64, mailbox string, size, blobID int64,
 			RETURNING id)
 		SELECT m.id, m.uidvalidity, m.uid, m.highest_modseq, ins.id FROM m, ins`,
 		append(append([]any{accountID, mailbox, bits, keywords, internal.Unix(), saved.Unix(), size, blobID, nonNil(prefix)},
-			metaArgs(meta)...), nulColumn(nul))...,
+			metaArgs(meta)...), nul.Column())...,
 	).Scan(&d.MailboxID, &d.UIDValidity, &d.UID, &modseq, &d.MessageID)
 	if err != nil {
 		return d, notFound(err, fmt.Sprintf("mailbox %s of account", mailbox), accountID)
@@ -177,7 +177,7 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 			var nul *bool
 			err := r.Scan(&m.ID, &m.UID, &m.ModSeq, &bits, &kw, &idate, &sdate, &m.Size, &m.BlobID, &nul)
 			m.MailboxID = mailboxID
-			m.NUL = nulOf(nul)
+			m.NUL = store.NULColumn(nul)
 			m.Flags = store.JoinFlags(bits, splitKeywords(kw))
 			m.InternalDate = time.Unix(idate, 0)
 			m.SaveDate = time.Unix(sdate, 0)
@@ -186,26 +186,6 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 		return err
 	})
 	return out, err
-}
-
-// nulColumn is messages.has_nul for n: NULL when unknown.
-func nulColumn(n store.NUL) *bool {
-	if n == store.NULUnknown {
-		return nil
-	}
-	b := n == store.NULSome
-	return &b
-}
-
-// nulOf reads messages.has_nul back.
-func nulOf(b *bool) store.NUL {
-	switch {
-	case b == nil:
-		return store.NULUnknown
-	case *b:
-		return store.NULSome
-	}
-	return store.NULNone
 }
 
 // mailboxKeyword returns keyword k as a message of the mailbox has it, or

@@ -467,7 +467,7 @@ func metaApply(w *wtx, id int64, data any) error {
 			hdr_from = ?, hdr_to = ?, hdr_cc = ?, hdr_bcc = ?, hdr_messageid = ?, hdr_date = ?,
 			hdr_inreplyto = ?, hdr_references = ?, has_nul = COALESCE(has_nul, ?) WHERE id = ?`,
 			nonNil(m.Envelope), nonNil(m.Structure), m.Subject, m.From, m.To, m.Cc, m.Bcc, m.MessageID, unixOrZero(m.Date),
-			m.InReplyTo, strings.Join(m.References, " "), nulColumn(f.nul), f.id); err != nil {
+			m.InReplyTo, strings.Join(m.References, " "), f.nul.Column(), f.id); err != nil {
 			return err
 		}
 	}

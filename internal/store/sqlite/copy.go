@@ -57,7 +57,7 @@ func (w *wtx) copy(accountID, fromMailboxID int64, uids []uint32, toMailboxID in
 		internal   int64
 		size, blob int64
 		prefix     []byte
-		nul        sql.NullBool
+		nul        *bool
 		meta       store.MessageMeta
 	}
 	var srcs []src
@@ -94,7 +94,7 @@ func (w *wtx) copy(accountID, fromMailboxID int64, uids []uint32, toMailboxID in
 		if err != nil {
 			return res, err
 		}
-		if _, err := w.insertMessage(mb, accountID, m.size, m.blob, m.bits, kw, time.Unix(m.internal, 0), now, m.prefix, nulOf(m.nul), &m.meta); err != nil {
+		if _, err := w.insertMessage(mb, accountID, m.size, m.blob, m.bits, kw, time.Unix(m.internal, 0), now, m.prefix, store.NULColumn(m.nul), &m.meta); err != nil {
 			return res, err
 		}
 		res.UIDValidity = mb.uidvalidity

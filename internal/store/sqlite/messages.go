@@ -156,7 +156,7 @@ func (w *wtx) insertMessage(mb slot, accountID, size, blobID int64, bits int, ke
 	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, sysflags, keywords,
 		internal_date, save_date, size, blob_id, prefix, has_nul, `+metaCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		mb.id, mb.uid, mb.modseq, bits, keywords, internal.Unix(), saved.Unix(), size, blobID, nonNil(prefix), nulColumn(nul),
+		mb.id, mb.uid, mb.modseq, bits, keywords, internal.Unix(), saved.Unix(), size, blobID, nonNil(prefix), nul.Column(),
 		nonNil(meta.Envelope), nonNil(meta.Structure), meta.Subject, meta.From, meta.To, meta.Cc, meta.Bcc, meta.MessageID,
 		unixOrZero(meta.Date), meta.InReplyTo, strings.Join(meta.References, " "))
 	if err != nil {
@@ -174,22 +174,6 @@ func (w *wtx) insertMessage(mb slot, accountID, size, blobID int64, bits int, ke
 	}
 	w.changes = append(w.changes, store.Change{AccountID: accountID, MailboxID: mb.id, Kind: store.ChangeAdded, UIDs: []uint32{mb.uid}, ModSeq: mb.modseq})
 	return id, nil
-}
-
-// nulColumn is messages.has_nul for n: NULL when unknown.
-func nulColumn(n store.NUL) sql.NullBool {
-	return sql.NullBool{Bool: n == store.NULSome, Valid: n != store.NULUnknown}
-}
-
-// nulOf reads messages.has_nul back.
-func nulOf(b sql.NullBool) store.NUL {
-	switch {
-	case !b.Valid:
-		return store.NULUnknown
-	case b.Bool:
-		return store.NULSome
-	}
-	return store.NULNone
 }
 
 // nonNil keeps NOT NULL BLOB columns non-NULL: an empty BLOB scans back
@@ -239,12 +223,12 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, change
 		var bits int
 		var kw string
 		var idate, sdate int64
-		var nul sql.NullBool
+		var nul *bool
 		if err := rows.Scan(&m.ID, &m.UID, &m.ModSeq, &bits, &kw, &idate, &sdate, &m.Size, &m.BlobID, &nul); err != nil {
 			return nil, err
 		}
 		m.MailboxID = mailboxID
-		m.NUL = nulOf(nul)
+		m.NUL = store.NULColumn(nul)
 		m.Flags = store.JoinFlags(bits, splitKeywords(kw))
 		m.InternalDate = time.Unix(idate, 0)
 		m.SaveDate = time.Unix(sdate, 0)
