@@ -3,7 +3,6 @@ package imapserver
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -13,7 +12,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"postel/internal/auth"
 	"postel/internal/store"
 	"postel/internal/store/sqlite"
 )
@@ -691,16 +689,7 @@ func TestACLRevokeDuringSelect(t *testing.T) {
 	mb := h.mailbox(h.alice, "Shared")
 	armed := &atomic.Bool{}
 	st := revokingStore{Store: h.st, owner: h.alice.ID, mailbox: mb.ID, grantee: "bob@example.org", armed: armed}
-	srv := New(Config{AllowPlaintextLoopback: true}, st, auth.NewAuthenticator(h.st, nil, nil), nil, nil)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	bob := h.dial(l.Addr().String())
-	bob.send(`L LOGIN bob@example.org "` + bobPass + `"`)
-	bob.until("L ")
+	bob := h.loginVia(st, Config{AllowPlaintextLoopback: true}, nil, "bob@example.org", bobPass)
 	armed.Store(true)
 	want(t, "SELECT", bob.cmd(`SELECT `+sharedShared), "T OK")
 	if armed.Load() {

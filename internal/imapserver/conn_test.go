@@ -391,7 +391,15 @@ func TestAppendDiskFull(t *testing.T) {
 // logging to log (nil: none), and logs alice in.
 func (h *harness) loginThrough(st Store, log *slog.Logger) *raw {
 	h.t.Helper()
-	srv := New(Config{AllowPlaintextLoopback: true}, st, auth.NewAuthenticator(h.st, nil, nil), nil, log)
+	return h.loginVia(st, Config{AllowPlaintextLoopback: true}, log, "alice@example.org", alicePass)
+}
+
+// loginVia serves h's accounts through st on a Server of its own with
+// cfg (plaintext on loopback, no TLS), logging to log (nil: none), and
+// logs address in.
+func (h *harness) loginVia(st Store, cfg Config, log *slog.Logger, address, pass string) *raw {
+	h.t.Helper()
+	srv := New(cfg, st, auth.NewAuthenticator(h.st, nil, nil), nil, log)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		h.t.Fatal(err)
@@ -399,7 +407,7 @@ func (h *harness) loginThrough(st Store, log *slog.Logger) *raw {
 	go srv.Serve(l)
 	h.t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	r := h.dial(l.Addr().String())
-	r.send(`L LOGIN alice@example.org "` + alicePass + `"`)
+	r.send(`L LOGIN ` + address + ` "` + pass + `"`)
 	r.until("L ")
 	return r
 }

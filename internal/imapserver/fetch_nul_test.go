@@ -3,7 +3,6 @@ package imapserver
 import (
 	"context"
 	"database/sql"
-	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"postel/internal/auth"
 	"postel/internal/store"
 )
 
@@ -165,16 +163,7 @@ func TestFetchNULReadOnce(t *testing.T) {
 	h.put(h.alice, "INBOX", nulMessage)   // 3
 	forgetNUL(t, h, 2)
 	var read atomic.Int64
-	srv := New(Config{AllowPlaintextLoopback: true}, countingStore{h.st, &read}, auth.NewAuthenticator(h.st, nil, nil), nil, nil)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	r := h.dial(l.Addr().String())
-	r.send(`L LOGIN alice@example.org "` + alicePass + `"`)
-	r.until("L ")
+	r := h.loginThrough(countingStore{h.st, &read}, nil)
 	r.cmd("SELECT INBOX")
 	n := int64(len(cleanMessage))
 	for _, tc := range []struct {

@@ -2,11 +2,9 @@ package imapserver
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
-	"postel/internal/auth"
 	"postel/internal/store"
 )
 
@@ -76,16 +74,7 @@ func TestInProgressStoreOps(t *testing.T) {
 	h.put(h.alice, "INBOX", dated(2, "m"))
 	st := blockingStore{Store: h.st, release: make(chan struct{})}
 	cfg := Config{AllowPlaintextLoopback: true, progress: progressTiming{first: 10 * time.Millisecond, every: time.Hour}}
-	srv := New(cfg, st, auth.NewAuthenticator(h.st, nil, nil), nil, nil)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	r := h.dial(l.Addr().String())
-	r.send(`L LOGIN alice@example.org "` + alicePass + `"`)
-	r.until("L ")
+	r := h.loginVia(st, cfg, nil, "alice@example.org", alicePass)
 	selectInbox(t, r)
 	for _, c := range []struct{ tag, cmd, want string }{
 		{"c1", "COPY 1 Archive", "c1 OK [COPYUID"},

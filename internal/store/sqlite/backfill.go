@@ -256,26 +256,31 @@ type threadRefs map[string]struct {
 	inReplyTo, references string
 }
 
-// refsCompute reads In-Reply-To and References of the messages served
-// from the blob as delivery stores them (message.Parse, the fields of
-// Meta): the header block alone is parsed, where those fields live.
-func refsCompute(ctx context.Context, s *Store, id int64) (any, int, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT prefix FROM messages
-		WHERE blob_id = ? AND hdr_inreplyto = '' AND hdr_references = ''`, id)
+// blobPrefixes lists the distinct prefixes of the messages of blob id
+// (and cond, a condition on them): each is one message to serve.
+func (s *Store) blobPrefixes(ctx context.Context, id int64, cond string) ([][]byte, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT prefix FROM messages WHERE blob_id = ? `+cond, id)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
+	defer rows.Close()
 	var prefixes [][]byte
 	for rows.Next() {
 		var p []byte
 		if err := rows.Scan(&p); err != nil {
-			rows.Close()
-			return nil, 0, err
+			return nil, err
 		}
 		prefixes = append(prefixes, p)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	return prefixes, rows.Err()
+}
+
+// refsCompute reads In-Reply-To and References of the messages served
+// from the blob as delivery stores them (message.Parse, the fields of
+// Meta): the header block alone is parsed, where those fields live.
+func refsCompute(ctx context.Context, s *Store, id int64) (any, int, error) {
+	prefixes, err := s.blobPrefixes(ctx, id, `AND hdr_inreplyto = '' AND hdr_references = ''`)
+	if err != nil {
 		return nil, 0, err
 	}
 	out := threadRefs{}
@@ -384,21 +389,8 @@ type storedMeta map[string]struct {
 // envelope and structure, the header fields SEARCH and SORT read, and
 // whether the octets hold a NUL.
 func metaCompute(ctx context.Context, s *Store, id int64) (any, int, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT prefix FROM messages WHERE blob_id = ?`, id)
+	prefixes, err := s.blobPrefixes(ctx, id, "")
 	if err != nil {
-		return nil, 0, err
-	}
-	var prefixes [][]byte
-	for rows.Next() {
-		var p []byte
-		if err := rows.Scan(&p); err != nil {
-			rows.Close()
-			return nil, 0, err
-		}
-		prefixes = append(prefixes, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
 	out := storedMeta{}
