@@ -3,25 +3,12 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"postel/internal/message"
 	"postel/internal/store"
 	"postel/internal/store/storetest"
-)
-
-// Messages as an older parser stored them (as in the SQLite store's
-// backfill test): ENVELOPE without the source route, the Cc search column
-// with the comments inside <...>, has_nul unknown. The body has no
-// Subject: the prefix brings it, so only a parse of what IMAP serves
-// (prefix and body) finds it.
-const (
-	staleRoutePrefix = "Subject: from the prefix\r\n"
-	staleRouteBody   = "From: Route <@route.example,@relay.example:user@host.example>\r\n" +
-		"Cc: <user (comment)@ (comment) example.org>\r\nTo: bob@example.org\r\n\r\nHello\r\n"
-	staleNULBody = "From: zero@example.org\r\nSubject: nul\r\n\r\nzero\x00here\r\n"
 )
 
 // TestBackfillMetaReparses: migration 10 records the "meta" task over the
@@ -56,35 +43,27 @@ func testBackfillMeta(t *testing.T, batchesDone bool) {
 		}
 		return out
 	}
-	route := deliverRaw(staleRoutePrefix, staleRouteBody, store.Target{AccountID: alice.ID}, store.Target{AccountID: bob.ID})
-	nul := deliverRaw("", staleNULBody, store.Target{AccountID: alice.ID})
+	route := deliverRaw(storetest.StaleRoutePrefix, storetest.StaleRouteBody, store.Target{AccountID: alice.ID}, store.Target{AccountID: bob.ID})
+	nul := deliverRaw("", storetest.StaleNULBody, store.Target{AccountID: alice.ID})
 
 	// What the parser before source routes and CFWS in angle-addrs
 	// stored, with the structure of another message standing for an
 	// older builder's, and has_nul NULL, as before migration 9.
-	want, err := fixtureMeta(staleRoutePrefix, staleRouteBody)
+	want, err := fixtureMeta(storetest.StaleRoutePrefix, storetest.StaleRouteBody)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nulMeta, err := fixtureMeta("", staleNULBody)
+	nulMeta, err := fixtureMeta("", storetest.StaleNULBody)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := message.UnmarshalEnvelope(want.Envelope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range [][]message.Address{env.From, env.Sender, env.ReplyTo} {
-		l[0].Route = ""
-	}
-	env.Cc[0] = message.Address{Mailbox: "user(comment)", Host: "(comment)example.org"}
-	old, err := json.Marshal(env)
+	old, err := storetest.StaleEnvelope(want.Envelope)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.pool.Exec(ctx, `UPDATE messages SET envelope = $1, structure = $2, hdr_subject = '',
-		hdr_cc = 'user(comment)@(comment)example.org', has_nul = NULL WHERE id = ANY($3)`,
-		old, nulMeta.Structure, []int64{route[0].MessageID, route[1].MessageID}); err != nil {
+		hdr_cc = $4, has_nul = NULL WHERE id = ANY($3)`,
+		old, nulMeta.Structure, []int64{route[0].MessageID, route[1].MessageID}, storetest.StaleCc); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.pool.Exec(ctx, `UPDATE messages SET has_nul = NULL WHERE id = $1`, nul[0].MessageID); err != nil {

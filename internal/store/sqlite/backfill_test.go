@@ -3,7 +3,6 @@ package sqlite
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -182,42 +181,23 @@ func TestBackfillNotRecordedForNewStores(t *testing.T) {
 	}
 }
 
-// Messages as an older parser stored them: ENVELOPE without the source
-// route, the Cc search column with the comments inside <...>, has_nul
-// unknown. The body has no Subject: the prefix brings it, so only a parse
-// of what IMAP serves (prefix and body) finds it.
-const (
-	staleRoutePrefix = "Subject: from the prefix\r\n"
-	staleRouteBody   = "From: Route <@route.example,@relay.example:user@host.example>\r\n" +
-		"Cc: <user (comment)@ (comment) example.org>\r\nTo: bob@example.org\r\n\r\nHello\r\n"
-	staleNULBody = "From: zero@example.org\r\nSubject: nul\r\n\r\nzero\x00here\r\n"
-)
-
 // plantStaleMeta writes into the messages of blob what the parser before
-// source routes and CFWS in angle-addrs stored for staleRouteBody, with
+// source routes and CFWS in angle-addrs stored for storetest.StaleRouteBody, with
 // structure (of another message) standing for an older builder's, and
 // has_nul NULL, as before migration 15.
 func plantStaleMeta(t *testing.T, st *Store, blob int64, structure []byte) {
 	t.Helper()
-	meta, err := fixtureMeta([]byte(staleRoutePrefix + staleRouteBody))
+	meta, err := fixtureMeta([]byte(storetest.StaleRoutePrefix + storetest.StaleRouteBody))
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := message.UnmarshalEnvelope(meta.Envelope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range [][]message.Address{env.From, env.Sender, env.ReplyTo} {
-		l[0].Route = ""
-	}
-	env.Cc[0] = message.Address{Mailbox: "user(comment)", Host: "(comment)example.org"}
-	old, err := json.Marshal(env)
+	old, err := storetest.StaleEnvelope(meta.Envelope)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = st.write(context.Background(), func(w *wtx) error {
 		_, err := w.tx.ExecContext(w.ctx, `UPDATE messages SET envelope = ?, structure = ?, hdr_subject = '',
-			hdr_cc = 'user(comment)@(comment)example.org', has_nul = NULL WHERE blob_id = ?`, old, structure, blob)
+			hdr_cc = ?, has_nul = NULL WHERE blob_id = ?`, old, structure, storetest.StaleCc, blob)
 		return err
 	})
 	if err != nil {
@@ -248,8 +228,8 @@ func TestBackfillMetaReparses(t *testing.T) {
 		}
 		return out
 	}
-	route := deliverRaw(staleRoutePrefix, staleRouteBody, store.Target{AccountID: alice.ID}, store.Target{AccountID: bob.ID})
-	nul := deliverRaw("", staleNULBody, store.Target{AccountID: alice.ID})
+	route := deliverRaw(storetest.StaleRoutePrefix, storetest.StaleRouteBody, store.Target{AccountID: alice.ID}, store.Target{AccountID: bob.ID})
+	nul := deliverRaw("", storetest.StaleNULBody, store.Target{AccountID: alice.ID})
 	var routeBlob, nulBlob int64
 	if err := st.rdb.QueryRow(`SELECT blob_id FROM messages WHERE id = ?`, route[0].MessageID).Scan(&routeBlob); err != nil {
 		t.Fatal(err)
@@ -257,7 +237,7 @@ func TestBackfillMetaReparses(t *testing.T) {
 	if err := st.rdb.QueryRow(`SELECT blob_id FROM messages WHERE id = ?`, nul[0].MessageID).Scan(&nulBlob); err != nil {
 		t.Fatal(err)
 	}
-	nulMeta, err := fixtureMeta([]byte(staleNULBody))
+	nulMeta, err := fixtureMeta([]byte(storetest.StaleNULBody))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +264,7 @@ func TestBackfillMetaReparses(t *testing.T) {
 	if _, _, ok := backfillState(t, st, "meta"); ok {
 		t.Error("meta task still pending")
 	}
-	want, err := fixtureMeta([]byte(staleRoutePrefix + staleRouteBody))
+	want, err := fixtureMeta([]byte(storetest.StaleRoutePrefix + storetest.StaleRouteBody))
 	if err != nil {
 		t.Fatal(err)
 	}
