@@ -340,9 +340,9 @@ func (n *notifyState) covers(g imap.NotifyGroup, id int64, name string) bool {
 		// mailbox junk filtering files into.
 		return name == "INBOX" || n.roles[id] == store.RoleJunk
 	case "SUBSCRIBED":
-		// §6.5: the subscribed mailboxes; a shared mailbox is seen as
-		// subscribed (resolve, shared.go).
-		return n.subscribed[id] || isSharedName(name)
+		// §6.5: the subscribed mailboxes; a shared one by its name in
+		// the shared namespace, as LIST (SUBSCRIBED) shows it.
+		return n.subscribed[id]
 	case "SUBTREE":
 		// §6.6: the named mailboxes and every mailbox below them.
 		for _, m := range g.Mailboxes {

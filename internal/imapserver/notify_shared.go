@@ -10,8 +10,8 @@ import (
 
 // NOTIFY of the mailboxes shared with the session (RFC 5465 with RFC 4314
 // and the shared namespace of shared.go). The groups whose filter can
-// name a mailbox of another account are SUBSCRIBED (it covers every
-// shared mailbox, which resolve gives as subscribed), SUBTREE and MAILBOXES;
+// name a mailbox of another account are SUBSCRIBED (a shared mailbox
+// subscribed by its name here, as LIST shows it), SUBTREE and MAILBOXES;
 // PERSONAL and INBOXES never cover one (§6.3, §6.4: the user's personal
 // namespace). A shared mailbox is followed when such a group covers it
 // and the session may look it up and read it (l and r: STATUS needs r,
@@ -164,11 +164,21 @@ func (s *session) followShared(tell bool) error {
 			return err
 		}
 	}
+	for i := range mbs {
+		// Subscribed as LIST shows it: by its name in the subscriptions.
+		mbs[i].Subscribed = slices.Contains(subs, mbs[i].Name)
+	}
+	// RFC 5465 §5.4: granting or revoking l (here also an owner enabled
+	// or disabled, sharingOwner) is a mailbox created or deleted for the
+	// session: LIST, or LIST (\NonExistent). §5.9 would have a LIST with
+	// \NoAccess when l is lost; it is not sent, as it would tell the
+	// session of a mailbox it may no longer look up (RFC 4314 §4), and
+	// §5.4's rule is a MUST. It also records the subscriptions the
+	// SUBSCRIBED filter reads below.
+	s.tellNames(n.visible, mbs, tell)
 	next := map[int64]*sharedFollow{}
 	for i := range mbs {
 		mb := &mbs[i]
-		// Subscribed as LIST shows it: by its name in the subscriptions.
-		mb.Subscribed = slices.Contains(subs, mb.Name)
 		if !rs[i].has(rightRead) {
 			continue // RFC 5465 §5: events need l and r
 		}
@@ -179,13 +189,6 @@ func (s *session) followShared(tell bool) error {
 			}
 		}
 	}
-	// RFC 5465 §5.4: granting or revoking l (here also an owner enabled
-	// or disabled, sharingOwner) is a mailbox created or deleted for the
-	// session: LIST, or LIST (\NonExistent). §5.9 would have a LIST with
-	// \NoAccess when l is lost; it is not sent, as it would tell the
-	// session of a mailbox it may no longer look up (RFC 4314 §4), and
-	// §5.4's rule is a MUST.
-	s.tellNames(n.visible, mbs, tell)
 	for id := range n.shared {
 		if next[id] == nil && n.meta != nil {
 			delete(n.meta, id)

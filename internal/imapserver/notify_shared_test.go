@@ -52,10 +52,9 @@ func TestNotifyShared(t *testing.T) {
 	bob.expectLine(`I OK IDLE completed`)
 
 	// MAILBOXES naming it and SUBTREE naming its owner (the owner's
-	// address in any case), and SUBSCRIBED (a shared mailbox is seen as
-	// subscribed).
+	// address in any case).
 	for _, set := range []string{`(MAILBOXES "Other Users/Alice@Example.org/Shared" (MessageNew MessageExpunge))`,
-		`(SUBSCRIBED (MessageNew MessageExpunge))`, `(SUBTREE "Other Users" (MessageNew MessageExpunge))`,
+		`(SUBTREE "Other Users" (MessageNew MessageExpunge))`,
 		`(SUBTREE "Other Users/ALICE@example.ORG" (MessageNew MessageExpunge))`} {
 		want(t, "NOTIFY "+set, bob.cmd(`NOTIFY SET `+set), "T OK")
 		appendTo(t, alice, "Private", notifyMsg)
@@ -63,6 +62,16 @@ func TestNotifyShared(t *testing.T) {
 		bob.expectLine(sharedStatus(`MESSAGES \d+ UIDNEXT \d+ UIDVALIDITY \d+ UNSEEN \d+`))
 		bob.quiet()
 	}
+
+	// SUBSCRIBED: a shared mailbox once subscribed by its name in the
+	// shared namespace, as LIST (SUBSCRIBED) lists it (RFC 5465 §6.5).
+	want(t, "NOTIFY SUBSCRIBED", bob.cmd(`NOTIFY SET (SUBSCRIBED (MessageNew MessageExpunge))`), "T OK")
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.quiet()
+	want(t, "SUBSCRIBE", bob.cmd(`SUBSCRIBE `+sharedShared), "T OK")
+	appendTo(t, alice, "Shared", notifyMsg)
+	bob.expectLine(sharedStatus(`MESSAGES \d+ UIDNEXT \d+ UIDVALIDITY \d+ UNSEEN \d+`))
+	bob.quiet()
 
 	// PERSONAL: bob's own mailboxes only.
 	want(t, "NOTIFY PERSONAL", bob.cmd(`NOTIFY SET (PERSONAL (MessageNew MessageExpunge))`), "T OK")
