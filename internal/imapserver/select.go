@@ -116,7 +116,7 @@ func (s *session) open(name string, readOnly bool) (*mailboxView, store.Mailbox,
 		return nil, mb, mailboxErr(err)
 	}
 	if ref.shared() {
-		mb.Name, mb.SpecialUse, mb.Subscribed = ref.name, store.RoleNone, true
+		mb.Name, mb.SpecialUse, mb.Subscribed = ref.name, store.RoleNone, false // as resolve
 		readOnly = readOnly || ref.rights&(rightSeen|rightWrite|rightDeleted|rightExpunge) == 0
 	}
 	list, err := s.srv.st.Messages(s.ctx(), ref.owner, mb.ID, 0)

@@ -151,7 +151,9 @@ func (s *session) resolve(name string, need rights) (mailboxRef, store.Mailbox, 
 			return ref, mb, mailboxErr(err)
 		}
 		ref.rights = effectiveRights(entries, s.user.Address)
-		mb.Name, mb.SpecialUse, mb.Subscribed = ref.name, store.RoleNone, true
+		// The session's subscriptions are names (LIST reads them), not
+		// the owner's flag.
+		mb.Name, mb.SpecialUse, mb.Subscribed = ref.name, store.RoleNone, false
 	}
 	if (need == 0 && ref.rights != 0) || (need != 0 && ref.rights.has(need)) {
 		return ref, mb, nil
@@ -188,9 +190,10 @@ func (s *session) sharedMailboxes() ([]store.Mailbox, []rights, error) {
 			continue
 		}
 		// What LIST and NOTIFY need of it is in the list already (no
-		// counts: STATUS reads them through resolve).
+		// counts: STATUS reads them through resolve; the subscriptions
+		// are names, which they read).
 		mb := store.Mailbox{ID: sm.MailboxID, AccountID: sm.OwnerID, Name: sharedName(sm.Owner, sm.Name),
-			SpecialUse: store.RoleNone, Subscribed: true}
+			SpecialUse: store.RoleNone}
 		mbs, rs = append(mbs, mb), append(rs, r)
 	}
 	return mbs, rs, nil
