@@ -25,7 +25,7 @@ func testCopyKeywordCase(t *testing.T, st store.Store) {
 		must(t, err)
 	}
 	set(inbox.ID, 1, "$label1", "work")
-	set(inbox.ID, 2, "$LABEL1", "New")
+	set(inbox.ID, 2, "$LABEL1", "New", "WORK")
 	set(inbox.ID, 3, "NEW", "work")
 	// The destination knows $Label1 (and only it).
 	res, err := st.Copy(ctx, a.ID, inbox.ID, []uint32{4}, arch.ID)
@@ -40,9 +40,11 @@ func testCopyKeywordCase(t *testing.T, st store.Store) {
 	res2, _, err := st.Move(ctx, a.ID, inbox.ID, []uint32{3}, arch.ID)
 	must(t, err)
 	want := map[uint32][]string{
-		res.Dest[0]:  {"$Label1", "work"}, // the destination's spelling, not the source's
-		res.Dest[1]:  {"$Label1", "New"},  // New: new to the destination, as the source spells it
-		res2.Dest[0]: {"New", "work"},     // NEW: as the destination now has it
+		res.Dest[0]: {"$Label1", "work"}, // the destination's spelling, not the source's
+		// New: new to the destination, as the source spells it; WORK: as
+		// the first copy of the same command brought it.
+		res.Dest[1]:  {"$Label1", "New", "work"},
+		res2.Dest[0]: {"New", "work"}, // NEW: as the destination now has it
 	}
 	msgs := messages(t, st, a.ID, arch.ID)
 	if len(msgs) != 4 {
