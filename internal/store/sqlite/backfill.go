@@ -275,6 +275,31 @@ func (s *Store) blobPrefixes(ctx context.Context, id int64, cond string) ([][]by
 	return prefixes, rows.Err()
 }
 
+// blobMessage is a message of a blob, by its ID and prefix.
+type blobMessage struct {
+	id     int64
+	prefix []byte
+}
+
+// blobMessages lists, inside a write, the messages of blob id (and cond, a
+// condition on them): copies made since a backfill read the blob included.
+func (w *wtx) blobMessages(id int64, cond string) ([]blobMessage, error) {
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, prefix FROM messages WHERE blob_id = ? `+cond, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []blobMessage
+	for rows.Next() {
+		var m blobMessage
+		if err := rows.Scan(&m.id, &m.prefix); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
 // refsCompute reads In-Reply-To and References of the messages served
 // from the blob as delivery stores them (message.Parse, the fields of
 // Meta): the header block alone is parsed, where those fields live.
@@ -332,8 +357,7 @@ func headerRefs(r io.ReaderAt, size int64) (string, []string, error) {
 func refsApply(w *wtx, id int64, data any) error {
 	found := data.(threadRefs)
 	// Copies made since the read share the blob and its prefix.
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, prefix FROM messages
-		WHERE blob_id = ? AND hdr_inreplyto = '' AND hdr_references = ''`, id)
+	msgs, err := w.blobMessages(id, `AND hdr_inreplyto = '' AND hdr_references = ''`)
 	if err != nil {
 		return err
 	}
@@ -342,20 +366,10 @@ func refsApply(w *wtx, id int64, data any) error {
 		inReplyTo, references string
 	}
 	var fixes []fix
-	for rows.Next() {
-		var msgID int64
-		var prefix []byte
-		if err := rows.Scan(&msgID, &prefix); err != nil {
-			rows.Close()
-			return err
+	for _, m := range msgs {
+		if v, ok := found[string(m.prefix)]; ok {
+			fixes = append(fixes, fix{m.id, v.inReplyTo, v.references})
 		}
-		if v, ok := found[string(prefix)]; ok {
-			fixes = append(fixes, fix{msgID, v.inReplyTo, v.references})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	for _, f := range fixes {
 		if _, err := w.tx.ExecContext(w.ctx, `UPDATE messages SET hdr_inreplyto = ?, hdr_references = ? WHERE id = ?`,
@@ -428,7 +442,7 @@ func metaCompute(ctx context.Context, s *Store, id int64) (any, int, error) {
 // where it is unknown (NULL).
 func metaApply(w *wtx, id int64, data any) error {
 	found := data.(storedMeta)
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, prefix FROM messages WHERE blob_id = ?`, id)
+	msgs, err := w.blobMessages(id, "")
 	if err != nil {
 		return err
 	}
@@ -438,20 +452,10 @@ func metaApply(w *wtx, id int64, data any) error {
 		nul  store.NUL
 	}
 	var fixes []fix
-	for rows.Next() {
-		var msgID int64
-		var prefix []byte
-		if err := rows.Scan(&msgID, &prefix); err != nil {
-			rows.Close()
-			return err
+	for _, m := range msgs {
+		if v, ok := found[string(m.prefix)]; ok {
+			fixes = append(fixes, fix{m.id, &v.meta, v.nul})
 		}
-		if v, ok := found[string(prefix)]; ok {
-			fixes = append(fixes, fix{msgID, &v.meta, v.nul})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	for _, f := range fixes {
 		m := f.meta

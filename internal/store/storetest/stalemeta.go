@@ -1,9 +1,12 @@
 package storetest
 
 import (
+	"bytes"
 	"encoding/json"
+	"testing"
 
 	"postel/internal/message"
+	"postel/internal/store"
 )
 
 // Messages as an older parser stored them, for the stores' tests of the
@@ -34,4 +37,25 @@ func StaleEnvelope(envelope []byte) ([]byte, error) {
 	}
 	env.Cc[0] = message.Address{Mailbox: "user(comment)", Host: "(comment)example.org"}
 	return json.Marshal(env)
+}
+
+// CheckUnstale checks the metadata of StaleRoutePrefix+StaleRouteBody
+// after the meta backfill (message i of a test): the source route back in
+// the ENVELOPE, the Cc without its comments, the Subject the prefix
+// brings, and everything else as a parse today gives it (want).
+func CheckUnstale(t *testing.T, i int, got, want store.MessageMeta) {
+	t.Helper()
+	env, err := message.UnmarshalEnvelope(got.Envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(env.From) != 1 || env.From[0].Route != "@route.example,@relay.example" || env.From[0].Mailbox != "user" ||
+		len(env.Cc) != 1 || env.Cc[0].Mailbox != "user" || env.Cc[0].Host != "example.org" {
+		t.Errorf("message %d: envelope after the backfill %s", i, got.Envelope)
+	}
+	if got.Cc != "user@example.org" || got.Subject != "from the prefix" || got.From != want.From ||
+		!bytes.Equal(got.Structure, want.Structure) || !bytes.Equal(got.Envelope, want.Envelope) {
+		t.Errorf("message %d after the backfill: Cc %q Subject %q From %q structure %s; want %q %q %q %s",
+			i, got.Cc, got.Subject, got.From, got.Structure, want.Cc, want.Subject, want.From, want.Structure)
+	}
 }
